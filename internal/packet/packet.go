@@ -23,6 +23,7 @@ type Packet struct {
 	Src, Dst netip.Addr // invalid if not IP
 	Proto    uint8      // IP protocol (IPv6: the upper-layer protocol after extension headers)
 	TTL      uint8      // IPv4 TTL or IPv6 hop limit
+	TOS      uint8      // IPv4 type of service or IPv6 traffic class (DSCP and ECN bits)
 	IPID     uint16     // IPv4 identification
 	DF       bool       // IPv4 don't-fragment
 	Fragment bool       // a non-first fragment: no L4 header
@@ -36,6 +37,10 @@ type Packet struct {
 	TCPUrgent        uint16
 	TCPOptions       []byte // raw TCP options, aliases the frame
 	PayloadLen       int    // L4 payload length
+	// Payload is the captured part of the L4 payload (after the TCP, UDP or
+	// SCTP header, or after the 8-byte ICMP/ICMPv6 header); it aliases the
+	// frame and may be shorter than PayloadLen when the frame was truncated.
+	Payload []byte
 
 	// ICMP / ICMPv6.
 	ICMPType, ICMPCode uint8

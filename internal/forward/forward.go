@@ -1,0 +1,636 @@
+package forward
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"portcullis/internal/packet"
+	"portcullis/ofp"
+)
+
+// Config tunes one switch's pipeline and learning table. The zero value of a field means its default.
+type Config struct {
+	// IdleTimeout of learned flows in seconds (default 300, like a hardware switch's MAC aging).
+	IdleTimeout uint16
+	// HardTimeout of learned flows in seconds (default 0: none; idle expiry does the work).
+	HardTimeout uint16
+	// MissSendLen is how many bytes of a TableLearn miss reach the controller (default 128: enough
+	// for Ethernet, VLAN, IPv6 and ARP/ND headers).
+	MissSendLen uint16
+	// ControllerMeterRate limits every packet-in without a meter of its own (OFPM_CONTROLLER), in
+	// packets per second (default 1000). ControllerMeterBurst is its burst in packets (default
+	// rate/2, at least 1). NoControllerMeter leaves OFPM_CONTROLLER alone.
+	ControllerMeterRate  uint32
+	ControllerMeterBurst uint32
+	NoControllerMeter    bool
+	// MaxHosts caps the MAC table (default 4096); the least recently seen host is evicted, its
+	// flows deleted, and Stats().Evictions counted.
+	MaxHosts int
+	// Holdoff is how long after installing a host's flows further TableLearn misses for it are
+	// taken as in flight and ignored (default 1s).
+	Holdoff time.Duration
+	// ConflictHold is how long an IP address seen behind two different ports or MACs stays
+	// untrusted by IPLivesAt (default 10m).
+	ConflictHold time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultIdleTimeout         = 300
+	DefaultMissSendLen         = 128
+	DefaultControllerMeterRate = 1000
+	DefaultMaxHosts            = 4096
+	DefaultHoldoff             = time.Second
+	DefaultConflictHold        = 10 * time.Minute
+)
+
+// IPsPerHost is how many addresses a Host remembers (the most recent win).
+const IPsPerHost = 4
+
+func (c Config) withDefaults() Config {
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MissSendLen == 0 {
+		c.MissSendLen = DefaultMissSendLen
+	}
+	if c.ControllerMeterRate == 0 {
+		c.ControllerMeterRate = DefaultControllerMeterRate
+	}
+	if c.ControllerMeterBurst == 0 {
+		c.ControllerMeterBurst = max(c.ControllerMeterRate/2, 1)
+	}
+	if c.MaxHosts <= 0 {
+		c.MaxHosts = DefaultMaxHosts
+	}
+	if c.Holdoff <= 0 {
+		c.Holdoff = DefaultHoldoff
+	}
+	if c.ConflictHold <= 0 {
+		c.ConflictHold = DefaultConflictHold
+	}
+	return c
+}
+
+// Host is a learned station: its MAC, the port it was last seen on, the IP addresses it used
+// (ARP sender, IPv6 ND, IP source of its packets), and when it was last seen by the controller.
+type Host struct {
+	MAC      [6]byte
+	Port     uint32
+	IPs      []netip.Addr
+	LastSeen time.Time
+}
+
+// Stats counts what a Switch did.
+type Stats struct {
+	Hosts       int    // hosts in the table now
+	Learned     uint64 // hosts learned (new MAC)
+	Moves       uint64 // MAC seen on another port
+	Evictions   uint64 // hosts evicted because the table was full
+	IPEvictions uint64 // IP bindings evicted because the index was full
+	IPConflicts uint64 // IP addresses seen behind two ports or MACs
+	Ignored     uint64 // packet-ins not learned from (multicast or zero source MAC, no in_port)
+}
+
+const none = -1
+
+type entry struct {
+	mac       [6]byte
+	port      uint32
+	lastSeen  time.Time
+	installed time.Time // zero: no flows in the switch (expired or never installed)
+	ips       [IPsPerHost]netip.Addr
+	nips      int
+	ipNext    int // ring position of the next IP to replace
+	prev      int32
+	next      int32
+}
+
+type ipBind struct {
+	mac        [6]byte
+	port       uint32
+	seen       time.Time
+	conflict   bool
+	conflictAt time.Time
+}
+
+// Switch is the L2 learning state of one datapath. It is pure: it takes events with the time and
+// returns the messages to send. It is not safe for concurrent use: the switch's session goroutine
+// owns it.
+type Switch struct {
+	cfg   Config
+	byMAC map[[6]byte]int32
+	ents  []entry
+	free  []int32
+	head  int32 // most recently seen
+	tail  int32 // least recently seen
+	ips   map[netip.Addr]ipBind
+	ipCap int
+	stats Stats
+}
+
+// NewSwitch returns the state for one datapath.
+func NewSwitch(cfg Config) *Switch {
+	cfg = cfg.withDefaults()
+	s := &Switch{cfg: cfg, ipCap: cfg.MaxHosts * IPsPerHost}
+	s.reset()
+	return s
+}
+
+func (s *Switch) reset() {
+	s.byMAC = make(map[[6]byte]int32, s.cfg.MaxHosts)
+	s.ents = make([]entry, 0, s.cfg.MaxHosts)
+	s.free = s.free[:0]
+	s.head, s.tail = none, none
+	s.ips = make(map[netip.Addr]ipBind, s.ipCap)
+	s.stats.Hosts = 0
+}
+
+// Config returns the configuration in effect (defaults filled in).
+func (s *Switch) Config() Config { return s.cfg }
+
+// Stats returns the counters.
+func (s *Switch) Stats() Stats {
+	st := s.stats
+	st.Hosts = len(s.byMAC)
+	return st
+}
+
+// Setup returns what to send when the switch (re)connects: delete our stale pipeline and learned
+// flows (by cookie), set the OFPM_CONTROLLER meter, and install the table-miss flows of tables 0-3.
+// Watch, bypass and block flows belong to policy. Setup also forgets every learned host, since their
+// flows are gone.
+func (s *Switch) Setup() []ofp.Message {
+	s.reset()
+	msgs := []ofp.Message{
+		DeleteKind(KindBase),
+		DeleteKind(KindLearned),
+	}
+	if !s.cfg.NoControllerMeter {
+		msgs = append(msgs,
+			// Delete then add: ADD of an existing meter fails and MODIFY of a missing one fails;
+			// deleting a missing meter is accepted.
+			&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: ofp.MeterController},
+			&ofp.MeterMod{
+				Command: ofp.MeterAdd,
+				Flags:   ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
+				MeterID: ofp.MeterController,
+				Bands:   []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: s.cfg.ControllerMeterRate, BurstSize: s.cfg.ControllerMeterBurst}},
+			})
+	}
+	msgs = append(msgs,
+		baseFlow(TableAdmission, Goto(TableWatch)),
+		baseFlow(TableWatch, Goto(TableLearn)),
+		baseFlow(TableLearn, Apply(Output(ofp.PortController, s.cfg.MissSendLen)), Goto(TableForward)),
+		baseFlow(TableForward, Apply(Output(ofp.PortFlood, 0))),
+	)
+	return msgs
+}
+
+func baseFlow(table uint8, instrs ...ofp.Instruction) *ofp.FlowMod {
+	return &ofp.FlowMod{
+		Cookie:       Cookie(KindBase, 0),
+		TableID:      table,
+		Command:      ofp.FlowAdd,
+		Priority:     PriorityMiss,
+		BufferID:     ofp.NoBuffer,
+		OutPort:      ofp.PortAny,
+		OutGroup:     ofp.GroupAny,
+		Instructions: instrs,
+	}
+}
+
+// IsLearnMiss reports whether a packet-in came from the TableLearn miss flow (the packets forward
+// learns from), as opposed to a watch copy from TableWatch.
+func IsLearnMiss(pi *ofp.PacketIn) bool {
+	k, ok := CookieKind(pi.Cookie)
+	return pi.TableID == TableLearn && (!ok || k == KindBase)
+}
+
+// PacketIn handles one packet-in of this switch; p is its parsed payload. A TableLearn miss learns
+// the source MAC on its in_port and appends the flows that keep the host's traffic in the switch
+// (the packet itself was already forwarded by the switch: TableLearn's miss continues to
+// TableForward, so no PacketOut is needed). Any packet-in (watch copies too) of a host already known
+// on its port refreshes the host and the IP addresses it uses. PacketIn appends to out and returns
+// it; for a host already known it does not allocate.
+func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out []ofp.Message) []ofp.Message {
+	port, ok := pi.Match.InPort()
+	src := p.EthSrc
+	if !ok || src[0]&1 == 1 || src == ([6]byte{}) {
+		s.stats.Ignored++
+		return out
+	}
+	i, known := s.byMAC[src]
+	if !IsLearnMiss(pi) {
+		if known && s.ents[i].port == port {
+			s.touch(i, now)
+			s.observeIPs(i, p, now)
+		}
+		return out
+	}
+	switch {
+	case known && s.ents[i].port == port:
+		s.touch(i, now)
+		s.observeIPs(i, p, now)
+		e := &s.ents[i]
+		if !e.installed.IsZero() && now.Sub(e.installed) < s.cfg.Holdoff {
+			return out // flows in flight: this packet raced them
+		}
+		e.installed = now
+		return s.appendInstall(out, e)
+	case known:
+		// MAC move: forget the old port's flow and the addresses bound there.
+		e := &s.ents[i]
+		s.stats.Moves++
+		out = append(out, learnFlowDelete(e.port, e.mac))
+		s.dropIPs(i)
+		e.port = port
+		e.installed = now
+		s.touch(i, now)
+		s.observeIPs(i, p, now)
+		return s.appendInstall(out, e)
+	}
+	if len(s.byMAC) >= s.cfg.MaxHosts {
+		out = s.evictOldest(out)
+	}
+	i = s.alloc()
+	s.ents[i] = entry{mac: src, port: port, lastSeen: now, installed: now, prev: none, next: none}
+	s.byMAC[src] = i
+	s.pushFront(i)
+	s.stats.Learned++
+	s.observeIPs(i, p, now)
+	return s.appendInstall(out, &s.ents[i])
+}
+
+// appendInstall appends the two flows of a learned host: in TableLearn, "this MAC is known on this
+// port" (continue to TableForward without a copy to the controller); in TableForward, "frames to
+// this MAC go out of this port" (with SEND_FLOW_REM so its expiry lets the host be relearned).
+func (s *Switch) appendInstall(out []ofp.Message, e *entry) []ofp.Message {
+	mac := net.HardwareAddr(e.mac[:])
+	return append(out,
+		&ofp.FlowMod{
+			Cookie:       Cookie(KindLearned, 0),
+			TableID:      TableLearn,
+			Command:      ofp.FlowAdd,
+			IdleTimeout:  s.cfg.IdleTimeout,
+			HardTimeout:  s.cfg.HardTimeout,
+			Priority:     PriorityLearned,
+			BufferID:     ofp.NoBuffer,
+			OutPort:      ofp.PortAny,
+			OutGroup:     ofp.GroupAny,
+			Match:        ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(e.port), ofp.MatchEthSrc(mac)}},
+			Instructions: []ofp.Instruction{Goto(TableForward)},
+		},
+		&ofp.FlowMod{
+			Cookie:       Cookie(KindLearned, 0),
+			TableID:      TableForward,
+			Command:      ofp.FlowAdd,
+			IdleTimeout:  s.cfg.IdleTimeout,
+			HardTimeout:  s.cfg.HardTimeout,
+			Priority:     PriorityLearned,
+			BufferID:     ofp.NoBuffer,
+			OutPort:      ofp.PortAny,
+			OutGroup:     ofp.GroupAny,
+			Flags:        ofp.FlowFlagSendFlowRem,
+			Match:        ofp.Match{Fields: []ofp.OXM{ofp.MatchEthDst(mac)}},
+			Instructions: []ofp.Instruction{Apply(Output(e.port, 0))},
+		})
+}
+
+// learnFlowDelete deletes the TableLearn flow of mac on port.
+func learnFlowDelete(port uint32, mac [6]byte) *ofp.FlowMod {
+	c, m := KindCookie(KindLearned)
+	return &ofp.FlowMod{
+		Cookie: c, CookieMask: m,
+		TableID:  TableLearn,
+		Command:  ofp.FlowDeleteStrict,
+		Priority: PriorityLearned,
+		BufferID: ofp.NoBuffer,
+		OutPort:  ofp.PortAny,
+		OutGroup: ofp.GroupAny,
+		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthSrc(net.HardwareAddr(mac[:]))}},
+	}
+}
+
+// forwardFlowDelete deletes the TableForward flow of mac.
+func forwardFlowDelete(mac [6]byte) *ofp.FlowMod {
+	c, m := KindCookie(KindLearned)
+	return &ofp.FlowMod{
+		Cookie: c, CookieMask: m,
+		TableID:  TableForward,
+		Command:  ofp.FlowDeleteStrict,
+		Priority: PriorityLearned,
+		BufferID: ofp.NoBuffer,
+		OutPort:  ofp.PortAny,
+		OutGroup: ofp.GroupAny,
+		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchEthDst(net.HardwareAddr(mac[:]))}},
+	}
+}
+
+// PortStatus handles a port change: a port deleted, administratively down or with its link down
+// forgets the hosts learned there and deletes their flows (TableLearn by in_port, TableForward by
+// out_port).
+func (s *Switch) PortStatus(now time.Time, ps *ofp.PortStatus, out []ofp.Message) []ofp.Message {
+	d := ps.Port
+	down := ps.Reason == ofp.PortReasonDelete || d.Config&ofp.PortConfigPortDown != 0 || d.State&ofp.PortStateLinkDown != 0
+	if !down || d.PortNo > ofp.PortMax {
+		return out
+	}
+	for i := s.head; i != none; {
+		next := s.ents[i].next
+		if s.ents[i].port == d.PortNo {
+			s.remove(i)
+		}
+		i = next
+	}
+	c, m := KindCookie(KindLearned)
+	return append(out,
+		&ofp.FlowMod{
+			Cookie: c, CookieMask: m,
+			TableID:  TableLearn,
+			Command:  ofp.FlowDelete,
+			BufferID: ofp.NoBuffer,
+			OutPort:  ofp.PortAny,
+			OutGroup: ofp.GroupAny,
+			Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(d.PortNo)}},
+		},
+		&ofp.FlowMod{
+			Cookie: c, CookieMask: m,
+			TableID:  TableForward,
+			Command:  ofp.FlowDelete,
+			BufferID: ofp.NoBuffer,
+			OutPort:  d.PortNo,
+			OutGroup: ofp.GroupAny,
+		})
+}
+
+// FlowRemoved handles the expiry of a learned TableForward flow: the host's TableLearn flow is
+// deleted too, so its next packet misses TableLearn and the host is learned again (otherwise a host
+// that only sends would keep its TableLearn flow alive while frames to it flood forever). Removals we
+// caused ourselves (reason DELETE) and removals of flows that are not ours are ignored.
+func (s *Switch) FlowRemoved(now time.Time, fr *ofp.FlowRemoved, out []ofp.Message) []ofp.Message {
+	if k, ok := CookieKind(fr.Cookie); !ok || k != KindLearned || fr.TableID != TableForward {
+		return out
+	}
+	if fr.Reason == ofp.FlowRemovedReasonDelete || fr.Reason == ofp.FlowRemovedReasonGroupDelete {
+		return out
+	}
+	f, ok := fr.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMEthDst)
+	if !ok || len(f.Value) != 6 || f.Mask != nil {
+		return out
+	}
+	var mac [6]byte
+	copy(mac[:], f.Value)
+	i, known := s.byMAC[mac]
+	if known {
+		e := &s.ents[i]
+		if !e.installed.IsZero() && now.Sub(e.installed) < s.cfg.Holdoff {
+			return out // just reinstalled: the removal is of the flow we replaced
+		}
+		e.installed = time.Time{}
+	}
+	c, m := KindCookie(KindLearned)
+	return append(out, &ofp.FlowMod{
+		Cookie: c, CookieMask: m,
+		TableID:  TableLearn,
+		Command:  ofp.FlowDelete,
+		BufferID: ofp.NoBuffer,
+		OutPort:  ofp.PortAny,
+		OutGroup: ofp.GroupAny,
+		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchEthSrc(net.HardwareAddr(mac[:]))}},
+	})
+}
+
+// Hosts returns the learned hosts, most recently seen first.
+func (s *Switch) Hosts() []Host {
+	hs := make([]Host, 0, len(s.byMAC))
+	for i := s.head; i != none; i = s.ents[i].next {
+		e := &s.ents[i]
+		h := Host{MAC: e.mac, Port: e.port, LastSeen: e.lastSeen}
+		if e.nips > 0 {
+			h.IPs = slices.Clone(e.ips[:e.nips])
+		}
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+// PortOf returns the port a MAC was learned on.
+func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
+	i, ok := s.byMAC[mac]
+	if !ok {
+		return 0, false
+	}
+	return s.ents[i].port, true
+}
+
+// IPLivesAt returns the port and MAC behind which ip lives: ok only if the address was seen from
+// exactly one (port, MAC) that is still learned there, and never from another one within
+// ConflictHold. A scanner that spoofs other hosts' addresses (decoys) makes those addresses
+// conflicted, so they are never attributed to either port.
+func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
+	b, found := s.ips[ip.Unmap()]
+	if !found || b.conflict {
+		return 0, mac, false
+	}
+	i, known := s.byMAC[b.mac]
+	if !known || s.ents[i].port != b.port {
+		return 0, mac, false
+	}
+	return b.port, b.mac, true
+}
+
+// observeIPs records the addresses a packet shows its sender using.
+func (s *Switch) observeIPs(i int32, p *packet.Packet, now time.Time) {
+	switch {
+	case p.EthType == 0x0806:
+		if p.ARPSenderMAC == p.EthSrc {
+			s.bind(i, p.ARPSenderIP, now)
+		}
+	case p.Src.IsValid():
+		s.bind(i, p.Src, now)
+		// An ICMPv6 neighbour advertisement (type 136) names the sender's address as its target.
+		if p.Proto == 58 && p.ICMPType == 136 && p.NDTarget.IsValid() {
+			s.bind(i, p.NDTarget, now)
+		}
+	}
+}
+
+func usableIP(a netip.Addr) bool {
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+		return false
+	}
+	if a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return false
+	}
+	return true
+}
+
+// bind records that host i used address a. Must not allocate when the binding is already known.
+func (s *Switch) bind(i int32, a netip.Addr, now time.Time) {
+	a = a.Unmap()
+	if !usableIP(a) {
+		return
+	}
+	e := &s.ents[i]
+	b, found := s.ips[a]
+	if found {
+		switch {
+		case b.mac == e.mac && b.port == e.port && !b.conflict:
+			b.seen = now
+			s.ips[a] = b
+			return
+		case b.conflict && now.Sub(b.conflictAt) < s.cfg.ConflictHold:
+			b.seen = now
+			if b.mac != e.mac || b.port != e.port {
+				b.conflictAt = now
+				b.mac, b.port = e.mac, e.port
+			}
+			s.ips[a] = b
+			return
+		case b.conflict:
+			// The conflict is old: trust the address again for its current user.
+		default:
+			s.stats.IPConflicts++
+			s.ips[a] = ipBind{mac: e.mac, port: e.port, seen: now, conflict: true, conflictAt: now}
+			return
+		}
+	} else if len(s.ips) >= s.ipCap {
+		s.evictIPs(now)
+	}
+	s.ips[a] = ipBind{mac: e.mac, port: e.port, seen: now}
+	for k := range e.nips {
+		if e.ips[k] == a {
+			return
+		}
+	}
+	if e.nips < IPsPerHost {
+		e.ips[e.nips] = a
+		e.nips++
+		return
+	}
+	old := e.ips[e.ipNext]
+	e.ips[e.ipNext] = a
+	e.ipNext = (e.ipNext + 1) % IPsPerHost
+	if ob, ok := s.ips[old]; ok && !ob.conflict && ob.mac == e.mac {
+		delete(s.ips, old)
+	}
+}
+
+// evictIPs makes room in the IP index: it drops the bindings not seen for the longest time (the
+// oldest eighth), counting them.
+func (s *Switch) evictIPs(now time.Time) {
+	n := max(len(s.ips)/8, 1)
+	type aged struct {
+		a    netip.Addr
+		seen time.Time
+	}
+	all := make([]aged, 0, len(s.ips))
+	for a, b := range s.ips {
+		all = append(all, aged{a, b.seen})
+	}
+	slices.SortFunc(all, func(x, y aged) int { return x.seen.Compare(y.seen) })
+	for _, x := range all[:n] {
+		b := s.ips[x.a]
+		delete(s.ips, x.a)
+		s.stats.IPEvictions++
+		if i, ok := s.byMAC[b.mac]; ok {
+			s.unlistIP(i, x.a)
+		}
+	}
+}
+
+// dropIPs removes the bindings host i owns (on a move or removal).
+func (s *Switch) dropIPs(i int32) {
+	e := &s.ents[i]
+	for _, a := range e.ips[:e.nips] {
+		if b, ok := s.ips[a]; ok && !b.conflict && b.mac == e.mac {
+			delete(s.ips, a)
+		}
+	}
+	e.nips, e.ipNext = 0, 0
+	e.ips = [IPsPerHost]netip.Addr{}
+}
+
+func (s *Switch) unlistIP(i int32, a netip.Addr) {
+	e := &s.ents[i]
+	for k := range e.nips {
+		if e.ips[k] == a {
+			copy(e.ips[k:e.nips], e.ips[k+1:e.nips])
+			e.nips--
+			e.ips[e.nips] = netip.Addr{}
+			e.ipNext = 0
+			return
+		}
+	}
+}
+
+// LRU list and slot management.
+
+func (s *Switch) alloc() int32 {
+	if n := len(s.free); n > 0 {
+		i := s.free[n-1]
+		s.free = s.free[:n-1]
+		return i
+	}
+	s.ents = append(s.ents, entry{})
+	return int32(len(s.ents) - 1)
+}
+
+func (s *Switch) unlink(i int32) {
+	e := &s.ents[i]
+	if e.prev != none {
+		s.ents[e.prev].next = e.next
+	} else {
+		s.head = e.next
+	}
+	if e.next != none {
+		s.ents[e.next].prev = e.prev
+	} else {
+		s.tail = e.prev
+	}
+	e.prev, e.next = none, none
+}
+
+func (s *Switch) pushFront(i int32) {
+	e := &s.ents[i]
+	e.prev, e.next = none, s.head
+	if s.head != none {
+		s.ents[s.head].prev = i
+	}
+	s.head = i
+	if s.tail == none {
+		s.tail = i
+	}
+}
+
+func (s *Switch) touch(i int32, now time.Time) {
+	s.ents[i].lastSeen = now
+	if s.head != i {
+		s.unlink(i)
+		s.pushFront(i)
+	}
+}
+
+// remove forgets host i (its IP bindings too) and frees its slot.
+func (s *Switch) remove(i int32) {
+	s.dropIPs(i)
+	s.unlink(i)
+	delete(s.byMAC, s.ents[i].mac)
+	s.ents[i] = entry{prev: none, next: none}
+	s.free = append(s.free, i)
+}
+
+// evictOldest removes the least recently seen host and appends the deletion of its flows.
+func (s *Switch) evictOldest(out []ofp.Message) []ofp.Message {
+	i := s.tail
+	if i == none {
+		return out
+	}
+	e := s.ents[i]
+	s.stats.Evictions++
+	s.remove(i)
+	return append(out, learnFlowDelete(e.port, e.mac), forwardFlowDelete(e.mac))
+}

@@ -1,0 +1,607 @@
+package forward
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"portcullis/internal/packet"
+	"portcullis/ofp"
+)
+
+var (
+	t0    = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	macA  = [6]byte{0x02, 0, 0, 0, 0, 0xa}
+	macB  = [6]byte{0x02, 0, 0, 0, 0, 0xb}
+	macC  = [6]byte{0x02, 0, 0, 0, 0, 0xc}
+	ipA   = netip.MustParseAddr("10.0.0.10")
+	ipB   = netip.MustParseAddr("10.0.0.11")
+	ipA6  = netip.MustParseAddr("fe80::a")
+	bcast = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+)
+
+// learnMiss is a packet-in from the TableLearn miss flow on port.
+func learnMiss(port uint32) *ofp.PacketIn {
+	return &ofp.PacketIn{
+		BufferID: ofp.NoBuffer,
+		Reason:   ofp.PacketInReasonNoMatch,
+		TableID:  TableLearn,
+		Cookie:   Cookie(KindBase, 0),
+		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port)}},
+	}
+}
+
+// watchCopy is a packet-in copied by a watch flow on port.
+func watchCopy(port uint32) *ofp.PacketIn {
+	return &ofp.PacketIn{
+		BufferID: ofp.NoBuffer,
+		Reason:   ofp.PacketInReasonAction,
+		TableID:  TableWatch,
+		Cookie:   Cookie(KindWatch, 7),
+		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port)}},
+	}
+}
+
+func ipPacket(src [6]byte, ip netip.Addr) *packet.Packet {
+	return &packet.Packet{EthSrc: src, EthDst: bcast, EthType: 0x0800, Src: ip, Dst: netip.MustParseAddr("10.0.0.255"), Proto: 17}
+}
+
+func arpPacket(src [6]byte, ip netip.Addr) *packet.Packet {
+	return &packet.Packet{EthSrc: src, EthDst: bcast, EthType: 0x0806, ARPOp: 1, ARPSenderMAC: src, ARPSenderIP: ip,
+		ARPTargetIP: netip.MustParseAddr("10.0.0.1")}
+}
+
+func flowMods(t *testing.T, msgs []ofp.Message) []*ofp.FlowMod {
+	t.Helper()
+	var fms []*ofp.FlowMod
+	for _, m := range msgs {
+		fm, ok := m.(*ofp.FlowMod)
+		if !ok {
+			t.Fatalf("got %T, want only flow-mods", m)
+		}
+		fms = append(fms, fm)
+	}
+	return fms
+}
+
+func field(t *testing.T, m ofp.Match, f uint8) []byte {
+	t.Helper()
+	o, ok := m.Get(ofp.OXMClassOpenflowBasic, f)
+	if !ok {
+		t.Fatalf("match %v has no field %d", m, f)
+	}
+	return o.Value
+}
+
+func u32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// wire checks that every message encodes and decodes back to the same bytes.
+func wire(t *testing.T, msgs []ofp.Message) {
+	t.Helper()
+	for _, m := range msgs {
+		b := ofp.Marshal(1, m)
+		if len(b) != m.Len() {
+			t.Fatalf("%v: Len %d, encoded %d", m.Type(), m.Len(), len(b))
+		}
+		_, back, err := ofp.Unmarshal(b)
+		if err != nil {
+			t.Fatalf("%v does not decode: %v", m.Type(), err)
+		}
+		if b2 := ofp.Marshal(1, back); !bytes.Equal(b, b2) {
+			t.Fatalf("%v: round trip differs\n%x\n%x", m.Type(), b, b2)
+		}
+	}
+}
+
+func TestCookie(t *testing.T) {
+	for _, k := range []Kind{KindBase, KindLearned, KindWatch, KindBypass, KindBlock} {
+		c := Cookie(k, 0x12_3456_789a)
+		got, ok := CookieKind(c)
+		if !ok || got != k {
+			t.Errorf("CookieKind(Cookie(%v)) = %v, %v", k, got, ok)
+		}
+		if CookieValue(c) != 0x12_3456_789a {
+			t.Errorf("value of %#x = %#x", c, CookieValue(c))
+		}
+		kc, km := KindCookie(k)
+		if c&km != kc {
+			t.Errorf("kind mask of %v does not select %#x", k, c)
+		}
+		for _, other := range []Kind{KindBase, KindLearned, KindWatch, KindBypass, KindBlock} {
+			if other != k && Cookie(other, 0x12_3456_789a)&km == kc {
+				t.Errorf("kind mask of %v selects %v", k, other)
+			}
+		}
+	}
+	if c := Cookie(KindBlock, 1<<41|5); CookieValue(c) != 5 || c>>40&0xff != uint64(KindBlock) {
+		t.Errorf("value overflowed into the kind: %#x", c)
+	}
+	if _, ok := CookieKind(0x1234); ok {
+		t.Error("a foreign cookie is ours")
+	}
+	if IsOurs(0) || !IsOurs(Cookie(KindLearned, 0)) {
+		t.Error("IsOurs wrong")
+	}
+}
+
+func TestSetup(t *testing.T) {
+	s := NewSwitch(Config{ControllerMeterRate: 200, ControllerMeterBurst: 20, MissSendLen: 96})
+	msgs := s.Setup()
+	wire(t, msgs)
+
+	var deletes []Kind
+	var meterAdd *ofp.MeterMod
+	miss := map[uint8]*ofp.FlowMod{}
+	for _, m := range msgs {
+		switch m := m.(type) {
+		case *ofp.FlowMod:
+			switch m.Command {
+			case ofp.FlowDelete:
+				k, _ := CookieKind(m.Cookie)
+				if m.CookieMask != CookieKindMask || m.TableID != ofp.TableAll {
+					t.Errorf("delete of %v: mask %#x table %d", k, m.CookieMask, m.TableID)
+				}
+				deletes = append(deletes, k)
+			case ofp.FlowAdd:
+				if k, _ := CookieKind(m.Cookie); k != KindBase || m.Priority != PriorityMiss || len(m.Match.Fields) != 0 {
+					t.Errorf("table %d base flow: kind %v priority %d match %v", m.TableID, k, m.Priority, m.Match)
+				}
+				miss[m.TableID] = m
+			default:
+				t.Errorf("unexpected flow-mod command %d", m.Command)
+			}
+		case *ofp.MeterMod:
+			if m.Command == ofp.MeterAdd {
+				meterAdd = m
+			}
+		default:
+			t.Errorf("unexpected %T", m)
+		}
+	}
+	if len(deletes) != 2 || deletes[0] != KindBase || deletes[1] != KindLearned {
+		t.Errorf("deletes %v, want base and learned", deletes)
+	}
+	if meterAdd == nil || meterAdd.MeterID != ofp.MeterController || len(meterAdd.Bands) != 1 ||
+		meterAdd.Bands[0].Rate != 200 || meterAdd.Bands[0].BurstSize != 20 || meterAdd.Flags&ofp.MeterFlagPktps == 0 {
+		t.Errorf("controller meter %+v", meterAdd)
+	}
+
+	gotoOf := func(fm *ofp.FlowMod) int {
+		for _, in := range fm.Instructions {
+			if g, ok := in.(*ofp.InstrGotoTable); ok {
+				return int(g.TableID)
+			}
+		}
+		return -1
+	}
+	outputs := func(fm *ofp.FlowMod) []*ofp.ActionOutput {
+		var outs []*ofp.ActionOutput
+		for _, in := range fm.Instructions {
+			if a, ok := in.(*ofp.InstrApplyActions); ok {
+				for _, act := range a.Actions {
+					if o, ok := act.(*ofp.ActionOutput); ok {
+						outs = append(outs, o)
+					}
+				}
+			}
+		}
+		return outs
+	}
+	for table, want := range map[uint8]int{TableAdmission: 1, TableWatch: 2, TableLearn: 3, TableForward: -1} {
+		fm := miss[table]
+		if fm == nil {
+			t.Fatalf("no miss flow in table %d", table)
+		}
+		if g := gotoOf(fm); g != want {
+			t.Errorf("table %d miss goes to %d, want %d", table, g, want)
+		}
+	}
+	if o := outputs(miss[TableLearn]); len(o) != 1 || o[0].Port != ofp.PortController || o[0].MaxLen != 96 {
+		t.Errorf("learn miss outputs %+v, want controller with max_len 96", o)
+	}
+	if o := outputs(miss[TableForward]); len(o) != 1 || o[0].Port != ofp.PortFlood {
+		t.Errorf("forward miss outputs %+v, want FLOOD", o)
+	}
+	if o := outputs(miss[TableAdmission]); len(o) != 0 {
+		t.Errorf("admission miss outputs %+v", o)
+	}
+
+	s2 := NewSwitch(Config{NoControllerMeter: true})
+	for _, m := range s2.Setup() {
+		if _, ok := m.(*ofp.MeterMod); ok {
+			t.Error("NoControllerMeter still sends a meter-mod")
+		}
+	}
+}
+
+func TestLearnInstallsBothFlows(t *testing.T) {
+	s := NewSwitch(Config{IdleTimeout: 60})
+	out := s.PacketIn(t0, learnMiss(3), ipPacket(macA, ipA), nil)
+	wire(t, out)
+	fms := flowMods(t, out)
+	if len(fms) != 2 {
+		t.Fatalf("got %d flow-mods, want 2", len(fms))
+	}
+	learn, fwd := fms[0], fms[1]
+	if learn.TableID != TableLearn || learn.Command != ofp.FlowAdd || learn.IdleTimeout != 60 || learn.Priority != PriorityLearned {
+		t.Errorf("learn flow %+v", learn)
+	}
+	if p := u32(field(t, learn.Match, ofp.OXMInPort)); p != 3 {
+		t.Errorf("learn flow in_port %d", p)
+	}
+	if m := field(t, learn.Match, ofp.OXMEthSrc); !bytes.Equal(m, macA[:]) {
+		t.Errorf("learn flow eth_src %x", m)
+	}
+	if g, ok := learn.Instructions[0].(*ofp.InstrGotoTable); !ok || g.TableID != TableForward || len(learn.Instructions) != 1 {
+		t.Errorf("learn flow instructions %+v", learn.Instructions)
+	}
+	if fwd.TableID != TableForward || fwd.Flags&ofp.FlowFlagSendFlowRem == 0 || fwd.IdleTimeout != 60 {
+		t.Errorf("forward flow %+v", fwd)
+	}
+	if m := field(t, fwd.Match, ofp.OXMEthDst); !bytes.Equal(m, macA[:]) {
+		t.Errorf("forward flow eth_dst %x", m)
+	}
+	ap, ok := fwd.Instructions[0].(*ofp.InstrApplyActions)
+	if !ok || len(ap.Actions) != 1 || ap.Actions[0].(*ofp.ActionOutput).Port != 3 {
+		t.Errorf("forward flow instructions %+v", fwd.Instructions)
+	}
+	for _, fm := range fms {
+		if k, _ := CookieKind(fm.Cookie); k != KindLearned {
+			t.Errorf("flow in table %d has kind %v", fm.TableID, k)
+		}
+	}
+	if p, ok := s.PortOf(macA); !ok || p != 3 {
+		t.Errorf("PortOf = %d, %v", p, ok)
+	}
+	hs := s.Hosts()
+	if len(hs) != 1 || hs[0].MAC != macA || hs[0].Port != 3 || len(hs[0].IPs) != 1 || hs[0].IPs[0] != ipA || !hs[0].LastSeen.Equal(t0) {
+		t.Errorf("Hosts = %+v", hs)
+	}
+	if st := s.Stats(); st.Learned != 1 || st.Hosts != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestLearnHoldoffAndRelearn(t *testing.T) {
+	s := NewSwitch(Config{Holdoff: time.Second})
+	s.PacketIn(t0, learnMiss(1), ipPacket(macA, ipA), nil)
+	if out := s.PacketIn(t0.Add(500*time.Millisecond), learnMiss(1), ipPacket(macA, ipA), nil); len(out) != 0 {
+		t.Errorf("packet-in within the holdoff sent %d messages", len(out))
+	}
+	// After the holdoff a miss means the TableLearn flow is gone (idle expiry): reinstall.
+	out := s.PacketIn(t0.Add(2*time.Second), learnMiss(1), ipPacket(macA, ipA), nil)
+	if fms := flowMods(t, out); len(fms) != 2 || fms[0].Command != ofp.FlowAdd {
+		t.Errorf("relearn sent %+v", fms)
+	}
+	if st := s.Stats(); st.Learned != 1 || st.Moves != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestIgnored(t *testing.T) {
+	s := NewSwitch(Config{})
+	cases := []struct {
+		name string
+		pi   *ofp.PacketIn
+		p    *packet.Packet
+	}{
+		{"multicast source", learnMiss(1), ipPacket([6]byte{0x01, 0, 0x5e, 0, 0, 1}, ipA)},
+		{"zero source", learnMiss(1), ipPacket([6]byte{}, ipA)},
+		{"no in_port", &ofp.PacketIn{TableID: TableLearn, Cookie: Cookie(KindBase, 0)}, ipPacket(macA, ipA)},
+		{"watch copy of an unknown host", watchCopy(1), ipPacket(macB, ipB)},
+	}
+	for _, c := range cases {
+		if out := s.PacketIn(t0, c.pi, c.p, nil); len(out) != 0 {
+			t.Errorf("%s: sent %d messages", c.name, len(out))
+		}
+	}
+	if len(s.Hosts()) != 0 {
+		t.Errorf("learned %+v", s.Hosts())
+	}
+}
+
+func TestMACMove(t *testing.T) {
+	s := NewSwitch(Config{})
+	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
+	out := s.PacketIn(t0.Add(time.Second), learnMiss(2), ipPacket(macA, ipA), nil)
+	wire(t, out)
+	fms := flowMods(t, out)
+	if len(fms) != 3 {
+		t.Fatalf("move sent %d flow-mods, want delete + 2 adds", len(fms))
+	}
+	del := fms[0]
+	if del.Command != ofp.FlowDeleteStrict || del.TableID != TableLearn || u32(field(t, del.Match, ofp.OXMInPort)) != 1 ||
+		!bytes.Equal(field(t, del.Match, ofp.OXMEthSrc), macA[:]) || del.Priority != PriorityLearned {
+		t.Errorf("move delete %+v", del)
+	}
+	if u32(field(t, fms[1].Match, ofp.OXMInPort)) != 2 {
+		t.Errorf("new learn flow on port %d", u32(field(t, fms[1].Match, ofp.OXMInPort)))
+	}
+	if p, _ := s.PortOf(macA); p != 2 {
+		t.Errorf("PortOf after move = %d", p)
+	}
+	if st := s.Stats(); st.Moves != 1 || st.Hosts != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	// The address now lives at the new port.
+	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 2 {
+		t.Errorf("IPLivesAt after move = %d, %v", p, ok)
+	}
+}
+
+func TestPortDown(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ps   *ofp.PortStatus
+		down bool
+	}{
+		{"deleted", &ofp.PortStatus{Reason: ofp.PortReasonDelete, Port: ofp.Port{PortNo: 1}}, true},
+		{"link down", &ofp.PortStatus{Reason: ofp.PortReasonModify, Port: ofp.Port{PortNo: 1, State: ofp.PortStateLinkDown}}, true},
+		{"admin down", &ofp.PortStatus{Reason: ofp.PortReasonModify, Port: ofp.Port{PortNo: 1, Config: ofp.PortConfigPortDown}}, true},
+		{"up", &ofp.PortStatus{Reason: ofp.PortReasonModify, Port: ofp.Port{PortNo: 1, State: ofp.PortStateLive}}, false},
+		{"added", &ofp.PortStatus{Reason: ofp.PortReasonAdd, Port: ofp.Port{PortNo: 1}}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewSwitch(Config{})
+			s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
+			s.PacketIn(t0, learnMiss(1), ipPacket(macC, netip.MustParseAddr("10.0.0.12")), nil)
+			s.PacketIn(t0, learnMiss(2), arpPacket(macB, ipB), nil)
+			out := s.PortStatus(t0, c.ps, nil)
+			if !c.down {
+				if len(out) != 0 || len(s.Hosts()) != 3 {
+					t.Errorf("port up: %d messages, %d hosts", len(out), len(s.Hosts()))
+				}
+				return
+			}
+			wire(t, out)
+			fms := flowMods(t, out)
+			if len(fms) != 2 {
+				t.Fatalf("got %d flow-mods, want 2", len(fms))
+			}
+			if fms[0].TableID != TableLearn || fms[0].Command != ofp.FlowDelete || u32(field(t, fms[0].Match, ofp.OXMInPort)) != 1 {
+				t.Errorf("learn delete %+v", fms[0])
+			}
+			if fms[1].TableID != TableForward || fms[1].Command != ofp.FlowDelete || fms[1].OutPort != 1 {
+				t.Errorf("forward delete %+v", fms[1])
+			}
+			for _, fm := range fms {
+				if fm.CookieMask != CookieKindMask || fm.Cookie != Cookie(KindLearned, 0) {
+					t.Errorf("delete not limited to learned flows: %#x/%#x", fm.Cookie, fm.CookieMask)
+				}
+			}
+			if _, ok := s.PortOf(macA); ok {
+				t.Error("host on the down port still known")
+			}
+			if _, ok := s.PortOf(macB); !ok {
+				t.Error("host on another port forgotten")
+			}
+			if _, _, ok := s.IPLivesAt(ipA); ok {
+				t.Error("address of a forgotten host still attributed")
+			}
+		})
+	}
+}
+
+func TestFlowRemoved(t *testing.T) {
+	fr := func(reason uint8, cookie uint64, table uint8) *ofp.FlowRemoved {
+		return &ofp.FlowRemoved{Cookie: cookie, Priority: PriorityLearned, Reason: reason, TableID: table,
+			Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchEthDst(macA[:])}}}
+	}
+	learned := Cookie(KindLearned, 0)
+	later := t0.Add(time.Minute)
+	for _, c := range []struct {
+		name  string
+		fr    *ofp.FlowRemoved
+		react bool
+	}{
+		{"idle timeout", fr(ofp.FlowRemovedReasonIdleTimeout, learned, TableForward), true},
+		{"hard timeout", fr(ofp.FlowRemovedReasonHardTimeout, learned, TableForward), true},
+		{"our own delete", fr(ofp.FlowRemovedReasonDelete, learned, TableForward), false},
+		{"not ours", fr(ofp.FlowRemovedReasonIdleTimeout, 0x1234, TableForward), false},
+		{"block flow", fr(ofp.FlowRemovedReasonHardTimeout, Cookie(KindBlock, 1), TableAdmission), false},
+		{"learn table", fr(ofp.FlowRemovedReasonIdleTimeout, learned, TableLearn), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewSwitch(Config{})
+			s.PacketIn(t0, learnMiss(4), ipPacket(macA, ipA), nil)
+			out := s.FlowRemoved(later, c.fr, nil)
+			if !c.react {
+				if len(out) != 0 {
+					t.Errorf("sent %d messages", len(out))
+				}
+				return
+			}
+			wire(t, out)
+			fms := flowMods(t, out)
+			if len(fms) != 1 || fms[0].TableID != TableLearn || fms[0].Command != ofp.FlowDelete ||
+				!bytes.Equal(field(t, fms[0].Match, ofp.OXMEthSrc), macA[:]) {
+				t.Fatalf("got %+v, want a TableLearn delete for eth_src", fms)
+			}
+			// The next miss relearns at once, even within a holdoff of the removal.
+			out = s.PacketIn(later.Add(10*time.Millisecond), learnMiss(4), ipPacket(macA, ipA), nil)
+			if len(out) != 2 {
+				t.Errorf("relearn after removal sent %d messages, want 2", len(out))
+			}
+		})
+	}
+	// A removal just after a reinstall is of the flow the reinstall replaced.
+	s := NewSwitch(Config{})
+	s.PacketIn(t0, learnMiss(4), ipPacket(macA, ipA), nil)
+	if out := s.FlowRemoved(t0.Add(100*time.Millisecond), fr(ofp.FlowRemovedReasonIdleTimeout, learned, TableForward), nil); len(out) != 0 {
+		t.Errorf("removal during holdoff sent %d messages", len(out))
+	}
+}
+
+func TestEvictionBoundsTable(t *testing.T) {
+	s := NewSwitch(Config{MaxHosts: 2})
+	s.PacketIn(t0, learnMiss(1), ipPacket(macA, ipA), nil)
+	s.PacketIn(t0.Add(time.Second), learnMiss(2), ipPacket(macB, ipB), nil)
+	// A is seen again (watch copy), so B is now the least recently seen.
+	s.PacketIn(t0.Add(2*time.Second), watchCopy(1), ipPacket(macA, ipA), nil)
+	out := s.PacketIn(t0.Add(3*time.Second), learnMiss(3), ipPacket(macC, netip.MustParseAddr("10.0.0.12")), nil)
+	wire(t, out)
+	fms := flowMods(t, out)
+	if len(fms) != 4 {
+		t.Fatalf("got %d flow-mods, want 2 deletes + 2 adds", len(fms))
+	}
+	if fms[0].Command != ofp.FlowDeleteStrict || !bytes.Equal(field(t, fms[0].Match, ofp.OXMEthSrc), macB[:]) ||
+		fms[1].Command != ofp.FlowDeleteStrict || !bytes.Equal(field(t, fms[1].Match, ofp.OXMEthDst), macB[:]) {
+		t.Errorf("eviction deletes %+v %+v", fms[0], fms[1])
+	}
+	if _, ok := s.PortOf(macB); ok {
+		t.Error("B not evicted")
+	}
+	if _, ok := s.PortOf(macA); !ok {
+		t.Error("A evicted although recently seen")
+	}
+	if st := s.Stats(); st.Evictions != 1 || st.Hosts != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	// Many more hosts: the table stays at its cap.
+	for i := range 100 {
+		mac := [6]byte{0x02, 1, 0, 0, 0, byte(i)}
+		s.PacketIn(t0.Add(time.Duration(4+i)*time.Second), learnMiss(5), ipPacket(mac, netip.AddrFrom4([4]byte{10, 1, 0, byte(i)})), nil)
+	}
+	if st := s.Stats(); st.Hosts != 2 || st.Evictions != 101 {
+		t.Errorf("stats after churn %+v", st)
+	}
+}
+
+func TestIPAttribution(t *testing.T) {
+	s := NewSwitch(Config{ConflictHold: time.Minute})
+	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
+	s.PacketIn(t0, learnMiss(2), arpPacket(macB, ipB), nil)
+	if p, m, ok := s.IPLivesAt(ipA); !ok || p != 1 || m != macA {
+		t.Fatalf("IPLivesAt(A) = %d %x %v", p, m, ok)
+	}
+	if _, _, ok := s.IPLivesAt(netip.MustParseAddr("10.0.0.99")); ok {
+		t.Error("unknown address attributed")
+	}
+	// An IPv4-mapped form of the address finds the same binding.
+	if _, _, ok := s.IPLivesAt(netip.AddrFrom16(ipA.As16())); !ok {
+		t.Error("mapped address not found")
+	}
+
+	// B spoofs A's address (an nmap -D decoy): A's address is attributed to nobody.
+	s.PacketIn(t0.Add(time.Second), watchCopy(2), ipPacket(macB, ipA), nil)
+	if _, _, ok := s.IPLivesAt(ipA); ok {
+		t.Error("spoofed address still attributed")
+	}
+	if p, _, ok := s.IPLivesAt(ipB); !ok || p != 2 {
+		t.Error("the spoofer's own address lost")
+	}
+	if st := s.Stats(); st.IPConflicts != 1 {
+		t.Errorf("conflicts %d", st.IPConflicts)
+	}
+	// While both keep using it the conflict holds.
+	s.PacketIn(t0.Add(50*time.Second), watchCopy(1), ipPacket(macA, ipA), nil)
+	s.PacketIn(t0.Add(100*time.Second), watchCopy(1), ipPacket(macA, ipA), nil)
+	if _, _, ok := s.IPLivesAt(ipA); ok {
+		t.Error("conflict cleared while the address was still contested")
+	}
+	// Once only A used it for ConflictHold, A owns it again.
+	s.PacketIn(t0.Add(200*time.Second), watchCopy(1), ipPacket(macA, ipA), nil)
+	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 1 {
+		t.Error("conflict never expires")
+	}
+
+	// Unusable addresses are never bound.
+	for _, a := range []string{"0.0.0.0", "255.255.255.255", "224.0.0.251", "::", "ff02::1", "127.0.0.1"} {
+		s.PacketIn(t0.Add(300*time.Second), watchCopy(1), ipPacket(macA, netip.MustParseAddr(a)), nil)
+		if _, _, ok := s.IPLivesAt(netip.MustParseAddr(a)); ok {
+			t.Errorf("%s attributed", a)
+		}
+	}
+	// IPv6 neighbour advertisement: the target is the sender's address.
+	na := &packet.Packet{EthSrc: macA, EthType: 0x86dd, Src: ipA6, Dst: netip.MustParseAddr("fe80::1"), Proto: 58,
+		ICMPType: 136, NDTarget: netip.MustParseAddr("2001:db8::a")}
+	s.PacketIn(t0.Add(301*time.Second), watchCopy(1), na, nil)
+	for _, a := range []string{"fe80::a", "2001:db8::a"} {
+		if p, _, ok := s.IPLivesAt(netip.MustParseAddr(a)); !ok || p != 1 {
+			t.Errorf("%s not attributed to port 1", a)
+		}
+	}
+	// ARP whose sender MAC differs from the frame's source (proxy or forged) binds nothing.
+	forged := arpPacket(macB, netip.MustParseAddr("10.0.0.77"))
+	forged.ARPSenderMAC = macC
+	s.PacketIn(t0.Add(302*time.Second), watchCopy(2), forged, nil)
+	if _, _, ok := s.IPLivesAt(netip.MustParseAddr("10.0.0.77")); ok {
+		t.Error("forged ARP sender bound")
+	}
+}
+
+func TestSpoofedSourceFloodIsBounded(t *testing.T) {
+	s := NewSwitch(Config{MaxHosts: 4})
+	s.PacketIn(t0, learnMiss(1), ipPacket(macA, ipA), nil)
+	for i := range 10000 {
+		src := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		s.PacketIn(t0.Add(time.Duration(i)*time.Millisecond), watchCopy(1), ipPacket(macA, src), nil)
+	}
+	if n := len(s.ips); n > 4*IPsPerHost {
+		t.Errorf("IP index grew to %d, cap %d", n, 4*IPsPerHost)
+	}
+	if hs := s.Hosts(); len(hs) != 1 || len(hs[0].IPs) != IPsPerHost {
+		t.Errorf("hosts %+v", hs)
+	}
+	// The most recent addresses are the ones kept.
+	last := netip.AddrFrom4([4]byte{10, 0, 39, 15}) // i = 9999
+	if p, _, ok := s.IPLivesAt(last); !ok || p != 1 {
+		t.Error("latest address not attributed")
+	}
+}
+
+func TestSetupForgetsHosts(t *testing.T) {
+	s := NewSwitch(Config{})
+	s.PacketIn(t0, learnMiss(1), ipPacket(macA, ipA), nil)
+	s.Setup()
+	if len(s.Hosts()) != 0 {
+		t.Error("hosts survive Setup, but their flows were deleted")
+	}
+	if out := s.PacketIn(t0, learnMiss(1), ipPacket(macA, ipA), nil); len(out) != 2 {
+		t.Errorf("relearn after Setup sent %d messages", len(out))
+	}
+}
+
+func TestKnownHostDoesNotAllocate(t *testing.T) {
+	s := NewSwitch(Config{Holdoff: time.Hour})
+	pi, p := learnMiss(1), ipPacket(macA, ipA)
+	out := make([]ofp.Message, 0, 8)
+	s.PacketIn(t0, pi, p, out)
+	wc := watchCopy(1)
+	allocs := testing.AllocsPerRun(1000, func() {
+		out = s.PacketIn(t0.Add(time.Second), pi, p, out[:0])
+		out = s.PacketIn(t0.Add(time.Second), wc, p, out[:0])
+	})
+	if allocs != 0 {
+		t.Errorf("packet-in of a known host: %v allocations", allocs)
+	}
+}
+
+func BenchmarkPacketInKnownHost(b *testing.B) {
+	s := NewSwitch(Config{Holdoff: time.Hour})
+	pi, p := learnMiss(1), ipPacket(macA, ipA)
+	out := make([]ofp.Message, 0, 8)
+	s.PacketIn(t0, pi, p, out)
+	b.ReportAllocs()
+	for b.Loop() {
+		out = s.PacketIn(t0.Add(time.Second), pi, p, out[:0])
+	}
+}
+
+func BenchmarkPacketInNewHost(b *testing.B) {
+	s := NewSwitch(Config{MaxHosts: 1024})
+	pi := learnMiss(1)
+	p := ipPacket(macA, ipA)
+	out := make([]ofp.Message, 0, 8)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		p.EthSrc = [6]byte{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		out = s.PacketIn(t0, pi, p, out[:0])
+		i++
+	}
+}

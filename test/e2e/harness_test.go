@@ -290,22 +290,25 @@ func TCP(t testing.TB, l *lab.Lab, server, client int, seconds int) float64 {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		t.Skip("e2e: iperf3 missing: apt-get install iperf3")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+20)*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+10)*time.Second)
 	defer cancel()
 	srv := l.Host(server)
 	if out, err := l.Exec(ctx, srv.Name, "iperf3", "-s", "-1", "-D").CombinedOutput(); err != nil {
 		t.Fatalf("iperf3 -s in %s: %v: %s", srv.Name, err, out)
 	}
-	var out []byte
-	var err error
-	for range 20 {
-		out, err = l.Exec(ctx, l.Host(client).Name, "iperf3", "-J", "-c", srv.IP.String(),
-			"-t", strconv.Itoa(seconds)).Output()
-		if err == nil {
+	// The daemonized server may not listen yet.
+	for i := 0; ; i++ {
+		out, _ := l.Exec(ctx, srv.Name, "ss", "-Hltn", "sport = :5201").Output()
+		if len(strings.TrimSpace(string(out))) > 0 {
 			break
 		}
-		time.Sleep(100 * time.Millisecond) // the daemonized server may not listen yet
+		if i == 50 {
+			t.Fatalf("iperf3 server in %s not listening", srv.Name)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	out, err := l.Exec(ctx, l.Host(client).Name, "iperf3", "-J", "--connect-timeout", "3000",
+		"-c", srv.IP.String(), "-t", strconv.Itoa(seconds)).Output()
 	if err != nil {
 		t.Fatalf("iperf3 %s -> %s: %v: %s", l.Host(client).Name, srv.Name, err, out)
 	}

@@ -252,3 +252,19 @@ func TestControllerForwards(t *testing.T) {
 		t.Errorf("iperf3 rate %v", bps)
 	}
 }
+
+// Two labs run side by side (each switch has its own namespace, so the
+// userspace datapath's tap devices do not collide) and stay separate.
+func TestTwoLabsCoexist(t *testing.T) {
+	a, b := LabConfig(2), LabConfig(2)
+	a.FailMode, b.FailMode = lab.FailStandalone, lab.FailStandalone
+	la := StartLab(t, a)
+	lb := StartLab(t, b)
+	PingAll(t, la)
+	PingAll(t, lb)
+	if err := lab.Down(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	AssertNoLeftovers(t, a)
+	PingAll(t, lb) // b survives a's teardown
+}

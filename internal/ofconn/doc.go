@@ -1,0 +1,48 @@
+// Package ofconn runs the OpenFlow 1.3 channel between Portcullis and its
+// switches: a listener (plain TCP or mutual TLS), one Session per switch,
+// the handshake, echo keepalive in both directions, xid -> reply matching
+// with multipart reassembly, barriers, and a bounded write queue.
+//
+// # Usage
+//
+//	srv := ofconn.NewServer(ofconn.Config{Listen: ":6653"}, handler, logger)
+//	err := srv.ListenAndServe(ctx) // returns when ctx is done; all sessions closed
+//
+// The Handler sees each switch once its handshake is done (Connected), then
+// every asynchronous message it sends (Message), then its end (Disconnected).
+//
+// # Session life cycle
+//
+//	accept --(TLS handshake)--> hello --HELLO with 1.3--> features --FEATURES_REPLY-->
+//	  ports --last PORT_DESC part--> Connected --(messages)--> closing --> Disconnected
+//	hello --HELLO without 1.3--> OFPT_ERROR HELLO_FAILED/INCOMPATIBLE, closed
+//	any state --malformed message--> OFPT_ERROR (type/code from the spec), closed
+//	any state --timeout / echo unanswered / Close / replaced by same DPID--> closed
+//
+// A session whose handshake never finished is closed without Connected or
+// Disconnected calls. Disconnected is called exactly once for every session
+// that got Connected, after its reader and writer have stopped. When a
+// datapath reconnects while its old session is still open, the old session is
+// closed and its Disconnected returns before Connected is called for the new
+// one, so a Handler sees each datapath's sessions strictly one after another.
+//
+// # Concurrency contract
+//
+// Each session has exactly two goroutines: a reader and a writer. The reader
+// reads one message at a time (8-byte header, then the body into a reused
+// buffer), answers ECHO_REQUEST itself, completes pending requests and calls
+// Handler.Message in the order the switch sent the messages. A message passed
+// to Handler.Message aliases the read buffer: it is valid only during the
+// call. Never fan messages of one switch out to workers: barrier and echo
+// semantics depend on order.
+//
+// Session.Send never blocks: it encodes the messages at once (so they may
+// alias buffers that change after Send returns, such as a packet-in being
+// answered) into the session's bounded queue, and the writer drains
+// everything queued with one Write. A full queue returns ErrQueueFull: a
+// switch that does not read its socket loses messages, the process does not
+// stall. Request and Barrier block until the reply, the context's end or the
+// session's end; they must not be called from Handler.Message (the reply is
+// read by the goroutine that runs the handler). All Session and Server
+// methods are safe for concurrent use.
+package ofconn

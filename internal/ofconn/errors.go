@@ -1,0 +1,61 @@
+package ofconn
+
+import (
+	"errors"
+	"fmt"
+
+	"portcullis/ofp"
+)
+
+// Errors returned by Session methods and passed to Handler.Disconnected.
+var (
+	// ErrQueueFull is returned by Send when the session's write queue
+	// holds Config.WriteQueue messages: the switch is not reading.
+	ErrQueueFull = errors.New("ofconn: write queue full")
+	// ErrClosed is returned by Send and Request on a closed session.
+	ErrClosed = errors.New("ofconn: session closed")
+	// ErrReplaced closes a session whose datapath connected again.
+	ErrReplaced = errors.New("ofconn: replaced by a new connection from the same datapath")
+	// ErrEchoTimeout closes a session whose switch did not answer an
+	// echo request within Config.EchoTimeout.
+	ErrEchoTimeout = errors.New("ofconn: echo timeout: switch is dead")
+	// ErrServerClosed closes the sessions of a server whose context ended.
+	ErrServerClosed = errors.New("ofconn: server closed")
+	// ErrUnexpectedReply is returned by Request when the switch answered
+	// with a message of a type the request does not expect.
+	ErrUnexpectedReply = errors.New("ofconn: unexpected reply")
+)
+
+// ProtocolError is why a session was closed for a message that broke the
+// protocol: the OFPT_ERROR type and code we sent the switch, and why.
+type ProtocolError struct {
+	ErrType ofp.ErrorType // OFPET_* sent to the switch
+	Code    uint16        // OFP*C_* sent to the switch
+	Reason  string
+	Err     error // the underlying decode error, if any
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("ofconn: protocol error %v/%s: %s", e.ErrType, ofp.ErrorCodeString(e.ErrType, e.Code), e.Reason)
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// HandshakeError is why a handshake failed.
+type HandshakeError struct {
+	Stage string // "tls", "hello", "features", "ports"
+	Err   error
+}
+
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("ofconn: handshake failed at %s: %v", e.Stage, e.Err)
+}
+
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// PanicError is why a session was closed after a panic in its goroutines.
+type PanicError struct {
+	Value any
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("ofconn: panic: %v", e.Value) }

@@ -1,0 +1,287 @@
+package ofconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"portcullis/ofp"
+)
+
+// Handler receives the life of every switch session. Connected and
+// Disconnected run on the session's reader goroutine, as does Message, so
+// for one session the calls never overlap and come in order. Calls for
+// different sessions run concurrently.
+type Handler interface {
+	// Connected is called once the handshake is done: Features and Ports
+	// are filled in. s.Reconnect() tells whether this datapath was seen
+	// before.
+	Connected(s *Session)
+	// Message is called for every asynchronous message (PACKET_IN,
+	// FLOW_REMOVED, PORT_STATUS, unsolicited ERROR, EXPERIMENTER, ...)
+	// in the order the switch sent them. m aliases the read buffer: it is
+	// valid only during the call. Replies to Request, echoes and HELLO are
+	// handled by the session and not passed on.
+	Message(s *Session, xid uint32, m ofp.Message)
+	// Disconnected is called once after the session's reader and writer
+	// have stopped; err says why.
+	Disconnected(s *Session, err error)
+}
+
+// ServerStats counts events over the server's life.
+type ServerStats struct {
+	Accepted          uint64 // TCP connections accepted
+	TLSFailures       uint64 // connections refused in the TLS handshake
+	HandshakeFailures uint64 // OpenFlow handshakes that failed (incompatible version, timeout, ...)
+	Connected         uint64 // sessions that completed the handshake
+	Reconnects        uint64 // of those, datapaths seen before
+	ProtocolErrors    uint64 // sessions closed for a malformed message
+	Panics            uint64 // sessions closed after a recovered panic
+	Active            int    // sessions currently connected
+}
+
+// Server accepts switch connections and runs one Session per switch.
+type Server struct {
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	ln        net.Listener
+	sessions  map[uint64]*Session // connected sessions by DPID
+	conns     map[*Session]struct{}
+	seen      map[uint64]struct{}
+	seenOrder []uint64 // ring of seen DPIDs, oldest at seenHead
+	seenHead  int
+	closed    bool
+
+	wg sync.WaitGroup // one per connection goroutine
+
+	accepted, tlsFailures, hsFailures, connected, reconnects, protoErrors, panics atomic.Uint64
+}
+
+// NewServer returns a server for cfg (zero fields take defaults) that
+// reports to h and logs to log (nil: slog.Default()).
+func NewServer(cfg Config, h Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{
+		cfg:      cfg.withDefaults(),
+		handler:  h,
+		log:      log,
+		sessions: make(map[uint64]*Session),
+		conns:    make(map[*Session]struct{}),
+		seen:     make(map[uint64]struct{}),
+	}
+}
+
+// Listen binds the listener without serving yet, so that Addr is known
+// before ListenAndServe runs (tests listen on ":0"). Calling it again is a
+// no-op.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return nil
+	}
+	if s.closed {
+		return ErrServerClosed
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("ofconn: listen: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the listening address, or nil before Listen / ListenAndServe has
+// bound it.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// ListenAndServe listens (unless Listen was called) and serves switches
+// until ctx is done; then it closes the listener and every session, waits
+// for their goroutines and handler calls to end, and returns nil. It
+// returns an error only if it cannot listen or accept.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	s.log.Info("listening for switches", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil)
+
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+
+	var acceptErr error
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(err, net.ErrClosed) {
+				acceptErr = fmt.Errorf("ofconn: accept: %w", err)
+				break
+			}
+			// Out of file descriptors and the like: back off and retry.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err.Error(), "in", delay.String())
+			select {
+			case <-time.After(delay):
+				continue
+			case <-ctx.Done():
+			}
+			break
+		}
+		delay = 0
+		s.accepted.Add(1)
+		sess := s.newSession(c)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s.conns[sess] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			sess.serve(ctx)
+		}()
+	}
+
+	s.mu.Lock()
+	s.closed = true
+	all := make([]*Session, 0, len(s.conns))
+	for sess := range s.conns {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	ln.Close()
+	for _, sess := range all {
+		sess.Close(ErrServerClosed)
+	}
+	s.wg.Wait()
+	s.log.Info("stopped listening for switches", "addr", ln.Addr().String())
+	return acceptErr
+}
+
+// Sessions returns the connected sessions (handshake done), by DPID.
+func (s *Server) Sessions() []*Session {
+	s.mu.Lock()
+	out := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		out = append(out, sess)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Session) int {
+		switch {
+		case a.dpid < b.dpid:
+			return -1
+		case a.dpid > b.dpid:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Session returns the connected session of datapath dpid, or nil.
+func (s *Server) Session(dpid uint64) *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[dpid]
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	active := len(s.sessions)
+	s.mu.Unlock()
+	return ServerStats{
+		Accepted:          s.accepted.Load(),
+		TLSFailures:       s.tlsFailures.Load(),
+		HandshakeFailures: s.hsFailures.Load(),
+		Connected:         s.connected.Load(),
+		Reconnects:        s.reconnects.Load(),
+		ProtocolErrors:    s.protoErrors.Load(),
+		Panics:            s.panics.Load(),
+		Active:            active,
+	}
+}
+
+// register makes sess the session of its DPID. It returns the session it
+// replaces (to be closed by the caller) and whether the DPID was seen
+// before.
+func (s *Server) register(sess *Session) (old *Session, seen bool, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false, false
+	}
+	old = s.sessions[sess.dpid]
+	s.sessions[sess.dpid] = sess
+	_, seen = s.seen[sess.dpid]
+	if !seen {
+		s.remember(sess.dpid)
+	}
+	return old, seen || old != nil, true
+}
+
+// remember adds dpid to the bounded set of seen datapaths. Must hold s.mu.
+func (s *Server) remember(dpid uint64) {
+	if len(s.seenOrder) < s.cfg.SeenDPIDs {
+		s.seenOrder = append(s.seenOrder, dpid)
+	} else {
+		delete(s.seen, s.seenOrder[s.seenHead])
+		s.seenOrder[s.seenHead] = dpid
+		s.seenHead = (s.seenHead + 1) % len(s.seenOrder)
+	}
+	s.seen[dpid] = struct{}{}
+}
+
+// unregister forgets sess, as the session of its DPID (if it still is)
+// and as a connection.
+func (s *Server) unregister(sess *Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[sess.dpid] == sess {
+		delete(s.sessions, sess.dpid)
+	}
+	delete(s.conns, sess)
+}
+
+// wrapTLS runs the TLS handshake of c (if TLS is configured) within
+// the handshake timeout.
+func (s *Server) wrapTLS(ctx context.Context, c net.Conn) (net.Conn, error) {
+	if s.cfg.TLS == nil {
+		return c, nil
+	}
+	tc := tls.Server(c, s.cfg.TLS)
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}

@@ -325,8 +325,13 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	ev := s.b.Events(f)
 	page := EventPage{Events: nonNil(ev), NextAfterID: f.AfterID}
 	if len(ev) > limit {
-		page.Events = ev[:limit]
-		page.More = true
+		if f.Newest {
+			// The newest page: nothing newer to fetch, so More stays false.
+			page.Events = ev[len(ev)-limit:]
+		} else {
+			page.Events = ev[:limit]
+			page.More = true
+		}
 	}
 	if n := len(page.Events); n > 0 {
 		page.NextAfterID = page.Events[n-1].ID
@@ -334,7 +339,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// parseEventQuery reads limit, after_id, type (repeatable or
+// parseEventQuery reads limit, after_id, newest, type (repeatable or
 // comma-separated), since and until (RFC 3339, or a Go duration meaning
 // "that long ago").
 func parseEventQuery(q map[string][]string, paged bool) (EventFilter, error) {
@@ -354,6 +359,13 @@ func parseEventQuery(q map[string][]string, paged bool) (EventFilter, error) {
 			}
 			f.Limit = n
 		}
+	}
+	switch v := get("newest"); v {
+	case "", "0", "false":
+	case "1", "true":
+		f.Newest = true
+	default:
+		return f, fmt.Errorf("newest: want true or false, got %q", v)
 	}
 	if v := get("after_id"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)

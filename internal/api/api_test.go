@@ -424,6 +424,14 @@ func TestEventsPaging(t *testing.T) {
 	if len(p.Events) != 0 || p.More || p.NextAfterID != 25 {
 		t.Fatalf("past the end: %+v", p)
 	}
+	p = get("?limit=3&newest=true")
+	if !reflect.DeepEqual(ids(p), []uint64{23, 24, 25}) || p.More || p.NextAfterID != 25 {
+		t.Fatalf("newest: %v more=%v next=%d", ids(p), p.More, p.NextAfterID)
+	}
+	p = get("?limit=2&newest=1&type=blocked")
+	if !reflect.DeepEqual(ids(p), []uint64{16, 21}) {
+		t.Fatalf("newest blocked: %v", ids(p))
+	}
 	p = get("?type=blocked")
 	if !reflect.DeepEqual(ids(p), []uint64{1, 6, 11, 16, 21}) {
 		t.Fatalf("type filter: %v", ids(p))
@@ -437,7 +445,7 @@ func TestEventsPaging(t *testing.T) {
 		t.Fatalf("time window: %v", ids(p))
 	}
 	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?after_id=-1", "?since=yesterday",
-		"?type=a%20b", "?since=2026-01-02T04:00:00Z&until=2026-01-02T03:00:00Z"} {
+		"?type=a%20b", "?newest=maybe", "?since=2026-01-02T04:00:00Z&until=2026-01-02T03:00:00Z"} {
 		rec := do(h, loop, "GET", "/api/v1/events"+q, "", "")
 		if rec.Code != 400 {
 			t.Errorf("%s: status %d", q, rec.Code)

@@ -16,7 +16,7 @@
 //	GET    /api/v1/allowlist         {"allowlist":[AllowEntry]}
 //	POST   /api/v1/allowlist         AllowEntry -> 201 AllowEntry          (token)
 //	DELETE /api/v1/allowlist/{id}    204                                   (token)
-//	GET    /api/v1/events            EventPage; ?limit=&after_id=&type=&since=&until=
+//	GET    /api/v1/events            EventPage; ?limit=&after_id=&type=&since=&until=&newest=
 //	GET    /api/v1/events/stream     text/event-stream of Event; ?type=, Last-Event-ID
 //	GET    /api/v1/stats             Stats
 //	GET    /metrics                  Options.MetricsHandler, if set

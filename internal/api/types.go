@@ -200,6 +200,9 @@ type EventFilter struct {
 	Since   time.Time // only events at or after Since
 	Until   time.Time // only events before Until
 	Limit   int       // at most Limit events (the oldest that match); 0 = no limit
+	// Newest asks for the newest Limit matches instead of the oldest (still
+	// returned oldest first).
+	Newest bool
 }
 
 // Match reports whether e passes the filter (Limit aside).
@@ -225,10 +228,20 @@ func (f EventFilter) Match(e Event) bool {
 }
 
 // FilterEvents returns the events of events (sorted by ID, oldest first) that
-// match f, at most f.Limit of them. It does not modify events; the result may
+// match f, at most f.Limit of them (the newest ones if f.Newest). It does not modify events; the result may
 // share its backing array.
 func FilterEvents(events []Event, f EventFilter) []Event {
 	out := []Event{}
+	if f.Newest && f.Limit > 0 {
+		start := len(events)
+		for n := 0; start > 0 && n < f.Limit; {
+			start--
+			if f.Match(events[start]) {
+				n++
+			}
+		}
+		events = events[start:]
+	}
 	for _, e := range events {
 		if !f.Match(e) {
 			continue
@@ -299,7 +312,8 @@ type (
 		Allowlist []AllowEntry `json:"allowlist"`
 	}
 	// EventPage is one page of events; pass NextAfterID as after_id for the
-	// next page while More is true.
+	// next page while More is true. With newest=true the page holds the
+	// newest matches and More is false; NextAfterID then continues from them.
 	EventPage struct {
 		Events      []Event `json:"events"`
 		NextAfterID uint64  `json:"next_after_id"`

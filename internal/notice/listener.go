@@ -140,10 +140,14 @@ func (l *Listener) count(err error) {
 	}
 }
 
+// addrPort converts a sender address, unmapping IPv4 senders that a
+// dual-stack socket reports as ::ffff:a.b.c.d.
 func addrPort(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
 	if u, ok := a.(*net.UDPAddr); ok {
-		return u.AddrPort()
+		ap = u.AddrPort()
+	} else {
+		ap, _ = netip.ParseAddrPort(a.String())
 	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -102,5 +103,29 @@ func TestListenerClose(t *testing.T) {
 func TestReasonUnknown(t *testing.T) {
 	if r := Reason(errors.New("x")); r != "error" {
 		t.Errorf("Reason(other) = %q, want error", r)
+	}
+}
+
+// TestListenerDualStackUnmaps checks that an IPv4 sender reaching a
+// dual-stack socket is reported as a.b.c.d, not ::ffff:a.b.c.d.
+func TestListenerDualStackUnmaps(t *testing.T) {
+	l, err := Listen("[::]:0", NewVerifier(testKey, 0, 0))
+	if err != nil {
+		t.Skipf("no IPv6 socket: %v", err)
+	}
+	defer l.Close()
+	l.Now = func() time.Time { return t0 }
+	got := make(chan Delivery, 1)
+	go l.Serve(t.Context(), func(d Delivery) { got <- d })
+	port := l.Addr().(*net.UDPAddr).Port
+	c, err := net.Dial("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(Seal(testKey, sample()))
+	d := <-got
+	if d.Err != nil || d.From.Addr().String() != "127.0.0.1" {
+		t.Fatalf("delivered from %v (err %v), want 127.0.0.1", d.From, d.Err)
 	}
 }

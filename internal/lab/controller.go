@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,18 @@ func parseTarget(t string) (scheme, hostport string, err error) {
 
 // setController (re)starts the relay for targets and points the bridge at it.
 func (l *Lab) setController(ctx context.Context, targets []string) error {
+	// Unchanged targets on a running lab: keep the relay and the Controller
+	// rows, so an `up` on a healthy lab does not break the controller's
+	// connection.
+	want := fmt.Sprintf("%s\nmax_backoff=%d inactivity_probe=%d\n", strings.Join(targets, " "),
+		l.cfg.MaxBackoff.Milliseconds(), l.cfg.InactivityProbe.Milliseconds())
+	if len(targets) > 0 && l.relayAlive() {
+		if b, err := os.ReadFile(l.path("relay.spec")); err == nil && string(b) == want {
+			if st, err := l.Status(); err == nil && sameTargets(st.Controllers, targets) {
+				return nil
+			}
+		}
+	}
 	l.stopRelay()
 	if len(targets) == 0 {
 		_, err := l.vsctl(ctx, "clear", "Bridge", l.cfg.Bridge, "controller")
@@ -79,11 +92,31 @@ func (l *Lab) setController(ctx context.Context, targets []string) error {
 	args = append(args, "--", "set", "Bridge", l.cfg.Bridge, "controller=["+strings.Join(ids, ",")+"]")
 	_, err = l.vsctl(ctx, args[1:]...)
 	if err == nil {
+		err = os.WriteFile(l.path("relay.spec"), []byte(want), 0o644)
+	}
+	if err == nil {
 		l.mu.Lock()
 		l.cfg.Controllers = append([]string(nil), targets...)
 		l.mu.Unlock()
 	}
 	return err
+}
+
+func (l *Lab) relayAlive() bool {
+	pid := readPid(l.path("relay.pid"))
+	return pid != 0 && ours(pid, l.cfg.RunDir)
+}
+
+func sameTargets(cs []ControllerStatus, targets []string) bool {
+	if len(cs) != len(targets) {
+		return false
+	}
+	for _, c := range cs {
+		if !slices.Contains(targets, c.Target) {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *Lab) stopRelay() {
@@ -92,6 +125,7 @@ func (l *Lab) stopRelay() {
 	}
 	os.Remove(l.path("relay.pid"))
 	os.Remove(l.path("relay.addrs"))
+	os.Remove(l.path("relay.spec"))
 }
 
 // startRelay starts this binary as a detached relay process and returns the
@@ -107,7 +141,7 @@ func (l *Lab) startRelay(ctx context.Context, spec relaySpec) ([]string, error) 
 		return nil, fmt.Errorf("lab: relay: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(exe, "lab-relay", "--run-dir="+l.cfg.RunDir)
+	cmd := exec.Command(exe, "lab-relay", "--name="+l.cfg.Name, "--run-dir="+l.cfg.RunDir)
 	cmd.Env = append(os.Environ(), relayEnv+"="+string(js))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"

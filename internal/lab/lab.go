@@ -655,14 +655,25 @@ func Down(ctx context.Context, cfg Config) error {
 		return ErrNotRoot
 	}
 	var errs []error
-	for _, d := range []string{"relay", "ovs-vswitchd", "ovsdb-server"} {
-		if pid := readPid(filepath.Join(cfg.RunDir, d+".pid")); pid != 0 && ours(pid, cfg.RunDir) {
-			terminate([]int{pid})
+	nss := labNamespaces(cfg.Name)
+	// The run directories in use: the configured one and whatever the
+	// switch's daemons say (a lab brought up with another --run-dir).
+	dirs := []string{cfg.RunDir}
+	for _, pid := range pidsInNetns(cfg.SwitchNetns()) {
+		if d := pidfileDir(cmdline(pid)); d != "" && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
 		}
 	}
-	// Leftovers without (valid) pid files.
-	terminate(findByRunDir(cfg.RunDir))
-	nss := labNamespaces(cfg.Name)
+	for _, dir := range dirs {
+		for _, d := range []string{"relay", "ovs-vswitchd", "ovsdb-server"} {
+			if pid := readPid(filepath.Join(dir, d+".pid")); pid != 0 && ours(pid, dir) {
+				terminate([]int{pid})
+			}
+		}
+		// Leftovers without (valid) pid files.
+		terminate(findByRunDir(dir))
+	}
+	terminate(findRelays(cfg.Name))
 	for _, ns := range nss {
 		killInNetns(ns)
 	}
@@ -671,10 +682,39 @@ func Down(ctx context.Context, cfg Config) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.RemoveAll(cfg.RunDir); err != nil {
-		errs = append(errs, fmt.Errorf("lab: %w", err))
+	for _, dir := range dirs {
+		if err := removeRunDir(dir); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// runDirFile matches the files a lab creates in its run directory.
+var runDirFile = regexp.MustCompile(`^(conf\.db|\.conf\.db\.~lock~|db\.sock|(ovsdb-server|ovs-vswitchd|relay)\.(pid|log|ctl|addrs|addrs\.tmp|spec)|[a-z0-9-]+\.(mgmt|snoop))$`)
+
+// removeRunDir removes the files a lab makes, then the directory if that
+// left it empty: a --run-dir pointing at a shared directory loses nothing else.
+func removeRunDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	for _, e := range ents {
+		if runDirFile.MatchString(e.Name()) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			return nil // not ours alone: keep it
+		}
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
 }
 
 // Leftovers lists what of lab cfg still exists (namespaces, processes, run

@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -111,7 +113,7 @@ func TestIsLabProcess(t *testing.T) {
 	}{
 		{"ovsdb-server /run/portcullis-lab/a/conf.db --remote=punix:/run/portcullis-lab/a/db.sock --pidfile=/run/portcullis-lab/a/ovsdb-server.pid", true},
 		{"ovs-vswitchd unix:/run/portcullis-lab/a/db.sock --pidfile=/run/portcullis-lab/a/ovs-vswitchd.pid --detach", true},
-		{"/usr/bin/portcullis lab-relay --run-dir=/run/portcullis-lab/a", true},
+		{"/usr/bin/portcullis lab-relay --name=a --run-dir=/run/portcullis-lab/a", true},
 		// Another lab whose directory shares the prefix.
 		{"ovs-vswitchd --pidfile=/run/portcullis-lab/ab/ovs-vswitchd.pid", false},
 		{"/usr/bin/portcullis lab-relay --run-dir=/run/portcullis-lab/ab", false},
@@ -140,4 +142,42 @@ func TestParseTarget(t *testing.T) {
 			t.Errorf("parseTarget(%q) = %q, %q, %v; want %q, %q", tt.in, s, hp, err, tt.scheme, tt.hostport)
 		}
 	}
+}
+
+func TestRemoveRunDir(t *testing.T) {
+	ours := []string{"conf.db", ".conf.db.~lock~", "db.sock", "ovsdb-server.pid", "ovs-vswitchd.log",
+		"ovs-vswitchd.ctl", "relay.addrs", "relay.log", "br0.mgmt", "br0.snoop"}
+	mk := func(t *testing.T, extra ...string) string {
+		dir := t.TempDir()
+		for _, f := range append(ours, extra...) {
+			if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	t.Run("only ours", func(t *testing.T) {
+		dir := mk(t)
+		if err := removeRunDir(dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("run dir still there: %v", err)
+		}
+	})
+	t.Run("shared directory", func(t *testing.T) {
+		dir := mk(t, "notes.txt")
+		if err := removeRunDir(dir); err != nil {
+			t.Fatal(err)
+		}
+		ents, _ := os.ReadDir(dir)
+		if len(ents) != 1 || ents[0].Name() != "notes.txt" {
+			t.Errorf("left %v, want only notes.txt", ents)
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		if err := removeRunDir(filepath.Join(t.TempDir(), "nope")); err != nil {
+			t.Errorf("removeRunDir(missing) = %v", err)
+		}
+	})
 }

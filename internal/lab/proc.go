@@ -111,7 +111,29 @@ func isLabProcess(cmd, runDir string) bool {
 	if strings.Contains(cmd, "--pidfile="+runDir+"/") {
 		return true
 	}
-	return strings.Contains(cmd, "lab-relay") && strings.Contains(cmd+" ", " --run-dir="+runDir+" ")
+	return strings.Contains(cmd, " lab-relay ") && strings.Contains(cmd+" ", " --run-dir="+runDir+" ")
+}
+
+// findRelays lists the relay processes of lab name, whatever their run dir.
+func findRelays(name string) []int {
+	var pids []int
+	for _, pid := range allPids() {
+		cmd := cmdline(pid) + " "
+		if strings.Contains(cmd, " lab-relay ") && strings.Contains(cmd, " --name="+name+" ") && !zombie(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// pidfileDir returns the directory of a daemon's --pidfile= argument.
+func pidfileDir(cmd string) string {
+	for _, f := range strings.Fields(cmd) {
+		if v, ok := strings.CutPrefix(f, "--pidfile="); ok && filepath.IsAbs(v) {
+			return filepath.Dir(v)
+		}
+	}
+	return ""
 }
 
 // findByRunDir lists the lab processes of runDir, found by command line.
@@ -142,9 +164,14 @@ func allPids() []int {
 // killInNetns ends every process living in namespace ns (iperf3 servers,
 // listeners a test forgot, the switch daemons).
 func killInNetns(ns string) {
+	terminate(pidsInNetns(ns))
+}
+
+// pidsInNetns lists the live processes whose network namespace is ns.
+func pidsInNetns(ns string) []int {
 	var st syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(netnsDir, ns), &st); err != nil {
-		return
+		return nil
 	}
 	want := fmt.Sprintf("net:[%d]", st.Ino)
 	var pids []int
@@ -153,7 +180,7 @@ func killInNetns(ns string) {
 			pids = append(pids, pid)
 		}
 	}
-	terminate(pids)
+	return pids
 }
 
 // terminate sends SIGTERM, waits up to 2 s, then SIGKILLs what is left and

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -171,6 +172,30 @@ func TestLabControllerRelay(t *testing.T) {
 	// OpenFlow 1.3.5 section 7.1: version 0x04; OFPT_HELLO is type 0.
 	if hdr[0] != 0x04 || hdr[1] != 0 || binary.BigEndian.Uint16(hdr[2:]) < 8 {
 		t.Errorf("first message header % x, want an OpenFlow 1.3 HELLO", hdr)
+	}
+	if n := int(binary.BigEndian.Uint16(hdr[2:])); n > 8 {
+		if _, err := io.ReadFull(c, make([]byte, n-8)); err != nil { // the hello's elements
+			t.Fatal(err)
+		}
+	}
+	// Answer with our HELLO so OVS completes the connection (it drops a
+	// peer that stays silent for its backoff).
+	if _, err := c.Write([]byte{0x04, 0, 0, 8, 0, 0, 0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Up on the running lab keeps the switch's connection: no EOF on it, no
+	// new connection.
+	if _, err := lab.Up(t.Context(), cfg); err != nil {
+		t.Fatalf("second up: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.Copy(io.Discard, c); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("after second up, the switch's connection ended (%v); want it kept open", err)
+	}
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if c2, err := ln.Accept(); err == nil {
+		c2.Close()
+		t.Error("second up made the switch reconnect")
 	}
 	st, err := l.Status()
 	if err != nil {

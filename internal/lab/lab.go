@@ -168,7 +168,13 @@ type Lab struct {
 }
 
 // Config returns the lab's configuration (defaults filled in).
-func (l *Lab) Config() Config { return l.cfg }
+func (l *Lab) Config() Config {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.cfg
+	c.Controllers = slices.Clone(c.Controllers)
+	return c
+}
 
 // Name returns the lab's name.
 func (l *Lab) Name() string { return l.cfg.Name }

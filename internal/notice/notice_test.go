@@ -209,6 +209,13 @@ func TestBodyErrorsBehindValidMAC(t *testing.T) {
 		{"victim address length 5", func() []byte { b := bytes.Clone(good); b[headerSize] = 5; return b }()},
 		{"trailing byte", append(bytes.Clone(good), 0)},
 		{"message length past end", func() []byte { b := bytes.Clone(good); b[len(b)-len(sample().Message)-2] = 0x7f; return b }()},
+		{"kind longer than MaxKind", func() []byte {
+			n := sample()
+			n.Kind, n.KeyID = "", KeyID(testKey)
+			b := encode(nil, &n)
+			i := headerSize + 5 + 1 + 5 + 17 // kind length byte: after victim and two scanners
+			return append(append(append(b[:i:i], MaxKind+1), strings.Repeat("k", MaxKind+1)...), b[i+1:]...)
+		}()},
 		{"17 scanners", func() []byte { b := bytes.Clone(good); b[headerSize+5] = MaxScanners + 1; return b }()},
 	}
 	for _, tt := range tests {

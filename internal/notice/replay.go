@@ -12,8 +12,8 @@ import (
 // Soundness: a nonce leaves the cache only by expiring (its notice is then
 // stale anyway) or by eviction when full; either way floor is raised to its
 // timestamp, and every notice not newer than floor is refused. So a replay is
-// always refused, at the price of refusing a genuine but older notice after
-// an overflow. Only MAC-verified notices get here, so only the key holder can
+// always refused, even if the host clock is later stepped back, at the price
+// of refusing a genuine but older notice after an overflow. Only MAC-verified notices get here, so only the key holder can
 // fill the cache. Not safe for concurrent use: the owner holds a mutex.
 type replayCache struct {
 	cap       int

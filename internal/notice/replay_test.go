@@ -68,3 +68,26 @@ func TestReplayCacheBoundedAndExpiring(t *testing.T) {
 		t.Errorf("%d nonces remembered, want at most 61 (the skew window)", n)
 	}
 }
+
+// TestReplayCacheClockStepsBack: nonces dropped because they expired must
+// stay refused if the host clock is later stepped back into their window.
+func TestReplayCacheClockStepsBack(t *testing.T) {
+	v := NewVerifier(testKey, time.Minute, 2)
+	a, b, c := sealAt(1, t0), sealAt(2, t0.Add(time.Second)), sealAt(3, t0.Add(2*time.Second))
+	for _, x := range [][]byte{a, b, c} {
+		if _, err := v.Open(x, t0.Add(2*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Later, b and c expire (a was evicted), leaving room in the cache.
+	if _, err := v.Open(sealAt(4, t0.Add(62*time.Second)), t0.Add(62500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	// The clock steps back 30 s: a and b are inside the skew window again.
+	back := t0.Add(30 * time.Second)
+	for name, x := range map[string][]byte{"evicted a": a, "expired b": b} {
+		if _, err := v.Open(x, back); !errors.Is(err, ErrReplay) {
+			t.Errorf("replay of %s after the clock stepped back: %v, want %v", name, err, ErrReplay)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package policy
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"time"
+
+	"portcullis/internal/forward"
+	"portcullis/ofp"
+)
+
+// Scope says where a block's drop flows go.
+type Scope uint8
+
+// Scopes.
+const (
+	// ScopeIngress drops only at the switch where the scanner's traffic entered.
+	ScopeIngress Scope = iota
+	// ScopeNetwork drops on every connected switch: at the ingress switch by port and MAC, on the
+	// others by MAC (and by IP when the IP is bound to the source).
+	ScopeNetwork
+)
+
+// String returns "ingress" or "network".
+func (s Scope) String() string {
+	if s == ScopeNetwork {
+		return "network"
+	}
+	return "ingress"
+}
+
+// ParseScope parses "ingress" or "network".
+func ParseScope(s string) (Scope, error) {
+	switch s {
+	case "ingress", "":
+		return ScopeIngress, nil
+	case "network":
+		return ScopeNetwork, nil
+	}
+	return 0, fmt.Errorf("policy: unknown block scope %q (want ingress or network)", s)
+}
+
+// Source is where a scanner's traffic entered the network: the switch, its port and the MAC seen
+// there. It is what a block attributes the scan to; an IP address alone never is.
+type Source struct {
+	DPID uint64
+	Port uint32
+	MAC  [6]byte
+}
+
+// Block is one decision to cut a source off.
+type Block struct {
+	ID     string
+	Source Source
+	// IPs are the source's addresses. They get drop flows of their own only when IPBound is set:
+	// the controller sets it when forward.Switch.IPLivesAt confirmed every one of them lives behind
+	// Source.Port with Source.MAC, so a spoofed (decoy) address never blocks the host it belongs to.
+	IPs     []netip.Addr
+	IPBound bool
+	Reason  string // human-readable, e.g. "TRW: 4 failed first contacts"
+	Kind    string // detection kind, e.g. "port-scan", "host-sweep", "manual"
+	Created time.Time
+	Expires time.Time // zero: until lifted by hand
+	Level   int       // escalation step (0: first offence)
+	Scope   Scope
+	// Cookie is the cookie of every flow of this block; zero means BlockCookie(ID).
+	Cookie uint64
+}
+
+// BlockCookie returns the cookie for the flows of block id: kind block, and 40 bits of the id's
+// FNV-1a hash, so the cookie is the same after a restart without being stored.
+func BlockCookie(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return forward.Cookie(forward.KindBlock, h.Sum64())
+}
+
+// FlowCookie returns the cookie the block's flows carry.
+func (b Block) FlowCookie() uint64 {
+	if b.Cookie != 0 {
+		return b.Cookie
+	}
+	return BlockCookie(b.ID)
+}
+
+// Active reports whether the block is in force at now.
+func (b Block) Active(now time.Time) bool {
+	return b.Expires.IsZero() || now.Before(b.Expires)
+}
+
+// maxHardTimeout is the largest hard timeout a flow can carry (16 bits of seconds, about 18 h).
+const maxHardTimeout = 0xffff
+
+// hardTimeout is the hard timeout for a block at now: the time left, rounded up. A block with no
+// expiry, or with more time left than a flow can carry, gets 0 (no timeout): the controller removes
+// those flows (UnblockFlows) when the block ends, and reconcile removes them after a restart.
+func (b Block) hardTimeout(now time.Time) uint16 {
+	if b.Expires.IsZero() {
+		return 0
+	}
+	left := b.Expires.Sub(now)
+	secs := (left + time.Second - 1) / time.Second
+	if secs > maxHardTimeout {
+		return 0
+	}
+	return uint16(secs)
+}
+
+// BlockFlows returns the drop flows of block b for switch dpid at now (nothing if the block is no
+// longer active, or if dpid is not the ingress switch of an ingress-scoped block):
+//
+//   - at the ingress switch: in_port + eth_src, and in_port + ip_src for each bound IP;
+//   - on other switches (network scope): eth_src, and ip_src for each bound IP.
+//
+// Every flow sits in forward.TableAdmission at forward.PriorityBlock with no instructions (drop),
+// carries b.FlowCookie() and a hard timeout of the time left.
+func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
+	if !b.Active(now) {
+		return nil
+	}
+	ingress := dpid == b.Source.DPID
+	if !ingress && b.Scope != ScopeNetwork {
+		return nil
+	}
+	hard := b.hardTimeout(now)
+	cookie := b.FlowCookie()
+	drop := func(fields ...ofp.OXM) *ofp.FlowMod {
+		return &ofp.FlowMod{
+			Cookie:      cookie,
+			TableID:     forward.TableAdmission,
+			Command:     ofp.FlowAdd,
+			HardTimeout: hard,
+			Priority:    forward.PriorityBlock,
+			BufferID:    ofp.NoBuffer,
+			OutPort:     ofp.PortAny,
+			OutGroup:    ofp.GroupAny,
+			Match:       ofp.Match{Fields: fields},
+		}
+	}
+	var msgs []ofp.Message
+	mac := ofp.MatchEthSrc(net.HardwareAddr(b.Source.MAC[:]))
+	if ingress {
+		msgs = append(msgs, drop(ofp.MatchInPort(b.Source.Port), mac))
+	} else {
+		msgs = append(msgs, drop(mac))
+	}
+	if !b.IPBound {
+		return msgs
+	}
+	for _, ip := range b.IPs {
+		ip = ip.Unmap()
+		var fs []ofp.OXM
+		if ingress {
+			fs = append(fs, ofp.MatchInPort(b.Source.Port))
+		}
+		switch {
+		case ip.Is4():
+			fs = append(fs, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPv4Src(ip))
+		case ip.Is6():
+			fs = append(fs, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPv6Src(ip))
+		default:
+			continue
+		}
+		msgs = append(msgs, drop(fs...))
+	}
+	return msgs
+}
+
+// UnblockFlows returns the flow-mod that removes every flow of block b from a switch (by its exact
+// cookie), whatever switch or scope they were installed for.
+func UnblockFlows(b Block) []ofp.Message {
+	return []ofp.Message{deleteCookie(b.FlowCookie())}
+}
+
+func deleteCookie(c uint64) *ofp.FlowMod {
+	return &ofp.FlowMod{
+		Cookie:     c,
+		CookieMask: forward.CookieExactMask,
+		TableID:    forward.TableAdmission,
+		Command:    ofp.FlowDelete,
+		BufferID:   ofp.NoBuffer,
+		OutPort:    ofp.PortAny,
+		OutGroup:   ofp.GroupAny,
+	}
+}
+
+// DefaultEscalation is the block duration for the first, second, third and later offences.
+var DefaultEscalation = []time.Duration{10 * time.Minute, time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
+
+// Escalation returns how long to block a source that has priorOffences earlier blocks: the
+// duration at that step, the last one for every offence beyond the list. A nil or empty list means
+// DefaultEscalation.
+func Escalation(durations []time.Duration, priorOffences int) time.Duration {
+	if len(durations) == 0 {
+		durations = DefaultEscalation
+	}
+	i := min(max(priorOffences, 0), len(durations)-1)
+	return durations[i]
+}

@@ -1,0 +1,330 @@
+package policy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"portcullis/internal/forward"
+	"portcullis/ofp"
+)
+
+// Class is what a watch flow copies to the controller. It is the value of the watch flow's cookie,
+// so a packet-in tells which class copied it (WatchClass), and each class has its own meter.
+type Class uint8
+
+// Watch classes.
+const (
+	ClassTCPProbe Class = 1 // SYN without ACK; flag combinations without ACK (FIN, NULL, Xmas ...); URG
+	ClassTCPReply Class = 2 // SYN-ACK, RST, FIN-ACK: the outcome of attempts
+	ClassUDP      Class = 3 // UDP
+	ClassICMP     Class = 4 // ICMP, ICMPv6 echo and errors
+	ClassDiscover Class = 5 // ARP, IPv6 neighbour solicitation/advertisement
+)
+
+var classNames = [...]string{"unknown", "tcp-probe", "tcp-reply", "udp", "icmp", "discover"}
+
+// String returns the class name ("tcp-probe").
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return "unknown"
+}
+
+// Meter returns the meter id of the class (forward.MeterWatch*).
+func (c Class) Meter() uint32 {
+	switch c {
+	case ClassTCPProbe:
+		return forward.MeterWatchTCPProbe
+	case ClassTCPReply:
+		return forward.MeterWatchTCPReply
+	case ClassUDP:
+		return forward.MeterWatchUDP
+	case ClassICMP:
+		return forward.MeterWatchICMP
+	case ClassDiscover:
+		return forward.MeterWatchDiscover
+	}
+	return 0
+}
+
+// WatchClass returns the class of a packet-in copied by a watch flow; ok is false for any other
+// packet-in (a learning miss, a flow that is not ours).
+func WatchClass(pi *ofp.PacketIn) (Class, bool) {
+	k, ok := forward.CookieKind(pi.Cookie)
+	if !ok || k != forward.KindWatch || pi.TableID != forward.TableWatch {
+		return 0, false
+	}
+	c := Class(forward.CookieValue(pi.Cookie))
+	if c < ClassTCPProbe || c > ClassDiscover {
+		return 0, false
+	}
+	return c, true
+}
+
+// WatchConfig tunes the watch table. Zero fields take their defaults.
+type WatchConfig struct {
+	// MaxLen is how many bytes of a copied packet reach the controller (default 192: Ethernet,
+	// IPv6, TCP with options, or an ICMPv6 error quoting an IPv6+TCP header).
+	MaxLen uint16
+	// Rates in packets per second of each class's meter, and bursts in packets (default burst:
+	// rate/2, at least 1).
+	TCPProbeRate, TCPReplyRate, UDPRate, ICMPRate, DiscoverRate      uint32
+	TCPProbeBurst, TCPReplyBurst, UDPBurst, ICMPBurst, DiscoverBurst uint32
+	// PlainController copies with a plain output:CONTROLLER (all classes then share the
+	// OFPM_CONTROLLER meter) instead of Open vSwitch's controller action with a per-class
+	// meter_id. For switches without the Nicira extension.
+	PlainController bool
+}
+
+// Default watch rates (packets per second).
+const (
+	DefaultWatchMaxLen  = 192
+	DefaultTCPProbeRate = 500
+	DefaultTCPReplyRate = 500
+	DefaultUDPRate      = 300
+	DefaultICMPRate     = 200
+	DefaultDiscoverRate = 200
+)
+
+func (c WatchConfig) withDefaults() WatchConfig {
+	if c.MaxLen == 0 {
+		c.MaxLen = DefaultWatchMaxLen
+	}
+	def := func(rate, burst *uint32, d uint32) {
+		if *rate == 0 {
+			*rate = d
+		}
+		if *burst == 0 {
+			*burst = max(*rate/2, 1)
+		}
+	}
+	def(&c.TCPProbeRate, &c.TCPProbeBurst, DefaultTCPProbeRate)
+	def(&c.TCPReplyRate, &c.TCPReplyBurst, DefaultTCPReplyRate)
+	def(&c.UDPRate, &c.UDPBurst, DefaultUDPRate)
+	def(&c.ICMPRate, &c.ICMPBurst, DefaultICMPRate)
+	def(&c.DiscoverRate, &c.DiscoverBurst, DefaultDiscoverRate)
+	return c
+}
+
+func (c WatchConfig) rate(cl Class) (rate, burst uint32) {
+	switch cl {
+	case ClassTCPProbe:
+		return c.TCPProbeRate, c.TCPProbeBurst
+	case ClassTCPReply:
+		return c.TCPReplyRate, c.TCPReplyBurst
+	case ClassUDP:
+		return c.UDPRate, c.UDPBurst
+	case ClassICMP:
+		return c.ICMPRate, c.ICMPBurst
+	case ClassDiscover:
+		return c.DiscoverRate, c.DiscoverBurst
+	}
+	return 0, 0
+}
+
+// Nicira extension: the controller action with properties (NXAST_CONTROLLER2), which is how Open
+// vSwitch encodes controller(max_len=N,meter_id=M). Layout checked against the bytes ovs-ofctl 3.1
+// sends for that action.
+const (
+	nxExperimenterID   uint32 = 0x00002320 // NX_VENDOR_ID
+	nxastController2   uint16 = 37         // NXAST_CONTROLLER2
+	nxac2ptMaxLen      uint16 = 0          // NXAC2PT_MAX_LEN
+	nxac2ptMeterID     uint16 = 5          // NXAC2PT_METER_ID
+	ethTypeIPv4        uint16 = 0x0800
+	ethTypeIPv6        uint16 = 0x86dd
+	ethTypeARP         uint16 = 0x0806
+	ipProtoTCP         uint8  = 6
+	ipProtoUDP         uint8  = 17
+	ipProtoICMP        uint8  = 1
+	ipProtoICMPv6      uint8  = 58
+	ipProtoSCTP        uint8  = 132
+	flagsFIN, flagsSYN        = ofp.TCPFlagFIN, ofp.TCPFlagSYN
+	flagsRST, flagsACK        = ofp.TCPFlagRST, ofp.TCPFlagACK
+	flagsURG                  = ofp.TCPFlagURG
+)
+
+// ControllerMetered returns Open vSwitch's controller action that sends at most maxLen bytes of the
+// packet to the controller through meter meterID (NXAST_CONTROLLER2 with NXAC2PT_MAX_LEN and
+// NXAC2PT_METER_ID). Unlike a meter instruction, it meters only the copy, never the packet that
+// continues through the pipeline.
+func ControllerMetered(maxLen uint16, meterID uint32) ofp.Action {
+	d := make([]byte, 0, 24)
+	d = binary.BigEndian.AppendUint16(d, nxastController2)
+	d = append(d, 0, 0, 0, 0, 0, 0)
+	d = binary.BigEndian.AppendUint16(d, nxac2ptMaxLen)
+	d = binary.BigEndian.AppendUint16(d, 8) // OVS sends u16 properties padded to 32 bits, length 8
+	d = binary.BigEndian.AppendUint16(d, maxLen)
+	d = append(d, 0, 0)
+	d = binary.BigEndian.AppendUint16(d, nxac2ptMeterID)
+	d = binary.BigEndian.AppendUint16(d, 8)
+	d = binary.BigEndian.AppendUint32(d, meterID)
+	return &ofp.ActionExperimenter{Experimenter: nxExperimenterID, Data: d}
+}
+
+// watchRule is one row of the watch table, for one IP version.
+type watchRule struct {
+	class    Class
+	priority uint16
+	fields   []ofp.OXM
+}
+
+// watchRules is the watch table (docs/pipeline.md explains each row).
+func watchRules() []watchRule {
+	var rs []watchRule
+	tcp := func(et uint16, class Class, prio uint16, flags, mask uint16) {
+		rs = append(rs, watchRule{class, prio, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flags, mask)}})
+	}
+	for _, et := range []uint16{ethTypeIPv4, ethTypeIPv6} {
+		tcp(et, ClassTCPProbe, 1900, flagsSYN, flagsSYN|flagsACK)                            // SYN, no ACK
+		tcp(et, ClassTCPReply, 1890, flagsSYN|flagsACK, flagsSYN|flagsACK)                   // SYN-ACK
+		tcp(et, ClassTCPReply, 1880, flagsRST, flagsRST)                                     // any RST
+		tcp(et, ClassTCPProbe, 1870, 0, flagsSYN|flagsACK|flagsRST)                          // no SYN/ACK/RST: FIN, NULL, Xmas ...
+		tcp(et, ClassTCPReply, 1860, flagsFIN|flagsACK, flagsFIN|flagsACK|flagsSYN|flagsRST) // FIN-ACK (Maimon)
+		tcp(et, ClassTCPProbe, 1850, flagsURG|flagsACK, flagsURG|flagsACK|flagsSYN|flagsRST) // URG with ACK
+		rs = append(rs, watchRule{ClassUDP, 1500, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP)}})
+	}
+	rs = append(rs, watchRule{ClassICMP, 1400, []ofp.OXM{ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP)}})
+	for _, typ := range []uint8{1, 3, 4, 128, 129} {
+		rs = append(rs, watchRule{ClassICMP, 1400, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(typ)}})
+	}
+	for _, typ := range []uint8{135, 136} {
+		rs = append(rs, watchRule{ClassDiscover, 1300, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(typ)}})
+	}
+	rs = append(rs, watchRule{ClassDiscover, 1300, []ofp.OXM{ofp.MatchEthType(ethTypeARP)}})
+	return rs
+}
+
+// WatchFlows returns what to send to a switch (on connect, after forward.Switch.Setup) to build the
+// watch table: delete our old watch flows, (re)create the per-class meters, add the watch flows.
+// Every watch flow copies the packet to the controller and continues to the learning table in the
+// same pass, so forwarding never waits for detection.
+func WatchFlows(cfg WatchConfig) []ofp.Message {
+	cfg = cfg.withDefaults()
+	msgs := []ofp.Message{forward.DeleteKind(forward.KindWatch)}
+	if !cfg.PlainController {
+		for c := ClassTCPProbe; c <= ClassDiscover; c++ {
+			rate, burst := cfg.rate(c)
+			msgs = append(msgs,
+				&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: c.Meter()},
+				&ofp.MeterMod{
+					Command: ofp.MeterAdd,
+					Flags:   ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
+					MeterID: c.Meter(),
+					Bands:   []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: rate, BurstSize: burst}},
+				})
+		}
+	}
+	for _, r := range watchRules() {
+		var copyAct ofp.Action
+		if cfg.PlainController {
+			copyAct = forward.Output(ofp.PortController, cfg.MaxLen)
+		} else {
+			copyAct = ControllerMetered(cfg.MaxLen, r.class.Meter())
+		}
+		msgs = append(msgs, &ofp.FlowMod{
+			Cookie:       forward.Cookie(forward.KindWatch, uint64(r.class)),
+			TableID:      forward.TableWatch,
+			Command:      ofp.FlowAdd,
+			Priority:     r.priority,
+			BufferID:     ofp.NoBuffer,
+			OutPort:      ofp.PortAny,
+			OutGroup:     ofp.GroupAny,
+			Match:        ofp.Match{Fields: r.fields},
+			Instructions: []ofp.Instruction{forward.Apply(copyAct), forward.Goto(forward.TableLearn)},
+		})
+	}
+	return msgs
+}
+
+// Pair is one direction of a conversation judged benign: packets from Src to Dst with protocol
+// Proto (TCP, UDP or SCTP), and the given ports (0: any).
+type Pair struct {
+	Src, Dst         netip.Addr
+	Proto            uint8
+	SrcPort, DstPort uint16
+}
+
+// Reverse returns the other direction of the conversation.
+func (p Pair) Reverse() Pair {
+	return Pair{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort}
+}
+
+// ErrBadPair is returned for a pair BypassFlow cannot express.
+var ErrBadPair = errors.New("policy: bad bypass pair")
+
+func (p Pair) match() ([]ofp.OXM, error) {
+	src, dst := p.Src.Unmap(), p.Dst.Unmap()
+	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
+		return nil, fmt.Errorf("%w: addresses %v and %v", ErrBadPair, p.Src, p.Dst)
+	}
+	var fs []ofp.OXM
+	if src.Is4() {
+		fs = append(fs, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(p.Proto), ofp.MatchIPv4Src(src), ofp.MatchIPv4Dst(dst))
+	} else {
+		fs = append(fs, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(p.Proto), ofp.MatchIPv6Src(src), ofp.MatchIPv6Dst(dst))
+	}
+	var sp, dp func(uint16) ofp.OXM
+	switch p.Proto {
+	case ipProtoTCP:
+		sp, dp = ofp.MatchTCPSrc, ofp.MatchTCPDst
+	case ipProtoUDP:
+		sp, dp = ofp.MatchUDPSrc, ofp.MatchUDPDst
+	case ipProtoSCTP:
+		sp, dp = ofp.MatchSCTPSrc, ofp.MatchSCTPDst
+	default:
+		return nil, fmt.Errorf("%w: protocol %d (TCP, UDP or SCTP only: ICMP errors must stay watched)", ErrBadPair, p.Proto)
+	}
+	if p.SrcPort != 0 {
+		fs = append(fs, sp(p.SrcPort))
+	}
+	if p.DstPort != 0 {
+		fs = append(fs, dp(p.DstPort))
+	}
+	return fs, nil
+}
+
+// BypassFlow returns the TableWatch flow that stops copying one direction of a conversation judged
+// benign; it expires after idleTimeout seconds without traffic. Install one per direction (see
+// Pair.Reverse). Name the service port: a bypass for "A to B port 53" keeps A's UDP to B's other
+// ports watched.
+func BypassFlow(p Pair, idleTimeout uint16) (*ofp.FlowMod, error) {
+	fs, err := p.match()
+	if err != nil {
+		return nil, err
+	}
+	return &ofp.FlowMod{
+		Cookie:       forward.Cookie(forward.KindBypass, 0),
+		TableID:      forward.TableWatch,
+		Command:      ofp.FlowAdd,
+		IdleTimeout:  idleTimeout,
+		Priority:     forward.PriorityBypass,
+		BufferID:     ofp.NoBuffer,
+		OutPort:      ofp.PortAny,
+		OutGroup:     ofp.GroupAny,
+		Match:        ofp.Match{Fields: fs},
+		Instructions: []ofp.Instruction{forward.Goto(forward.TableLearn)},
+	}, nil
+}
+
+// BypassDelete returns the flow-mod that removes the bypass flow of p (its source was blocked, or
+// it must be watched again).
+func BypassDelete(p Pair) (*ofp.FlowMod, error) {
+	fs, err := p.match()
+	if err != nil {
+		return nil, err
+	}
+	c, m := forward.KindCookie(forward.KindBypass)
+	return &ofp.FlowMod{
+		Cookie: c, CookieMask: m,
+		TableID:  forward.TableWatch,
+		Command:  ofp.FlowDeleteStrict,
+		Priority: forward.PriorityBypass,
+		BufferID: ofp.NoBuffer,
+		OutPort:  ofp.PortAny,
+		OutGroup: ofp.GroupAny,
+		Match:    ofp.Match{Fields: fs},
+	}, nil
+}

@@ -241,4 +241,3 @@ func errorFrom(t *testing.T, sw *ofconntest.Switch) (*ofp.Error, ofp.Header) {
 	}
 	return r.Msg.(*ofp.Error), r.Header
 }
-

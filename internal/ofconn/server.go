@@ -154,16 +154,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		}
 		delay = 0
 		s.accepted.Add(1)
-		sess := s.newSession(c)
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
+		sess := s.track(c)
+		if sess == nil {
 			continue
 		}
-		s.conns[sess] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			sess.serve(ctx)
@@ -184,6 +178,37 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.wg.Wait()
 	s.log.Info("stopped listening for switches", "addr", ln.Addr().String())
 	return acceptErr
+}
+
+// track makes a session for c, counted in s.wg, or returns nil (and
+// closes c) when the server is closed.
+func (s *Server) track(c net.Conn) *Session {
+	sess := s.newSession(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil
+	}
+	s.conns[sess] = struct{}{}
+	s.wg.Add(1)
+	return sess
+}
+
+// ServeConn runs a session on an established connection (TLS is applied
+// if configured) and returns when the session has ended, Disconnected
+// included. Cancelling ctx closes the session. ListenAndServe uses the same
+// path for every accepted connection; ServeConn serves other transports
+// and tests (net.Pipe).
+func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+	sess := s.track(c)
+	if sess == nil {
+		return
+	}
+	defer s.wg.Done()
+	stop := context.AfterFunc(ctx, func() { sess.Close(ErrServerClosed) })
+	defer stop()
+	sess.serve(ctx)
 }
 
 // Sessions returns the connected sessions (handshake done), by DPID.

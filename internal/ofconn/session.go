@@ -87,7 +87,7 @@ type result struct {
 // Stats counts a session's traffic.
 type Stats struct {
 	RxMessages uint64 // messages read
-	TxMessages uint64 // messages written
+	TxMessages uint64 // messages handed to the socket
 	TxBatches  uint64 // Write calls (each drains the whole queue)
 	QueueDrops uint64 // messages refused by Send with ErrQueueFull
 	Dropped    uint64 // messages read before the handshake finished and not handled
@@ -737,13 +737,15 @@ func (s *Session) writer() {
 			if closing {
 				timeout = min(timeout, flushTimeout)
 			}
+			// Counted before the Write, so that a reply to these messages
+			// can never be seen before they are counted.
+			s.tx.Add(uint64(n))
+			s.batches.Add(1)
 			s.conn.SetWriteDeadline(time.Now().Add(timeout))
 			if _, err := s.conn.Write(buf); err != nil {
 				s.Close(fmt.Errorf("ofconn: write: %w", err))
 				return
 			}
-			s.tx.Add(uint64(n))
-			s.batches.Add(1)
 			if cap(buf) > 1<<20 {
 				buf = nil // do not keep a burst's buffer forever
 			}

@@ -236,3 +236,45 @@ func TestAgentStatsInterval(t *testing.T) {
 		t.Errorf("exit code %d, want 0", code)
 	}
 }
+
+// TestAgentJournalProtocol checks the journald native-protocol datagram
+// against a stand-in socket (this host has no journald).
+func TestAgentJournalProtocol(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.sock")
+	srv, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Skipf("unixgram: %v", err)
+	}
+	defer srv.Close()
+	j, err := dialJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.Warning("NOTICE blocked scanner=10.0.0.66\nINJECTED=1")
+	buf := make([]byte, 1024)
+	k, err := srv.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "MESSAGE=NOTICE blocked scanner=10.0.0.66 INJECTED=1\nPRIORITY=4\nSYSLOG_IDENTIFIER=portcullis-agent\n"
+	if got := string(buf[:k]); got != want {
+		t.Errorf("journal datagram %q, want %q", got, want)
+	}
+}
+
+func TestAgentJournalFallback(t *testing.T) {
+	if _, err := os.Stat(journalSocket); err == nil {
+		t.Skip("journald is running here")
+	}
+	key := writeKeyFile(t, 0o600)
+	lines, addr, exit, startup := runAgentStartup(t, "--key-file", key, "--listen", "127.0.0.1:0", "--log", "journal", "--once")
+	if s := strings.Join(startup, "\n"); !strings.Contains(s, "journal unavailable") || !strings.Contains(s, "logging to stderr") {
+		t.Errorf("startup output %q: want a note that the journal is unavailable", s)
+	}
+	sendTo(t, addr, notice.Seal(agentTestKey, blockedNotice()))
+	nextLine(t, lines, "NOTICE blocked")
+	if code := <-exit; code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+}

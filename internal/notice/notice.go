@@ -262,6 +262,10 @@ func readAddr(r []byte, what string) (netip.Addr, []byte, error) {
 // verify checks everything but the replay cache: framing, key id, MAC,
 // layout and timestamp.
 func verify(key, b []byte, now time.Time, maxSkew time.Duration) (Notice, error) {
+	return verifyID(key, KeyID(key), b, now, maxSkew)
+}
+
+func verifyID(key []byte, keyID uint32, b []byte, now time.Time, maxSkew time.Duration) (Notice, error) {
 	if len(b) < minSize {
 		return Notice{}, fmt.Errorf("%w: %d bytes, at least %d", ErrMalformed, len(b), minSize)
 	}
@@ -271,7 +275,7 @@ func verify(key, b []byte, now time.Time, maxSkew time.Duration) (Notice, error)
 	if string(b[:4]) != Magic {
 		return Notice{}, fmt.Errorf("%w: bad magic %q", ErrMalformed, b[:4])
 	}
-	if id, want := binary.BigEndian.Uint32(b[4:]), KeyID(key); id != want {
+	if id, want := binary.BigEndian.Uint32(b[4:]), keyID; id != want {
 		return Notice{}, fmt.Errorf("%w: %08x, ours is %08x", ErrWrongKey, id, want)
 	}
 	body, sum := b[:len(b)-MACSize], b[len(b)-MACSize:]
@@ -298,6 +302,7 @@ func verify(key, b []byte, now time.Time, maxSkew time.Duration) (Notice, error)
 // replay cache. It is safe for concurrent use.
 type Verifier struct {
 	key     []byte
+	keyID   uint32
 	maxSkew time.Duration
 
 	mu     sync.Mutex
@@ -313,11 +318,11 @@ func NewVerifier(key []byte, maxSkew time.Duration, replayCap int) *Verifier {
 	if replayCap <= 0 {
 		replayCap = DefaultReplayCap
 	}
-	return &Verifier{key: key, maxSkew: maxSkew, replay: newReplayCache(replayCap)}
+	return &Verifier{key: key, keyID: KeyID(key), maxSkew: maxSkew, replay: newReplayCache(replayCap)}
 }
 
 // KeyID returns the id of the Verifier's key.
-func (v *Verifier) KeyID() uint32 { return KeyID(v.key) }
+func (v *Verifier) KeyID() uint32 { return v.keyID }
 
 // ReplayEvictions counts nonces pushed out of a full replay cache before
 // they expired. Non-zero means the cache is too small for the notice rate.
@@ -330,7 +335,7 @@ func (v *Verifier) ReplayEvictions() uint64 {
 // Open verifies b and returns the notice. Errors wrap ErrMalformed,
 // ErrWrongKey, ErrBadMAC, ErrStale or ErrReplay.
 func (v *Verifier) Open(b []byte, now time.Time) (Notice, error) {
-	n, err := verify(v.key, b, now, v.maxSkew)
+	n, err := verifyID(v.key, v.keyID, b, now, v.maxSkew)
 	if err != nil {
 		return Notice{}, err
 	}

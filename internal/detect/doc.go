@@ -1,0 +1,95 @@
+// Package detect decides which ingress points are scanning the network.
+//
+// It is a pure state machine: the caller feeds it parsed packets (Observe)
+// with the time they were seen and where they entered the network, drives
+// its clock (Tick), and receives Verdicts. It does no IO, imports no `net`,
+// and never reads the clock. A Detector is not safe for concurrent use: one
+// goroutine (the controller's packet-in path) owns it.
+//
+// # Who is judged
+//
+// Evidence is attributed to an actor: the Source (switch, port, MAC) where
+// the packet entered plus the source address it carried. A host on its own
+// port is one actor. A router port carries many addresses, each its own
+// actor, so one Internet scanner behind the gateway is told apart from the
+// rest. Each Source owns at most Config.MaxIPsPerSource address actors;
+// packets from further addresses (a spoofed-source flood, nmap decoys past the
+// cap) are pooled in the Source's overflow actor, so spoofing cannot grow
+// memory and cannot dilute evidence below a threshold either. Every Verdict
+// names the Source; the policy decides whether the address may be trusted
+// (spoofed addresses, idle-scan zombies and decoys appear in IPs, but the
+// Source is always where the probes came in).
+//
+// # Threshold Random Walk
+//
+// Jung, Paxson, Berger and Balakrishnan, "Fast Portscan Detection Using
+// Sequential Hypothesis Testing", IEEE S&P 2004: "a remote source r ...
+// we test the hypothesis H1 (scanner) against H0 (benign) using the outcomes
+// of its first-contact connection attempts", updating the likelihood ratio by
+// theta1/theta0 for a success and (1-theta1)/(1-theta0) for a failure, and
+// deciding H1 when it reaches eta1 = beta/alpha. Defaults alpha 0.01, beta
+// 0.99, theta0 0.8, theta1 0.2: a failure multiplies by 4, a success by 1/4,
+// eta1 = 99, so four failed first contacts in a row decide.
+//
+// A first contact is a target the actor has not tried before (a benign client
+// retrying a dead service counts once). Outcomes: SYN-ACK or any UDP/ICMP
+// answer is a success; RST, ICMP unreachable, or (TCP, ICMP echo, ARP, ND) no
+// answer within Config.NoAnswerTimeout is a failure. UDP and IP-protocol
+// silence is no outcome at all: an open UDP port is usually silent.
+//
+// The walk runs per dimension, not per actor: one walk per target host
+// (vertical: new ports on that host) and one per service (horizontal: new
+// hosts on that port, or on ICMP echo, ARP, ND). A scan enumerates one
+// coordinate while holding the other; a peer-to-peer client dials (host,
+// port) pairs it learned from peers, where both coordinates change together,
+// so no single walk sees its failures pile up (ndpi_gnutella: 136 pairs, 130
+// hosts, 127 ports, 56% failures, and no verdict). A scanner that draws both
+// the host and the port at random for every probe is not caught by the walk;
+// the nmap probe signatures below still catch nmap doing it.
+//
+// The walk is floored at eta0 = (1-beta)/(1-alpha) instead of stopping at a
+// benign decision, so a scanner cannot buy innocence with a few successful
+// connections: from the floor it takes 7 net failures to decide. There is no
+// time window: state persists until Config.IdleExpiry of silence (hours), so a
+// scan at one probe a minute still accumulates.
+//
+// # Single-packet and shape evidence
+//
+//   - Impossible TCP flags decide at once (stealth-scan): SYN with FIN or RST,
+//     FIN with RST, NULL (no flags), and PSH/URG without ACK (Xmas and
+//     variants). RFC 9293 section 3.1 on the acknowledgment number: "Once a
+//     connection is established, this is always sent", so apart from the
+//     first SYN and a RST no conforming stack sends a segment without ACK.
+//   - Stray segments, FIN alone, ACK alone, FIN|ACK (Maimon), with no payload
+//     to a flow the detector has not seen start, are normal after a
+//     controller restart or flow expiry. Each one answered by RST or not at all
+//     counts once per target; any other answer from the target (the
+//     conversation is real) cancels it. Config.StealthMinProbes (3) distinct
+//     targets decide stealth-scan.
+//   - nmap's raw SYN scan: window 1024/2048/3072/4096 with an MSS option only,
+//     from one source port. Config.SignatureProbes (3) such first contacts
+//     decide port-scan (one host) or host-sweep, before any answer arrives.
+//   - nmap OS detection: the SEQ probes (windows 1, 63, 4, 16, 512 with
+//     TSval 0xFFFFFFFF), ECN (SYN|ECE|CWR, window 3, urgent 0xF7F5), T2-T7
+//     (windows 128, 256, 1024, 31337, 32768, 65535 with TSval 0xFFFFFFFF),
+//     U1 (UDP with 300 'C' bytes), IE (echo with code 9, or TOS 4 and 150
+//     bytes). Config.OSProbeMin (2) distinct shapes decide os-fingerprint.
+//
+// # What never counts
+//
+// Noisy service ports (Config.NoisyPorts: DHCP, DHCPv6, mDNS, LLMNR, NetBIOS,
+// SSDP), multicast and broadcast destinations, DAD and gratuitous ARP, non-first
+// fragments, and packets that answer an exchange the other side started (a
+// DNS server answering many client ports is answering, not probing). UDP from
+// source port 53, 123 or 5353 to a port >= 1024 is taken as a reply even when
+// its query was not seen.
+//
+// # Bounds
+//
+// Actors (Config.MaxActors), addresses per Source (Config.MaxIPsPerSource)
+// and pending attempts (Config.MaxPending) are capped; the least recently
+// seen actor and the oldest pending attempt are evicted and counted in Stats.
+// Per-actor state is fixed-size (walk slots, a two-generation set of recent
+// targets), and released actors are reused, so Observe does not allocate in
+// steady state.
+package detect

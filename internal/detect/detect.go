@@ -147,9 +147,10 @@ func (c Config) Validate() error {
 }
 
 const (
-	maxWalks      = 8 // walk slots per actor
-	evidenceLen   = 8 // evidence lines kept per actor
-	maxVerdictIPs = 8 // addresses in a Verdict or Suspect
+	maxWalks      = 12 // walk slots per actor
+	svcWalks      = 4  // of which for services (the rest for hosts)
+	evidenceLen   = 8  // evidence lines kept per actor
+	maxVerdictIPs = 8  // addresses in a Verdict or Suspect
 	targetGen     = 64
 )
 
@@ -219,8 +220,7 @@ type actor struct {
 	decided     bool
 
 	probes, fails, succs int
-	walks                [maxWalks]walk
-	nWalks               int
+	walks                [maxWalks]walk // unused slots have key.dim 0
 
 	// recent targets, two generations of open-addressed hashes (0 = empty)
 	seen  [2][targetGen]uint64
@@ -268,9 +268,7 @@ type pending struct {
 
 // srcInfo is kept for every Source that has actors.
 type srcInfo struct {
-	n     int        // address actors (the overflow actor excluded)
-	ip    netip.Addr // the first address seen
-	multi bool       // frames from this Source carried more than one source address
+	n int // address actors (the overflow actor excluded)
 }
 
 type ringItem struct {
@@ -296,6 +294,7 @@ type Detector struct {
 	nConns            int
 	stats             Stats
 	verdicts          [16]uint64
+	addrs             [addrSlots]addrSeen
 }
 
 // New returns a Detector. An invalid Config falls back to defaults field by
@@ -363,10 +362,7 @@ func (d *Detector) Observe(now time.Time, src Source, p *packet.Packet) (Verdict
 	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Fragment {
 		return Verdict{}, false
 	}
-	if si, ok := d.perSource[src]; ok && !si.multi && si.ip != p.Src {
-		si.multi = true
-		d.perSource[src] = si
-	}
+	d.noteAddr(src, p.Src)
 	switch p.Proto {
 	case packet.ProtoTCP:
 		return d.observeTCP(now, src, p)
@@ -630,6 +626,7 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 	if !p.ARPSenderIP.IsValid() || !p.ARPTargetIP.IsValid() {
 		return Verdict{}, false
 	}
+	d.noteAddr(src, p.ARPSenderIP)
 	switch p.ARPOp {
 	case 1:
 		// Probes (sender 0.0.0.0) and gratuitous announcements are not lookups.
@@ -868,9 +865,9 @@ func (d *Detector) actorScore(a *actor) (float64, Kind) {
 		return 1, ""
 	}
 	best, kind := 0.0, Kind("")
-	for i := range a.walks[:a.nWalks] {
+	for i := range a.walks {
 		w := &a.walks[i]
-		if s := w.llr / d.logEta1; s > best {
+		if s := w.llr / d.logEta1; w.key.dim != 0 && s > best {
 			best, kind = s, walkKind(w.key)
 		}
 	}
@@ -930,15 +927,9 @@ func (d *Detector) actorFor(now time.Time, src Source, ip netip.Addr) *actor {
 		a.key = k
 		a.first = now
 		d.actors[k] = a
-		si, ok := d.perSource[src]
-		if !ok {
-			si.ip = ip
-		}
+		si := d.perSource[src]
 		if k.ip.IsValid() {
 			si.n++
-		}
-		if ip != si.ip {
-			si.multi = true
 		}
 		d.perSource[src] = si
 	} else {
@@ -959,7 +950,38 @@ func (d *Detector) actorFor(now time.Time, src Source, ip netip.Addr) *actor {
 // A spoofer gains nothing from this: the probes that follow discovery are
 // still counted.
 func (d *Detector) forwarder(src Source) bool {
-	return d.perSource[src].multi
+	e := &d.addrs[srcSlot(src)]
+	return e.used && e.src == src && e.multi
+}
+
+// addrSeen remembers, per Source, the first source address seen and whether
+// another one followed. The table is direct-mapped and fixed in size: a
+// collision forgets the older Source, which only delays router detection.
+type addrSeen struct {
+	src   Source
+	ip    netip.Addr
+	used  bool
+	multi bool
+}
+
+const addrSlots = 4096
+
+func srcSlot(s Source) int {
+	h := s.DPID*0x9e3779b97f4a7c15 ^ uint64(s.Port)*0xbf58476d1ce4e5b9
+	for _, b := range s.MAC {
+		h = (h ^ uint64(b)) * 1099511628211
+	}
+	return int(h % addrSlots)
+}
+
+func (d *Detector) noteAddr(src Source, ip netip.Addr) {
+	e := &d.addrs[srcSlot(src)]
+	switch {
+	case !e.used || e.src != src:
+		*e = addrSeen{src: src, ip: ip, used: true}
+	case !e.multi && e.ip != ip:
+		e.multi = true
+	}
 }
 
 func (d *Detector) sampleIP(a *actor, ip netip.Addr) {
@@ -1023,28 +1045,38 @@ func (d *Detector) actorIPs(a *actor, buf []netip.Addr) []netip.Addr {
 	return append(buf, a.ips[:a.nIPs]...)
 }
 
-// walkFor returns a's walk for k, taking the least suspicious slot when all
-// are used (a scanner's rising walk is never the one displaced).
+// walkFor returns a's walk for k. Service walks and host walks have their
+// own slots (svcWalks and maxWalks-svcWalks), so many hosts cannot push out
+// the walk of the one port they share. When all of a dimension's slots are
+// used, the least informative walk (closest to a ratio of 1, then the
+// oldest) is replaced: both a scanner's rising walk and a client's earned
+// credit are kept.
 func (d *Detector) walkFor(a *actor, k walkKey, now time.Time) *walk {
-	for i := range a.walks[:a.nWalks] {
-		if a.walks[i].key == k {
-			return &a.walks[i]
+	lo, hi := 0, svcWalks
+	if k.dim == dimHost {
+		lo, hi = svcWalks, maxWalks
+	}
+	free := -1
+	for i := lo; i < hi; i++ {
+		w := &a.walks[i]
+		if w.key == k {
+			return w
+		}
+		if free < 0 && w.key.dim == 0 {
+			free = i
 		}
 	}
-	if a.nWalks < maxWalks {
-		a.nWalks++
-		a.walks[a.nWalks-1] = walk{key: k, last: now}
-		return &a.walks[a.nWalks-1]
-	}
-	low := 0
-	for i := 1; i < maxWalks; i++ {
-		w, l := &a.walks[i], &a.walks[low]
-		if w.llr < l.llr || (w.llr == l.llr && w.last.Before(l.last)) {
-			low = i
+	if free < 0 {
+		free = lo
+		for i := lo + 1; i < hi; i++ {
+			w, l := &a.walks[i], &a.walks[free]
+			if math.Abs(w.llr) < math.Abs(l.llr) || (math.Abs(w.llr) == math.Abs(l.llr) && w.last.Before(l.last)) {
+				free = i
+			}
 		}
 	}
-	a.walks[low] = walk{key: k, last: now}
-	return &a.walks[low]
+	a.walks[free] = walk{key: k, last: now}
+	return &a.walks[free]
 }
 
 // firstContact records (host, cls, port) as tried by a and reports whether

@@ -1,0 +1,205 @@
+// Package config holds Portcullis's one configuration struct, its defaults,
+// its validation and its YAML loader.
+//
+// Load starts from Default() and applies the file on top: keys that are not
+// in the file keep their defaults, lists in the file replace the default
+// list. Unknown keys are errors. Every error names the file, the line and the
+// dotted key, and says what is allowed:
+//
+//	config.yaml:12: detect.trw.alpha: must be in (0,1), got 1.5
+//
+// Durations are Go duration strings ("10m", "1h30m"). Config is a plain
+// value: copy it freely; nothing in it is shared.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of `portcullis run`.
+type Config struct {
+	Listen   Listen  `yaml:"listen"`    // OpenFlow listener
+	TLS      TLS     `yaml:"tls"`       // TLS for the OpenFlow listener (mutual: switches show certificates)
+	API      API     `yaml:"api"`       // REST API, dashboard and /metrics
+	Log      Log     `yaml:"log"`       // diagnostics on stderr
+	StateDir string  `yaml:"state_dir"` // durable state (blocks, history, allowlist)
+	Detect   Detect  `yaml:"detect"`    // scan detection
+	Block    Block   `yaml:"block"`     // what a verdict does, and what is never blocked
+	Meters   Meters  `yaml:"meters"`    // OpenFlow meter on packet-ins
+	Forward  Forward `yaml:"forward"`   // L2 forwarding flows
+	Notify   Notify  `yaml:"notify"`    // operator sinks and host notices
+	Echo     Echo    `yaml:"echo"`      // OpenFlow echo keepalive
+}
+
+// Listen is where switches connect.
+type Listen struct {
+	OpenFlow string `yaml:"openflow"` // host:port, default ":6653"
+}
+
+// TLS configures mutual TLS on the OpenFlow listener. All three or none.
+type TLS struct {
+	Cert string `yaml:"cert"` // controller certificate (PEM)
+	Key  string `yaml:"key"`  // its private key (PEM)
+	CA   string `yaml:"ca"`   // CA that signed the switches' certificates (PEM)
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.Cert != "" }
+
+// API configures the REST API listener.
+type API struct {
+	Listen              string   `yaml:"listen"`                 // host:port, default "127.0.0.1:6680"
+	TLS                 APITLS   `yaml:"tls"`                    // HTTPS when set
+	Tokens              []string `yaml:"tokens"`                 // bearer tokens allowed to change things
+	OpenReadsOnLoopback bool     `yaml:"open_reads_on_loopback"` // GETs from loopback need no token; default true
+}
+
+// APITLS is the API's server certificate. Both or neither.
+type APITLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Enabled reports whether the API serves HTTPS.
+func (t APITLS) Enabled() bool { return t.Cert != "" }
+
+// Log configures diagnostics.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn or error; default info
+	Format string `yaml:"format"` // text or json; default text
+}
+
+// Detect configures scan detection.
+type Detect struct {
+	TRW                 TRW           `yaml:"trw"`                   // Threshold Random Walk (Jung et al. 2004)
+	FirstContactTimeout time.Duration `yaml:"first_contact_timeout"` // unanswered first contact counts as failed after this
+	Stealth             Stealth       `yaml:"stealth"`               // single-packet evidence
+	MaxSources          int           `yaml:"max_sources"`           // cap of tracked sources (oldest idle evicted)
+	IdleExpiry          time.Duration `yaml:"idle_expiry"`           // forget a quiet source after this
+	GracePeriod         time.Duration `yaml:"grace_period"`          // no blocking for this long after start-up
+}
+
+// TRW holds the Threshold Random Walk parameters: alpha and beta are the
+// target false-positive and detection probabilities, theta0 and theta1 the
+// probabilities that a first contact by a benign host and by a scanner
+// succeeds.
+type TRW struct {
+	Alpha  float64 `yaml:"alpha"`
+	Beta   float64 `yaml:"beta"`
+	Theta0 float64 `yaml:"theta0"`
+	Theta1 float64 `yaml:"theta1"`
+}
+
+// Stealth configures single-packet scan evidence.
+type Stealth struct {
+	// MinPorts is how many distinct ports must get FIN, ACK or FIN|ACK probes
+	// with no conversation before they count as a scan (such packets are
+	// also normal after a controller restart). Impossible flag combinations
+	// (SYN|FIN, NULL, ...) always decide on the first packet.
+	MinPorts int `yaml:"min_ports"`
+}
+
+// Block configures what a verdict does and what is never blocked.
+type Block struct {
+	Durations     []time.Duration `yaml:"durations"`      // block length per offence: 1st, 2nd, ... (last repeats)
+	HistoryExpiry time.Duration   `yaml:"history_expiry"` // forget past offences after this
+	Scope         string          `yaml:"scope"`          // network (every switch) or ingress (the switch it entered)
+	Allowlist     []string        `yaml:"allowlist"`      // CIDR[:port,port...] never counted or blocked
+	NeverBlock    []string        `yaml:"never_block"`    // CIDRs never blocked (gateways, DNS servers, ...)
+	NoisyPorts    []uint16        `yaml:"noisy_ports"`    // destination ports that never count
+}
+
+// Meters configures the OpenFlow meter that bounds packet-ins.
+type Meters struct {
+	PacketInRate  uint32 `yaml:"packet_in_rate"`  // packets per second to the controller, per switch
+	PacketInBurst uint32 `yaml:"packet_in_burst"` // burst size in packets
+}
+
+// Forward configures learned forwarding flows.
+type Forward struct {
+	IdleTimeout time.Duration `yaml:"idle_timeout"` // whole seconds, 1s..65535s
+}
+
+// Notify configures the operator sinks and the host notices.
+type Notify struct {
+	JSONL     string  `yaml:"jsonl"`      // events as JSON lines: a file path (appended) or "-" for stdout; "" off
+	Syslog    Syslog  `yaml:"syslog"`     // RFC 5424 syslog; off when address is ""
+	Webhook   Webhook `yaml:"webhook"`    // HMAC-signed POSTs; off when url is ""
+	Notice    Notice  `yaml:"notice"`     // signed notices to protected hosts; off without a key
+	AlertRate int     `yaml:"alert_rate"` // events per minute per sink; 0 = unlimited
+}
+
+// Syslog is an RFC 5424 syslog receiver.
+type Syslog struct {
+	Network string `yaml:"network"`  // udp, tcp, unix or unixgram; default udp
+	Address string `yaml:"address"`  // host:port or socket path
+	AppName string `yaml:"app_name"` // default portcullis
+}
+
+// Enabled reports whether syslog output is configured.
+func (s Syslog) Enabled() bool { return s.Address != "" }
+
+// Webhook is an HTTP endpoint receiving events.
+type Webhook struct {
+	URL     string        `yaml:"url"`
+	Secret  string        `yaml:"secret"`  // HMAC-SHA256 key for X-Portcullis-Signature
+	Timeout time.Duration `yaml:"timeout"` // per attempt
+	Queue   int           `yaml:"queue"`   // events waiting while the hook is slow; more are dropped and counted
+}
+
+// Enabled reports whether the webhook is configured.
+func (w Webhook) Enabled() bool { return w.URL != "" }
+
+// Notice configures signed scan notices to protected hosts.
+type Notice struct {
+	KeyFile string `yaml:"key_file"` // file with the key (hex or raw, mode 0600)
+	Key     string `yaml:"key"`      // or the key inline, hex, at least 64 digits
+	Port    uint16 `yaml:"port"`     // UDP port the host agent listens on
+}
+
+// Enabled reports whether notices are configured.
+func (n Notice) Enabled() bool { return n.KeyFile != "" || n.Key != "" }
+
+// Echo configures the OpenFlow keepalive.
+type Echo struct {
+	Interval time.Duration `yaml:"interval"` // echo request after this much silence
+	Timeout  time.Duration `yaml:"timeout"`  // drop the switch after this much silence
+}
+
+// DefaultNoisyPorts are service ports whose traffic is chatty by design:
+// DHCP, DHCPv6, NetBIOS, SSDP, mDNS, LLMNR.
+var DefaultNoisyPorts = []uint16{67, 68, 137, 138, 139, 546, 547, 1900, 5353, 5355}
+
+// Default returns the built-in configuration. It validates.
+func Default() Config {
+	return Config{
+		Listen: Listen{OpenFlow: ":6653"},
+		API:    API{Listen: "127.0.0.1:6680", OpenReadsOnLoopback: true},
+		Log:    Log{Level: "info", Format: "text"},
+
+		StateDir: "/var/lib/portcullis",
+		Detect: Detect{
+			TRW:                 TRW{Alpha: 0.01, Beta: 0.99, Theta0: 0.8, Theta1: 0.2},
+			FirstContactTimeout: 3 * time.Second,
+			Stealth:             Stealth{MinPorts: 3},
+			MaxSources:          65536,
+			IdleExpiry:          6 * time.Hour,
+			GracePeriod:         10 * time.Second,
+		},
+		Block: Block{
+			Durations:     []time.Duration{10 * time.Minute, time.Hour, 24 * time.Hour, 7 * 24 * time.Hour},
+			HistoryExpiry: 30 * 24 * time.Hour,
+			Scope:         "network",
+			NoisyPorts:    append([]uint16(nil), DefaultNoisyPorts...),
+		},
+		Meters:  Meters{PacketInRate: 1000, PacketInBurst: 100},
+		Forward: Forward{IdleTimeout: 5 * time.Minute},
+		Notify: Notify{
+			Syslog:    Syslog{Network: "udp", AppName: "portcullis"},
+			Webhook:   Webhook{Timeout: 5 * time.Second, Queue: 256},
+			Notice:    Notice{Port: 6686},
+			AlertRate: 60,
+		},
+		Echo: Echo{Interval: 5 * time.Second, Timeout: 15 * time.Second},
+	}
+}

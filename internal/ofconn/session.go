@@ -36,8 +36,9 @@ const (
 type Session struct {
 	srv    *Server
 	cfg    *Config
-	conn   net.Conn
-	br     *bufio.Reader
+	raw    net.Conn      // the accepted connection; Close closes it
+	conn   net.Conn      // raw, or TLS over raw; set before the writer starts
+	br     *bufio.Reader // over conn, owned by the reader
 	remote net.Addr
 	log    *slog.Logger
 
@@ -99,6 +100,7 @@ func (s *Server) newSession(c net.Conn) *Session {
 	sess := &Session{
 		srv:        s,
 		cfg:        &s.cfg,
+		raw:        c,
 		conn:       c,
 		remote:     c.RemoteAddr(),
 		pending:    make(map[uint32]*pendingReq),
@@ -334,7 +336,7 @@ func (s *Session) Close(err error) {
 		s.wclosed = true
 		s.wmu.Unlock()
 		close(s.done)
-		s.conn.Close()
+		s.raw.Close()
 	})
 }
 
@@ -344,7 +346,7 @@ func (s *Session) serve(ctx context.Context) {
 	defer close(s.finished)
 	defer s.srv.unregister(s)
 
-	conn, err := s.srv.wrapTLS(ctx, s.conn)
+	conn, err := s.srv.wrapTLS(ctx, s.raw)
 	if err != nil {
 		s.srv.tlsFailures.Add(1)
 		s.log.Warn("switch refused: TLS handshake failed", "reason", err.Error())
@@ -746,7 +748,7 @@ func (s *Session) writer() {
 				s.Close(fmt.Errorf("ofconn: write: %w", err))
 				return
 			}
-			if cap(buf) > 1<<20 {
+			if cap(buf) > 4<<20 {
 				buf = nil // do not keep a burst's buffer forever
 			}
 		}

@@ -251,6 +251,7 @@ var ErrMalformed = errors.New("ofconntest: controller sent a malformed message")
 func (sw *Switch) read() {
 	defer close(sw.done)
 	var hdr [ofp.HeaderLen]byte
+	var reuse []byte // with Handle set, messages are not kept: one buffer
 	for {
 		sw.gate()
 		if _, err := io.ReadFull(sw.conn, hdr[:]); err != nil {
@@ -262,7 +263,15 @@ func (sw *Switch) read() {
 			sw.readErr = fmt.Errorf("%w: %w", ErrMalformed, err)
 			return
 		}
-		raw := make([]byte, h.Length)
+		var raw []byte
+		if sw.cfg.Handle != nil {
+			if cap(reuse) < int(h.Length) {
+				reuse = make([]byte, 0, max(int(h.Length), 4096))
+			}
+			raw = reuse[:h.Length]
+		} else {
+			raw = make([]byte, h.Length)
+		}
 		copy(raw, hdr[:])
 		if _, err := io.ReadFull(sw.conn, raw[ofp.HeaderLen:]); err != nil {
 			sw.readErr = err

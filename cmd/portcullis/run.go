@@ -1,11 +1,171 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"portcullis/internal/config"
+	"portcullis/internal/controller"
 )
 
+const runUsage = `usage: portcullis run [flags]
+
+Runs the controller: listens for Open vSwitch bridges (OpenFlow 1.3), keeps
+benign traffic forwarding in the switch, detects port scans, host sweeps and
+OS fingerprinting, and blocks scanners with drop flows.
+
+Flags override the configuration file (--config).
+
+Flags:
+`
+
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "portcullis: not implemented yet")
-	return 1
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	var (
+		cfgPath   = fs.String("config", "", "YAML configuration file")
+		listen    = fs.String("listen", "", "OpenFlow listen address (default \":6653\")")
+		apiListen = fs.String("api-listen", "", "REST API and dashboard listen address (default \"127.0.0.1:6680\")")
+		tlsCert   = fs.String("tls-cert", "", "controller certificate (PEM): enables TLS on the OpenFlow listener")
+		tlsKey    = fs.String("tls-key", "", "controller private key (PEM)")
+		tlsCA     = fs.String("tls-ca", "", "CA certificate (PEM) that signed the switches' certificates (mutual TLS)")
+		stateDir  = fs.String("state-dir", "", "directory for durable state (default /var/lib/portcullis)")
+		logFormat = fs.String("log-format", "", "log format: text or json (default text)")
+		logLevel  = fs.String("log-level", "", "log level: debug, info, warn or error (default info)")
+		grace     = fs.Duration("grace", -1, "start-up grace period during which no source is blocked (default 10s)")
+		scope     = fs.String("block-scope", "", "where blocks apply: network (every switch) or ingress")
+		events    = fs.String("events", "", "write events as JSON lines to this file, or - for stdout")
+		noticeKey = fs.String("notice-key-file", "", "key file for signed notices to protected hosts")
+		tokens    stringList
+	)
+	fs.Var(&tokens, "api-token", "bearer token allowed to change state through the API (repeatable; also PORTCULLIS_API_TOKENS, comma-separated)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "portcullis run: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+
+	load := func() (config.Config, error) {
+		cfg := config.Default()
+		if *cfgPath != "" {
+			var err error
+			if cfg, err = config.Load(*cfgPath); err != nil {
+				return cfg, err
+			}
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["listen"] {
+			cfg.Listen.OpenFlow = *listen
+		}
+		if set["api-listen"] {
+			cfg.API.Listen = *apiListen
+		}
+		if set["tls-cert"] || set["tls-key"] || set["tls-ca"] {
+			cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA = *tlsCert, *tlsKey, *tlsCA
+		}
+		if set["state-dir"] {
+			cfg.StateDir = *stateDir
+		}
+		if set["log-format"] {
+			cfg.Log.Format = *logFormat
+		}
+		if set["log-level"] {
+			cfg.Log.Level = *logLevel
+		}
+		if set["grace"] {
+			cfg.Detect.GracePeriod = *grace
+		}
+		if set["block-scope"] {
+			cfg.Block.Scope = *scope
+		}
+		if set["events"] {
+			cfg.Notify.JSONL = *events
+		}
+		if set["notice-key-file"] {
+			cfg.Notify.Notice.KeyFile = *noticeKey
+		}
+		cfg.API.Tokens = append(cfg.API.Tokens, tokens...)
+		if env := os.Getenv("PORTCULLIS_API_TOKENS"); env != "" {
+			for _, t := range strings.Split(env, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					cfg.API.Tokens = append(cfg.API.Tokens, t)
+				}
+			}
+		}
+		return cfg, cfg.Validate()
+	}
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis run: %v\n", err)
+		return 1
+	}
+	logger, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis run: %v\n", err)
+		return 2
+	}
+	ctl, err := controller.New(controller.Options{Config: cfg, Logger: logger, Version: version})
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			next, err := load()
+			if err != nil {
+				logger.Error("reload failed: keeping the running configuration", "err", err)
+				ctl.ReloadFailed(err)
+				continue
+			}
+			if err := ctl.Reload(next); err != nil {
+				logger.Error("reload failed: keeping the running configuration", "err", err)
+				continue
+			}
+		}
+	}()
+	if err := ctl.Run(ctx); err != nil {
+		logger.Error("stopped", "err", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
 }
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad log level %q (debug, info, warn, error)", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad log format %q (text, json)", format)
+}
+
+var _ = time.Second

@@ -1,0 +1,405 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"portcullis/internal/api"
+	"portcullis/internal/config"
+	"portcullis/internal/detect"
+	"portcullis/internal/event"
+	"portcullis/internal/notice"
+	"portcullis/internal/policy"
+	"portcullis/internal/store"
+)
+
+// blockRecord is a block as persisted and shown by the API.
+type blockRecord struct {
+	Block    policy.Block `json:"block"`
+	AllIPs   []netip.Addr `json:"all_ips,omitempty"` // every address the source used, bound or not
+	Evidence []string     `json:"evidence,omitempty"`
+	Probes   int          `json:"probes,omitempty"`
+	Targets  []netip.Addr `json:"targets,omitempty"`
+}
+
+// history is a source's past offences, for escalation.
+type history struct {
+	Count int       `json:"count"`
+	Last  time.Time `json:"last"`
+}
+
+// allowRecord is a run-time allowlist entry as persisted.
+type allowRecord struct {
+	CIDR    string    `json:"cidr"`
+	Ports   []uint16  `json:"ports,omitempty"`
+	Comment string    `json:"comment,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }
+
+func historyKey(src policy.Source) string { return macString(src.MAC) }
+
+// restore loads blocks and run-time allowlist entries from the store.
+func (c *Controller) restore() error {
+	items, err := store.ListJSON[blockRecord](c.store, store.BucketBlocks)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	for _, it := range items {
+		r := it.Value
+		if !r.Block.Active(now) {
+			c.store.Delete(store.BucketBlocks, it.Key)
+			continue
+		}
+		c.blocks[r.Block.ID] = &r
+	}
+	for _, spec := range c.cfg.Block.Allowlist {
+		e, err := policy.ParseAllowEntry(spec)
+		if err != nil {
+			return fmt.Errorf("controller: allowlist %q: %w", spec, err)
+		}
+		id := "cfg-" + shortHash(spec)
+		c.allow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: portsOf(e), Comment: "from config"}
+	}
+	allows, err := store.ListJSON[allowRecord](c.store, store.BucketAllow)
+	if err != nil {
+		return err
+	}
+	for _, it := range allows {
+		p, err := netip.ParsePrefix(it.Value.CIDR)
+		if err != nil {
+			continue
+		}
+		c.allow[it.Key] = api.AllowEntry{ID: it.Key, CIDR: p, Ports: it.Value.Ports, Comment: it.Value.Comment, Created: it.Value.Created}
+	}
+	c.rebuildAllow()
+	c.m.activeBlocks.Set(float64(len(c.blocks)))
+	return nil
+}
+
+func shortHash(s string) string {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return fmt.Sprintf("%012x", h&0xffffffffffff)
+}
+
+func portsOf(e policy.AllowEntry) []uint16 {
+	var out []uint16
+	for _, r := range e.Ports {
+		for p := uint32(r.Lo); p <= uint32(r.Hi) && len(out) < 64; p++ {
+			out = append(out, uint16(p))
+		}
+	}
+	return out
+}
+
+// rebuildAllow publishes a new allowlist for the packet-in path. Must hold c.mu
+// or be called before Run.
+func (c *Controller) rebuildAllow() {
+	entries := make([]policy.AllowEntry, 0, len(c.allow))
+	for _, e := range c.allow {
+		pe := policy.AllowEntry{Prefix: e.CIDR}
+		for _, p := range e.Ports {
+			pe.Ports = append(pe.Ports, policy.PortRange{Lo: p, Hi: p})
+		}
+		entries = append(entries, pe)
+	}
+	c.allowSet.Store(policy.NewAllowlist(entries...))
+}
+
+// activeBlocks returns the blocks in force now.
+func (c *Controller) activeBlocks() []policy.Block {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]policy.Block, 0, len(c.blocks))
+	for _, r := range c.blocks {
+		if r.Block.Active(now) {
+			out = append(out, r.Block)
+		}
+	}
+	slices.SortFunc(out, func(a, b policy.Block) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// blocker turns verdicts into blocks and expires blocks. One goroutine.
+func (c *Controller) blocker(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case v := <-c.verdicts:
+			c.onVerdict(v)
+		case <-t.C:
+			now := c.now()
+			c.detMu.Lock()
+			vs := c.det.Tick(now)
+			c.detMu.Unlock()
+			for _, v := range vs {
+				c.onVerdict(v)
+			}
+			c.expire(now)
+			c.series.tick(now, c.packetIns.Load(), c.probes.Load(), c.blocksN.Load())
+		}
+	}
+}
+
+func addrStrings(ips []netip.Addr) []string {
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, ip.String())
+	}
+	return out
+}
+
+func firstIP(ips []netip.Addr) string {
+	if len(ips) == 0 {
+		return ""
+	}
+	return ips[0].String()
+}
+
+// onVerdict decides what a verdict does: nothing during the grace period or
+// for a protected address; otherwise a block at the next escalation step.
+func (c *Controller) onVerdict(v detect.Verdict) {
+	now := c.now()
+	c.detections.Add(1)
+	c.m.detections.WithLabelValues(string(v.Kind)).Inc()
+	c.m.probesToVerdict.Observe(float64(v.Probes))
+	src := policy.Source{DPID: v.Source.DPID, Port: v.Source.Port, MAC: v.Source.MAC}
+	ev := event.Event{Type: event.ScanDetected, DPID: src.DPID, Port: src.Port, MAC: macString(src.MAC),
+		IP: firstIP(v.IPs), IPs: addrStrings(v.IPs), Kind: string(v.Kind), Reason: v.Reason,
+		Evidence: v.Evidence, Probes: v.Probes, Score: v.Score,
+		Message: fmt.Sprintf("%s from %s (port %d on %s): %s", v.Kind, macString(src.MAC), src.Port, fmtDPID(src.DPID), v.Reason)}
+	if now.Before(c.started.Add(c.cfg.Detect.GracePeriod)) {
+		ev.Message += " (start-up grace period: not blocked)"
+		ev.Reason = "grace_period"
+		c.bus.Publish(ev)
+		c.detMu.Lock()
+		c.det.Forget(v.Source)
+		c.detMu.Unlock()
+		return
+	}
+	for _, ip := range v.IPs {
+		if c.never.ContainsAddr(ip) || c.allowSet.Load().ContainsAddr(ip) {
+			if c.sourceOwns(src, ip) {
+				ev.Message += " (" + ip.String() + " is on the never-block list or allowlist: not blocked)"
+				ev.Reason = "protected"
+				c.bus.Publish(ev)
+				return
+			}
+		}
+	}
+	c.bus.Publish(ev)
+
+	// Attribution: the IPs get drop flows only where they are known to live
+	// behind the scanner's own port and MAC; spoofed decoys never do.
+	var bound []netip.Addr
+	for _, ip := range v.IPs {
+		if c.sourceOwns(src, ip) {
+			bound = append(bound, ip)
+		}
+	}
+	r := &blockRecord{
+		Block: policy.Block{ID: newID(), Source: src, IPs: bound, IPBound: len(bound) > 0,
+			Reason: v.Reason, Kind: string(v.Kind), Created: now, Scope: c.scope},
+		AllIPs: v.IPs, Evidence: v.Evidence, Probes: v.Probes,
+	}
+	c.install(r, now, "detector")
+}
+
+// sourceOwns reports whether ip is known to live behind src's port and MAC.
+func (c *Controller) sourceOwns(src policy.Source, ip netip.Addr) bool {
+	c.mu.Lock()
+	sw := c.byDPID[src.DPID]
+	c.mu.Unlock()
+	if sw == nil {
+		return false
+	}
+	sw.mu.Lock()
+	port, mac, ok := sw.fwd.IPLivesAt(ip)
+	sw.mu.Unlock()
+	return ok && port == src.Port && mac == src.MAC
+}
+
+// install sets the block's level and expiry from the source's history,
+// installs its drop flows on every switch in scope, confirms each with a
+// barrier (recording the latency), persists it and publishes the event.
+func (c *Controller) install(r *blockRecord, now time.Time, by string) {
+	b := &r.Block
+	if b.Expires.IsZero() {
+		key := historyKey(b.Source)
+		h, _, _ := store.GetJSON[history](c.store, store.BucketHistory, key)
+		if !h.Last.IsZero() && now.Sub(h.Last) > c.cfg.Block.HistoryExpiry && c.cfg.Block.HistoryExpiry > 0 {
+			h.Count = 0
+		}
+		b.Level = h.Count
+		b.Expires = now.Add(policy.Escalation(c.durs, h.Count))
+		h.Count++
+		h.Last = now
+		if err := store.PutJSON(c.store, store.BucketHistory, key, h); err != nil {
+			c.log.Error("store: saving history failed", "err", err)
+		}
+	}
+	targets := c.sessionsSnapshot()
+	for _, sw := range targets {
+		msgs := policy.BlockFlows(*b, sw.dpid, now)
+		if len(msgs) == 0 {
+			continue
+		}
+		if err := sw.sess.Send(msgs...); err != nil {
+			c.log.Error("block install failed", "dpid", fmtDPID(sw.dpid), "block", b.ID, "err", err)
+			c.bus.Publish(event.Event{Type: event.BlockFailed, DPID: sw.dpid, BlockID: b.ID, MAC: macString(b.Source.MAC),
+				Message: "installing block " + b.ID + " failed: " + err.Error()})
+			continue
+		}
+		go c.confirm(sw, b.ID, now)
+	}
+	c.mu.Lock()
+	c.blocks[b.ID] = r
+	n := len(c.blocks)
+	c.mu.Unlock()
+	c.blocksN.Add(1)
+	c.m.activeBlocks.Set(float64(n))
+	if err := store.PutJSON(c.store, store.BucketBlocks, b.ID, *r); err != nil {
+		c.log.Error("store: saving block failed", "block", b.ID, "err", err)
+	}
+	exp := b.Expires
+	c.bus.Publish(event.Event{Type: event.Blocked, DPID: b.Source.DPID, Port: b.Source.Port, MAC: macString(b.Source.MAC),
+		IP: firstIP(r.AllIPs), IPs: addrStrings(r.AllIPs), Kind: b.Kind, BlockID: b.ID, Level: b.Level, Scope: b.Scope.String(),
+		Reason: b.Reason, Evidence: r.Evidence, Probes: r.Probes, Expires: &exp,
+		Message: fmt.Sprintf("blocked %s (port %d on %s) until %s by %s: %s", macString(b.Source.MAC), b.Source.Port,
+			fmtDPID(b.Source.DPID), exp.UTC().Format(time.RFC3339), by, b.Reason)})
+	c.log.Info("blocked", "block", b.ID, "mac", macString(b.Source.MAC), "dpid", fmtDPID(b.Source.DPID), "port", b.Source.Port,
+		"ips", addrStrings(b.IPs), "kind", b.Kind, "level", b.Level, "expires", exp.UTC().Format(time.RFC3339), "by", by)
+	c.notifyVictims(r, now)
+}
+
+// confirm waits for the barrier after a block's flow-mods and records the
+// install latency (verdict to barrier reply).
+func (c *Controller) confirm(sw *switchState, id string, since time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sw.sess.Barrier(ctx); err != nil {
+		c.log.Warn("block barrier failed", "dpid", fmtDPID(sw.dpid), "block", id, "err", err)
+		return
+	}
+	d := c.now().Sub(since)
+	c.m.installLatency.Observe(d.Seconds())
+	c.log.Debug("block confirmed", "dpid", fmtDPID(sw.dpid), "block", id, "latency", d.String())
+}
+
+// expire removes blocks past their expiry.
+func (c *Controller) expire(now time.Time) {
+	var gone []*blockRecord
+	c.mu.Lock()
+	for id, r := range c.blocks {
+		if !r.Block.Active(now) {
+			gone = append(gone, r)
+			delete(c.blocks, id)
+		}
+	}
+	n := len(c.blocks)
+	c.mu.Unlock()
+	if len(gone) == 0 {
+		return
+	}
+	c.m.activeBlocks.Set(float64(n))
+	for _, r := range gone {
+		c.lift(r, event.BlockExpired, "expired")
+	}
+}
+
+// lift removes a block's flows everywhere, its stored record, and lets the
+// detector start afresh for the source.
+func (c *Controller) lift(r *blockRecord, t event.Type, why string) {
+	b := r.Block
+	for _, sw := range c.sessionsSnapshot() {
+		sw.sess.Send(policy.UnblockFlows(b)...)
+	}
+	if err := c.store.Delete(store.BucketBlocks, b.ID); err != nil {
+		c.log.Error("store: deleting block failed", "block", b.ID, "err", err)
+	}
+	c.detMu.Lock()
+	c.det.Forget(detect.Source{DPID: b.Source.DPID, Port: b.Source.Port, MAC: b.Source.MAC})
+	c.detMu.Unlock()
+	c.bus.Publish(event.Event{Type: t, DPID: b.Source.DPID, Port: b.Source.Port, MAC: macString(b.Source.MAC),
+		IP: firstIP(r.AllIPs), BlockID: b.ID, Kind: b.Kind, Reason: why,
+		Message: fmt.Sprintf("block %s of %s lifted: %s", b.ID, macString(b.Source.MAC), why)})
+	c.log.Info("block lifted", "block", b.ID, "mac", macString(b.Source.MAC), "why", why)
+}
+
+// notifyVictims delivers a signed notice into the switch port of every
+// protected host the scanner probed (where the controller knows it lives).
+func (c *Controller) notifyVictims(r *blockRecord, now time.Time) {
+	if c.noticeK == nil || len(r.Targets) == 0 {
+		return
+	}
+	port := c.cfg.Notify.Notice.Port
+	if port == 0 {
+		port = notice.DefaultPort
+	}
+	sent := 0
+	for _, victim := range r.Targets {
+		if sent >= 8 {
+			break
+		}
+		dpid, vport, vmac, ok := c.locateIP(victim)
+		if !ok {
+			continue
+		}
+		c.mu.Lock()
+		sw := c.byDPID[dpid]
+		c.mu.Unlock()
+		if sw == nil {
+			continue
+		}
+		n := notice.Notice{Time: now, Event: notice.EventBlocked, Scanners: r.AllIPs, ScannerMAC: r.Block.Source.MAC,
+			Kind: r.Block.Kind, Probes: uint32(r.Probes), BlockExpiry: r.Block.Expires, Victim: victim,
+			Message: "Portcullis blocked a " + r.Block.Kind + " against this host: " + r.Block.Reason}
+		payload := notice.Seal(c.noticeK, n)
+		srcIP := noticeSourceV4
+		if victim.Is6() && !victim.Is4In6() {
+			srcIP = noticeSourceV6
+		}
+		frame := notice.Frame(vmac, controllerMAC, victim, srcIP, port, port, payload)
+		if err := sw.sess.Send(packetOut(vport, frame)); err != nil {
+			c.bus.Publish(event.Event{Type: event.NoticeFailed, Target: victim.String(), BlockID: r.Block.ID, Message: err.Error()})
+			continue
+		}
+		sent++
+		c.bus.Publish(event.Event{Type: event.NoticeSent, Target: victim.String(), BlockID: r.Block.ID, DPID: dpid, Port: vport,
+			Message: fmt.Sprintf("notice sent to %s (port %d on %s)", victim, vport, fmtDPID(dpid))})
+	}
+}
+
+func loadNoticeKey(n config.Notice) ([]byte, error) {
+	if n.KeyFile != "" {
+		return notice.LoadKey(n.KeyFile)
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(n.Key))
+	if err != nil || len(k) < notice.MinKeySize {
+		return nil, fmt.Errorf("controller: notify.notice.key: want at least %d bytes of hex", notice.MinKeySize)
+	}
+	return k, nil
+}

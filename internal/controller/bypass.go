@@ -1,0 +1,68 @@
+package controller
+
+import (
+	"net/netip"
+	"time"
+
+	"portcullis/internal/packet"
+	"portcullis/internal/policy"
+	"portcullis/ofp"
+)
+
+// A UDP exchange is judged benign when the destination answers from the port
+// that was addressed: then both directions get a bypass flow in the watch
+// table and stop being copied to the controller (docs/pipeline.md). A UDP
+// scan gets no bypass for the ports that answer ICMP unreachable, and a bypass
+// names the service port, so the scanner's other probes stay watched.
+
+const (
+	udpPairsMax    = 4096
+	udpPairWindow  = 30 * time.Second
+	bypassIdleSecs = 60
+)
+
+type udpKey struct {
+	src, dst     netip.Addr
+	sport, dport uint16
+}
+
+// udpPairs remembers recent UDP first packets of one switch. Bounded: when
+// full it starts over (losing only bypass opportunities, never correctness).
+type udpPairs struct {
+	seen map[udpKey]time.Time
+}
+
+func (c *Controller) udpBypass(sw *switchState, now time.Time, p *packet.Packet) {
+	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Dst.IsMulticast() || isBroadcast(p.Dst) {
+		return
+	}
+	if sw.udp.seen == nil {
+		sw.udp.seen = make(map[udpKey]time.Time, 256)
+	}
+	rev := udpKey{src: p.Dst, dst: p.Src, sport: p.DstPort, dport: p.SrcPort}
+	if t, ok := sw.udp.seen[rev]; ok && now.Sub(t) < udpPairWindow {
+		delete(sw.udp.seen, rev)
+		// p answers rev: rev.src is the client, rev.dst:rev.dport the service.
+		fwd := policy.Pair{Src: rev.src, Dst: rev.dst, Proto: 17, DstPort: rev.dport}
+		back := policy.Pair{Src: rev.dst, Dst: rev.src, Proto: 17, SrcPort: rev.dport}
+		for _, pr := range [2]policy.Pair{fwd, back} {
+			if fm, err := policy.BypassFlow(pr, bypassIdleSecs); err == nil {
+				sw.out = append(sw.out, ofp.Message(fm))
+			}
+		}
+		c.send(sw)
+		return
+	}
+	if len(sw.udp.seen) >= udpPairsMax {
+		clear(sw.udp.seen)
+	}
+	sw.udp.seen[udpKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}] = now
+}
+
+func isBroadcast(a netip.Addr) bool {
+	if !a.Is4() {
+		return false
+	}
+	b := a.As4()
+	return b[3] == 255 || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}

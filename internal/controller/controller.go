@@ -1,0 +1,267 @@
+// Package controller wires Portcullis together: OpenFlow sessions (ofconn),
+// forwarding (forward), detection (detect), blocking (policy), state (store),
+// events (event), the REST API (api) and metrics. It is the only package that
+// knows all the others.
+//
+// Concurrency: each switch session's reader goroutine calls the Handler
+// methods in order. Per-switch state (forwarding table, parse buffer) is
+// guarded by that switch's mutex; the detector by detMu; blocks and the
+// allowlist by mu. Verdicts are handed to one blocker goroutine so the
+// packet-in path never waits on a store write or a barrier.
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"portcullis/internal/api"
+	"portcullis/internal/config"
+	"portcullis/internal/detect"
+	"portcullis/internal/event"
+	"portcullis/internal/forward"
+	"portcullis/internal/ofconn"
+	"portcullis/internal/policy"
+	"portcullis/internal/store"
+)
+
+// Options configure a Controller.
+type Options struct {
+	Config  config.Config
+	Logger  *slog.Logger
+	Version string
+	// Store overrides the state store (tests); nil opens Config.StateDir.
+	Store store.Store
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Controller is a running Portcullis controller.
+type Controller struct {
+	cfg     config.Config
+	log     *slog.Logger
+	version string
+	now     func() time.Time
+	started time.Time
+
+	store  store.Store
+	bus    *event.Bus
+	srv    *ofconn.Server
+	apiSrv *http.Server
+	apiLn  net.Listener
+	m      *metricsSet
+
+	fwdCfg   forward.Config
+	watchCfg policy.WatchConfig
+	durs     []time.Duration
+	scope    policy.Scope
+	never    *policy.Allowlist
+	noticeK  []byte
+
+	detMu sync.Mutex
+	det   *detect.Detector
+
+	mu       sync.Mutex
+	switches map[*ofconn.Session]*switchState
+	byDPID   map[uint64]*switchState
+	blocks   map[string]*blockRecord
+	allow    map[string]api.AllowEntry // run-time and configured entries by ID
+	allowSet atomic.Pointer[policy.Allowlist]
+	apiH     atomic.Pointer[http.Handler]
+
+	verdicts chan detect.Verdict
+
+	// counters for the API's stats
+	packetIns  atomic.Uint64
+	probes     atomic.Uint64
+	detections atomic.Uint64
+	blocksN    atomic.Uint64
+	series     seriesRing
+}
+
+// New builds a controller: it opens the state store, restores blocks and the
+// allowlist, and prepares the listeners. Run starts it.
+func New(opts Options) (*Controller, error) {
+	cfg := opts.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	c := &Controller{
+		cfg:      cfg,
+		log:      log,
+		version:  opts.Version,
+		now:      now,
+		started:  now(),
+		bus:      event.NewBus(4096),
+		switches: map[*ofconn.Session]*switchState{},
+		byDPID:   map[uint64]*switchState{},
+		blocks:   map[string]*blockRecord{},
+		allow:    map[string]api.AllowEntry{},
+		verdicts: make(chan detect.Verdict, 1024),
+		durs:     cfg.Block.Durations,
+	}
+	c.m = newMetrics()
+	var err error
+	if c.scope, err = policy.ParseScope(cfg.Block.Scope); err != nil {
+		return nil, err
+	}
+	if c.never, err = policy.ParseAllowlist(cfg.Block.NeverBlock); err != nil {
+		return nil, fmt.Errorf("controller: never_block: %w", err)
+	}
+	if cfg.Notify.Notice.Enabled() {
+		if c.noticeK, err = loadNoticeKey(cfg.Notify.Notice); err != nil {
+			return nil, err
+		}
+	}
+	c.fwdCfg = forward.Config{
+		IdleTimeout:          uint16(cfg.Forward.IdleTimeout / time.Second),
+		ControllerMeterRate:  cfg.Meters.PacketInRate,
+		ControllerMeterBurst: cfg.Meters.PacketInBurst,
+	}
+	c.watchCfg = policy.WatchConfig{}
+
+	dc := detect.DefaultConfig()
+	dc.Alpha, dc.Beta = cfg.Detect.TRW.Alpha, cfg.Detect.TRW.Beta
+	dc.Theta0, dc.Theta1 = cfg.Detect.TRW.Theta0, cfg.Detect.TRW.Theta1
+	if cfg.Detect.FirstContactTimeout > 0 {
+		dc.NoAnswerTimeout = cfg.Detect.FirstContactTimeout
+	}
+	if cfg.Detect.IdleExpiry > 0 {
+		dc.IdleExpiry = cfg.Detect.IdleExpiry
+	}
+	if cfg.Detect.MaxSources > 0 {
+		dc.MaxActors = cfg.Detect.MaxSources
+	}
+	if cfg.Detect.Stealth.MinPorts > 0 {
+		dc.StealthMinProbes = cfg.Detect.Stealth.MinPorts
+	}
+	if cfg.Block.NoisyPorts != nil {
+		dc.NoisyPorts = cfg.Block.NoisyPorts
+	}
+	if err := dc.Validate(); err != nil {
+		return nil, fmt.Errorf("controller: detect: %w", err)
+	}
+	c.det = detect.New(dc)
+
+	c.store = opts.Store
+	if c.store == nil {
+		st, err := store.Open(cfg.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		c.store = st
+	}
+	if err := c.restore(); err != nil {
+		c.store.Close()
+		return nil, err
+	}
+
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		c.store.Close()
+		return nil, err
+	}
+	c.srv = ofconn.NewServer(ofconn.Config{
+		Listen:       cfg.Listen.OpenFlow,
+		TLS:          tlsCfg,
+		EchoInterval: cfg.Echo.Interval,
+		EchoTimeout:  cfg.Echo.Timeout,
+	}, c, log)
+	return c, nil
+}
+
+func (c *Controller) tlsConfig() (*tls.Config, error) {
+	t := c.cfg.TLS
+	if !t.Enabled() {
+		return nil, nil
+	}
+	return ofconn.ServerTLSConfig(t.Cert, t.Key, t.CA)
+}
+
+// Bus returns the event bus (tests and embedding).
+func (c *Controller) Bus() *event.Bus { return c.bus }
+
+// OpenFlowAddr returns the OpenFlow listener's address once Run listens.
+func (c *Controller) OpenFlowAddr() net.Addr { return c.srv.Addr() }
+
+// APIAddr returns the API listener's address once Run listens.
+func (c *Controller) APIAddr() net.Addr {
+	if c.apiLn == nil {
+		return nil
+	}
+	return c.apiLn.Addr()
+}
+
+// Run listens for switches and API clients and blocks until ctx is done.
+func (c *Controller) Run(ctx context.Context) error {
+	defer c.store.Close()
+	if err := c.srv.Listen(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("controller: api listen %s: %w", c.cfg.API.Listen, err)
+	}
+	c.apiLn = ln
+	c.swapAPI()
+	c.apiSrv = &http.Server{Handler: apiHandler{c}, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	c.startSinks(ctx, &wg)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		var err error
+		if t := c.cfg.API.TLS; t.Enabled() {
+			err = c.apiSrv.ServeTLS(ln, t.Cert, t.Key)
+		} else {
+			err = c.apiSrv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("controller: api: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := c.srv.ListenAndServe(ctx); err != nil && !errors.Is(err, ofconn.ErrServerClosed) && ctx.Err() == nil {
+			errc <- err
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		c.blocker(ctx)
+	}()
+	c.log.Info("portcullis running", "openflow", c.srv.Addr().String(), "api", ln.Addr().String(),
+		"tls", c.cfg.TLS.Enabled(), "state_dir", c.cfg.StateDir, "blocks", len(c.blocks))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	c.apiSrv.Shutdown(sctx)
+	scancel()
+	wg.Wait()
+	return runErr
+}

@@ -1,0 +1,114 @@
+package controller
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"portcullis/internal/api"
+	"portcullis/internal/config"
+	"portcullis/internal/event"
+	"portcullis/internal/policy"
+)
+
+// Reload applies a new configuration without dropping switches or blocks:
+// the allowlist, never-block list, block durations and scope, and API tokens
+// change at once. Listeners, TLS, the state directory and detection
+// parameters need a restart; Reload says so in the log.
+func (c *Controller) Reload(next config.Config) error {
+	if err := next.Validate(); err != nil {
+		c.ReloadFailed(err)
+		return err
+	}
+	scope, err := policy.ParseScope(next.Block.Scope)
+	if err != nil {
+		c.ReloadFailed(err)
+		return err
+	}
+	never, err := policy.ParseAllowlist(next.Block.NeverBlock)
+	if err != nil {
+		c.ReloadFailed(err)
+		return err
+	}
+	cfgAllow := map[string]api.AllowEntry{}
+	for _, spec := range next.Block.Allowlist {
+		e, err := policy.ParseAllowEntry(spec)
+		if err != nil {
+			err = fmt.Errorf("block.allowlist %q: %w", spec, err)
+			c.ReloadFailed(err)
+			return err
+		}
+		id := "cfg-" + shortHash(spec)
+		cfgAllow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: portsOf(e), Comment: "from config"}
+	}
+	var restart []string
+	if next.Listen != c.cfg.Listen {
+		restart = append(restart, "listen")
+	}
+	if next.TLS != c.cfg.TLS {
+		restart = append(restart, "tls")
+	}
+	if next.API.Listen != c.cfg.API.Listen || next.API.TLS != c.cfg.API.TLS {
+		restart = append(restart, "api.listen/api.tls")
+	}
+	if next.StateDir != c.cfg.StateDir {
+		restart = append(restart, "state_dir")
+	}
+	if fmt.Sprint(next.Detect) != fmt.Sprint(c.cfg.Detect) {
+		restart = append(restart, "detect")
+	}
+
+	c.mu.Lock()
+	for id := range c.allow {
+		if strings.HasPrefix(id, "cfg-") {
+			delete(c.allow, id)
+		}
+	}
+	for id, e := range cfgAllow {
+		c.allow[id] = e
+	}
+	c.rebuildAllow()
+	c.never = never
+	c.scope = scope
+	c.durs = next.Block.Durations
+	c.cfg.Block = next.Block
+	c.cfg.API.Tokens = next.API.Tokens
+	c.cfg.API.OpenReadsOnLoopback = next.API.OpenReadsOnLoopback
+	c.mu.Unlock()
+	c.swapAPI()
+
+	msg := "configuration reloaded"
+	if len(restart) > 0 {
+		msg += "; restart to apply changes to: " + strings.Join(restart, ", ")
+	}
+	c.log.Info(msg)
+	c.bus.Publish(event.Event{Type: event.ConfigReloaded, Message: msg})
+	return nil
+}
+
+// ReloadFailed records a reload that was refused.
+func (c *Controller) ReloadFailed(err error) {
+	c.bus.Publish(event.Event{Type: event.ConfigReloadFailed, Message: "reload refused, running configuration kept: " + err.Error()})
+}
+
+// apiHandler serves the current API handler; swapAPI replaces it on reload.
+type apiHandler struct{ c *Controller }
+
+func (h apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*h.c.apiH.Load()).ServeHTTP(w, r)
+}
+
+func (c *Controller) swapAPI() {
+	c.mu.Lock()
+	opts := api.Options{
+		Tokens:              append([]string(nil), c.cfg.API.Tokens...),
+		OpenReadsOnLoopback: c.cfg.API.OpenReadsOnLoopback,
+		MetricsHandler:      c.m.handler(),
+		Dashboard:           dashboard(),
+		Version:             c.version,
+		Logger:              c.log,
+	}
+	c.mu.Unlock()
+	var h http.Handler = api.New(c, opts)
+	c.apiH.Store(&h)
+}

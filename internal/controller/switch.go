@@ -1,0 +1,249 @@
+package controller
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"portcullis/internal/detect"
+	"portcullis/internal/event"
+	"portcullis/internal/forward"
+	"portcullis/internal/ofconn"
+	"portcullis/internal/packet"
+	"portcullis/internal/policy"
+	"portcullis/ofp"
+)
+
+// switchState is what the controller keeps per connected datapath.
+type switchState struct {
+	sess *ofconn.Session
+	dpid uint64
+
+	mu  sync.Mutex // guards everything below
+	fwd *forward.Switch
+	pkt packet.Packet
+	out []ofp.Message
+
+	badFrames uint64
+	udp       udpPairs // recent UDP first packets, for bypass decisions
+}
+
+func (c *Controller) lookup(s *ofconn.Session) *switchState {
+	c.mu.Lock()
+	sw := c.switches[s]
+	c.mu.Unlock()
+	return sw
+}
+
+// Connected installs the pipeline on a switch that finished its handshake,
+// then reconciles block flows by cookie (ours removed if stale, missing ones
+// added) and confirms with a barrier.
+func (c *Controller) Connected(s *ofconn.Session) {
+	sw := &switchState{sess: s, dpid: s.DPID(), fwd: forward.NewSwitch(c.fwdCfg), out: make([]ofp.Message, 0, 8)}
+	sw.mu.Lock()
+	msgs := sw.fwd.Setup()
+	msgs = append(msgs, policy.WatchFlows(c.watchCfg)...)
+	err := s.Send(msgs...)
+	sw.mu.Unlock()
+	if err != nil {
+		s.Logger().Error("pipeline setup failed", "err", err)
+		s.Close(err)
+		return
+	}
+	c.mu.Lock()
+	if old := c.byDPID[sw.dpid]; old != nil {
+		delete(c.switches, old.sess)
+	}
+	c.switches[s] = sw
+	c.byDPID[sw.dpid] = sw
+	n := len(c.switches)
+	c.mu.Unlock()
+	c.m.switches.Set(float64(n))
+	go c.reconcile(sw)
+}
+
+func (c *Controller) reconcile(sw *switchState) {
+	s := sw.sess
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	reply, err := s.Request(ctx, policy.BlockFlowsRequest())
+	if err != nil {
+		s.Logger().Warn("reconcile: dumping block flows failed", "err", err)
+		return
+	}
+	var have []ofp.FlowStats
+	if mp, ok := reply.(*ofp.MultipartReply); ok {
+		if fs, ok := mp.Body.(*ofp.FlowStatsReply); ok {
+			have = fs.Stats
+		}
+	}
+	want := c.activeBlocks()
+	msgs := policy.Reconcile(want, have, sw.dpid, c.now())
+	if len(msgs) > 0 {
+		if err := s.Send(msgs...); err != nil {
+			s.Logger().Warn("reconcile: send failed", "err", err)
+			return
+		}
+	}
+	if err := s.Barrier(ctx); err != nil {
+		s.Logger().Warn("reconcile: barrier failed", "err", err)
+		return
+	}
+	s.Logger().Info("switch ready", "blocks", len(want), "had_block_flows", len(have), "sent", len(msgs),
+		"took", time.Since(start).Round(time.Microsecond).String())
+	c.bus.Publish(event.Event{Type: event.SwitchUp, DPID: sw.dpid,
+		Message: "switch " + ofconn.FormatDPID(sw.dpid) + " connected from " + s.RemoteAddr().String()})
+}
+
+// Disconnected forgets a switch whose session ended.
+func (c *Controller) Disconnected(s *ofconn.Session, err error) {
+	c.mu.Lock()
+	sw := c.switches[s]
+	delete(c.switches, s)
+	if sw != nil && c.byDPID[sw.dpid] == sw {
+		delete(c.byDPID, sw.dpid)
+	}
+	n := len(c.switches)
+	c.mu.Unlock()
+	c.m.switches.Set(float64(n))
+	if sw == nil {
+		return
+	}
+	msg := "switch " + ofconn.FormatDPID(sw.dpid) + " disconnected"
+	if err != nil {
+		msg += ": " + err.Error()
+	}
+	s.Logger().Info("switch disconnected", "err", err)
+	c.bus.Publish(event.Event{Type: event.SwitchDown, DPID: sw.dpid, Message: msg})
+}
+
+// Message handles one asynchronous message on the switch's reader goroutine.
+// It is the hot path for PACKET_IN.
+func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
+	sw := c.lookup(s)
+	if sw == nil {
+		return
+	}
+	switch m := m.(type) {
+	case *ofp.PacketIn:
+		c.packetIn(sw, m)
+	case *ofp.PortStatus:
+		sw.mu.Lock()
+		sw.out = sw.fwd.PortStatus(c.now(), m, sw.out[:0])
+		c.send(sw)
+		sw.mu.Unlock()
+	case *ofp.FlowRemoved:
+		sw.mu.Lock()
+		sw.out = sw.fwd.FlowRemoved(c.now(), m, sw.out[:0])
+		c.send(sw)
+		sw.mu.Unlock()
+	case *ofp.Error:
+		s.Logger().Warn("switch reported an error", "xid", xid, "error", m.Error())
+	}
+}
+
+// send flushes sw.out to the switch. Must hold sw.mu.
+func (c *Controller) send(sw *switchState) {
+	if len(sw.out) == 0 {
+		return
+	}
+	if err := sw.sess.Send(sw.out...); err != nil {
+		c.m.sendErrors.Inc()
+	}
+	clear(sw.out)
+	sw.out = sw.out[:0]
+}
+
+func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
+	c.packetIns.Add(1)
+	c.m.packetIns.Inc()
+	now := c.now()
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if err := packet.Parse(pi.Data, &sw.pkt); err != nil {
+		sw.badFrames++
+		return
+	}
+	sw.out = sw.fwd.PacketIn(now, pi, &sw.pkt, sw.out[:0])
+	c.send(sw)
+	if pi.TableID != forward.TableWatch {
+		return
+	}
+	inPort, ok := pi.Match.InPort()
+	if !ok {
+		return
+	}
+	p := &sw.pkt
+	if p.Proto == 17 && !p.Fragment {
+		c.udpBypass(sw, now, p)
+	}
+	if c.exempt(p) {
+		return
+	}
+	src := detect.Source{DPID: sw.dpid, Port: inPort, MAC: p.EthSrc}
+	c.detMu.Lock()
+	v, decided := c.det.Observe(now, src, p)
+	c.detMu.Unlock()
+	c.probes.Add(1)
+	if decided {
+		select {
+		case c.verdicts <- v:
+		default:
+			c.m.verdictsDropped.Inc()
+		}
+	}
+}
+
+// exempt reports whether a copied packet is a probe from an allowlisted
+// source (to an allowlisted port). Replies are never exempt: they are the
+// outcome signal for other sources' attempts.
+func (c *Controller) exempt(p *packet.Packet) bool {
+	al := c.allowSet.Load()
+	if al == nil || al.Len() == 0 || !p.Src.IsValid() {
+		return false
+	}
+	if p.Proto == 6 && p.TCPFlags&0x14 != 0 { // ACK or RST: a reply
+		return false
+	}
+	return al.Contains(p.Src, p.DstPort)
+}
+
+// sessions returns the connected switches.
+func (c *Controller) sessionsSnapshot() []*switchState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*switchState, 0, len(c.switches))
+	for _, sw := range c.switches {
+		out = append(out, sw)
+	}
+	return out
+}
+
+// locateMAC finds the switch and port a MAC was learned on.
+func (c *Controller) locateMAC(mac [6]byte) (dpid uint64, port uint32, ok bool) {
+	for _, sw := range c.sessionsSnapshot() {
+		sw.mu.Lock()
+		p, found := sw.fwd.PortOf(mac)
+		sw.mu.Unlock()
+		if found {
+			return sw.dpid, p, true
+		}
+	}
+	return 0, 0, false
+}
+
+// locateIP finds where an address is known to live (seen from exactly one
+// port and MAC).
+func (c *Controller) locateIP(ip netip.Addr) (dpid uint64, port uint32, mac [6]byte, ok bool) {
+	for _, sw := range c.sessionsSnapshot() {
+		sw.mu.Lock()
+		p, m, found := sw.fwd.IPLivesAt(ip)
+		sw.mu.Unlock()
+		if found {
+			return sw.dpid, p, m, true
+		}
+	}
+	return 0, 0, mac, false
+}

@@ -348,8 +348,8 @@ func (s *Session) serve(ctx context.Context) {
 
 	conn, err := s.srv.wrapTLS(ctx, s.raw)
 	if err != nil {
-		s.srv.tlsFailures.Add(1)
 		s.log.Warn("switch refused: TLS handshake failed", "reason", err.Error())
+		s.srv.tlsFailures.Add(1)
 		s.Close(&HandshakeError{Stage: "tls", Err: err})
 		close(s.writerDone)
 		return

@@ -118,9 +118,9 @@ func DefaultConfig() Config {
 		Alpha: 0.01, Beta: 0.99, Theta0: 0.8, Theta1: 0.2,
 		NoAnswerTimeout:  3 * time.Second,
 		IdleExpiry:       6 * time.Hour,
-		MaxActors:        16384,
+		MaxActors:        8192,
 		MaxIPsPerSource:  256,
-		MaxPending:       65536,
+		MaxPending:       32768,
 		MaxSuspects:      100,
 		StealthMinProbes: 3,
 		SignatureProbes:  3,
@@ -1175,7 +1175,20 @@ func (d *Detector) knownConn(p *packet.Packet) bool {
 
 // ---- pending attempts ----
 
+// attemptKey normalizes a pending key: an attempt is matched by initiator,
+// target, protocol and target port (or ICMP kind), not by the initiator's
+// port or echo id, so the answer to an application's retry from a new port
+// resolves the attempt counted for the first try. A stray segment is a
+// conversation's packet and keeps its full 5-tuple.
+func attemptKey(k flowKey) flowKey {
+	if k.cls != clsStray {
+		k.ap = 0
+	}
+	return k
+}
+
 func (d *Detector) addPending(now time.Time, k flowKey, pe pending) {
+	k = attemptKey(k)
 	if old, ok := d.pend[k]; ok && old.act == pe.act && old.gen == pe.gen {
 		return // same attempt again
 	}
@@ -1197,6 +1210,7 @@ func (d *Detector) addPending(now time.Time, k flowKey, pe pending) {
 }
 
 func (d *Detector) takePending(k flowKey) (pending, bool) {
+	k = attemptKey(k)
 	pe, ok := d.pend[k]
 	if ok {
 		delete(d.pend, k)

@@ -18,8 +18,8 @@ type Scope uint8
 const (
 	// ScopeIngress drops only at the switch where the scanner's traffic entered.
 	ScopeIngress Scope = iota
-	// ScopeNetwork drops on every connected switch: at the ingress switch by port and MAC, on the
-	// others by MAC (and by IP when the IP is bound to the source).
+	// ScopeNetwork drops on every connected switch: at the ingress switch by port and MAC (and IP),
+	// on the others by MAC.
 	ScopeNetwork
 )
 
@@ -111,8 +111,11 @@ func (b Block) hardTimeout(now time.Time) uint16 {
 // BlockFlows returns the drop flows of block b for switch dpid at now (nothing if the block is no
 // longer active, or if dpid is not the ingress switch of an ingress-scoped block):
 //
-//   - at the ingress switch: in_port + eth_src, and in_port + ip_src for each bound IP;
-//   - on other switches (network scope): eth_src, and ip_src for each bound IP.
+//   - at the ingress switch: in_port + eth_src, and in_port + ip_src for each bound IP (this catches
+//     a scanner that changes its MAC on the same port);
+//   - on other switches (network scope): eth_src only. An address is only known to live behind the
+//     ingress port; elsewhere an ip_src drop could hit the real owner of an address the scanner
+//     spoofed, so IP flows always carry the ingress in_port.
 //
 // Every flow sits in forward.TableAdmission at forward.PriorityBlock with no instructions (drop),
 // carries b.FlowCookie() and a hard timeout of the time left.
@@ -146,15 +149,12 @@ func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
 	} else {
 		msgs = append(msgs, drop(mac))
 	}
-	if !b.IPBound {
+	if !b.IPBound || !ingress {
 		return msgs
 	}
 	for _, ip := range b.IPs {
 		ip = ip.Unmap()
-		var fs []ofp.OXM
-		if ingress {
-			fs = append(fs, ofp.MatchInPort(b.Source.Port))
-		}
+		fs := []ofp.OXM{ofp.MatchInPort(b.Source.Port)}
 		switch {
 		case ip.Is4():
 			fs = append(fs, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPv4Src(ip))

@@ -97,6 +97,11 @@ type Stealth struct {
 	// also normal after a controller restart). Impossible flag combinations
 	// (SYN|FIN, NULL, ...) always decide on the first packet.
 	MinPorts int `yaml:"min_ports"`
+	// SignatureProbes is how many SYN first contacts shaped like nmap's raw
+	// SYN scan (window 1024-4096, only an MSS option) decide at once.
+	SignatureProbes int `yaml:"signature_probes"`
+	// OSProbes is how many distinct nmap OS-detection probe shapes decide.
+	OSProbes int `yaml:"os_probes"`
 }
 
 // Block configures what a verdict does and what is never blocked.
@@ -181,8 +186,8 @@ func Default() Config {
 		Detect: Detect{
 			TRW:                 TRW{Alpha: 0.01, Beta: 0.99, Theta0: 0.8, Theta1: 0.2},
 			FirstContactTimeout: 3 * time.Second,
-			Stealth:             Stealth{MinPorts: 3},
-			MaxSources:          65536,
+			Stealth:             Stealth{MinPorts: 3, SignatureProbes: 3, OSProbes: 2},
+			MaxSources:          8192,
 			IdleExpiry:          6 * time.Hour,
 			GracePeriod:         10 * time.Second,
 		},

@@ -427,3 +427,19 @@ func BenchmarkParseExample(b *testing.B) {
 		}
 	}
 }
+
+func TestNeedsRestart(t *testing.T) {
+	old := Default()
+	c := Default()
+	c.Detect.TRW.Alpha = 0.05
+	c.Block.Allowlist = []string{"10.0.0.0/8"}
+	if got := NeedsRestart(old, c); len(got) != 0 {
+		t.Fatalf("live-reloadable changes reported as needing a restart: %v", got)
+	}
+	c.Listen.OpenFlow = ":6633"
+	c.API.TLS.Cert = "/c.pem"
+	c.StateDir = "/tmp/x"
+	if got := NeedsRestart(old, c); !slices.Equal(got, []string{"listen.openflow", "api.tls", "state_dir"}) {
+		t.Fatalf("NeedsRestart = %v", got)
+	}
+}

@@ -177,6 +177,8 @@ func (c *Config) validate() Errors {
 	}
 	v.durationIn("detect.first_contact_timeout", d.FirstContactTimeout, 100*time.Millisecond, 10*time.Minute)
 	v.intIn("detect.stealth.min_ports", d.Stealth.MinPorts, 1, 1000)
+	v.intIn("detect.stealth.signature_probes", d.Stealth.SignatureProbes, 1, 1000)
+	v.intIn("detect.stealth.os_probes", d.Stealth.OSProbes, 1, 100)
 	v.intIn("detect.max_sources", d.MaxSources, 16, 10_000_000)
 	v.durationIn("detect.idle_expiry", d.IdleExpiry, time.Minute, 30*24*time.Hour)
 	v.durationIn("detect.grace_period", d.GracePeriod, 0, time.Hour)

@@ -84,9 +84,12 @@ type Filter struct {
 	Until    time.Time // Time < Until
 	AfterID  uint64    // ID > AfterID
 	BeforeID uint64    // ID < BeforeID
-	// Limit caps the result. Without AfterID the newest Limit matching events
-	// are kept; with AfterID the oldest Limit (the next page forward).
+	// Limit caps the result (0: no cap): the oldest Limit matching events
+	// (the next page forward from AfterID), or the newest with Newest.
 	Limit int
+	// Newest keeps the newest Limit matches instead of the oldest; the
+	// result is still oldest first.
+	Newest bool
 }
 
 func (f *Filter) match(e *Event) bool {
@@ -120,7 +123,7 @@ func (b *Bus) Recent(f Filter) []Event {
 			continue
 		}
 		out = append(out, *e)
-		if f.Limit > 0 && f.AfterID != 0 && len(out) == f.Limit {
+		if f.Limit > 0 && !f.Newest && len(out) == f.Limit {
 			break
 		}
 	}

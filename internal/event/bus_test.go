@@ -61,10 +61,12 @@ func TestRecentFilter(t *testing.T) {
 		{"since+until", Filter{Since: t0.Add(3 * time.Minute), Until: t0.Add(5 * time.Minute)}, "4,5"},
 		{"after id", Filter{AfterID: 7}, "8,9,10"},
 		{"before id", Filter{BeforeID: 3}, "1,2"},
-		{"limit keeps newest", Filter{Limit: 3}, "8,9,10"},
+		{"limit keeps oldest", Filter{Limit: 3}, "1,2,3"},
+		{"limit newest", Filter{Limit: 3, Newest: true}, "8,9,10"},
 		{"limit after id pages forward", Filter{AfterID: 2, Limit: 3}, "3,4,5"},
-		{"limit before id pages back", Filter{BeforeID: 6, Limit: 2}, "4,5"},
-		{"type+limit", Filter{Types: []Type{SwitchUp}, Limit: 2}, "7,9"},
+		{"limit before id pages back", Filter{BeforeID: 6, Limit: 2, Newest: true}, "4,5"},
+		{"type+limit newest", Filter{Types: []Type{SwitchUp}, Limit: 2, Newest: true}, "7,9"},
+		{"type+limit", Filter{Types: []Type{SwitchUp}, Limit: 2}, "1,3"},
 	}
 	for _, tc := range tests {
 		if got := ids(b.Recent(tc.f)); got != tc.want {

@@ -166,6 +166,7 @@ const (
 	clsProto // IP protocol probe (nmap -sO), port = protocol number
 	clsStray // stray FIN/ACK/Maimon (distinct-target accounting only)
 	clsSig   // nmap-shaped SYN (distinct-target accounting only)
+	clsSCTP
 )
 
 const (
@@ -368,6 +369,8 @@ func (d *Detector) Observe(now time.Time, src Source, p *packet.Packet) (Verdict
 		return d.observeTCP(now, src, p)
 	case packet.ProtoUDP:
 		return d.observeUDP(now, src, p)
+	case packet.ProtoSCTP:
+		return d.observeSCTP(now, src, p)
 	case packet.ProtoICMP:
 		if p.Src.Is4() {
 			return d.observeICMP(now, src, p)
@@ -525,6 +528,46 @@ func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verd
 	return Verdict{}, false
 }
 
+// SCTP chunk types (RFC 9260 section 3.2) that matter here.
+const (
+	sctpInit    = 1
+	sctpInitAck = 2
+	sctpAbort   = 6
+)
+
+// observeSCTP treats an SCTP INIT like a TCP SYN (nmap -sY): INIT-ACK is a
+// success, ABORT or ICMP unreachable a failure, silence a failure at the
+// timeout.
+func (d *Detector) observeSCTP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
+	if len(p.Payload) == 0 {
+		return Verdict{}, false
+	}
+	rev := flowKey{a: p.Dst, b: p.Src, proto: packet.ProtoSCTP, cls: clsSCTP, ap: p.DstPort, bp: p.SrcPort}
+	switch p.Payload[0] {
+	case sctpInitAck:
+		if pe, ok := d.takePending(rev); ok {
+			return d.outcome(now, pe, true, evSuccess)
+		}
+	case sctpAbort:
+		if pe, ok := d.takePending(rev); ok {
+			return d.outcome(now, pe, false, evFail)
+		}
+	case sctpInit:
+		if !unicastTarget(p, p.Dst) {
+			return Verdict{}, false
+		}
+		a := d.actorFor(now, src, p.Src)
+		if !d.firstContact(a, p.Dst, clsSCTP, p.DstPort) {
+			return Verdict{}, false
+		}
+		a.probes++
+		d.stats.Probes++
+		d.addPending(now, flowKey{a: p.Src, b: p.Dst, proto: packet.ProtoSCTP, cls: clsSCTP, ap: p.SrcPort, bp: p.DstPort},
+			pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsSCTP, port: p.DstPort, host: p.Dst})
+	}
+	return Verdict{}, false
+}
+
 // observeProto handles IP protocols other than TCP, UDP and ICMP: probes of
 // nmap -sO, answered by ICMP protocol unreachable when closed.
 func (d *Detector) observeProto(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
@@ -611,6 +654,8 @@ func (d *Detector) unreachable(now time.Time, p *packet.Packet) (Verdict, bool) 
 		k.cls, k.ap, k.bp = clsTCP, in.SrcPort, in.DstPort
 	case packet.ProtoUDP:
 		k.cls, k.ap, k.bp = clsUDP, in.SrcPort, in.DstPort
+	case packet.ProtoSCTP:
+		k.cls, k.ap, k.bp = clsSCTP, in.SrcPort, in.DstPort
 	case packet.ProtoICMP, packet.ProtoICMPv6:
 		return Verdict{}, false // the quote's echo id is not parsed; the timeout covers it
 	default:
@@ -634,7 +679,7 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 			return Verdict{}, false
 		}
 		a := d.actorFor(now, src, p.ARPSenderIP)
-		if d.forwarder(src) || !d.firstContact(a, p.ARPTargetIP, clsARP, 0) {
+		if d.forwarder(src, 4) || !d.firstContact(a, p.ARPTargetIP, clsARP, 0) {
 			return Verdict{}, false
 		}
 		a.probes++
@@ -654,7 +699,7 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 		return Verdict{}, false // duplicate address detection, or nonsense
 	}
 	a := d.actorFor(now, src, p.Src)
-	if d.forwarder(src) || !d.firstContact(a, p.NDTarget, clsND, 0) {
+	if d.forwarder(src, 6) || !d.firstContact(a, p.NDTarget, clsND, 0) {
 		return Verdict{}, false
 	}
 	a.probes++
@@ -699,7 +744,7 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 	var dims [2]walkKey
 	n := 0
 	switch pe.cls {
-	case clsTCP, clsUDP:
+	case clsTCP, clsUDP, clsSCTP:
 		dims[0] = walkKey{dim: dimHost, cls: pe.cls, host: pe.host}
 		dims[1] = walkKey{dim: dimSvc, cls: pe.cls, port: pe.port}
 		n = 2
@@ -943,25 +988,53 @@ func (d *Detector) actorFor(now time.Time, src Source, ip netip.Addr) *actor {
 	return a
 }
 
-// forwarder reports whether src's frames carry more than one source
-// address: a router (or a spoofer). A router's ARP and ND lookups resolve
-// next hops for traffic it forwards (in zeek_wikipedia.pcap the gateway asks
-// for four silent addresses in ten seconds), so they are not sweep evidence.
-// A spoofer gains nothing from this: the probes that follow discovery are
-// still counted.
-func (d *Detector) forwarder(src Source) bool {
+// forwarder reports whether src's frames carry the traffic of other hosts
+// of the given family (4 or 6): a router, or a spoofer. A router's ARP and ND
+// lookups resolve next hops for traffic it forwards (in zeek_wikipedia.pcap
+// the gateway asks for four silent addresses in ten seconds), so they are not
+// sweep evidence. A spoofer gains little from this: the probes that follow
+// discovery are still counted.
+func (d *Detector) forwarder(src Source, family int) bool {
 	e := &d.addrs[srcSlot(src)]
-	return e.used && e.src == src && e.multi
+	if !e.used || e.src != src {
+		return false
+	}
+	if family == 4 {
+		return e.v4.multi
+	}
+	return e.v6.multi
 }
 
-// addrSeen remembers, per Source, the first source address seen and whether
-// another one followed. The table is direct-mapped and fixed in size: a
-// collision forgets the older Source, which only delays router detection.
+// addrSeen remembers, per Source, the distinct source addresses seen, up to
+// the point where they prove the Source forwards for others. A host has one
+// IPv4 address (two across a DHCP change) and its IPv6 addresses share one or
+// two /64 prefixes (privacy addresses, ULA beside a global prefix), so it
+// takes a third distinct IPv4 address or /64 to mark a forwarder; unspecified,
+// link-local and multicast sources are ignored. The table is direct-mapped
+// and fixed in size: a collision forgets the older Source, which only delays
+// router detection.
 type addrSeen struct {
-	src   Source
-	ip    netip.Addr
-	used  bool
+	src    Source
+	used   bool
+	v4, v6 distinct2
+}
+
+// distinct2 holds up to two values and whether a third was seen.
+type distinct2 struct {
+	a, b  netip.Addr
 	multi bool
+}
+
+func (x *distinct2) add(v netip.Addr) {
+	switch {
+	case x.multi || v == x.a || v == x.b:
+	case !x.a.IsValid():
+		x.a = v
+	case !x.b.IsValid():
+		x.b = v
+	default:
+		x.multi = true
+	}
 }
 
 const addrSlots = 4096
@@ -975,13 +1048,19 @@ func srcSlot(s Source) int {
 }
 
 func (d *Detector) noteAddr(src Source, ip netip.Addr) {
-	e := &d.addrs[srcSlot(src)]
-	switch {
-	case !e.used || e.src != src:
-		*e = addrSeen{src: src, ip: ip, used: true}
-	case !e.multi && e.ip != ip:
-		e.multi = true
+	if !ip.IsValid() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+		return
 	}
+	e := &d.addrs[srcSlot(src)]
+	if !e.used || e.src != src {
+		*e = addrSeen{src: src, used: true}
+	}
+	if ip.Is4() || ip.Is4In6() {
+		e.v4.add(ip.Unmap())
+		return
+	}
+	pfx, _ := ip.Prefix(64)
+	e.v6.add(pfx.Addr())
 }
 
 func (d *Detector) sampleIP(a *actor, ip netip.Addr) {
@@ -1262,6 +1341,8 @@ func target(e evidence) string {
 		return fmt.Sprintf("TCP %s", netip.AddrPortFrom(e.host, e.port))
 	case clsUDP:
 		return fmt.Sprintf("UDP %s", netip.AddrPortFrom(e.host, e.port))
+	case clsSCTP:
+		return fmt.Sprintf("SCTP %s", netip.AddrPortFrom(e.host, e.port))
 	case clsProto:
 		return fmt.Sprintf("IP protocol %d to %s", e.port, e.host)
 	}
@@ -1270,7 +1351,7 @@ func target(e evidence) string {
 
 func walkKind(k walkKey) Kind {
 	switch k.cls {
-	case clsTCP:
+	case clsTCP, clsSCTP:
 		if k.dim == dimHost {
 			return KindPortScan
 		}
@@ -1295,6 +1376,8 @@ func clsNoun(c uint8) string {
 		return "TCP port"
 	case clsUDP:
 		return "UDP port"
+	case clsSCTP:
+		return "SCTP port"
 	case clsProto:
 		return "IP protocol"
 	case clsEcho:
@@ -1317,6 +1400,8 @@ func svcName(c uint8, port uint16) string {
 		return fmt.Sprintf("TCP port %d", port)
 	case clsUDP:
 		return fmt.Sprintf("UDP port %d", port)
+	case clsSCTP:
+		return fmt.Sprintf("SCTP port %d", port)
 	}
 	return clsNoun(c)
 }

@@ -38,6 +38,7 @@ import (
 //	icmp6 ns|na target=NAME-or-IP
 //	arp who-has | arp is-at               ARP for DST, or DST's reply
 //	proto N                               a bare IP packet of protocol N
+//	sctp|sctp6 SPORT>DPORT init|init-ack|abort
 
 type scenHost struct {
 	src    Source
@@ -468,6 +469,18 @@ func (s *scenario) packet(w []string) {
 	case "proto":
 		n, _ := strconv.Atoi(bare[0])
 		p.Proto = uint8(n)
+	case "sctp", "sctp6":
+		if len(bare) < 2 {
+			s.fatalf("sctp SPORT>DPORT init|init-ack|abort")
+		}
+		p.Proto = packet.ProtoSCTP
+		p.SrcPort, p.DstPort = ports(bare[0])
+		chunk := map[string]byte{"init": 1, "init-ack": 2, "abort": 6}[bare[1]]
+		if chunk == 0 {
+			s.fatalf("unknown SCTP chunk %q", bare[1])
+		}
+		p.Payload = []byte{chunk, 0, 0, 4}
+		p.PayloadLen = 4
 	default:
 		s.fatalf("unknown protocol %q", proto)
 	}

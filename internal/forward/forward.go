@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -268,7 +267,7 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 // port" (continue to TableForward without a copy to the controller); in TableForward, "frames to
 // this MAC go out of this port" (with SEND_FLOW_REM so its expiry lets the host be relearned).
 func (s *Switch) appendInstall(out []ofp.Message, e *entry) []ofp.Message {
-	mac := net.HardwareAddr(e.mac[:])
+	mac := e.mac[:]
 	return append(out,
 		&ofp.FlowMod{
 			Cookie:       Cookie(KindLearned, 0),
@@ -310,7 +309,7 @@ func learnFlowDelete(port uint32, mac [6]byte) *ofp.FlowMod {
 		BufferID: ofp.NoBuffer,
 		OutPort:  ofp.PortAny,
 		OutGroup: ofp.GroupAny,
-		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthSrc(net.HardwareAddr(mac[:]))}},
+		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthSrc(mac[:])}},
 	}
 }
 
@@ -325,7 +324,7 @@ func forwardFlowDelete(mac [6]byte) *ofp.FlowMod {
 		BufferID: ofp.NoBuffer,
 		OutPort:  ofp.PortAny,
 		OutGroup: ofp.GroupAny,
-		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchEthDst(net.HardwareAddr(mac[:]))}},
+		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchEthDst(mac[:])}},
 	}
 }
 
@@ -399,7 +398,7 @@ func (s *Switch) FlowRemoved(now time.Time, fr *ofp.FlowRemoved, out []ofp.Messa
 		BufferID: ofp.NoBuffer,
 		OutPort:  ofp.PortAny,
 		OutGroup: ofp.GroupAny,
-		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchEthSrc(net.HardwareAddr(mac[:]))}},
+		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchEthSrc(mac[:])}},
 	})
 }
 

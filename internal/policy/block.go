@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"hash/fnv"
-	"net"
 	"net/netip"
 	"time"
 
@@ -143,7 +142,7 @@ func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
 		}
 	}
 	var msgs []ofp.Message
-	mac := ofp.MatchEthSrc(net.HardwareAddr(b.Source.MAC[:]))
+	mac := ofp.MatchEthSrc(b.Source.MAC[:])
 	if ingress {
 		msgs = append(msgs, drop(ofp.MatchInPort(b.Source.Port), mac))
 	} else {

@@ -8,8 +8,23 @@
 //	srv := ofconn.NewServer(ofconn.Config{Listen: ":6653"}, handler, logger)
 //	err := srv.ListenAndServe(ctx) // returns when ctx is done; all sessions closed
 //
+// Listen binds first when the address must be known early (Addr, tests on
+// ":0"); ServeConn runs a session on any net.Conn (net.Pipe in fuzzing).
+// With Config.TLS (see ServerTLSConfig) every switch must present a client
+// certificate from the configured CA.
+//
 // The Handler sees each switch once its handshake is done (Connected), then
 // every asynchronous message it sends (Message), then its end (Disconnected).
+// Sessions send with Send (queue, never blocks), Request (wait for the reply
+// with the same xid) and Barrier.
+//
+// Malformed input from a switch (garbage, a wrong version, a length below 8
+// or above Config.MaxMessageLen, a body the codec rejects) is answered with
+// the OFPT_ERROR the spec asks for, carrying the first 64 bytes of the
+// offending message, logged with the switch's dpid and address, and closes
+// that session only (the Disconnected error is a *ProtocolError). A
+// truncated or stalled message ends the session by the handshake timeout or
+// the echo keepalive.
 //
 // # Session life cycle
 //
@@ -42,7 +57,12 @@
 // everything queued with one Write. A full queue returns ErrQueueFull: a
 // switch that does not read its socket loses messages, the process does not
 // stall. Request and Barrier block until the reply, the context's end or the
-// session's end; they must not be called from Handler.Message (the reply is
-// read by the goroutine that runs the handler). All Session and Server
-// methods are safe for concurrent use.
+// session's end; they must not be called from Handler.Connected or
+// Handler.Message (the reply is read by the goroutine that runs the
+// handler): start a goroutine for them. All Session and Server methods are
+// safe for concurrent use.
+//
+// A panic on a session's goroutine (a decoder bug, a handler bug) is
+// recovered, logged with its stack, counted in ServerStats.Panics and
+// closes that session only.
 package ofconn

@@ -21,6 +21,9 @@ var (
 	ErrEchoTimeout = errors.New("ofconn: echo timeout: switch is dead")
 	// ErrServerClosed closes the sessions of a server whose context ended.
 	ErrServerClosed = errors.New("ofconn: server closed")
+	// ErrReplyTooLarge is returned by Request when a multipart reply
+	// grows beyond what the session keeps for reassembly (64 MiB).
+	ErrReplyTooLarge = errors.New("ofconn: reply too large")
 	// ErrUnexpectedReply is returned by Request when the switch answered
 	// with a message of a type the request does not expect.
 	ErrUnexpectedReply = errors.New("ofconn: unexpected reply")

@@ -24,6 +24,10 @@ const (
 	// maxQueueBytes bounds the encoded bytes waiting in a write queue, on
 	// top of the message count.
 	maxQueueBytes = 16 << 20
+	// maxReplyBytes bounds the parts of one multipart reply kept for
+	// reassembly (a flow dump of ~500k flows), so that a switch cannot
+	// grow our memory without end by never clearing the MORE flag.
+	maxReplyBytes = 64 << 20
 	// flushTimeout bounds the last write of a session being closed with an
 	// OFPT_ERROR.
 	flushTimeout = 2 * time.Second
@@ -78,6 +82,7 @@ type Session struct {
 type pendingReq struct {
 	ch    chan result // cap 1
 	parts []*ofp.MultipartReply
+	size  int // bytes of parts
 }
 
 type result struct {
@@ -229,7 +234,7 @@ func (s *Session) sendXID(out []outMsg, force bool) error {
 		s.wmu.Unlock()
 		return ErrClosed
 	}
-	if !force && s.wn+len(out) > s.cfg.WriteQueue {
+	if !force && (s.wn+len(out) > s.cfg.WriteQueue || len(s.wbuf) > maxQueueBytes) {
 		s.wmu.Unlock()
 		s.drops.Add(uint64(len(out)))
 		return ErrQueueFull
@@ -347,6 +352,10 @@ func (s *Session) serve(ctx context.Context) {
 	defer s.srv.unregister(s)
 
 	conn, err := s.srv.wrapTLS(ctx, s.raw)
+	if err != nil && s.Err() != nil {
+		close(s.writerDone) // closed by us (server stopping) during TLS
+		return
+	}
 	if err != nil {
 		s.log.Warn("switch refused: TLS handshake failed", "reason", err.Error())
 		s.srv.tlsFailures.Add(1)
@@ -428,9 +437,13 @@ func (s *Session) handshake(ctx context.Context) error {
 	if err := s.sendXID(hs.start(s.nextXID()), true); err != nil {
 		return err
 	}
+	kept := 0 // bytes of replies kept for reassembly
 	for !hs.done() {
 		h, raw, err := s.readMessage()
 		if err != nil {
+			if s.Err() != nil {
+				return err // closed by us (server stopping): not the switch's failure
+			}
 			s.srv.hsFailures.Add(1)
 			if isTimeout(err) {
 				err = &HandshakeError{Stage: hs.stage(), Err: fmt.Errorf("no answer within %v", s.cfg.HandshakeTimeout)}
@@ -442,6 +455,12 @@ func (s *Session) handshake(ctx context.Context) error {
 		if hs.owns(h.Xid) {
 			// Replies kept across reads: decode a copy of the bytes.
 			raw = slices.Clone(raw)
+			if kept += len(raw); kept > maxReplyBytes {
+				s.srv.hsFailures.Add(1)
+				err := &HandshakeError{Stage: hs.stage(), Err: fmt.Errorf("%w: more than %d bytes", ErrReplyTooLarge, maxReplyBytes)}
+				s.log.Warn("switch handshake failed", "reason", err.Error())
+				return err
+			}
 		}
 		_, m, err := ofp.Unmarshal(raw)
 		if err != nil {
@@ -645,8 +664,13 @@ func (s *Session) reply(h ofp.Header, p *pendingReq, raw []byte) error {
 		r = result{m: m, err: m}
 	case *ofp.MultipartReply:
 		p.parts = append(p.parts, m)
-		if m.More() {
+		p.size += len(cp)
+		if m.More() && p.size <= maxReplyBytes {
 			return nil
+		}
+		if m.More() {
+			r = result{err: fmt.Errorf("%w: multipart reply exceeds %d bytes", ErrReplyTooLarge, maxReplyBytes)}
+			break
 		}
 		if len(p.parts) == 1 {
 			r = result{m: m}

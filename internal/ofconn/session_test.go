@@ -435,3 +435,38 @@ func TestServerStopClosesSessions(t *testing.T) {
 	waitClosed(t, sw1)
 	waitClosed(t, sw2)
 }
+
+func TestPanicClosesOnlyThatSession(t *testing.T) {
+	rec := newRecorder()
+	rec.OnMessage = func(s *ofconn.Session, xid uint32, m ofp.Message) {
+		if xid == 666 {
+			panic("handler bug")
+		}
+		_, cp, _ := ofp.Unmarshal(ofp.Marshal(xid, m))
+		rec.messages <- msg{s, xid, cp}
+	}
+	ts := startServer(t, ofconn.Config{}, rec)
+	good, goodSess := connect(t, ts, ofconntest.Config{DPID: 1})
+	bad, badSess := connect(t, ts, ofconntest.Config{DPID: 2})
+	if err := bad.Send(666, &ofp.PacketIn{BufferID: ofp.NoBuffer}); err != nil {
+		t.Fatal(err)
+	}
+	d := ts.rec.waitDisconnected(t)
+	var pe *ofconn.PanicError
+	if d.s != badSess || !errors.As(d.err, &pe) {
+		t.Fatalf("Disconnected(%d, %v), want the bad session with a PanicError", d.s.DPID(), d.err)
+	}
+	waitClosed(t, bad)
+	if st := ts.Stats(); st.Panics != 1 {
+		t.Errorf("Panics = %d, want 1", st.Panics)
+	}
+	if log := ts.logs.String(); !strings.Contains(log, "handler bug") || !strings.Contains(log, "goroutine") {
+		t.Errorf("panic not logged with its stack:\n%s", log)
+	}
+	if err := good.Send(1, &ofp.PacketIn{BufferID: ofp.NoBuffer}); err != nil {
+		t.Fatal(err)
+	}
+	if m := ts.rec.waitMessage(t, ofp.TypePacketIn); m.s != goodSess {
+		t.Error("good switch's PACKET_IN lost")
+	}
+}

@@ -381,8 +381,20 @@ func (s *Session) serve(ctx context.Context) {
 	if s.established.Load() {
 		s.srv.unregister(s)
 		s.log.Info("switch disconnected", "reason", s.closeErr.Error(), "rx", s.rx.Load(), "tx", s.tx.Load())
-		s.srv.handler.Disconnected(s, s.closeErr)
+		s.disconnected()
 	}
+}
+
+// disconnected calls Handler.Disconnected; a panic in it is recovered like
+// one in the reader, to protect the process.
+func (s *Session) disconnected() {
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.panics.Add(1)
+			s.log.Error("panic in Disconnected handler", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	s.srv.handler.Disconnected(s, s.closeErr)
 }
 
 // failPending completes every pending request with the close reason.

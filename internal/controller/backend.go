@@ -171,7 +171,8 @@ func (c *Controller) RemoveBlock(ctx context.Context, id string) error {
 	if r == nil {
 		return fmt.Errorf("%w: no block %q", api.ErrNotFound, id)
 	}
-	c.m.activeBlocks.Set(float64(n))
+	c.m.Active.Set(float64(n))
+	c.m.Removed.WithLabelValues("operator").Inc()
 	c.lift(r, event.Unblocked, "operator")
 	return nil
 }

@@ -88,7 +88,7 @@ func (c *Controller) restore() error {
 		c.allow[it.Key] = api.AllowEntry{ID: it.Key, CIDR: p, Ports: it.Value.Ports, Comment: it.Value.Comment, Created: it.Value.Created}
 	}
 	c.rebuildAllow()
-	c.m.activeBlocks.Set(float64(len(c.blocks)))
+	c.m.Active.Set(float64(len(c.blocks)))
 	return nil
 }
 
@@ -144,6 +144,8 @@ func (c *Controller) activeBlocks() []policy.Block {
 func (c *Controller) blocker(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
+	var lastPoll time.Time
+	var lastEvicted uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -160,6 +162,16 @@ func (c *Controller) blocker(ctx context.Context) {
 			}
 			c.expire(now)
 			c.series.tick(now, c.packetIns.Load(), c.probes.Load(), c.blocksN.Load())
+			if now.Sub(lastPoll) >= 10*time.Second {
+				lastPoll = now
+				c.pollMeters()
+				c.detMu.Lock()
+				st := c.det.Stats()
+				c.detMu.Unlock()
+				c.m.Sources.Set(float64(st.Actors))
+				c.m.Evictions.Add(float64(st.ActorsEvicted - lastEvicted))
+				lastEvicted = st.ActorsEvicted
+			}
 		}
 	}
 }
@@ -184,8 +196,7 @@ func firstIP(ips []netip.Addr) string {
 func (c *Controller) onVerdict(v detect.Verdict) {
 	now := c.now()
 	c.detections.Add(1)
-	c.m.detections.WithLabelValues(string(v.Kind)).Inc()
-	c.m.probesToVerdict.Observe(float64(v.Probes))
+	c.m.Verdict(string(v.Kind), v.Probes)
 	src := policy.Source{DPID: v.Source.DPID, Port: v.Source.Port, MAC: v.Source.MAC}
 	ev := event.Event{Type: event.ScanDetected, DPID: src.DPID, Port: src.Port, MAC: macString(src.MAC),
 		IP: firstIP(v.IPs), IPs: addrStrings(v.IPs), Kind: string(v.Kind), Reason: v.Reason,
@@ -273,14 +284,14 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 				Message: "installing block " + b.ID + " failed: " + err.Error()})
 			continue
 		}
-		go c.confirm(sw, b.ID, now)
+		go c.confirm(sw, b.ID, b.Scope.String(), now)
 	}
 	c.mu.Lock()
 	c.blocks[b.ID] = r
 	n := len(c.blocks)
 	c.mu.Unlock()
 	c.blocksN.Add(1)
-	c.m.activeBlocks.Set(float64(n))
+	c.m.Active.Set(float64(n))
 	if err := store.PutJSON(c.store, store.BucketBlocks, b.ID, *r); err != nil {
 		c.log.Error("store: saving block failed", "block", b.ID, "err", err)
 	}
@@ -297,7 +308,7 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 
 // confirm waits for the barrier after a block's flow-mods and records the
 // install latency (verdict to barrier reply).
-func (c *Controller) confirm(sw *switchState, id string, since time.Time) {
+func (c *Controller) confirm(sw *switchState, id, scope string, since time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := sw.sess.Barrier(ctx); err != nil {
@@ -305,7 +316,7 @@ func (c *Controller) confirm(sw *switchState, id string, since time.Time) {
 		return
 	}
 	d := c.now().Sub(since)
-	c.m.installLatency.Observe(d.Seconds())
+	c.m.BlockInstalled(scope, d)
 	c.log.Debug("block confirmed", "dpid", fmtDPID(sw.dpid), "block", id, "latency", d.String())
 }
 
@@ -324,8 +335,9 @@ func (c *Controller) expire(now time.Time) {
 	if len(gone) == 0 {
 		return
 	}
-	c.m.activeBlocks.Set(float64(n))
+	c.m.Active.Set(float64(n))
 	for _, r := range gone {
+		c.m.Removed.WithLabelValues("expired").Inc()
 		c.lift(r, event.BlockExpired, "expired")
 	}
 }
@@ -384,10 +396,12 @@ func (c *Controller) notifyVictims(r *blockRecord, now time.Time) {
 		}
 		frame := notice.Frame(vmac, controllerMAC, victim, srcIP, port, port, payload)
 		if err := sw.sess.Send(packetOut(vport, frame)); err != nil {
+			c.m.NoticesFailed.Inc()
 			c.bus.Publish(event.Event{Type: event.NoticeFailed, Target: victim.String(), BlockID: r.Block.ID, Message: err.Error()})
 			continue
 		}
 		sent++
+		c.m.NoticesSent.Inc()
 		c.bus.Publish(event.Event{Type: event.NoticeSent, Target: victim.String(), BlockID: r.Block.ID, DPID: dpid, Port: vport,
 			Message: fmt.Sprintf("notice sent to %s (port %d on %s)", victim, vport, fmtDPID(dpid))})
 	}

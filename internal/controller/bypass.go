@@ -59,6 +59,24 @@ func (c *Controller) udpBypass(sw *switchState, now time.Time, p *packet.Packet)
 	sw.udp.seen[udpKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}] = now
 }
 
+// tcpBypass stops copying a TCP conversation once the server accepted it: a
+// SYN-ACK from server:port to client installs a bypass for client->server:port
+// and its reverse. Later SYNs to that service, its FINs and the RSTs of its
+// close stay in the switch. Other ports of the server stay watched.
+func (c *Controller) tcpBypass(sw *switchState, p *packet.Packet) {
+	if !p.Src.IsValid() || !p.Dst.IsValid() {
+		return
+	}
+	fwd := policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 6, DstPort: p.SrcPort}
+	back := fwd.Reverse()
+	for _, pr := range [2]policy.Pair{fwd, back} {
+		if fm, err := policy.BypassFlow(pr, bypassIdleSecs); err == nil {
+			sw.out = append(sw.out, ofp.Message(fm))
+		}
+	}
+	c.send(sw)
+}
+
 func isBroadcast(a netip.Addr) bool {
 	if !a.Is4() {
 		return false

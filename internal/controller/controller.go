@@ -116,7 +116,7 @@ func New(opts Options) (*Controller, error) {
 		verdicts: make(chan detect.Verdict, 1024),
 		durs:     cfg.Block.Durations,
 	}
-	c.m = newMetrics()
+	c.m = newMetrics(opts.Version)
 	var err error
 	if c.scope, err = policy.ParseScope(cfg.Block.Scope); err != nil {
 		return nil, err
@@ -227,6 +227,24 @@ func (c *Controller) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	c.startSinks(ctx, &wg)
+	c.bus.OnDrop(func(name string, e event.Event) { c.m.EventsDropped.WithLabelValues(name).Inc() })
+	counted := c.bus.Sub("metrics", 1024)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer counted.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-counted.C:
+				if !ok {
+					return
+				}
+				c.m.EventsPublished.WithLabelValues(string(e.Type)).Inc()
+			}
+		}
+	}()
 	wg.Add(3)
 	go func() {
 		defer wg.Done()

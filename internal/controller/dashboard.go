@@ -1,6 +1,10 @@
 package controller
 
-import "net/http"
+import (
+	"net/http"
+
+	"portcullis/internal/web"
+)
 
 // dashboard returns the embedded web UI handler.
-func dashboard() http.Handler { return nil }
+func dashboard() http.Handler { return web.Handler() }

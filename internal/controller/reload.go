@@ -109,6 +109,6 @@ func (c *Controller) swapAPI() {
 		Logger:              c.log,
 	}
 	c.mu.Unlock()
-	var h http.Handler = api.New(c, opts)
+	var h http.Handler = c.m.InstrumentAPI(api.New(c, opts))
 	c.apiH.Store(&h)
 }

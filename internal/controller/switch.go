@@ -59,7 +59,7 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	c.byDPID[sw.dpid] = sw
 	n := len(c.switches)
 	c.mu.Unlock()
-	c.m.switches.Set(float64(n))
+	c.m.SwitchesConnected.Set(float64(n))
 	go c.reconcile(sw)
 }
 
@@ -107,7 +107,7 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 	}
 	n := len(c.switches)
 	c.mu.Unlock()
-	c.m.switches.Set(float64(n))
+	c.m.SwitchesConnected.Set(float64(n))
 	if sw == nil {
 		return
 	}
@@ -126,6 +126,9 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 	if sw == nil {
 		return
 	}
+	if _, ok := m.(*ofp.PacketIn); !ok {
+		c.m.countMessage(m.Type())
+	}
 	switch m := m.(type) {
 	case *ofp.PacketIn:
 		c.packetIn(sw, m)
@@ -140,6 +143,7 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 		c.send(sw)
 		sw.mu.Unlock()
 	case *ofp.Error:
+		c.m.Errors.WithLabelValues(m.ErrType.String()).Inc()
 		s.Logger().Warn("switch reported an error", "xid", xid, "error", m.Error())
 	}
 }
@@ -150,7 +154,7 @@ func (c *Controller) send(sw *switchState) {
 		return
 	}
 	if err := sw.sess.Send(sw.out...); err != nil {
-		c.m.sendErrors.Inc()
+		c.m.Errors.WithLabelValues("send").Inc()
 	}
 	clear(sw.out)
 	sw.out = sw.out[:0]
@@ -158,7 +162,7 @@ func (c *Controller) send(sw *switchState) {
 
 func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 	c.packetIns.Add(1)
-	c.m.packetIns.Inc()
+	c.m.countPacketIn(pi.Reason, pi.TableID)
 	now := c.now()
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
@@ -176,8 +180,11 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 		return
 	}
 	p := &sw.pkt
-	if p.Proto == 17 && !p.Fragment {
+	switch {
+	case p.Proto == 17 && !p.Fragment:
 		c.udpBypass(sw, now, p)
+	case p.Proto == 6 && p.TCPFlags&0x17 == 0x12: // SYN+ACK, no RST/FIN: accepted
+		c.tcpBypass(sw, p)
 	}
 	if c.exempt(p) {
 		return
@@ -191,7 +198,7 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 		select {
 		case c.verdicts <- v:
 		default:
-			c.m.verdictsDropped.Inc()
+			c.m.Errors.WithLabelValues("verdict_queue_full").Inc()
 		}
 	}
 }

@@ -1,0 +1,46 @@
+# Portcullis: `make demo` runs the built-in lab, `make test` proves it.
+GO        ?= go
+BIN       := bin/portcullis
+PKGS      := ./...
+FUZZTIME  ?= 3s
+# Debian packages the lab, the demo and the e2e tests use.
+DEB_PKGS  := openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump
+
+.PHONY: all build test vet fmt-check unit fuzz e2e demo deps bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/portcullis
+
+# make test: vet, gofmt check, unit tests, a short fuzz run and the e2e tests
+# against a real Open vSwitch (needs root; see README).
+test: vet fmt-check unit fuzz e2e
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt wants to rewrite:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -short -count=1 $(PKGS)
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+e2e: build
+	$(GO) test -count=1 -p 1 -timeout 15m ./test/e2e/...
+
+deps:
+	./scripts/deps.sh $(DEB_PKGS)
+
+demo: build
+	./scripts/demo.sh
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./ofp/ ./internal/...
+
+clean:
+	rm -rf bin

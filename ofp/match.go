@@ -260,7 +260,14 @@ func basic(field uint8, value []byte) OXM {
 	return OXM{Class: OXMClassOpenflowBasic, Field: field, Value: value}
 }
 
+// basicMasked builds a masked OXM; value bits outside the mask are cleared, as the spec requires
+// (OFPBMC_BAD_WILDCARDS otherwise).
 func basicMasked(field uint8, value, mask []byte) OXM {
+	for i := range value {
+		if i < len(mask) {
+			value[i] &= mask[i]
+		}
+	}
 	return OXM{Class: OXMClassOpenflowBasic, Field: field, Value: value, Mask: mask}
 }
 

@@ -285,8 +285,12 @@ func needMin(what string, b []byte, n int) error {
 	return nil
 }
 
-// cstring returns the NUL-terminated string in the fixed-size field b.
+// cstring returns the NUL-terminated string in the fixed-size field b. The last byte is reserved for
+// the terminator (as the encoder writes it), so a field without a NUL gives its first len(b)-1 bytes.
 func cstring(b []byte) string {
+	if len(b) > 0 {
+		b = b[:len(b)-1]
+	}
 	for i, c := range b {
 		if c == 0 {
 			return string(b[:i])

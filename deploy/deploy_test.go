@@ -237,9 +237,6 @@ func moduleRoot(t *testing.T) string {
 // TestUnitFlagsExist builds the binary and checks that every flag in
 // ExecStart is one `portcullis run --help` lists.
 func TestUnitFlagsExist(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("go not in PATH: cannot build cmd/portcullis")

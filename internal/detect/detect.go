@@ -657,7 +657,14 @@ func (d *Detector) unreachable(now time.Time, p *packet.Packet) (Verdict, bool) 
 	case packet.ProtoSCTP:
 		k.cls, k.ap, k.bp = clsSCTP, in.SrcPort, in.DstPort
 	case packet.ProtoICMP, packet.ProtoICMPv6:
-		return Verdict{}, false // the quote's echo id is not parsed; the timeout covers it
+		// An echo, timestamp or mask request that could not be delivered.
+		for _, c := range [...]uint8{clsEcho, clsTimestamp, clsMask} {
+			k.cls = c
+			if pe, ok := d.takePending(k); ok {
+				return d.outcome(now, pe, false, evFail)
+			}
+		}
+		return Verdict{}, false
 	default:
 		k.cls = clsProto
 	}

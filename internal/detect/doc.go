@@ -20,6 +20,13 @@
 // (spoofed addresses, idle-scan zombies and decoys appear in IPs, but the
 // Source is always where the probes came in).
 //
+// A verdict comes at most once per actor until Forget. A Source therefore
+// yields one verdict per address it is decided for: several for a router
+// with several scanners behind it, and also several for an nmap -D scan,
+// whose decoy addresses are decided like the real one (all naming the
+// attacker's Source). Consumers must treat a second verdict for a Source
+// they already block as a no-op.
+//
 // # Threshold Random Walk
 //
 // Jung, Paxson, Berger and Balakrishnan, "Fast Portscan Detection Using
@@ -32,10 +39,14 @@
 // eta1 = 99, so four failed first contacts in a row decide.
 //
 // A first contact is a target the actor has not tried before (a benign client
-// retrying a dead service counts once). Outcomes: SYN-ACK or any UDP/ICMP
-// answer is a success; RST, ICMP unreachable, or (TCP, ICMP echo, ARP, ND) no
-// answer within Config.NoAnswerTimeout is a failure. UDP and IP-protocol
-// silence is no outcome at all: an open UDP port is usually silent.
+// retrying a dead service counts once). Outcomes: SYN-ACK, SCTP INIT-ACK or
+// any UDP/ICMP answer is a success; RST, SCTP ABORT, ICMP unreachable, or
+// (TCP, SCTP, ICMP echo, ARP, ND) no answer within Config.NoAnswerTimeout is
+// a failure. UDP and IP-protocol silence is no outcome at all: an open UDP
+// port is usually silent. An answer is matched to the attempt by initiator,
+// target, protocol and target port, not by the initiator's source port, so
+// an application's retry from a new port that is answered makes the first
+// try a success.
 //
 // The walk runs per dimension, not per actor: one walk per target host
 // (vertical: new ports on that host) and one per service (horizontal: new
@@ -82,14 +93,31 @@
 // fragments, and packets that answer an exchange the other side started (a
 // DNS server answering many client ports is answering, not probing). UDP from
 // source port 53, 123 or 5353 to a port >= 1024 is taken as a reply even when
-// its query was not seen.
+// its query was not seen (so nmap -sU -g 53 against ports >= 1024 is missed).
+//
+// ARP and ND lookups from a router are not sweeps: a router resolves next
+// hops for the traffic it forwards (zeek_wikipedia.pcap's gateway asks for
+// four silent addresses in ten seconds). A Source counts as a router for a
+// family once its frames carried a third distinct IPv4 address, or a third
+// distinct IPv6 /64 (a host has one IPv4 address, two across a DHCP change,
+// and one or two /64s; link-local and unspecified sources are ignored).
 //
 // # Bounds
 //
 // Actors (Config.MaxActors), addresses per Source (Config.MaxIPsPerSource)
 // and pending attempts (Config.MaxPending) are capped; the least recently
 // seen actor and the oldest pending attempt are evicted and counted in Stats.
-// Per-actor state is fixed-size (walk slots, a two-generation set of recent
-// targets), and released actors are reused, so Observe does not allocate in
-// steady state.
+// Per-actor state is fixed-size (about 2.5 KiB: walk slots, a two-generation
+// set of recent targets, evidence), and released actors are reused, so
+// Observe does not allocate in steady state (BenchmarkObserve). With the
+// defaults, a flood of 1e6 distinct Sources keeps the heap under 50 MiB
+// (TestMemoryBoundedUnderMillionSources).
+//
+// # Tests
+//
+// testdata/*.txt are scenario scripts (see scenario_test.go for the
+// language), each citing the rule it checks; testdata/nmap holds captures of
+// real nmap scans made for this package; the shared captures in
+// ../../../shared/pcaps (or $PORTCULLIS_PCAPS) are replayed against their
+// manifest.
 package detect

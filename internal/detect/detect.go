@@ -147,8 +147,8 @@ func (c Config) Validate() error {
 }
 
 const (
-	maxWalks      = 12 // walk slots per actor
-	svcWalks      = 4  // of which for services (the rest for hosts)
+	maxWalks      = 16 // walk slots per actor
+	svcWalks      = 8  // of which for services (the rest for hosts)
 	evidenceLen   = 8  // evidence lines kept per actor
 	maxVerdictIPs = 8  // addresses in a Verdict or Suspect
 	targetGen     = 64
@@ -804,7 +804,7 @@ func (d *Detector) strayEvidence(now time.Time, pe pending) (Verdict, bool) {
 	d.addEvidence(a, evidence{at: now, kind: evStray, cls: clsStray, port: pe.port, host: pe.host})
 	if a.stray >= d.cfg.StealthMinProbes {
 		return d.decide(now, a, KindStealthScan,
-			fmt.Sprintf("%d stray FIN/ACK/Maimon probes to connections never opened, answered by RST or nothing", a.stray),
+			fmt.Sprintf("%d stray FIN/ACK/Maimon probes to connections never opened, answered by RST", a.stray),
 			float64(a.stray)/float64(d.cfg.StealthMinProbes))
 	}
 	return Verdict{}, false
@@ -859,7 +859,9 @@ func (d *Detector) Tick(now time.Time) []Verdict {
 		case pendAttempt:
 			v, decided = d.outcome(now, pe, false, evTimeout)
 		case pendStray:
-			v, decided = d.strayEvidence(now, pe)
+			// Silence proves nothing about a stray segment: the answer to a
+			// real conversation's packet may simply not be copied to the
+			// controller. Only a RST counts (see doc.go).
 		}
 		if decided {
 			out = append(out, v)
@@ -1327,7 +1329,7 @@ func (d *Detector) evidenceLines(a *actor) []string {
 		case evTimeout:
 			s = fmt.Sprintf("+%.3fs %s unanswered", t, target(e))
 		case evStray:
-			s = fmt.Sprintf("+%.3fs stray FIN/ACK to %s:%d on no known connection", t, e.host, e.port)
+			s = fmt.Sprintf("+%.3fs stray FIN/ACK to %s:%d on no known connection, answered by RST", t, e.host, e.port)
 		case evImpossible:
 			s = fmt.Sprintf("+%.3fs TCP %s to %s:%d", t, flagString(e.flags), e.host, e.port)
 		case evSig:

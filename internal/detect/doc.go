@@ -73,10 +73,13 @@
 //     first SYN and a RST no conforming stack sends a segment without ACK.
 //   - Stray segments, FIN alone, ACK alone, FIN|ACK (Maimon), with no payload
 //     to a flow the detector has not seen start, are normal after a
-//     controller restart or flow expiry. Each one answered by RST or not at all
-//     counts once per target; any other answer from the target (the
-//     conversation is real) cancels it. Config.StealthMinProbes (3) distinct
-//     targets decide stealth-scan.
+//     controller restart or flow expiry. Each one the target answers with RST
+//     (it has no such connection: a closed port for FIN and Maimon, any
+//     unfiltered port for ACK and window probes) counts once per target; any
+//     other answer (the conversation is real) cancels it, and silence counts
+//     for nothing, since the pipeline may not copy a conversation's answers
+//     to the controller. Config.StealthMinProbes (3) distinct targets decide
+//     stealth-scan.
 //   - nmap's raw SYN scan: window 1024/2048/3072/4096 with an MSS option only,
 //     from one source port. Config.SignatureProbes (3) such first contacts
 //     decide port-scan (one host) or host-sweep, before any answer arrives.

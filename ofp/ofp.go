@@ -150,8 +150,10 @@ func Unmarshal(b []byte) (Header, Message, error) {
 		return h, nil, errBadLen("header length %d but message has %d bytes", h.Length, len(b))
 	}
 	if h.Type == TypeHello {
+		// Hello elements exist since OpenFlow 1.3.1; a peer of another version may send a body we cannot
+		// parse. Keep what parsed so the caller can still negotiate (and answer HELLO_FAILED).
 		m := &Hello{HeaderVersion: h.Version}
-		if err := m.decodeBody(b[HeaderLen:]); err != nil {
+		if err := m.decodeBody(b[HeaderLen:]); err != nil && h.Version == Version {
 			return h, nil, err
 		}
 		return h, m, nil

@@ -361,6 +361,11 @@ func TestHelloNegotiation(t *testing.T) {
 			t.Errorf("Supports(%d) = %v, want %v", v, !want, want)
 		}
 	}
+	// An OpenFlow 1.0 HELLO may carry arbitrary bytes: it still decodes.
+	_, m, err = Unmarshal(parseHex(t, "01 00 00 0c 00 00 00 03 de ad be ef"))
+	if err != nil || m.(*Hello).HeaderVersion != 1 {
+		t.Errorf("OF1.0 hello with junk body: %v, %v", m, err)
+	}
 	// NewHello round trip, including a version beyond the first bitmap word.
 	_, m, err = Unmarshal(Marshal(1, NewHello(4, 33)))
 	if err != nil {
@@ -470,5 +475,110 @@ func BenchmarkEncodePacketOut(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = Append(buf[:0], 1, po)
+	}
+}
+
+func flowPart(more bool, cookies ...uint64) *MultipartReply {
+	r := &FlowStatsReply{}
+	for _, c := range cookies {
+		r.Stats = append(r.Stats, FlowStats{Cookie: c, Match: dropScannerMatch()})
+	}
+	var flags uint16
+	if more {
+		flags = MultipartReplyMore
+	}
+	// Through the wire, as the session will see them.
+	_, m, err := Unmarshal(Marshal(9, &MultipartReply{Flags: flags, Body: r}))
+	if err != nil {
+		panic(err)
+	}
+	return m.(*MultipartReply)
+}
+
+func TestMergeMultipart(t *testing.T) {
+	a, b, c := flowPart(true, 1, 2), flowPart(true, 3), flowPart(false, 4, 5)
+	if !a.More() || c.More() {
+		t.Fatalf("More(): %v %v", a.More(), c.More())
+	}
+	out, err := MergeMultipart([]*MultipartReply{a, b, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, s := range out.Body.(*FlowStatsReply).Stats {
+		got = append(got, s.Cookie)
+	}
+	if !reflect.DeepEqual(got, []uint64{1, 2, 3, 4, 5}) || out.More() {
+		t.Errorf("merged cookies %v, more=%v", got, out.More())
+	}
+	ports := func(more bool, nos ...uint32) *MultipartReply {
+		r := &PortDescReply{}
+		for _, n := range nos {
+			r.Ports = append(r.Ports, fixturePort(n, fmt.Sprint("p", n), macA))
+		}
+		f := uint16(0)
+		if more {
+			f = MultipartReplyMore
+		}
+		return &MultipartReply{Flags: f, Body: r}
+	}
+	out, err = MergeMultipart([]*MultipartReply{ports(true, 1), ports(false, 2, 3)})
+	if err != nil || len(out.Body.(*PortDescReply).Ports) != 3 {
+		t.Errorf("port desc merge: %v, %v", out, err)
+	}
+
+	bad := []struct {
+		name  string
+		parts []*MultipartReply
+	}{
+		{"none", nil},
+		{"last has more", []*MultipartReply{flowPart(true, 1)}},
+		{"middle lacks more", []*MultipartReply{flowPart(false, 1), flowPart(false, 2)}},
+		{"mixed types", []*MultipartReply{flowPart(true, 1), ports(false, 1)}},
+		{"desc in two parts", []*MultipartReply{{Flags: MultipartReplyMore, Body: &DescReply{}}, {Body: &DescReply{}}}},
+		{"nil body", []*MultipartReply{{}}},
+	}
+	for _, c := range bad {
+		if _, err := MergeMultipart(c.parts); err == nil {
+			t.Errorf("%s: merged without error", c.name)
+		}
+	}
+}
+
+func TestMatchConstructors(t *testing.T) {
+	cases := []struct {
+		name       string
+		got        OXM
+		value, msk string
+	}{
+		{"ipv4 /8", MatchIPv4SrcPrefix(mustPrefix("10.1.2.3/8")), "0a000000", "ff000000"},
+		{"ipv4 /32 is exact", MatchIPv4DstPrefix(mustPrefix("10.1.2.3/32")), "0a010203", ""},
+		{"ipv4 /20", MatchIPv4DstPrefix(mustPrefix("192.168.31.1/20")), "c0a81000", "fffff000"},
+		{"ipv4-mapped addr", MatchIPv4Src(mustAddr("::ffff:10.0.0.1")), "0a000001", ""},
+		{"ipv6 /32", MatchIPv6SrcPrefix(mustPrefix("2001:db8:1::/32")), "20010db8000000000000000000000000", "ffffffff000000000000000000000000"},
+		{"ipv6 /128 is exact", MatchIPv6DstPrefix(mustPrefix("2001:db8::1/128")), "20010db8000000000000000000000001", ""},
+		{"vlan vid present", MatchVlanVID(100), "1064", ""},
+		{"metadata exact", MatchMetadata(5, ^uint64(0)), "0000000000000005", ""},
+		{"metadata masked", MatchMetadata(0x1ff, 0xf0), "00000000000000f0", "00000000000000f0"},
+		{"eth dst masked clears value", MatchEthDstMasked(macB, net.HardwareAddr{0xff, 0, 0, 0, 0, 0}), "020000000000", "ff0000000000"},
+		{"pbb isid 24 bits", MatchPBBISID(0x123456), "123456", ""},
+		{"tcp flags masked", MatchTCPFlags(TCPFlagSYN, TCPFlagSYN|TCPFlagACK), "0002", "0012"},
+		{"tcp flags exact", MatchTCPFlags(TCPFlagSYN, 0x0fff), "0002", ""},
+	}
+	for _, c := range cases {
+		if hex.EncodeToString(c.got.Value) != c.value || hex.EncodeToString(c.got.Mask) != c.msk {
+			t.Errorf("%s: value %x mask %x, want %s/%s", c.name, c.got.Value, c.got.Mask, c.value, c.msk)
+		}
+		if c.got.HasMask() != (c.msk != "") {
+			t.Errorf("%s: HasMask() = %v", c.name, c.got.HasMask())
+		}
+	}
+	// The TCP-flags OXM as Open vSwitch encodes it (captured from ovs-ofctl, testdata/ovs/flowmod_add.hex).
+	tf := MatchTCPFlags(TCPFlagSYN, TCPFlagSYN|TCPFlagACK)
+	if got := hex.EncodeToString(tf.appendTo(nil)); got != "ffff55084f4e460000020012" {
+		t.Errorf("tcp flags OXM %s", got)
+	}
+	if tf.Len() != 12 {
+		t.Errorf("tcp flags Len() = %d", tf.Len())
 	}
 }

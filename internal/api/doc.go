@@ -34,6 +34,8 @@
 //
 // The handler returned by New is safe for concurrent use. The SSE stream
 // clears the connection's write deadline, so a server WriteTimeout does not
-// cut it off; it ends when the client goes away or the backend closes the
-// subscription.
+// cut it off; it ends when the request's context ends (the client goes away)
+// or the backend closes the subscription. http.Server.Shutdown waits for
+// active requests, so give the server a BaseContext that is cancelled at
+// shutdown (or close the subscriptions) to end open streams.
 package api

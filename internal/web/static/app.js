@@ -1,0 +1,469 @@
+// Portcullis dashboard. Uses only the public REST API (/api/v1): polls the
+// state every few seconds and follows /api/v1/events/stream for live events.
+// No framework, no build step; every value from the API is inserted as text,
+// never as HTML.
+'use strict';
+
+const POLL_MS = 2000;
+const MAX_EVENTS = 200;
+const TOKEN_KEY = 'portcullis.token';
+const SVG = 'http://www.w3.org/2000/svg';
+
+const state = {
+  switches: [], hosts: [], suspects: [], blocks: [], stats: null, status: null,
+  events: [], lastEventId: 0, samples: [], needToken: false,
+};
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+}
+
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+}
+
+// ---- API ------------------------------------------------------------------
+
+function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
+
+function headers(extra) {
+  const h = Object.assign({ Accept: 'application/json' }, extra || {});
+  const t = token();
+  if (t) h.Authorization = 'Bearer ' + t;
+  return h;
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: headers(), cache: 'no-store' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  if (r.status === 204) return null;
+  let data = null;
+  try { data = await r.json(); } catch (e) { /* not JSON */ }
+  if (!r.ok) {
+    const msg = data && data.error && data.error.message ? data.error.message : r.status + ' ' + r.statusText;
+    const err = new Error(msg);
+    err.status = r.status;
+    throw err;
+  }
+  return data;
+}
+
+// ---- helpers --------------------------------------------------------------
+
+function ago(iso) {
+  if (!iso) return '-';
+  const d = (Date.now() - Date.parse(iso)) / 1000;
+  const fmt = (s) => s < 60 ? Math.floor(s) + 's' : s < 3600 ? Math.floor(s / 60) + 'm'
+    : s < 172800 ? Math.floor(s / 3600) + 'h' + String(Math.floor(s % 3600 / 60)).padStart(2, '0') + 'm'
+      : Math.floor(s / 86400) + 'd';
+  return d < 0 ? 'in ' + fmt(-d) : fmt(d) + ' ago';
+}
+
+function clock(iso) {
+  const t = new Date(iso);
+  return isNaN(t) ? '' : t.toLocaleTimeString([], { hour12: false });
+}
+
+function shortDpid(dpid) {
+  // "00:00:00:00:00:00:00:01" -> "s1"-ish label: strip leading zero bytes.
+  const s = String(dpid || '').replace(/^(00:)+/, '');
+  return s.length <= 5 ? 'dpid ' + s : s;
+}
+
+let toastTimer = 0;
+function toast(msg, isError) {
+  const t = $('#toast');
+  t.textContent = msg;
+  t.className = 'toast' + (isError ? ' error' : '');
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+function banner(msg) {
+  const b = $('#banner');
+  b.textContent = msg || '';
+  b.hidden = !msg;
+}
+
+// blockFor returns the active block that covers a host, if any.
+function blockFor(h) {
+  return state.blocks.find((b) => (b.mac && b.mac === h.mac) ||
+    (b.ips || []).some((ip) => (h.ips || []).includes(ip)));
+}
+
+function suspectFor(h) {
+  return state.suspects.find((s) => (s.mac && s.mac === h.mac) ||
+    (s.ips || []).some((ip) => (h.ips || []).includes(ip)));
+}
+
+// ---- rendering ------------------------------------------------------------
+
+function renderSummary() {
+  const s = state.status;
+  const box = $('#summary');
+  box.replaceChildren();
+  if (!s) return;
+  const item = (label, value) => el('span', {}, label + ' ', el('b', { text: String(value) }));
+  const up = s.uptime_seconds || 0;
+  box.append(
+    item('switches', s.switches), item('hosts', s.hosts), item('active blocks', s.active_blocks),
+    item('suspects', s.suspects),
+    item('up', up < 3600 ? Math.floor(up / 60) + 'm' : Math.floor(up / 3600) + 'h' + String(Math.floor(up % 3600 / 60)).padStart(2, '0') + 'm'),
+    item('version', s.version || 'dev'));
+}
+
+function renderNetwork() {
+  const root = $('#network');
+  const W = 800, H = 460;
+  root.replaceChildren();
+  const switches = state.switches.slice().sort((a, b) => a.datapath_id - b.datapath_id);
+  $('#network-count').textContent = switches.length + ' switch' + (switches.length === 1 ? '' : 'es') +
+    ', ' + state.hosts.length + ' host' + (state.hosts.length === 1 ? '' : 's');
+  if (switches.length === 0) {
+    root.append(svg('text', { x: W / 2, y: H / 2, class: 'empty-note', text: 'No switch connected yet' }));
+    return;
+  }
+  // Switches on a small circle in the middle (one switch: the centre); the
+  // hosts of each switch on a circle around it, by port number.
+  const centers = new Map();
+  const n = switches.length;
+  const rs = n === 1 ? 0 : Math.min(150, 60 + 30 * n);
+  switches.forEach((sw, i) => {
+    const a = -Math.PI / 2 + 2 * Math.PI * i / n;
+    centers.set(sw.dpid, { x: W / 2 + rs * Math.cos(a) * 1.6, y: H / 2 + rs * Math.sin(a), a });
+  });
+  const byDpid = new Map();
+  for (const h of state.hosts) {
+    if (!byDpid.has(h.dpid)) byDpid.set(h.dpid, []);
+    byDpid.get(h.dpid).push(h);
+  }
+  const links = svg('g', {});
+  const nodes = svg('g', {});
+  root.append(links, nodes);
+  for (const sw of switches) {
+    const c = centers.get(sw.dpid);
+    const hosts = (byDpid.get(sw.dpid) || []).sort((a, b) => a.port - b.port || (a.mac < b.mac ? -1 : 1));
+    const k = hosts.length;
+    const r = n === 1 ? Math.min(190, 110 + 12 * k) : 95;
+    const span = n === 1 ? 2 * Math.PI : Math.PI * 1.2;
+    hosts.forEach((h, j) => {
+      const a = n === 1 ? -Math.PI / 2 + span * j / Math.max(k, 1)
+        : c.a - span / 2 + span * (j + 0.5) / Math.max(k, 1);
+      const x = c.x + r * Math.cos(a) * (n === 1 ? 1.45 : 1), y = c.y + r * Math.sin(a);
+      const blk = blockFor(h);
+      const sus = blk ? null : suspectFor(h);
+      const cls = 'host' + (blk ? ' blocked' : sus ? ' suspect' : '');
+      links.append(svg('line', { x1: c.x, y1: c.y, x2: x, y2: y, class: 'link' + (blk ? ' blocked' : '') }));
+      const g = svg('g', { class: cls, 'data-mac': h.mac, transform: `translate(${x.toFixed(1)},${y.toFixed(1)})` });
+      const title = svg('title', { text: `${h.mac}\n${(h.ips || []).join(', ')}\nport ${h.port}, seen ${ago(h.last_seen)}` });
+      g.append(title, svg('circle', { r: 18 }));
+      g.append(svg('text', { y: 4, class: 'sub', text: 'p' + h.port }));
+      g.append(svg('text', { y: 34, text: (h.ips && h.ips[0]) || h.mac }));
+      if (blk) g.append(svg('text', { y: 48, class: 'sub tag', text: 'BLOCKED' }));
+      else if (sus) g.append(svg('text', { y: 48, class: 'sub tag', text: 'score ' + Math.round(100 * sus.score) + '%' }));
+      else if (h.ips && h.ips[0]) g.append(svg('text', { y: 48, class: 'sub', text: h.mac }));
+      nodes.append(g);
+    });
+    const g = svg('g', { class: 'switch', 'data-dpid': sw.dpid, transform: `translate(${c.x},${c.y})` });
+    const up = (sw.ports || []).filter((p) => p.state === 'up').length;
+    g.append(svg('title', { text: `${sw.dpid}\n${sw.address}\nconnected ${ago(sw.connected_since)}` }));
+    g.append(svg('rect', { x: -62, y: -24, width: 124, height: 48, rx: 8 }));
+    g.append(svg('text', { y: -3, text: shortDpid(sw.dpid) }));
+    g.append(svg('text', { y: 13, class: 'sub', text: `${up}/${(sw.ports || []).length} ports up` }));
+    nodes.append(g);
+  }
+}
+
+function renderBlocks() {
+  const tbody = $('#blocks tbody');
+  tbody.replaceChildren();
+  $('#block-count').textContent = state.blocks.length ? String(state.blocks.length) : '';
+  $('#no-blocks').hidden = state.blocks.length > 0;
+  $('#blocks').hidden = state.blocks.length === 0;
+  for (const b of state.blocks) {
+    const btn = el('button', { class: 'unblock', type: 'button', 'data-id': b.id, text: 'Unblock' });
+    btn.addEventListener('click', () => unblock(b.id, btn));
+    const source = el('td', {}, b.mac || '', (b.ips || []).length ? el('br') : null, (b.ips || []).join(', '));
+    const where = b.dpid ? shortDpid(b.dpid) + ' port ' + b.port : (b.scope || '-');
+    const reason = el('td', {}, b.reason || '-');
+    if ((b.evidence || []).length) {
+      reason.append(el('div', { class: 'evidence', text: b.evidence.slice(0, 3).join(' · ') }));
+    }
+    tbody.append(el('tr', { 'data-id': b.id },
+      el('td', { text: b.id }), source, el('td', { text: where }),
+      el('td', { text: (b.kind || '-') + (b.level ? ' (level ' + b.level + ')' : '') }),
+      reason, el('td', { text: b.expires ? ago(b.expires) : 'never' }), el('td', {}, btn)));
+  }
+}
+
+function renderSuspects() {
+  const ul = $('#suspects');
+  ul.replaceChildren();
+  const list = state.suspects.slice().sort((a, b) => b.score - a.score).slice(0, 12);
+  $('#no-suspects').hidden = list.length > 0;
+  for (const s of list) {
+    const pct = Math.max(0, Math.min(1, s.score || 0)) * 100;
+    const fill = el('span');
+    fill.style.width = pct.toFixed(1) + '%'; // CSSOM, allowed by the CSP (a style attribute is not)
+    const bar = el('div', { class: 'bar' }, fill);
+    ul.append(el('li', { 'data-mac': s.mac },
+      el('div', { class: 'who' }, (s.ips && s.ips[0]) || s.mac,
+        el('small', { text: `${s.kind || 'probing'} · ${s.failures} failed / ${s.successes} ok · ${s.probes} probes` })),
+      bar, el('div', { class: 'score', text: Math.round(pct) + '%' })));
+  }
+}
+
+function eventItem(e, fresh) {
+  const src = [e.mac, e.ip].filter(Boolean).join(' ');
+  const where = e.dpid ? shortDpid(e.dpid) + (e.port ? ' port ' + e.port : '') : '';
+  let msg = e.message || [e.kind, e.reason].filter(Boolean).join(': ') || e.type;
+  const li = el('li', { class: `sev-${e.severity || 'info'} type-${e.type}` + (fresh ? ' fresh' : ''), 'data-id': String(e.id) },
+    el('time', { datetime: e.time, text: clock(e.time) }),
+    el('span', { class: 'type', text: e.type }),
+    el('span', { class: 'msg' }, msg, (src || where) ? el('small', { text: [src, where].filter(Boolean).join(' @ ') }) : null));
+  return li;
+}
+
+function renderEvents() {
+  const ol = $('#events');
+  ol.replaceChildren(...state.events.slice().reverse().map((e) => eventItem(e, false)));
+  $('#event-count').textContent = state.events.length ? String(state.events.length) : '';
+}
+
+function addEvent(e) {
+  if (e.id && e.id <= state.lastEventId) return;
+  if (e.id) state.lastEventId = e.id;
+  state.events.push(e);
+  const ol = $('#events');
+  ol.prepend(eventItem(e, true));
+  while (state.events.length > MAX_EVENTS) {
+    state.events.shift();
+    ol.lastElementChild && ol.lastElementChild.remove();
+  }
+  $('#event-count').textContent = String(state.events.length);
+  if (['blocked', 'unblocked', 'block_expired', 'scan_detected', 'switch_up', 'switch_down'].includes(e.type)) {
+    refreshSoon();
+  }
+}
+
+// Charts: per-minute series from /api/v1/stats when the controller keeps
+// them; otherwise the differences between polls of the totals.
+function renderCharts() {
+  const st = state.stats;
+  if (!st) return;
+  const keys = ['packet_ins', 'probes', 'blocks'];
+  let series = st.series || [];
+  if (series.length < 2) {
+    series = [];
+    const s = state.samples;
+    for (let i = 1; i < s.length; i++) {
+      const dt = Math.max(1, (s[i].t - s[i - 1].t) / 60000);
+      const p = {};
+      for (const k of keys) p[k] = Math.max(0, (s[i][k] - s[i - 1][k]) / dt);
+      series.push(p);
+    }
+  }
+  for (const k of keys) {
+    const fig = document.getElementById('chart-' + k);
+    const box = fig.querySelector('svg');
+    box.replaceChildren();
+    fig.querySelector('b').textContent = String(st[k] ?? 0) + ' total';
+    const vals = series.map((p) => Number(p[k]) || 0);
+    if (vals.length < 2) continue;
+    const max = Math.max(1, ...vals);
+    const step = 300 / (vals.length - 1);
+    const pts = vals.map((v, i) => [i * step, 58 - 54 * v / max]);
+    const line = pts.map((p, i) => (i ? 'L' : 'M') + p[0].toFixed(1) + ' ' + p[1].toFixed(1)).join(' ');
+    box.append(svg('path', { class: 'area', d: line + ` L300 60 L0 60 Z` }));
+    box.append(svg('path', { class: 'line', d: line }));
+    box.append(svg('title', { text: `last minute: ${Math.round(vals[vals.length - 1])}, peak ${Math.round(max)}` }));
+  }
+}
+
+function renderAll() {
+  renderSummary();
+  renderNetwork();
+  renderBlocks();
+  renderSuspects();
+  renderCharts();
+}
+
+// ---- polling --------------------------------------------------------------
+
+let refreshing = false, again = false, pollTimer = 0;
+
+async function refresh() {
+  if (refreshing) { again = true; return; }
+  refreshing = true;
+  try {
+    const [sw, hosts, sus, blocks, stats, status] = await Promise.all([
+      api('GET', '/api/v1/switches'), api('GET', '/api/v1/hosts'), api('GET', '/api/v1/suspects'),
+      api('GET', '/api/v1/blocks'), api('GET', '/api/v1/stats'), api('GET', '/api/v1/status')]);
+    state.switches = sw.switches || [];
+    state.hosts = hosts.hosts || [];
+    state.suspects = sus.suspects || [];
+    state.blocks = blocks.blocks || [];
+    state.stats = stats;
+    state.status = status;
+    state.samples.push({ t: Date.now(), packet_ins: stats.packet_ins, probes: stats.probes, blocks: stats.blocks });
+    if (state.samples.length > 60) state.samples.shift();
+    state.needToken = false;
+    banner('');
+    renderAll();
+  } catch (e) {
+    if (e.status === 401 || e.status === 403) {
+      state.needToken = true;
+      banner('This controller needs a token to read its state: ' + e.message + ' Use "Set token".');
+    } else {
+      banner('Cannot reach the controller API: ' + e.message);
+    }
+  } finally {
+    refreshing = false;
+    if (again) { again = false; refreshSoon(); }
+  }
+}
+
+let soonTimer = 0;
+function refreshSoon() {
+  clearTimeout(soonTimer);
+  soonTimer = setTimeout(refresh, 150);
+}
+
+function poll() {
+  clearTimeout(pollTimer);
+  refresh().finally(() => { pollTimer = setTimeout(poll, POLL_MS); });
+}
+
+// ---- live events (SSE over fetch, so the token can be sent) ---------------
+
+function setLive(on) {
+  const l = $('#live');
+  l.className = 'live ' + (on ? 'on' : 'off');
+  l.textContent = on ? 'live' : 'offline';
+}
+
+async function loadEvents() {
+  try {
+    const page = await api('GET', '/api/v1/events?limit=50&newest=true');
+    state.events = page.events || [];
+    state.lastEventId = page.next_after_id || 0;
+    renderEvents();
+  } catch (e) { /* the banner from refresh says why */ }
+}
+
+async function stream() {
+  for (;;) {
+    try {
+      const h = headers({ Accept: 'text/event-stream' });
+      h['Last-Event-ID'] = String(state.lastEventId);
+      const r = await fetch('/api/v1/events/stream', { headers: h, cache: 'no-store' });
+      if (!r.ok) throw new Error('stream: ' + r.status);
+      setLive(true);
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value.replace(/\r\n/g, '\n');
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = block.split('\n').filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+          if (!data) continue;
+          try { addEvent(JSON.parse(data)); } catch (e) { /* skip a bad event */ }
+        }
+      }
+    } catch (e) { /* reconnect below */ }
+    setLive(false);
+    await new Promise((res) => setTimeout(res, state.needToken ? 5000 : 2000));
+  }
+}
+
+// ---- changes --------------------------------------------------------------
+
+function askToken() {
+  const d = $('#token-dialog');
+  const input = $('#token-input');
+  input.value = '';
+  return new Promise((resolve) => {
+    d.addEventListener('close', () => {
+      const t = d.returnValue === 'ok' ? input.value.trim() : '';
+      if (t) {
+        sessionStorage.setItem(TOKEN_KEY, t);
+        updateTokenButton();
+      }
+      resolve(t);
+    }, { once: true });
+    d.showModal();
+    input.focus();
+  });
+}
+
+function updateTokenButton() {
+  $('#token-button').textContent = token() ? 'Forget token' : 'Set token';
+}
+
+async function unblock(id, btn) {
+  if (!token() && !(await askToken())) return;
+  btn.disabled = true;
+  try {
+    await api('DELETE', '/api/v1/blocks/' + encodeURIComponent(id));
+    state.blocks = state.blocks.filter((b) => b.id !== id);
+    renderBlocks();
+    renderNetwork();
+    toast('Block ' + id + ' lifted');
+    refreshSoon();
+  } catch (e) {
+    btn.disabled = false;
+    if (e.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      updateTokenButton();
+      toast('The token was refused: ' + e.message, true);
+    } else if (e.status === 404) {
+      toast('Block ' + id + ' is already gone', false);
+      refreshSoon();
+    } else {
+      toast('Unblock failed: ' + e.message, true);
+    }
+  }
+}
+
+function init() {
+  updateTokenButton();
+  $('#token-button').addEventListener('click', async () => {
+    if (token()) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      updateTokenButton();
+      toast('Token forgotten');
+      return;
+    }
+    if (await askToken()) { toast('Token saved for this tab'); poll(); }
+  });
+  poll();
+  loadEvents().then(stream);
+  setInterval(() => { renderBlocks(); }, 15000); // keep "expires in" fresh
+}
+
+document.addEventListener('DOMContentLoaded', init);

@@ -498,21 +498,37 @@ func appendInstructions(b []byte, is []Instruction) []byte {
 	return b
 }
 
+var actionNames = map[ActionType]string{
+	ActionTypeOutput: "OFPAT_OUTPUT", ActionTypeCopyTTLOut: "OFPAT_COPY_TTL_OUT",
+	ActionTypeCopyTTLIn: "OFPAT_COPY_TTL_IN", ActionTypeSetMPLSTTL: "OFPAT_SET_MPLS_TTL",
+	ActionTypeDecMPLSTTL: "OFPAT_DEC_MPLS_TTL", ActionTypePushVLAN: "OFPAT_PUSH_VLAN",
+	ActionTypePopVLAN: "OFPAT_POP_VLAN", ActionTypePushMPLS: "OFPAT_PUSH_MPLS",
+	ActionTypePopMPLS: "OFPAT_POP_MPLS", ActionTypeSetQueue: "OFPAT_SET_QUEUE",
+	ActionTypeGroup: "OFPAT_GROUP", ActionTypeSetNWTTL: "OFPAT_SET_NW_TTL",
+	ActionTypeDecNWTTL: "OFPAT_DEC_NW_TTL", ActionTypeSetField: "OFPAT_SET_FIELD",
+	ActionTypePushPBB: "OFPAT_PUSH_PBB", ActionTypePopPBB: "OFPAT_POP_PBB",
+	ActionTypeExperimenter: "OFPAT_EXPERIMENTER",
+}
+
 // String names the action type ("OFPAT_OUTPUT").
 func (t ActionType) String() string {
-	names := map[ActionType]string{
-		ActionTypeOutput: "OFPAT_OUTPUT", ActionTypeCopyTTLOut: "OFPAT_COPY_TTL_OUT",
-		ActionTypeCopyTTLIn: "OFPAT_COPY_TTL_IN", ActionTypeSetMPLSTTL: "OFPAT_SET_MPLS_TTL",
-		ActionTypeDecMPLSTTL: "OFPAT_DEC_MPLS_TTL", ActionTypePushVLAN: "OFPAT_PUSH_VLAN",
-		ActionTypePopVLAN: "OFPAT_POP_VLAN", ActionTypePushMPLS: "OFPAT_PUSH_MPLS",
-		ActionTypePopMPLS: "OFPAT_POP_MPLS", ActionTypeSetQueue: "OFPAT_SET_QUEUE",
-		ActionTypeGroup: "OFPAT_GROUP", ActionTypeSetNWTTL: "OFPAT_SET_NW_TTL",
-		ActionTypeDecNWTTL: "OFPAT_DEC_NW_TTL", ActionTypeSetField: "OFPAT_SET_FIELD",
-		ActionTypePushPBB: "OFPAT_PUSH_PBB", ActionTypePopPBB: "OFPAT_POP_PBB",
-		ActionTypeExperimenter: "OFPAT_EXPERIMENTER",
-	}
-	if s, ok := names[t]; ok {
+	if s, ok := actionNames[t]; ok {
 		return s
 	}
 	return fmt.Sprintf("OFPAT_UNKNOWN(%d)", uint16(t))
+}
+
+var instructionNames = map[InstructionType]string{
+	InstrTypeGotoTable: "OFPIT_GOTO_TABLE", InstrTypeWriteMetadata: "OFPIT_WRITE_METADATA",
+	InstrTypeWriteActions: "OFPIT_WRITE_ACTIONS", InstrTypeApplyActions: "OFPIT_APPLY_ACTIONS",
+	InstrTypeClearActions: "OFPIT_CLEAR_ACTIONS", InstrTypeMeter: "OFPIT_METER",
+	InstrTypeExperimenter: "OFPIT_EXPERIMENTER",
+}
+
+// String names the instruction type ("OFPIT_GOTO_TABLE").
+func (t InstructionType) String() string {
+	if s, ok := instructionNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("OFPIT_UNKNOWN(%d)", uint16(t))
 }

@@ -482,7 +482,9 @@ func (m *PacketOut) decodeBody(p []byte) error {
 	return nil
 }
 
-// FlowMod is OFPT_FLOW_MOD.
+// FlowMod is OFPT_FLOW_MOD. Zero is meaningful on the wire for BufferID, OutPort and OutGroup: set
+// them to NoBuffer, PortAny and GroupAny unless you mean buffer 0 or port/group 0 (OutPort and OutGroup
+// only filter deletes). An InstrApplyActions without actions (or no instructions) drops the packet.
 type FlowMod struct {
 	Cookie, CookieMask       uint64
 	TableID                  uint8

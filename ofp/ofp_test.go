@@ -395,6 +395,10 @@ func TestErrorMessage(t *testing.T) {
 	if got := ErrorCodeString(ErrTypeTableFeaturesFailed, TableFeaturesFailedEPerm); got != "OFPTFFC_EPERM" {
 		t.Errorf("ErrorCodeString = %q", got)
 	}
+	if ActionTypeSetField.String() != "OFPAT_SET_FIELD" || InstrTypeMeter.String() != "OFPIT_METER" ||
+		MultipartPortDesc.String() != "OFPMP_PORT_DESC" || ErrTypeExperimenter.String() != "OFPET_EXPERIMENTER" {
+		t.Errorf("String: %v %v %v %v", ActionTypeSetField, InstrTypeMeter, MultipartPortDesc, ErrTypeExperimenter)
+	}
 	if TypeMeterMod.String() != "OFPT_METER_MOD" || Type(77).String() != "OFPT_UNKNOWN(77)" {
 		t.Errorf("Type.String: %v %v", TypeMeterMod, Type(77))
 	}
@@ -421,10 +425,7 @@ func TestTruncations(t *testing.T) {
 }
 
 func TestAllocs(t *testing.T) {
-	pin := Marshal(1, fixtures()[12].msg)
-	if _, m, _ := Unmarshal(pin); m.Type() != TypePacketIn {
-		t.Fatalf("fixture 12 is %v", m.Type())
-	}
+	pin := Marshal(1, fixtureByName("packet_in"))
 	if n := testing.AllocsPerRun(100, func() { Unmarshal(pin) }); n > 2 {
 		t.Errorf("decoding a PacketIn allocates %v times, want <= 2", n)
 	}
@@ -449,7 +450,7 @@ func TestAppendPanicsOnOversize(t *testing.T) {
 }
 
 func BenchmarkDecodePacketIn(b *testing.B) {
-	pin := Marshal(1, fixtures()[12].msg)
+	pin := Marshal(1, fixtureByName("packet_in"))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(pin)))
 	for b.Loop() {
@@ -581,4 +582,13 @@ func TestMatchConstructors(t *testing.T) {
 	if tf.Len() != 12 {
 		t.Errorf("tcp flags Len() = %d", tf.Len())
 	}
+}
+
+func fixtureByName(name string) Message {
+	for _, fx := range allFixtures() {
+		if fx.name == name {
+			return fx.msg
+		}
+	}
+	panic("no fixture " + name)
 }

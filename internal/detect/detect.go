@@ -506,6 +506,7 @@ func (d *Detector) tcpSYN(now time.Time, src Source, p *packet.Packet) (Verdict,
 func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
 	rev := flowKey{a: p.Dst, b: p.Src, proto: packet.ProtoUDP, cls: clsUDP, ap: p.DstPort, bp: p.SrcPort}
 	if pe, ok := d.takePending(rev); ok {
+		d.rememberConn(p)
 		return d.outcome(now, pe, true, evSuccess)
 	}
 	if d.isNoisy(p.SrcPort) || d.isNoisy(p.DstPort) || !unicastTarget(p, p.Dst) {
@@ -517,6 +518,14 @@ func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verd
 	if udpOSProbe(p) {
 		return d.osProbe(now, src, p, shapeU1)
 	}
+	// Who started the exchange: a packet of a flow already seen (in either
+	// direction) is not a probe. This keeps a server's second or late reply
+	// (to a client that has since closed its port and answers with ICMP port
+	// unreachable) from counting against the server.
+	if d.knownConn(p) {
+		return Verdict{}, false
+	}
+	d.rememberConn(p)
 	a := d.actorFor(now, src, p.Src)
 	if !d.firstContact(a, p.Dst, clsUDP, p.DstPort) {
 		return Verdict{}, false

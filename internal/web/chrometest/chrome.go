@@ -87,7 +87,9 @@ func start(bin, profile string) (*Browser, error) {
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio", "--window-size=1280,900",
 		"--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so Close can end its helpers too
+	// Its own process group, so Close can end its helpers too; killed if the
+	// test binary dies (a test timeout skips the cleanups).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

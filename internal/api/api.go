@@ -223,7 +223,7 @@ func isLoopback(remote string) bool {
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
 	st := s.b.Stats()
 	last := uint64(0)
-	if ev := s.b.Events(EventFilter{}); len(ev) > 0 {
+	if ev := s.b.Events(EventFilter{Limit: 1, Newest: true}); len(ev) > 0 {
 		last = ev[len(ev)-1].ID
 	}
 	writeJSON(w, http.StatusOK, Status{

@@ -265,7 +265,12 @@ func ago(t time.Time) string {
 	}
 	d := cliNow().Sub(t)
 	if d < 0 {
-		return "in " + shortDuration(-d)
+		// A 5m block just made reads "in 5m", not "in 4m".
+		d = -d
+		if d >= time.Minute {
+			d = d.Round(time.Minute)
+		}
+		return "in " + shortDuration(d)
 	}
 	return shortDuration(d) + " ago"
 }

@@ -43,7 +43,7 @@ func TestCLIListTables(t *testing.T) {
 	}{
 		{[]string{"switch", "list"}, []string{"DPID", "00:00:00:00:00:00:00:01", "127.0.0.1:40000", "1:h1-eth 2:h2-eth 3:h3-eth"}},
 		{[]string{"host", "list"}, []string{"MAC", "02:00:00:00:00:01", "10.0.0.1", "10.0.0.3"}},
-		{[]string{"block", "list"}, []string{"ID", "b1", "02:00:00:00:00:03", "10.0.0.3", "tcp_syn", "port scan", "in 8m"}},
+		{[]string{"block", "list"}, []string{"ID", "b1", "02:00:00:00:00:03", "10.0.0.3", "tcp_syn", "port scan", "in 9m"}},
 		{[]string{"block", "ls"}, []string{"b1"}},
 		{[]string{"allow", "list"}, []string{"CIDR", "a1", "10.0.0.254/32", "all", "gateway"}},
 		{[]string{"status"}, []string{"version:", "v9", "switches:", "active blocks:", "1234"}},
@@ -369,3 +369,27 @@ func TestCLIEventsFollow(t *testing.T) {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+func TestAgo(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	defer func(f func() time.Time) { cliNow = f }(cliNow)
+	cliNow = func() time.Time { return now }
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Time{}, "-"},
+		{now.Add(-5 * time.Second), "5s ago"},
+		{now.Add(-90 * time.Second), "1m ago"},
+		{now.Add(-3*time.Hour - 7*time.Minute), "3h07m ago"},
+		{now.Add(-72 * time.Hour), "3d ago"},
+		{now.Add(4*time.Minute + 59*time.Second), "in 5m"},
+		{now.Add(10 * time.Second), "in 10s"},
+		{now.Add(24 * time.Hour), "in 24h00m"},
+		{now.Add(7 * 24 * time.Hour), "in 7d"},
+	} {
+		if got := ago(tc.t); got != tc.want {
+			t.Errorf("ago(now%+v) = %q, want %q", tc.t.Sub(now), got, tc.want)
+		}
+	}
+}

@@ -75,7 +75,7 @@ function ago(iso) {
   const fmt = (s) => s < 60 ? Math.floor(s) + 's' : s < 3600 ? Math.floor(s / 60) + 'm'
     : s < 172800 ? Math.floor(s / 3600) + 'h' + String(Math.floor(s % 3600 / 60)).padStart(2, '0') + 'm'
       : Math.floor(s / 86400) + 'd';
-  return d < 0 ? 'in ' + fmt(-d) : fmt(d) + ' ago';
+  return d < 0 ? 'in ' + fmt(-d >= 60 ? Math.round(-d / 60) * 60 : -d) : fmt(d) + ' ago';
 }
 
 function clock(iso) {

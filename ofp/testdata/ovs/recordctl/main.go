@@ -73,7 +73,7 @@ func main() {
 			ofp.MatchIPProto(6), ofp.MatchTCPFlags(ofp.TCPFlagSYN, ofp.TCPFlagSYN|ofp.TCPFlagACK)}},
 		Instructions: []ofp.Instruction{&ofp.InstrMeter{MeterID: 1}, &ofp.InstrApplyActions{}}})
 	send(9, &ofp.FlowMod{Cookie: 0x5044, TableID: 0, Command: ofp.FlowAdd, Priority: 50, BufferID: nb, OutPort: pa, OutGroup: ga,
-		Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchEthType(0x86dd), ofp.MatchIPv6SrcPrefix(netip.MustParsePrefix("2001:db8::/32"))}},
+		Match:        ofp.Match{Fields: []ofp.OXM{ofp.MatchEthType(0x86dd), ofp.MatchIPv6SrcPrefix(netip.MustParsePrefix("2001:db8::/32"))}},
 		Instructions: []ofp.Instruction{&ofp.InstrWriteMetadata{Metadata: 1, Mask: 1}, &ofp.InstrGotoTable{TableID: 1}}})
 	send(10, &ofp.GroupMod{Command: ofp.GroupAdd, GroupType: ofp.GroupTypeAll, GroupID: 1,
 		Buckets: []ofp.Bucket{{WatchPort: pa, WatchGroup: ga, Actions: []ofp.Action{&ofp.ActionOutput{Port: ofp.PortLocal}}}}})

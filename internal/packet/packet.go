@@ -1,6 +1,10 @@
 // Package packet turns a packet-in payload into a small, flat record of the
 // fields that forwarding and scan detection need. Parsing never allocates:
-// callers reuse one Packet per goroutine.
+// callers reuse one Packet per goroutine. Parse is safe for concurrent use
+// on distinct Packets.
+//
+// PcapReader reads classic libpcap files (both byte orders, microsecond and
+// nanosecond timestamps) for tests and replay tools.
 package packet
 
 import "net/netip"

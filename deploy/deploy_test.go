@@ -1,8 +1,9 @@
 // Package deploy holds the files that install Portcullis as a service: the
 // systemd unit (portcullis.service) and the production configuration
 // (portcullis.yaml). Its tests check that the unit is well formed and
-// sandboxed, that its command line uses flags the binary has, and that the
-// configuration loads.
+// sandboxed, that its command line uses flags the binary has, that the
+// configuration loads, and that every portcullis command line in
+// docs/deploy.md and docs/tls.md names a command and flags that exist.
 package deploy
 
 import (
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"portcullis/internal/config"
@@ -234,33 +236,187 @@ func moduleRoot(t *testing.T) string {
 	return root
 }
 
-// TestUnitFlagsExist builds the binary and checks that every flag in
-// ExecStart is one `portcullis run --help` lists.
+// binary builds cmd/portcullis once for the tests that run it, or skips.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			buildSkip = "go not in PATH: cannot build cmd/portcullis"
+			return
+		}
+		dir, err := os.MkdirTemp("", "portcullis-deploy-test")
+		if err != nil {
+			buildSkip = err.Error()
+			return
+		}
+		bin := filepath.Join(dir, "portcullis")
+		build := exec.Command(goBin, "build", "-o", bin, "./cmd/portcullis")
+		build.Dir = moduleRoot(t)
+		if out, err := build.CombinedOutput(); err != nil {
+			buildSkip = "cmd/portcullis does not build right now (another package mid-edit?):\n" + string(out)
+			return
+		}
+		builtBin = bin
+	})
+	if builtBin == "" {
+		t.Skip(buildSkip)
+	}
+	return builtBin
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildSkip string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
+// helpOf runs `portcullis ARGS... --help` and returns its output; a
+// command or verb that does not exist exits 2.
+func helpOf(t *testing.T, bin string, args []string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(bin, append(slices.Clone(args), "--help")...).CombinedOutput()
+	return string(out), err
+}
+
+// flagListed reports whether help lists the flag --name (Go's flag
+// package prints "  -name", the CLI "  --name").
+func flagListed(help, name string) bool {
+	return regexp.MustCompile(`(?m)^\s+--?` + regexp.QuoteMeta(name) + `\b`).MatchString(help)
+}
+
+// TestUnitFlagsExist checks that every flag in ExecStart is one
+// `portcullis run --help` lists.
 func TestUnitFlagsExist(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not in PATH: cannot build cmd/portcullis")
-	}
-	bin := filepath.Join(t.TempDir(), "portcullis")
-	build := exec.Command(goBin, "build", "-o", bin, "./cmd/portcullis")
-	build.Dir = moduleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cmd/portcullis does not build right now (another package mid-edit?), flags unchecked:\n%s", out)
-	}
-	out, _ := exec.Command(bin, "run", "--help").CombinedOutput()
-	help := string(out)
-	if strings.Contains(help, "not implemented") {
-		t.Skipf("`portcullis run` is not implemented yet, flags unchecked; it printed: %s", strings.TrimSpace(help))
+	bin := binary(t)
+	help, err := helpOf(t, bin, []string{"run"})
+	if err != nil || strings.Contains(help, "not implemented") {
+		t.Skipf("`portcullis run --help` failed (%v), flags unchecked: %s", err, strings.TrimSpace(help))
 	}
 	args := execStart(t, readUnit(t))
 	for _, a := range args[2:] {
 		if !strings.HasPrefix(a, "-") {
 			continue
 		}
-		name := strings.TrimLeft(a, "-")
-		name, _, _ = strings.Cut(name, "=")
-		if !regexp.MustCompile(`(?m)^\s+--?` + regexp.QuoteMeta(name) + `\b`).MatchString(help) {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !flagListed(help, name) {
 			t.Errorf("ExecStart uses %s, but `portcullis run --help` does not list it:\n%s", a, help)
+		}
+	}
+}
+
+// invocation is one `portcullis ...` command line found in a document.
+type invocation struct {
+	file string
+	line int
+	args []string // after "portcullis"
+}
+
+var codeSpan = regexp.MustCompile("`([^`]+)`")
+
+// invocations finds the portcullis command lines of a Markdown file: in
+// fenced code blocks (joining lines continued with a backslash, splitting
+// on && ; |) and in inline code spans.
+func invocations(t *testing.T, path string) []invocation {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []invocation
+	add := func(n int, cmdline string) {
+		for _, part := range regexp.MustCompile(`&&|;|\|`).Split(cmdline, -1) {
+			part, _, _ = strings.Cut(part, "#")
+			words := strings.Fields(strings.TrimPrefix(strings.TrimSpace(part), "$ "))
+			if len(words) < 2 {
+				continue
+			}
+			if words[0] == "portcullis" || strings.HasSuffix(words[0], "/portcullis") {
+				out = append(out, invocation{path, n, words[1:]})
+			}
+		}
+	}
+	inFence, pending, start := false, "", 0
+	for n, line := range strings.Split(string(data), "\n") {
+		n++
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			if pending == "" {
+				start = n
+			}
+			if c, ok := strings.CutSuffix(strings.TrimRight(line, " "), "\\"); ok {
+				pending += c + " "
+				continue
+			}
+			add(start, pending+line)
+			pending = ""
+			continue
+		}
+		for _, m := range codeSpan.FindAllStringSubmatch(line, -1) {
+			add(n, m[1])
+		}
+	}
+	return out
+}
+
+// TestDocsCommandsExist runs `--help` for every portcullis command the
+// deployment docs tell a user to type, and checks the flags they use.
+func TestDocsCommandsExist(t *testing.T) {
+	bin := binary(t)
+	root := moduleRoot(t)
+	var all []invocation
+	for _, doc := range []string{"docs/deploy.md", "docs/tls.md"} {
+		all = append(all, invocations(t, filepath.Join(root, doc))...)
+	}
+	if len(all) < 10 {
+		t.Fatalf("found only %d portcullis command lines in the docs; the scanner is broken", len(all))
+	}
+	word := regexp.MustCompile(`^[a-z]+$`)
+	checked := map[string]bool{}
+	for _, inv := range all {
+		// The command is the leading lower-case words (noun, verb), at most two.
+		var cmd []string
+		for _, w := range inv.args {
+			if len(cmd) == 2 || !word.MatchString(w) {
+				break
+			}
+			cmd = append(cmd, w)
+		}
+		if len(cmd) == 0 {
+			t.Errorf("%s:%d: portcullis %s: no command", inv.file, inv.line, strings.Join(inv.args, " "))
+			continue
+		}
+		help, err := helpOf(t, bin, cmd)
+		if err != nil {
+			t.Errorf("%s:%d: `portcullis %s --help` failed (%v): the docs name a command that does not exist",
+				inv.file, inv.line, strings.Join(cmd, " "), err)
+			continue
+		}
+		for _, a := range inv.args {
+			if !strings.HasPrefix(a, "--") || a == "--help" {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			if !flagListed(help, name) {
+				t.Errorf("%s:%d: `portcullis %s` has no flag %s", inv.file, inv.line, strings.Join(cmd, " "), a)
+			}
+		}
+		checked[strings.Join(cmd, " ")] = true
+	}
+	for _, must := range []string{"run", "status", "switch list", "config check", "block list", "version"} {
+		if !checked[must] {
+			t.Errorf("docs/deploy.md no longer shows `portcullis %s`", must)
 		}
 	}
 }

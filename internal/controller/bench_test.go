@@ -155,4 +155,3 @@ func BenchmarkPacketIn(b *testing.B) {
 		})
 	}
 }
-

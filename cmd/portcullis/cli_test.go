@@ -290,7 +290,6 @@ func TestCLIHelp(t *testing.T) {
 
 func TestCLIEvents(t *testing.T) {
 	f, _ := cliServer(t)
-	cliNow = func() time.Time { return time.Now() }
 	for i := range 30 {
 		typ := "scan_detected"
 		if i%10 == 0 {

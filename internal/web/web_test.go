@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -187,5 +188,66 @@ func TestDashboardInChromium(t *testing.T) {
 		if strings.HasPrefix(l, "exception") {
 			t.Errorf("page exception: %s", l)
 		}
+	}
+}
+
+// TestNetworkLayoutInChromium: with several switches and many hosts, every
+// node is drawn inside the picture and no two nodes overlap.
+func TestNetworkLayoutInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("headless browser test")
+	}
+	for _, tc := range []struct{ switches, hosts int }{{1, 1}, {1, 12}, {1, 40}, {2, 5}, {3, 6}, {4, 4}, {6, 3}} {
+		t.Run(fmt.Sprintf("%d switches x %d hosts", tc.switches, tc.hosts), func(t *testing.T) {
+			f := apitest.New()
+			var sws []api.Switch
+			var hosts []api.Host
+			for s := 1; s <= tc.switches; s++ {
+				sws = append(sws, api.Switch{DPID: api.FormatDPID(uint64(s)), DatapathID: uint64(s), Address: "127.0.0.1:1"})
+				for h := 1; h <= tc.hosts; h++ {
+					hosts = append(hosts, api.Host{MAC: fmt.Sprintf("02:00:00:00:%02x:%02x", s, h),
+						IPs: []string{fmt.Sprintf("10.%d.0.%d", s, h)}, DPID: api.FormatDPID(uint64(s)), Port: uint32(h)})
+				}
+			}
+			f.SetSwitches(sws)
+			f.SetHosts(hosts)
+			srv := httptest.NewServer(api.New(f, api.Options{OpenReadsOnLoopback: true, Dashboard: web.Handler()}))
+			t.Cleanup(srv.Close)
+			b := chrometest.Start(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			if err := b.Navigate(ctx, srv.URL+"/"); err != nil {
+				t.Fatal(err)
+			}
+			want := tc.switches * (tc.hosts + 1)
+			if err := b.WaitFor(ctx, fmt.Sprintf(`document.querySelectorAll('#network g.host, #network g.switch').length === %d`, want)); err != nil {
+				t.Fatal(err)
+			}
+			var problems []string
+			err := b.Eval(ctx, `(() => {
+				const box = document.querySelector('#network').getBoundingClientRect();
+				const nodes = [...document.querySelectorAll('#network g.host circle, #network g.switch rect')].map(e =>
+					({ r: e.getBoundingClientRect(), round: e.tagName === 'circle' }));
+				const overlap = (a, b) => {
+					if (a.round && b.round) { // circles: centre distance against the radii
+						const d = Math.hypot(a.r.x + a.r.width / 2 - b.r.x - b.r.width / 2, a.r.y + a.r.height / 2 - b.r.y - b.r.height / 2);
+						return d < a.r.width / 2 + b.r.width / 2;
+					}
+					return a.r.left < b.r.right && b.r.left < a.r.right && a.r.top < b.r.bottom && b.r.top < a.r.bottom;
+				};
+				const out = [];
+				nodes.forEach((n, i) => {
+					const r = n.r;
+					if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5) out.push('node ' + i + ' outside the picture');
+					nodes.slice(i + 1).forEach((q, j) => { if (overlap(n, q)) out.push('nodes ' + i + ' and ' + (i + 1 + j) + ' overlap'); });
+				});
+				return out; })()`, &problems)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(problems) > 0 {
+				t.Errorf("layout: %v", problems)
+			}
+		})
 	}
 }

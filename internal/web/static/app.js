@@ -132,26 +132,48 @@ function renderSummary() {
     item('version', s.version || 'dev'));
 }
 
+// ellipsePoints returns k points evenly spaced by arc length on an ellipse,
+// starting at the top (so nodes do not crowd where the curve is steep).
+function ellipsePoints(c, rx, ry, k) {
+  const N = 720, arc = [0];
+  const at = (i) => { const a = -Math.PI / 2 + 2 * Math.PI * i / N; return { x: c.x + rx * Math.cos(a), y: c.y + ry * Math.sin(a) }; };
+  let prev = at(0);
+  for (let i = 1; i <= N; i++) {
+    const p = at(i);
+    arc.push(arc[i - 1] + Math.hypot(p.x - prev.x, p.y - prev.y));
+    prev = p;
+  }
+  const out = [];
+  const offset = k % 2 === 0 ? 0.5 : 0; // even counts: none straight above the switch label
+  for (let j = 0, i = 0; j < k; j++) {
+    const target = arc[N] * (j + offset) / k;
+    while (i < N && arc[i + 1] < target) i++;
+    out.push(at(i));
+  }
+  return out;
+}
+
 function renderNetwork() {
   const root = $('#network');
-  const W = 800, H = 460;
+  const W = 800;
   root.replaceChildren();
   const switches = state.switches.slice().sort((a, b) => a.datapath_id - b.datapath_id);
   $('#network-count').textContent = switches.length + ' switch' + (switches.length === 1 ? '' : 'es') +
     ', ' + state.hosts.length + ' host' + (state.hosts.length === 1 ? '' : 's');
   if (switches.length === 0) {
-    root.append(svg('text', { x: W / 2, y: H / 2, class: 'empty-note', text: 'No switch connected yet' }));
+    root.setAttribute('viewBox', '0 0 800 460');
+    root.append(svg('text', { x: W / 2, y: 230, class: 'empty-note', text: 'No switch connected yet' }));
     return;
   }
-  // Switches on a small circle in the middle (one switch: the centre); the
-  // hosts of each switch on a circle around it, by port number.
-  const centers = new Map();
+  // Each switch gets a cell of a grid (one switch: the whole picture), with
+  // the switch in the middle and its hosts on an ellipse around it, by port.
   const n = switches.length;
-  const rs = n === 1 ? 0 : Math.min(150, 60 + 30 * n);
-  switches.forEach((sw, i) => {
-    const a = -Math.PI / 2 + 2 * Math.PI * i / n;
-    centers.set(sw.dpid, { x: W / 2 + rs * Math.cos(a) * 1.6, y: H / 2 + rs * Math.sin(a), a });
-  });
+  const cols = n <= 4 ? n : Math.ceil(Math.sqrt(n));
+  const rows = Math.ceil(n / cols);
+  const cellW = W / cols;
+  const cellH = rows === 1 ? 460 : 300;
+  const H = rows * cellH;
+  root.setAttribute('viewBox', `0 0 ${W} ${H}`);
   const byDpid = new Map();
   for (const h of state.hosts) {
     if (!byDpid.has(h.dpid)) byDpid.set(h.dpid, []);
@@ -160,38 +182,40 @@ function renderNetwork() {
   const links = svg('g', {});
   const nodes = svg('g', {});
   root.append(links, nodes);
-  for (const sw of switches) {
-    const c = centers.get(sw.dpid);
+  switches.forEach((sw, i) => {
+    const c = { x: cellW * (i % cols + 0.5), y: cellH * (Math.floor(i / cols) + 0.5) };
     const hosts = (byDpid.get(sw.dpid) || []).sort((a, b) => a.port - b.port || (a.mac < b.mac ? -1 : 1));
     const k = hosts.length;
-    const r = n === 1 ? Math.min(190, 110 + 12 * k) : 95;
-    const span = n === 1 ? 2 * Math.PI : Math.PI * 1.2;
+    // Room for the node (radius up to 18) and two label lines below it.
+    const rx = Math.max(40, Math.min(cellW / 2 - 60, 120 + 14 * k));
+    const ry = Math.max(40, Math.min(cellH / 2 - 58, 90 + 10 * k));
+    const pts = ellipsePoints(c, rx, ry, k);
+    const spacing = k > 1 ? Math.hypot(pts[1].x - pts[0].x, pts[1].y - pts[0].y) : 100;
+    const nodeR = Math.max(5, Math.min(18, spacing / 2.4));
     hosts.forEach((h, j) => {
-      const a = n === 1 ? -Math.PI / 2 + span * j / Math.max(k, 1)
-        : c.a - span / 2 + span * (j + 0.5) / Math.max(k, 1);
-      const x = c.x + r * Math.cos(a) * (n === 1 ? 1.45 : 1), y = c.y + r * Math.sin(a);
+      const { x, y } = pts[j];
       const blk = blockFor(h);
       const sus = blk ? null : suspectFor(h);
       const cls = 'host' + (blk ? ' blocked' : sus ? ' suspect' : '');
       links.append(svg('line', { x1: c.x, y1: c.y, x2: x, y2: y, class: 'link' + (blk ? ' blocked' : '') }));
       const g = svg('g', { class: cls, 'data-mac': h.mac, transform: `translate(${x.toFixed(1)},${y.toFixed(1)})` });
-      const title = svg('title', { text: `${h.mac}\n${(h.ips || []).join(', ')}\nport ${h.port}, seen ${ago(h.last_seen)}` });
-      g.append(title, svg('circle', { r: 18 }));
-      g.append(svg('text', { y: 4, class: 'sub', text: 'p' + h.port }));
-      g.append(svg('text', { y: 34, text: (h.ips && h.ips[0]) || h.mac }));
-      if (blk) g.append(svg('text', { y: 48, class: 'sub tag', text: 'BLOCKED' }));
-      else if (sus) g.append(svg('text', { y: 48, class: 'sub tag', text: 'score ' + Math.round(100 * sus.score) + '%' }));
-      else if (h.ips && h.ips[0]) g.append(svg('text', { y: 48, class: 'sub', text: h.mac }));
+      g.append(svg('title', { text: `${h.mac}\n${(h.ips || []).join(', ')}\nport ${h.port}, seen ${ago(h.last_seen)}` }));
+      g.append(svg('circle', { r: nodeR.toFixed(1) }));
+      if (nodeR >= 12) g.append(svg('text', { y: 4, class: 'sub', text: 'p' + h.port }));
+      if (k <= 28) g.append(svg('text', { y: nodeR + 16, text: (h.ips && h.ips[0]) || h.mac }));
+      if (blk) g.append(svg('text', { y: nodeR + 30, class: 'sub tag', text: 'BLOCKED' }));
+      else if (sus) g.append(svg('text', { y: nodeR + 30, class: 'sub tag', text: 'score ' + Math.round(100 * sus.score) + '%' }));
+      else if (h.ips && h.ips[0] && k <= 16) g.append(svg('text', { y: nodeR + 30, class: 'sub', text: h.mac }));
       nodes.append(g);
     });
     const g = svg('g', { class: 'switch', 'data-dpid': sw.dpid, transform: `translate(${c.x},${c.y})` });
     const up = (sw.ports || []).filter((p) => p.state === 'up').length;
     g.append(svg('title', { text: `${sw.dpid}\n${sw.address}\nconnected ${ago(sw.connected_since)}` }));
-    g.append(svg('rect', { x: -62, y: -24, width: 124, height: 48, rx: 8 }));
+    g.append(svg('rect', { x: -55, y: -22, width: 110, height: 44, rx: 8 }));
     g.append(svg('text', { y: -3, text: shortDpid(sw.dpid) }));
     g.append(svg('text', { y: 13, class: 'sub', text: `${up}/${(sw.ports || []).length} ports up` }));
     nodes.append(g);
-  }
+  });
 }
 
 function renderBlocks() {

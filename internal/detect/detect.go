@@ -518,6 +518,11 @@ func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verd
 	if udpOSProbe(p) {
 		return d.osProbe(now, src, p, shapeU1)
 	}
+	if p.DstPort >= traceroutePortMin && p.DstPort <= traceroutePortMax {
+		// UDP traceroute: a new port per probe, and the destination answers
+		// the ones that reach it with port unreachable by design.
+		return Verdict{}, false
+	}
 	// Who started the exchange: a packet of a flow already seen (in either
 	// direction) is not a probe. This keeps a server's second or late reply
 	// (to a client that has since closed its port and answers with ICMP port
@@ -576,6 +581,13 @@ func (d *Detector) observeSCTP(now time.Time, src Source, p *packet.Packet) (Ver
 	}
 	return Verdict{}, false
 }
+
+// The destination ports of UDP traceroute (base 33434, one port per probe,
+// Linux sends up to 30 hops x 3 probes; Van Jacobson's traceroute(8)).
+const (
+	traceroutePortMin = 33434
+	traceroutePortMax = 33534
+)
 
 // observeProto handles IP protocols other than TCP, UDP and ICMP: probes of
 // nmap -sO, answered by ICMP protocol unreachable when closed.

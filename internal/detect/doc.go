@@ -97,6 +97,8 @@
 // DNS server answering many client ports is answering, not probing). UDP from
 // source port 53, 123 or 5353 to a port >= 1024 is taken as a reply even when
 // its query was not seen (so nmap -sU -g 53 against ports >= 1024 is missed).
+// UDP to ports 33434-33534 is traceroute, whose probes reaching the
+// destination are answered by port unreachable by design.
 //
 // ARP and ND lookups from a router are not sweeps: a router resolves next
 // hops for the traffic it forwards (zeek_wikipedia.pcap's gateway asks for

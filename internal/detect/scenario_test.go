@@ -34,7 +34,8 @@ import (
 //	tcp|tcp6 SPORT>DPORT FLAGS [win=N] [mss] [opts=HEX] [len=N] [urg=N]   FLAGS from FSRPAUEC, or "0"
 //	udp|udp6 SPORT>DPORT [len=N] [fill=C]
 //	icmp|icmp6 echo|echo-reply|ts|ts-reply|mask id=N [code=N] [tos=N] [len=N]
-//	icmp|icmp6 unreach code=N (tcp|udp|proto=N) SPORT>DPORT   quoting DST->SRC (the probe it answers)
+//	icmp|icmp6 unreach|param|time-exceeded code=N (tcp|udp|proto=N) SPORT>DPORT [inner=NAME]
+//	                                      quoting DST->SRC (or DST->NAME): the probe it answers
 //	icmp6 ns|na target=NAME-or-IP
 //	arp who-has | arp is-at               ARP for DST, or DST's reply
 //	proto N                               a bare IP packet of protocol N
@@ -410,8 +411,8 @@ func (s *scenario) packet(w []string) {
 		p.ICMPID = uint16(num("id", 0))
 		p.TOS = uint8(num("tos", 0))
 		p.PayloadLen = num("len", 0)
-		types4 := map[string]uint8{"echo": 8, "echo-reply": 0, "ts": 13, "ts-reply": 14, "mask": 17, "mask-reply": 18, "unreach": 3}
-		types6 := map[string]uint8{"echo": 128, "echo-reply": 129, "unreach": 1, "param": 4, "ns": 135, "na": 136}
+		types4 := map[string]uint8{"echo": 8, "echo-reply": 0, "ts": 13, "ts-reply": 14, "mask": 17, "mask-reply": 18, "unreach": 3, "time-exceeded": 11}
+		types6 := map[string]uint8{"echo": 128, "echo-reply": 129, "unreach": 1, "param": 4, "ns": 135, "na": 136, "time-exceeded": 3}
 		tm := types4
 		if v6 {
 			tm = types6
@@ -422,10 +423,13 @@ func (s *scenario) packet(w []string) {
 		}
 		p.ICMPType = typ
 		switch bare[0] {
-		case "unreach", "param":
-			// quoting DST->SRC: the probe this answers
+		case "unreach", "param", "time-exceeded":
+			// quoting DST->SRC (or DST->inner=NAME): the probe this answers
 			p.HasInner = true
 			p.Inner.Src, p.Inner.Dst = dst, src
+			if in, ok := kv["inner"]; ok {
+				p.Inner.Dst, _ = s.addr(in, v6)
+			}
 			if len(bare) < 2 && kv["proto"] == "" {
 				s.fatalf("unreach (tcp|udp|proto=N) [SPORT>DPORT]")
 			}

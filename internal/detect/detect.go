@@ -296,6 +296,7 @@ type Detector struct {
 	stats             Stats
 	verdicts          [16]uint64
 	addrs             [addrSlots]addrSeen
+	alives            [aliveSlots]aliveEntry
 }
 
 // New returns a Detector. An invalid Config falls back to defaults field by
@@ -364,6 +365,7 @@ func (d *Detector) Observe(now time.Time, src Source, p *packet.Packet) (Verdict
 		return Verdict{}, false
 	}
 	d.noteAddr(src, p.Src)
+	d.noteAlive(p.Src, now)
 	switch p.Proto {
 	case packet.ProtoTCP:
 		return d.observeTCP(now, src, p)
@@ -700,6 +702,7 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 		return Verdict{}, false
 	}
 	d.noteAddr(src, p.ARPSenderIP)
+	d.noteAlive(p.ARPSenderIP, now)
 	switch p.ARPOp {
 	case 1:
 		// Probes (sender 0.0.0.0) and gratuitous announcements are not lookups.
@@ -773,9 +776,17 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 	n := 0
 	switch pe.cls {
 	case clsTCP, clsUDP, clsSCTP:
-		dims[0] = walkKey{dim: dimHost, cls: pe.cls, host: pe.host}
-		dims[1] = walkKey{dim: dimSvc, cls: pe.cls, port: pe.port}
-		n = 2
+		dims[0] = walkKey{dim: dimSvc, cls: pe.cls, port: pe.port}
+		n = 1
+		// Vertical: silence from a host that answers nobody says the host
+		// is down, not that its ports are closed, and teaches a scanner
+		// nothing; a monitoring poller checking the services of a dead host
+		// must not look like a port scan. Silence counts against the
+		// initiator only when the host has been heard from lately.
+		if success || ek != evTimeout || d.alive(pe.host, now) {
+			dims[1] = walkKey{dim: dimHost, cls: pe.cls, host: pe.host}
+			n = 2
+		}
 	case clsProto:
 		dims[0] = walkKey{dim: dimHost, cls: pe.cls, host: pe.host}
 		n = 1
@@ -1068,6 +1079,36 @@ func (x *distinct2) add(v netip.Addr) {
 }
 
 const addrSlots = 4096
+
+// Hosts heard from: a direct-mapped table of source addresses and when they
+// last sent anything. A collision forgets an address, which only makes a
+// timeout count for less (see outcome).
+const (
+	aliveSlots  = 8192
+	aliveWindow = 10 * time.Minute
+)
+
+type aliveEntry struct {
+	ip   netip.Addr
+	last time.Time
+}
+
+func addrSlot(ip netip.Addr, n int) int {
+	return int(targetHash(ip, 0, 0) % uint64(n))
+}
+
+func (d *Detector) noteAlive(ip netip.Addr, now time.Time) {
+	if !ip.IsValid() || ip.IsUnspecified() {
+		return
+	}
+	e := &d.alives[addrSlot(ip, aliveSlots)]
+	e.ip, e.last = ip, now
+}
+
+func (d *Detector) alive(ip netip.Addr, now time.Time) bool {
+	e := &d.alives[addrSlot(ip, aliveSlots)]
+	return e.ip == ip && now.Sub(e.last) <= aliveWindow
+}
 
 func srcSlot(s Source) int {
 	h := s.DPID*0x9e3779b97f4a7c15 ^ uint64(s.Port)*0xbf58476d1ce4e5b9

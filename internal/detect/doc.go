@@ -58,6 +58,13 @@
 // the host and the port at random for every probe is not caught by the walk;
 // the nmap probe signatures below still catch nmap doing it.
 //
+// On the host walk, silence counts as a failure only when the host has sent
+// anything (to anyone) in the last ten minutes: a host that answers nobody is
+// down, a monitoring poller checking its services is not scanning, and a
+// scanner learns nothing from it. RST and ICMP unreachable always count, and
+// so does silence on the service walk (sweeping dead addresses is what a
+// horizontal scan does; the LBNL traces have no answers at all).
+//
 // The walk is floored at eta0 = (1-beta)/(1-alpha) instead of stopping at a
 // benign decision, so a scanner cannot buy innocence with a few successful
 // connections: from the floor it takes 7 net failures to decide. There is no

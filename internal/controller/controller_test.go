@@ -889,3 +889,108 @@ func TestReloadTokens(t *testing.T) {
 		t.Errorf("new token after reload: %d, want 404 (authorized, no such block)", code)
 	}
 }
+
+// A flow dump that already holds a remembered block's flows changes
+// nothing: re-adding them would restart their hard timeouts.
+func TestReconcileKeepsPresentBlock(t *testing.T) {
+	cfg := testConfig(t)
+	h1 := startController(t, cfg, nil)
+	fs1 := h1.connect(0x1, 4)
+	fs1.learn(hostS)
+	from := fs1.count()
+	blockByMAC(t, h1, fs1, hostS)
+	first, _ := fs1.waitFor(from, "the block", isBlockAdd)
+	end, _ := fs1.waitFor(first, "its barrier", isType(ofp.TypeBarrierRequest))
+	var have []ofp.FlowStats
+	for _, fm := range blockAdds(fs1.recorded(first)[:end-first]) {
+		// A switch reports the match fields in its own order.
+		fields := append([]ofp.OXM(nil), fm.Match.Fields...)
+		for i, j := 0, len(fields)-1; i < j; i, j = i+1, j-1 {
+			fields[i], fields[j] = fields[j], fields[i]
+		}
+		have = append(have, ofp.FlowStats{TableID: fm.TableID, Priority: fm.Priority, Cookie: fm.Cookie,
+			HardTimeout: fm.HardTimeout, Match: ofp.Match{Fields: fields}})
+	}
+	h1.stop()
+
+	h2 := startController(t, cfg, nil)
+	fs2 := h2.dial(0x1, 4, have...)
+	statsAt, _ := fs2.waitFor(0, "the flow-stats request", isBlockFlowsRequest)
+	barrierAt, _ := fs2.waitFor(statsAt, "the barrier after reconcile", isType(ofp.TypeBarrierRequest))
+	for _, r := range fs2.recorded(statsAt)[:barrierAt-statsAt] {
+		if isBlockChange(r) {
+			t.Errorf("reconcile changed flows the switch already had: %s", describe([]ofconntest.Received{r}))
+		}
+	}
+}
+
+// A scan from an address on the never_block list (a monitoring host that
+// lives behind its own port) is reported but not blocked.
+func TestNeverBlockScanner(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Block.NeverBlock = []string{hostS.ip.String() + "/32"}
+	h := startController(t, cfg, store.NewMemory())
+	fs := h.connect(0x1, 8)
+	fs.learn(hostS)
+	fs.learn(hostV)
+	from := fs.count()
+	scanAndControl(t, fs, newHost(30, 7), func() {
+		fs.synScan(hostS, hostS, hostV, 21, 22, 23, 25)
+	})
+	for _, fm := range blockAdds(fs.recorded(from)) {
+		if mac, _ := matchEthSrc(fm.Match); mac == hostS.mac {
+			t.Errorf("never_block scanner blocked: %+v", fm.Match)
+		}
+	}
+	var protected bool
+	for _, e := range h.events("scan_detected") {
+		protected = protected || e.MAC == hostS.macString() && e.Reason == "protected"
+	}
+	if !protected {
+		t.Errorf("no scan_detected event with reason protected for %s: %+v", hostS.macString(), h.events("scan_detected"))
+	}
+}
+
+// docs/pipeline.md: a UDP exchange answered from the addressed port gets a
+// bypass flow for each direction in the watch table, naming the service port.
+func TestUDPExchangeBypass(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 4)
+	fs.learn(hostA)
+	fs.learn(hostB)
+	from := fs.count()
+	fs.packetIn(watchCopy(hostA.port, udpFrame(hostA, hostB, 40000, 53, []byte("query"))))
+	fs.packetIn(watchCopy(hostB.port, udpFrame(hostB, hostA, 53, 40000, []byte("answer"))))
+	isBypass := func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		if !ok {
+			return false
+		}
+		k, ours := forward.CookieKind(fm.Cookie)
+		return ours && k == forward.KindBypass && fm.Command == ofp.FlowAdd
+	}
+	i, r := fs.waitFor(from, "a bypass flow", isBypass)
+	_, r2 := fs.waitFor(i+1, "the reverse bypass flow", isBypass)
+	for _, r := range []ofconntest.Received{r, r2} {
+		fm, _ := flowMod(r)
+		if fm.TableID != forward.TableWatch || fm.Priority != forward.PriorityBypass || fm.IdleTimeout == 0 {
+			t.Errorf("bypass flow table %d priority %d idle %d, want table 1, priority %d, an idle timeout",
+				fm.TableID, fm.Priority, fm.IdleTimeout, forward.PriorityBypass)
+		}
+		src, _ := matchIPv4Src(fm.Match)
+		dport, hasDst := fieldValue(fm.Match, ofp.OXMUDPDst)
+		sport, hasSrc := fieldValue(fm.Match, ofp.OXMUDPSrc)
+		switch src {
+		case hostA.ip:
+			if !hasDst || !bytes.Equal(dport, []byte{0, 53}) || hasSrc {
+				t.Errorf("client->server bypass does not name udp_dst=53 only: %+v", fm.Match)
+			}
+		case hostB.ip:
+			if !hasSrc || !bytes.Equal(sport, []byte{0, 53}) || hasDst {
+				t.Errorf("server->client bypass does not name udp_src=53 only: %+v", fm.Match)
+			}
+		default:
+			t.Errorf("bypass for source %v", src)
+		}
+	}
+}

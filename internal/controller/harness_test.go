@@ -658,3 +658,14 @@ func (fs *fakeSwitch) synScan(scanner, as, victim host, ports ...uint16) {
 		fs.packetIn(watchCopy(victim.port, tcpFrame(victim, as, victim.ip, p, sport, tcpRST|tcpACK)))
 	}
 }
+
+// udpFrame is an Ethernet/IPv4/UDP datagram from src to dst.
+func udpFrame(src, dst host, sport, dport uint16, payload []byte) []byte {
+	u := make([]byte, 0, 8+len(payload))
+	u = binary.BigEndian.AppendUint16(u, sport)
+	u = binary.BigEndian.AppendUint16(u, dport)
+	u = binary.BigEndian.AppendUint16(u, uint16(8+len(payload)))
+	u = append(u, 0, 0)
+	u = append(u, payload...)
+	return ether(dst.mac, src.mac, 0x0800, ipv4(src.ip, dst.ip, 17, u))
+}

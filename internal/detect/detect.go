@@ -20,6 +20,7 @@ type Source struct {
 	MAC  [6]byte
 }
 
+// String formats s for logs: dpid, port and MAC.
 func (s Source) String() string {
 	m := s.MAC
 	return fmt.Sprintf("dpid=%#x port=%d mac=%02x:%02x:%02x:%02x:%02x:%02x", s.DPID, s.Port, m[0], m[1], m[2], m[3], m[4], m[5])
@@ -86,29 +87,32 @@ type Stats struct {
 	Pending         int
 }
 
-// Config tunes a Detector. Start from DefaultConfig.
+// Config tunes a Detector. Start from DefaultConfig; defaults in brackets.
 type Config struct {
-	// Threshold Random Walk parameters (Jung et al. 2004).
-	Alpha, Beta    float64 // false positive and detection probabilities
-	Theta0, Theta1 float64 // P(success | benign), P(success | scanner)
+	// Threshold Random Walk parameters (Jung et al. 2004): alpha and beta
+	// are the target false-positive and detection probabilities [0.01,
+	// 0.99], theta0 and theta1 the probability that a first contact
+	// succeeds for a benign host and for a scanner [0.8, 0.2].
+	Alpha, Beta    float64
+	Theta0, Theta1 float64
 
-	// NoAnswerTimeout turns an unanswered TCP SYN, ICMP echo, ARP or ND
-	// request into a failure (and an unanswered stray segment into stealth
-	// evidence).
+	// NoAnswerTimeout turns an unanswered TCP SYN, SCTP INIT, ICMP echo,
+	// ARP or ND request into a failure [3s].
 	NoAnswerTimeout time.Duration
-	// IdleExpiry forgets an actor silent this long.
+	// IdleExpiry forgets an actor silent this long [6h].
 	IdleExpiry time.Duration
 
-	MaxActors       int // actors tracked across all Sources
-	MaxIPsPerSource int // address actors per Source before pooling
-	MaxPending      int // attempts awaiting an answer
-	MaxSuspects     int // entries returned by Suspects
+	MaxActors       int // actors tracked across all Sources [8192]
+	MaxIPsPerSource int // address actors per Source before pooling [256]
+	MaxPending      int // attempts awaiting an answer [32768]
+	MaxSuspects     int // entries returned by Suspects [100]
 
-	StealthMinProbes int // stray FIN/ACK/Maimon targets that decide
-	SignatureProbes  int // nmap-shaped SYN first contacts that decide
-	OSProbeMin       int // distinct nmap -O probe shapes that decide
+	StealthMinProbes int // stray FIN/ACK/Maimon targets answered by RST that decide [3]
+	SignatureProbes  int // nmap-shaped SYN first contacts that decide [3]
+	OSProbeMin       int // distinct nmap -O probe shapes that decide [2]
 
-	// NoisyPorts never count, as source or destination (TCP and UDP).
+	// NoisyPorts never count, as source or destination (TCP and UDP) [67,
+	// 68, 546, 547, 5353, 5355, 137, 138, 139, 1900].
 	NoisyPorts []uint16
 }
 
@@ -165,7 +169,6 @@ const (
 	clsND
 	clsProto // IP protocol probe (nmap -sO), port = protocol number
 	clsStray // stray FIN/ACK/Maimon (distinct-target accounting only)
-	clsSig   // nmap-shaped SYN (distinct-target accounting only)
 	clsSCTP
 )
 
@@ -847,7 +850,9 @@ func (d *Detector) decide(now time.Time, a *actor, kind Kind, reason string, sco
 		return Verdict{}, false
 	}
 	a.decided = true
-	d.stats.verdictCount(d, kind)
+	if i := slices.Index(Kinds, kind); i >= 0 {
+		d.verdicts[i]++
+	}
 	v := Verdict{
 		Source: a.key.src,
 		IPs:    d.actorIPs(a, nil),
@@ -860,12 +865,6 @@ func (d *Detector) decide(now time.Time, a *actor, kind Kind, reason string, sco
 	}
 	v.Evidence = d.evidenceLines(a)
 	return v, true
-}
-
-func (s *Stats) verdictCount(d *Detector, k Kind) {
-	if i := slices.Index(Kinds, k); i >= 0 {
-		d.verdicts[i]++
-	}
 }
 
 // Tick expires unanswered attempts (turning them into failures or stealth

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -206,5 +207,52 @@ func scanAttack(t *testing.T, e *scanEnv, tc scanCase, argv []string) {
 	}
 	if !scanPing(l, scanAttacker, 3, false, 3) {
 		t.Errorf("h%d still cut off after its block was lifted", scanAttacker)
+	}
+}
+
+// A SYN flood with random spoofed source addresses (hping3 --flood
+// --rand-source) from h1: every packet enters at h1's port with h1's MAC,
+// so if anything is blocked it is h1, never a host whose address a packet
+// happened to carry; the other hosts keep talking and the controller
+// stays up.
+func TestScanSpoofedFlood(t *testing.T) {
+	if _, err := exec.LookPath("hping3"); err != nil {
+		t.Skip("e2e: hping3 missing")
+	}
+	e := scanStartEnv(t, 4)
+	e.WarmUp(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"syn-open-port", []string{"-S", "-p", "80", "10.0.0.2"}},
+		{"syn-closed-ports", []string{"-S", "-p", "++1000", "10.0.0.2"}},
+		{"udp", []string{"-2", "-p", "9999", "10.0.0.3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.Fresh(t)
+			e.WarmUp(t)
+			argv := append([]string{"hping3", "--flood", "--rand-source", "-q"}, tc.args...)
+			p := scanStart(t, e.L, scanAttacker, 5*time.Second, argv...)
+			// Waits until scanNoAnswer after the flood for verdicts on
+			// its last probes.
+			scanWaitBlock(t, e.C, 15*time.Second, p.done)
+			p.Kill()
+			blocks := scanBlocks(t, e.C)
+			st := Stats(t, e.C)
+			t.Logf("%s: %d packet-ins, %d probes, %d blocks: %s", strings.Join(argv, " "), st.PacketIns, st.Probes, len(blocks), scanJSON(blocks))
+			if len(blocks) > 0 {
+				scanBlockedOnly(t, e.L, blocks, scanAttacker)
+			}
+			for _, h := range e.L.Hosts() {
+				if h.Index != scanAttacker {
+					scanNotBlocked(t, e.L, blocks, h.Index)
+				}
+			}
+			if err := e.C.Healthy(); err != nil {
+				t.Fatalf("controller after the flood: %v", err)
+			}
+			scanCheckOthers(t, e.L, scanAttacker)
+		})
 	}
 }

@@ -231,12 +231,62 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 			bound = append(bound, ip)
 		}
 	}
+	if c.extend(src, v, bound, now) {
+		return
+	}
 	r := &blockRecord{
 		Block: policy.Block{ID: newID(), Source: src, IPs: bound, IPBound: len(bound) > 0,
 			Reason: v.Reason, Kind: string(v.Kind), Created: now, Scope: c.scope},
 		AllIPs: v.IPs, Evidence: v.Evidence, Probes: v.Probes,
 	}
 	c.install(r, now, "detector")
+}
+
+// extend folds a verdict for a source that is already blocked into its
+// block (the detector decides per source and address, so a decoy scan can
+// yield several verdicts before the first block lands): one block per
+// source, no extra escalation. New bound addresses get their drop flows.
+func (c *Controller) extend(src policy.Source, v detect.Verdict, bound []netip.Addr, now time.Time) bool {
+	c.mu.Lock()
+	var r *blockRecord
+	for _, x := range c.blocks {
+		if x.Block.Source == src && x.Block.Active(now) {
+			r = x
+			break
+		}
+	}
+	if r == nil {
+		c.mu.Unlock()
+		return false
+	}
+	added := false
+	for _, ip := range bound {
+		if !slices.Contains(r.Block.IPs, ip) {
+			r.Block.IPs = append(r.Block.IPs, ip)
+			r.Block.IPBound = true
+			added = true
+		}
+	}
+	for _, ip := range v.IPs {
+		if !slices.Contains(r.AllIPs, ip) && len(r.AllIPs) < 32 {
+			r.AllIPs = append(r.AllIPs, ip)
+		}
+	}
+	r.Probes += v.Probes
+	b := r.Block
+	rec := *r
+	c.mu.Unlock()
+	if added {
+		for _, sw := range c.sessionsSnapshot() {
+			if msgs := policy.BlockFlows(b, sw.dpid, now); len(msgs) > 0 {
+				sw.sess.Send(msgs...)
+			}
+		}
+	}
+	if err := store.PutJSON(c.store, store.BucketBlocks, b.ID, rec); err != nil {
+		c.log.Error("store: saving block failed", "block", b.ID, "err", err)
+	}
+	return true
 }
 
 // sourceOwns reports whether ip is known to live behind src's port and MAC.

@@ -52,12 +52,13 @@ type Controller struct {
 	now     func() time.Time
 	started time.Time
 
-	store  store.Store
-	bus    *event.Bus
-	srv    *ofconn.Server
-	apiSrv *http.Server
-	apiLn  net.Listener
-	m      *metricsSet
+	store   store.Store
+	bus     *event.Bus
+	srv     *ofconn.Server
+	apiSrv  *http.Server
+	apiLn   net.Listener
+	apiAddr atomic.Pointer[net.Addr]
+	m       *metricsSet
 
 	fwdCfg   forward.Config
 	watchCfg policy.WatchConfig
@@ -202,10 +203,10 @@ func (c *Controller) OpenFlowAddr() net.Addr { return c.srv.Addr() }
 
 // APIAddr returns the API listener's address once Run listens.
 func (c *Controller) APIAddr() net.Addr {
-	if c.apiLn == nil {
-		return nil
+	if a := c.apiAddr.Load(); a != nil {
+		return *a
 	}
-	return c.apiLn.Addr()
+	return nil
 }
 
 // Run listens for switches and API clients and blocks until ctx is done.
@@ -219,6 +220,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("controller: api listen %s: %w", c.cfg.API.Listen, err)
 	}
 	c.apiLn = ln
+	addr := ln.Addr()
+	c.apiAddr.Store(&addr)
 	c.swapAPI()
 	c.apiSrv = &http.Server{Handler: apiHandler{c}, ReadHeaderTimeout: 10 * time.Second}
 

@@ -170,7 +170,7 @@ func TestAPIDPIDFormat(t *testing.T) {
 	}
 	for _, g := range got {
 		if g != want {
-			t.Skipf("bug: API shows dpid %q, documented form is %q (controller/util.go fmtDPID uses ofconn.FormatDPID, not api.FormatDPID)", g, want)
+			t.Fatalf("API shows dpid %q, documented form is %q (controller/util.go fmtDPID uses ofconn.FormatDPID, not api.FormatDPID)", g, want)
 		}
 	}
 }
@@ -395,7 +395,7 @@ func TestDecoyScanIsOneBlock(t *testing.T) {
 		for _, b := range ofS {
 			levels = append(levels, b.Level)
 		}
-		t.Skipf("bug: one decoy scan from %s left %d blocks (levels %v), want 1 at level 0: "+
+		t.Fatalf("one decoy scan from %s left %d blocks (levels %v), want 1 at level 0: "+
 			"controller.onVerdict blocks again for every decoy actor's verdict of the same Source", hostS.macString(), len(ofS), levels)
 	}
 	if ofS[0].Level != 0 {
@@ -790,7 +790,7 @@ func TestManualBlockOfUnknownIP(t *testing.T) {
 		}
 	}
 	if !byIP {
-		t.Skipf("bug: POST /api/v1/blocks {ip: %s} of an address not learned installs no ip_src drop (zero-MAC drop sent: %v): "+
+		t.Fatalf("POST /api/v1/blocks {ip: %s} of an address not learned installs no ip_src drop (zero-MAC drop sent: %v): "+
 			"AddBlock leaves Source zero and policy.BlockFlows emits IP flows only at the ingress switch (dpid 0 matches none)", unknown, zeroMAC)
 	}
 	if zeroMAC {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"portcullis/internal/api"
-	"portcullis/internal/ofconn"
 	"portcullis/ofp"
 )
 
@@ -21,7 +20,8 @@ var (
 	noticeSourceV6 = netip.MustParseAddr("fe80::5043")
 )
 
-func fmtDPID(d uint64) string { return ofconn.FormatDPID(d) }
+// fmtDPID formats a datapath ID as the API and events show it.
+func fmtDPID(d uint64) string { return api.FormatDPID(d) }
 
 func packetOut(port uint32, frame []byte) *ofp.PacketOut {
 	return &ofp.PacketOut{BufferID: ofp.NoBuffer, InPort: ofp.PortController,

@@ -112,6 +112,8 @@ func (b Block) hardTimeout(now time.Time) uint16 {
 //
 //   - at the ingress switch: in_port + eth_src, and in_port + ip_src for each bound IP (this catches
 //     a scanner that changes its MAC on the same port);
+//   - for a block by address (Source.DPID zero: an operator named an address that is not learned
+//     anywhere): eth_src (if a MAC was named) and ip_src on every switch, whatever the scope;
 //   - on other switches (network scope): eth_src only. An address is only known to live behind the
 //     ingress port; elsewhere an ip_src drop could hit the real owner of an address the scanner
 //     spoofed, so IP flows always carry the ingress in_port.
@@ -123,7 +125,7 @@ func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
 		return nil
 	}
 	ingress := dpid == b.Source.DPID
-	if !ingress && b.Scope != ScopeNetwork {
+	if !ingress && b.Scope != ScopeNetwork && b.Source.DPID != 0 {
 		return nil
 	}
 	hard := b.hardTimeout(now)
@@ -142,6 +144,22 @@ func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
 		}
 	}
 	var msgs []ofp.Message
+	if b.Source.DPID == 0 {
+		// A block by address (an operator named an IP or MAC that is not
+		// learned behind any port): there is no ingress to attribute, so the
+		// named addresses are dropped on every switch.
+		if b.Source.MAC != ([6]byte{}) {
+			msgs = append(msgs, drop(ofp.MatchEthSrc(b.Source.MAC[:])))
+		}
+		if b.IPBound {
+			for _, ip := range b.IPs {
+				if fs := ipSrc(ip); fs != nil {
+					msgs = append(msgs, drop(fs...))
+				}
+			}
+		}
+		return msgs
+	}
 	mac := ofp.MatchEthSrc(b.Source.MAC[:])
 	if ingress {
 		msgs = append(msgs, drop(ofp.MatchInPort(b.Source.Port), mac))
@@ -165,6 +183,18 @@ func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
 		msgs = append(msgs, drop(fs...))
 	}
 	return msgs
+}
+
+// ipSrc is the match on one source address, nil if ip is not an address.
+func ipSrc(ip netip.Addr) []ofp.OXM {
+	ip = ip.Unmap()
+	switch {
+	case ip.Is4():
+		return []ofp.OXM{ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPv4Src(ip)}
+	case ip.Is6():
+		return []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPv6Src(ip)}
+	}
+	return nil
 }
 
 // UnblockFlows returns the flow-mod that removes every flow of block b from a switch (by its exact

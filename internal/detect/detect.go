@@ -188,6 +188,7 @@ type walk struct {
 	llr          float64
 	fails, succs int32
 	last         time.Time
+	rejects      bool // the host answered one of these probes with ICMP unreachable
 }
 
 type evKind uint8
@@ -196,6 +197,7 @@ const (
 	evFail evKind = iota + 1
 	evTimeout
 	evSuccess
+	evSilence // a UDP or IP-protocol probe unanswered
 	evStray
 	evImpossible
 	evSig
@@ -767,6 +769,15 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 	if pe.kind == pendStray {
 		return Verdict{}, false
 	}
+	// UDP and IP-protocol silence counts only on the host walk, and only
+	// once that host has rejected one of the actor's probes with ICMP
+	// unreachable (see doc.go).
+	if ek == evSilence {
+		w := d.findWalk(a, walkKey{dim: dimHost, cls: pe.cls, host: pe.host})
+		if w == nil || !w.rejects {
+			return Verdict{}, false
+		}
+	}
 	if success {
 		a.succs++
 		d.stats.Successes++
@@ -777,8 +788,11 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 	}
 	var dims [2]walkKey
 	n := 0
-	switch pe.cls {
-	case clsTCP, clsUDP, clsSCTP:
+	switch {
+	case ek == evSilence:
+		dims[0] = walkKey{dim: dimHost, cls: pe.cls, host: pe.host}
+		n = 1
+	case pe.cls == clsTCP || pe.cls == clsUDP || pe.cls == clsSCTP:
 		dims[0] = walkKey{dim: dimSvc, cls: pe.cls, port: pe.port}
 		n = 1
 		// Vertical: silence from a host that answers nobody says the host
@@ -790,7 +804,7 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 			dims[1] = walkKey{dim: dimHost, cls: pe.cls, host: pe.host}
 			n = 2
 		}
-	case clsProto:
+	case pe.cls == clsProto:
 		dims[0] = walkKey{dim: dimHost, cls: pe.cls, host: pe.host}
 		n = 1
 	default: // echo, timestamp, mask, ARP, ND: sweeps only
@@ -811,6 +825,9 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 		}
 		w.llr = max(w.llr, d.logEta0)
 		w.last = now
+		if ek == evFail && (pe.cls == clsUDP || pe.cls == clsProto) {
+			w.rejects = true
+		}
 		if w.llr > best {
 			best, bestKey, bw = w.llr, k, w
 		}
@@ -889,6 +906,8 @@ func (d *Detector) Tick(now time.Time) []Verdict {
 		switch pe.kind {
 		case pendAttempt:
 			v, decided = d.outcome(now, pe, false, evTimeout)
+		case pendSilent:
+			v, decided = d.outcome(now, pe, false, evSilence)
 		case pendStray:
 			// Silence proves nothing about a stray segment: the answer to a
 			// real conversation's packet may simply not be copied to the
@@ -1194,6 +1213,16 @@ func (d *Detector) actorIPs(a *actor, buf []netip.Addr) []netip.Addr {
 	return append(buf, a.ips[:a.nIPs]...)
 }
 
+// findWalk returns a's walk for k, or nil.
+func (d *Detector) findWalk(a *actor, k walkKey) *walk {
+	for i := range a.walks {
+		if a.walks[i].key == k {
+			return &a.walks[i]
+		}
+	}
+	return nil
+}
+
 // walkFor returns a's walk for k. Service walks and host walks have their
 // own slots (svcWalks and maxWalks-svcWalks), so many hosts cannot push out
 // the walk of the one port they share. When all of a dimension's slots are
@@ -1387,7 +1416,7 @@ func (d *Detector) evidenceLines(a *actor) []string {
 		switch e.kind {
 		case evFail:
 			s = fmt.Sprintf("+%.3fs %s refused (RST or ICMP unreachable)", t, target(e))
-		case evTimeout:
+		case evTimeout, evSilence:
 			s = fmt.Sprintf("+%.3fs %s unanswered", t, target(e))
 		case evStray:
 			s = fmt.Sprintf("+%.3fs stray FIN/ACK to %s:%d on no known connection, answered by RST", t, e.host, e.port)

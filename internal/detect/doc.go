@@ -42,8 +42,15 @@
 // retrying a dead service counts once). Outcomes: SYN-ACK, SCTP INIT-ACK or
 // any UDP/ICMP answer is a success; RST, SCTP ABORT, ICMP unreachable, or
 // (TCP, SCTP, ICMP echo, ARP, ND) no answer within Config.NoAnswerTimeout is
-// a failure. UDP and IP-protocol silence is no outcome at all: an open UDP
-// port is usually silent. An answer is matched to the attempt by initiator,
+// a failure. UDP and IP-protocol silence is weaker evidence: an open UDP port
+// is usually silent, one-way protocols such as syslog exist, and a P2P client
+// punching through NAT sends to several guessed ports of one peer
+// (ndpi_gnutella: five ports of 118.168.15.71 in 160 ms, one answers). It
+// counts as a failure only on the host walk, and only once that host has
+// rejected one of the actor's probes with ICMP unreachable: a host that
+// rejects closed ports and stays silent on others is rate-limiting its
+// rejections, as Linux does (about one port unreachable a second), which is
+// why nmap -sU against Linux sees most closed ports as "open|filtered". An answer is matched to the attempt by initiator,
 // target, protocol and target port, not by the initiator's source port, so
 // an application's retry from a new port that is answered makes the first
 // try a success.

@@ -257,7 +257,7 @@ type pendKind uint8
 
 const (
 	pendAttempt pendKind = iota + 1 // outcome feeds the walks
-	pendSilent                      // like pendAttempt, but silence is no outcome
+	pendSilent                      // UDP/IP-protocol: silence counts only on a rejecting host
 	pendStray                       // stealth evidence unless the target answers normally
 )
 
@@ -296,7 +296,7 @@ type Detector struct {
 	ring              []ringItem
 	ringHead, ringLen int
 	seq               uint64
-	conns             [2][]uint64 // recently established TCP flows (hashes)
+	conns             [2][]uint64 // recently seen TCP and UDP flows (hashes), two generations
 	nConns            int
 	stats             Stats
 	verdicts          [16]uint64
@@ -304,8 +304,8 @@ type Detector struct {
 	alives            [aliveSlots]aliveEntry
 }
 
-// New returns a Detector. An invalid Config falls back to defaults field by
-// field where a field is zero; call Config.Validate first to reject bad input.
+// New returns a Detector. Zero fields of cfg take their defaults; call
+// Config.Validate first to reject bad input.
 func New(cfg Config) *Detector {
 	def := DefaultConfig()
 	if cfg.Alpha == 0 {

@@ -3,8 +3,9 @@
 // It is a pure state machine: the caller feeds it parsed packets (Observe)
 // with the time they were seen and where they entered the network, drives
 // its clock (Tick), and receives Verdicts. It does no IO, imports no `net`,
-// and never reads the clock. A Detector is not safe for concurrent use: one
-// goroutine (the controller's packet-in path) owns it.
+// and never reads the clock. A Detector is not safe for concurrent use:
+// callers serialize Observe, Tick, Forget, Suspects and Stats (one goroutine,
+// or one mutex).
 //
 // # Who is judged
 //
@@ -77,6 +78,19 @@
 // connections: from the floor it takes 7 net failures to decide. There is no
 // time window: state persists until Config.IdleExpiry of silence (hours), so a
 // scan at one probe a minute still accumulates.
+//
+// A first contact's life:
+//
+//	probe (SYN, INIT, UDP, echo, who-has, NS) to a target new for the actor
+//	  |
+//	  v
+//	pending --answer (SYN-ACK, INIT-ACK, UDP reply, echo reply, is-at, NA)--> success: walks x 1/4
+//	  |  \--RST, ABORT, ICMP unreachable-------------------------------------> failure: walks x 4
+//	  |
+//	  +--Tick past NoAnswerTimeout: TCP, SCTP, echo, ARP, ND -> failure (host walk: live hosts only)
+//	                                UDP, IP protocol         -> failure on a rejecting host's walk, else nothing
+//
+//	any walk >= eta1 (99) -> Verdict (once per actor); walks never go below eta0
 //
 // # Single-packet and shape evidence
 //

@@ -677,6 +677,14 @@ func (d *Detector) unreachable(now time.Time, p *packet.Packet) (Verdict, bool) 
 	}
 	in := &p.Inner
 	k := flowKey{a: in.Src, b: in.Dst, proto: in.Proto}
+	// The target itself refusing (port or protocol unreachable) is a
+	// refusal; a router saying the target cannot be reached (host or net
+	// unreachable, administratively prohibited) says no more than silence
+	// would, and is judged like a timeout (see outcome).
+	ek := evFail
+	if p.Src != in.Dst {
+		ek = evTimeout
+	}
 	switch in.Proto {
 	case packet.ProtoTCP:
 		k.cls, k.ap, k.bp = clsTCP, in.SrcPort, in.DstPort
@@ -689,7 +697,7 @@ func (d *Detector) unreachable(now time.Time, p *packet.Packet) (Verdict, bool) 
 		for _, c := range [...]uint8{clsEcho, clsTimestamp, clsMask} {
 			k.cls = c
 			if pe, ok := d.takePending(k); ok {
-				return d.outcome(now, pe, false, evFail)
+				return d.outcome(now, pe, false, ek)
 			}
 		}
 		return Verdict{}, false
@@ -697,7 +705,7 @@ func (d *Detector) unreachable(now time.Time, p *packet.Packet) (Verdict, bool) 
 		k.cls = clsProto
 	}
 	if pe, ok := d.takePending(k); ok {
-		return d.outcome(now, pe, false, evFail)
+		return d.outcome(now, pe, false, ek)
 	}
 	return Verdict{}, false
 }

@@ -69,8 +69,10 @@
 // On the host walk, silence counts as a failure only when the host has sent
 // anything (to anyone) in the last ten minutes: a host that answers nobody is
 // down, a monitoring poller checking its services is not scanning, and a
-// scanner learns nothing from it. RST and ICMP unreachable always count, and
-// so does silence on the service walk (sweeping dead addresses is what a
+// scanner learns nothing from it; an ICMP unreachable sent by a router for
+// the target (host unreachable, prohibited) is taken like silence. RST and
+// the target's own port or protocol unreachable always count, and so does
+// silence on the service walk (sweeping dead addresses is what a
 // horizontal scan does; the LBNL traces have no answers at all).
 //
 // The walk is floored at eta0 = (1-beta)/(1-alpha) instead of stopping at a

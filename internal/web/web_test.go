@@ -197,6 +197,7 @@ func TestNetworkLayoutInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("headless browser test")
 	}
+	b := chrometest.Start(t) // one browser for every case
 	for _, tc := range []struct{ switches, hosts int }{{1, 1}, {1, 12}, {1, 40}, {2, 5}, {3, 6}, {4, 4}, {6, 3}} {
 		t.Run(fmt.Sprintf("%d switches x %d hosts", tc.switches, tc.hosts), func(t *testing.T) {
 			f := apitest.New()
@@ -212,8 +213,16 @@ func TestNetworkLayoutInChromium(t *testing.T) {
 			f.SetSwitches(sws)
 			f.SetHosts(hosts)
 			srv := httptest.NewServer(api.New(f, api.Options{OpenReadsOnLoopback: true, Dashboard: web.Handler()}))
-			t.Cleanup(srv.Close)
-			b := chrometest.Start(t)
+			defer func() {
+				// Leave the page so its event stream lets the server close.
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := b.Navigate(ctx, "about:blank"); err != nil {
+					t.Error(err)
+				}
+				srv.CloseClientConnections()
+				srv.Close()
+			}()
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			if err := b.Navigate(ctx, srv.URL+"/"); err != nil {

@@ -318,8 +318,12 @@ func (b *Browser) Call(ctx context.Context, method string, params any) (json.Raw
 	}
 }
 
-// Navigate loads url and waits until the document has loaded.
+// Navigate loads url and waits until the new document has loaded.
 func (b *Browser) Navigate(ctx context.Context, url string) error {
+	// A marker on the old document tells it from the new one.
+	if err := b.Eval(ctx, `window.__chrometestOld = true`, nil); err != nil {
+		return err
+	}
 	res, err := b.Call(ctx, "Page.navigate", map[string]any{"url": url})
 	if err != nil {
 		return err
@@ -331,7 +335,7 @@ func (b *Browser) Navigate(ctx context.Context, url string) error {
 	if r.ErrorText != "" {
 		return fmt.Errorf("chrometest: navigate %s: %s", url, r.ErrorText)
 	}
-	return b.WaitFor(ctx, `document.readyState === "complete" && location.href !== "about:blank"`)
+	return b.WaitFor(ctx, `window.__chrometestOld === undefined && document.readyState === "complete"`)
 }
 
 // Eval evaluates a JavaScript expression in the page (awaiting a promise)

@@ -231,11 +231,29 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 			bound = append(bound, ip)
 		}
 	}
+	ipOnly := false
+	if gw, ok := c.macProtected(src); ok {
+		// The scan came through a protected host (the gateway of an edge
+		// network): block the scanner's addresses at that port, not the MAC.
+		bound = bound[:0]
+		for _, ip := range v.IPs {
+			if !c.never.ContainsAddr(ip) {
+				bound = append(bound, ip)
+			}
+		}
+		if len(bound) == 0 {
+			ev.Type, ev.Reason = event.ScanDetected, "protected"
+			ev.Message = "scan through protected host " + gw.String() + " with no address to block"
+			c.bus.Publish(ev)
+			return
+		}
+		ipOnly = true
+	}
 	if c.extend(src, v, bound, now) {
 		return
 	}
 	r := &blockRecord{
-		Block: policy.Block{ID: newID(), Source: src, IPs: bound, IPBound: len(bound) > 0,
+		Block: policy.Block{ID: newID(), Source: src, IPs: bound, IPBound: len(bound) > 0, IPOnly: ipOnly,
 			Reason: v.Reason, Kind: string(v.Kind), Created: now, Scope: c.scope},
 		AllIPs: v.IPs, Evidence: v.Evidence, Probes: v.Probes,
 	}
@@ -287,6 +305,31 @@ func (c *Controller) extend(src policy.Source, v detect.Verdict, bound []netip.A
 		c.log.Error("store: saving block failed", "block", b.ID, "err", err)
 	}
 	return true
+}
+
+// macProtected reports whether the source's MAC, at its port, belongs to a
+// never-block host (a router or server whose address was seen behind it).
+func (c *Controller) macProtected(src policy.Source) (netip.Addr, bool) {
+	c.mu.Lock()
+	sw := c.byDPID[src.DPID]
+	c.mu.Unlock()
+	if sw == nil || c.never.Len() == 0 {
+		return netip.Addr{}, false
+	}
+	sw.mu.Lock()
+	hosts := sw.fwd.Hosts()
+	sw.mu.Unlock()
+	for _, h := range hosts {
+		if h.MAC != src.MAC || h.Port != src.Port {
+			continue
+		}
+		for _, ip := range h.IPs {
+			if c.never.ContainsAddr(ip) {
+				return ip, true
+			}
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // sourceOwns reports whether ip is known to live behind src's port and MAC.

@@ -64,6 +64,10 @@ type Block struct {
 	Expires time.Time // zero: until lifted by hand
 	Level   int       // escalation step (0: first offence)
 	Scope   Scope
+	// IPOnly blocks only IPs, each at the ingress port (in_port + ip_src), and never the MAC: the
+	// controller sets it when the source MAC belongs to a never-block host such as the gateway a
+	// scan came through, so blocking the scanner does not cut off everything behind the router.
+	IPOnly bool
 	// Cookie is the cookie of every flow of this block; zero means BlockCookie(ID).
 	Cookie uint64
 }
@@ -156,6 +160,19 @@ func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
 				if fs := ipSrc(ip); fs != nil {
 					msgs = append(msgs, drop(fs...))
 				}
+			}
+		}
+		return msgs
+	}
+	if b.IPOnly {
+		// The source's MAC is a router's or another protected host's: drop
+		// only the scanner's addresses where they enter, never the MAC.
+		if !ingress {
+			return nil
+		}
+		for _, ip := range b.IPs {
+			if fs := ipSrc(ip); fs != nil {
+				msgs = append(msgs, drop(append([]ofp.OXM{ofp.MatchInPort(b.Source.Port)}, fs...)...))
 			}
 		}
 		return msgs

@@ -22,7 +22,7 @@ import (
 //
 // Knobs (environment):
 //
-//	PORTCULLIS_BENCH_ROUNDS   alternating rounds (default 3)
+//	PORTCULLIS_BENCH_ROUNDS   alternating rounds (default 5)
 //	PORTCULLIS_BENCH_SECONDS  seconds per iperf3 run (default 5)
 //	PORTCULLIS_BENCH_BULK     size of the bulk transfer (default 2G, iperf3 -n syntax)
 
@@ -204,7 +204,7 @@ func median(xs []float64) float64 {
 // caused.
 func BenchmarkThroughput(b *testing.B) {
 	RequireLab(b)
-	rounds := envInt(b, "PORTCULLIS_BENCH_ROUNDS", 3)
+	rounds := envInt(b, "PORTCULLIS_BENCH_ROUNDS", 5)
 	secs := envInt(b, "PORTCULLIS_BENCH_SECONDS", 5)
 	bulk := envOr("PORTCULLIS_BENCH_BULK", "2G")
 
@@ -256,9 +256,10 @@ func BenchmarkThroughput(b *testing.B) {
 				s.apiPacketIns = Stats(b, m.c).PacketIns - apiBefore
 			}
 			samples[m.name] = append(samples[m.name], s)
-			b.Logf("round %d %-10s %6.3f Gbit/s  %4d retransmits  first ping %6.2f ms  to controller %d (api %d)  flows %d",
+			b.Logf("round %d %-10s %6.3f Gbit/s  %5d retransmits  first ping %6.2f ms  to controller %d (api %d)  flows %d",
 				r+1, m.name, s.gbps, res.Retransmits, s.pingMS, s.ctlPackets, s.apiPacketIns, s.flows)
 		}
+		b.Logf("round %d done, load average %s", r+1, loadavg())
 	}
 
 	rate := map[string]float64{}
@@ -284,6 +285,16 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	if rate["normal"] > 0 {
 		b.ReportMetric(rate["portcullis"]/rate["normal"], "portcullis/normal")
+		// The same, round by round (the two runs of a round are minutes
+		// apart at most, so they share the machine's load best).
+		var paired []float64
+		for r := range rounds {
+			if n := samples["normal"][r].gbps; n > 0 {
+				paired = append(paired, samples["portcullis"][r].gbps/n)
+			}
+		}
+		b.ReportMetric(median(paired), "portcullis/normal-median-of-rounds")
+		b.Logf("portcullis/normal per round: %.3f", paired)
 		for _, peer := range []string{"testctl", "osken"} {
 			if _, ok := rate[peer]; ok {
 				b.ReportMetric(rate[peer]/rate["normal"], peer+"/normal")

@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -54,8 +56,8 @@ type client struct {
 
 // cliFlags registers the flags every operator command has.
 type cliFlags struct {
-	api, token string
-	json       bool
+	api, token, cacert string
+	json               bool
 }
 
 func newFlagSet(name, synopsis, help string, stderr io.Writer) (*flag.FlagSet, *cliFlags) {
@@ -65,6 +67,7 @@ func newFlagSet(name, synopsis, help string, stderr io.Writer) (*flag.FlagSet, *
 	fs.StringVar(&cf.api, "api", "", "controller API `URL` (default $PORTCULLIS_API or "+defaultAPI+")")
 	fs.StringVar(&cf.token, "token", "", "API bearer `TOKEN` (default $PORTCULLIS_TOKEN)")
 	fs.BoolVar(&cf.json, "json", false, "print JSON for scripts instead of a table")
+	fs.StringVar(&cf.cacert, "cacert", "", "PEM `FILE` of the CA that signed an https API's certificate (default $PORTCULLIS_CACERT; else the system's)")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "usage: portcullis %s\n", synopsis)
@@ -137,9 +140,27 @@ func (cf *cliFlags) client(fs *flag.FlagSet, stdout, stderr io.Writer) (*client,
 	if tok == "" {
 		tok = os.Getenv("PORTCULLIS_TOKEN")
 	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	ca := cf.cacert
+	if ca == "" {
+		ca = os.Getenv("PORTCULLIS_CACERT")
+	}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			fmt.Fprintf(stderr, "portcullis: %v\n", err)
+			return nil, exitFailure
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(stderr, "portcullis: %s: no PEM certificate in it\n", ca)
+			return nil, exitFailure
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
 	return &client{
 		base: strings.TrimRight(base, "/"), token: tok, json: cf.json,
-		http:   &http.Client{Timeout: 15 * time.Second},
+		http:   &http.Client{Timeout: 15 * time.Second, Transport: tr},
 		stdout: stdout, stderr: stderr,
 	}, 0
 }
@@ -801,7 +822,7 @@ func (c *client) follow(ctx context.Context, after uint64, types []string, count
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	sc := &http.Client{} // no timeout: the stream is long-lived
+	sc := &http.Client{Transport: c.http.Transport} // no timeout: the stream is long-lived
 	printed := 0
 	failures := 0
 	for {

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +29,7 @@ func cliServer(t *testing.T) (*apitest.Fake, *httptest.Server) {
 	t.Cleanup(srv.Close)
 	t.Setenv("PORTCULLIS_API", srv.URL)
 	t.Setenv("PORTCULLIS_TOKEN", "")
+	t.Setenv("PORTCULLIS_CACERT", "")
 	return f, srv
 }
 
@@ -390,5 +394,32 @@ func TestAgo(t *testing.T) {
 		if got := ago(tc.t); got != tc.want {
 			t.Errorf("ago(now%+v) = %q, want %q", tc.t.Sub(now), got, tc.want)
 		}
+	}
+}
+
+func TestCLIHTTPSWithCACert(t *testing.T) {
+	f := apitest.Demo()
+	srv := httptest.NewTLSServer(api.New(f, api.Options{Tokens: []string{cliToken}, OpenReadsOnLoopback: true}))
+	defer srv.Close()
+	t.Setenv("PORTCULLIS_API", srv.URL)
+	t.Setenv("PORTCULLIS_CACERT", "")
+	// Without the CA the certificate is not trusted.
+	code, _, errs := run("status")
+	if code != 1 || !strings.Contains(errs, "cannot reach the controller") || !strings.Contains(errs, "certificate") {
+		t.Fatalf("untrusted: exit %d, stderr %q", code, errs)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := run("switch", "list", "--cacert", ca); code != 0 || !strings.Contains(out, "00:00:00:00:00:00:00:01") {
+		t.Fatalf("--cacert: exit %d, %q %q", code, out, errs)
+	}
+	t.Setenv("PORTCULLIS_CACERT", ca)
+	if code, _, errs := run("status"); code != 0 {
+		t.Fatalf("PORTCULLIS_CACERT: exit %d %q", code, errs)
+	}
+	if code, _, errs := run("status", "--cacert", filepath.Join(t.TempDir(), "missing.pem")); code != 1 || !strings.Contains(errs, "missing.pem") {
+		t.Fatalf("missing CA file: exit %d %q", code, errs)
 	}
 }

@@ -564,18 +564,20 @@ func opHasAllow(entries []api.AllowEntry, prefix string) bool {
 // says why, and a config_reload_failed event is published.
 func TestOperatorSIGHUP(t *testing.T) {
 	RequireLab(t)
-	good := func(allow []string, durations string) string {
+	const token2 = "op-e2e-second-token-9876543210"
+	good := func(tokens, allow []string, durations, timeout string) string {
 		return fmt.Sprintf(`# written by TestOperatorSIGHUP
 api:
-  tokens: [%q]
+  tokens: [%s]
 detect:
   grace_period: 0s
+  first_contact_timeout: %s
 block:
   durations: %s
   allowlist: [%s]
-`, opToken, durations, `"`+strings.Join(allow, `", "`)+`"`)
+`, `"`+strings.Join(tokens, `", "`)+`"`, timeout, durations, `"`+strings.Join(allow, `", "`)+`"`)
 	}
-	path := WriteConfig(t, good([]string{"192.0.2.10/32:161"}, "[10m, 1h]"))
+	path := WriteConfig(t, good([]string{opToken}, []string{"192.0.2.10/32:161"}, "[10m, 1h]", "3s"))
 	c := StartController(t, "--config", path, "--state-dir", t.TempDir())
 	cfg := LabConfig(2)
 	cfg.Controllers = []string{c.Target}
@@ -619,8 +621,15 @@ block:
 		}
 	}
 
-	// A good change: one more allowlist entry, longer durations.
-	if err := os.WriteFile(path, []byte(good([]string{"192.0.2.10/32:161", "198.51.100.0/24"}, "[20m, 2h]")), 0o600); err != nil {
+	// A second token is refused before the reload.
+	if code, _, _ := opDo(t, c, "POST", "/api/v1/allowlist", token2, strings.NewReader(`{"cidr":"203.0.113.9"}`)); code != 401 {
+		t.Errorf("a token not in the file: %d, want 401", code)
+	}
+
+	// A good change: one more allowlist entry, longer durations, a second
+	// token, and a detection setting (which needs a restart, and says so).
+	next := good([]string{opToken, token2}, []string{"192.0.2.10/32:161", "198.51.100.0/24"}, "[20m, 2h]", "5s")
+	if err := os.WriteFile(path, []byte(next), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	opSignal(t, c, syscall.SIGHUP)
@@ -628,7 +637,23 @@ block:
 	if !opHasAllow(opAllow(t, c), "192.0.2.10/32") {
 		t.Errorf("the old allowlist entry is gone after the reload: %+v", opAllow(t, c))
 	}
-	waitFor(t, 5*time.Second, "a config_reloaded event", func() bool { return len(scanEvents(t, c, "config_reloaded")) == 1 })
+	var reloaded []api.Event
+	waitFor(t, 5*time.Second, "a config_reloaded event", func() bool {
+		reloaded = scanEvents(t, c, "config_reloaded")
+		return len(reloaded) == 1
+	})
+	if m := reloaded[0].Message; !strings.Contains(m, "restart") || !strings.Contains(m, "detect") {
+		t.Errorf("config_reloaded event %q does not say that the detect change needs a restart", m)
+	}
+	if code, _, body := opDo(t, c, "POST", "/api/v1/allowlist", token2, strings.NewReader(`{"cidr":"203.0.113.9"}`)); code != 201 {
+		t.Errorf("the token added by the reload is refused: %d %s", code, body)
+	} else {
+		var e api.AllowEntry
+		json.Unmarshal(body, &e)
+		if code, _, body := opDo(t, c, "DELETE", "/api/v1/allowlist/"+e.ID, token2, nil); code != 204 {
+			t.Errorf("DELETE allowlist %s with the new token: %d %s", e.ID, code, body)
+		}
+	}
 	unchanged("after a good reload")
 	var b2 api.Block
 	opPost(t, c, "/api/v1/blocks", map[string]string{"mac": "02:00:00:00:00:78", "reason": "after reload"}, &b2)
@@ -639,7 +664,7 @@ block:
 	// A broken file: the running configuration stays, the log and an event
 	// say why.
 	logsBefore := len(c.Logs())
-	broken := good([]string{"198.51.100.0/24", "203.0.113.0/24"}, "[5m]") + "  scope: everywhere\n"
+	broken := good([]string{opToken}, []string{"198.51.100.0/24", "203.0.113.0/24"}, "[5m]", "5s") + "  scope: everywhere\n"
 	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -667,6 +692,12 @@ block:
 		t.Errorf("a first block after a refused reload lasts %v, want the running 20m", d)
 	}
 	unchanged("after a refused reload")
+	if code, _, _ := opDo(t, c, "GET", "/api/v1/blocks", "", nil); code != 200 {
+		t.Errorf("reads after a refused reload: %d", code)
+	}
+	if code, _, body := opDo(t, c, "POST", "/api/v1/allowlist", token2, strings.NewReader(`{"cidr":"203.0.113.10"}`)); code != 201 {
+		t.Errorf("the running token %s stopped working after a refused reload: %d %s", token2, code, body)
+	}
 	if c.Exited() {
 		t.Fatal("the controller exited on a bad reload")
 	}

@@ -114,6 +114,10 @@ func TestPersistRestart(t *testing.T) {
 	})
 	t.Logf("block flows before the restart:\n%s", strings.Join(before, "\n"))
 
+	// A run-time allowlist entry, to be kept too.
+	var allow api.AllowEntry
+	opPost(t, c, "/api/v1/allowlist", map[string]any{"cidr": "198.51.100.0/24", "ports": []int{443}, "comment": "persist-e2e"}, &allow)
+
 	c.Stop()
 	WaitConnected(t, l, false)
 	// fail_mode=secure keeps flows while the controller is away: remove the
@@ -212,6 +216,23 @@ func TestPersistRestart(t *testing.T) {
 	}
 	if err := Ping(t.Context(), l, 1, 2, false, 5); err != nil {
 		t.Errorf("after the restart: %v", err)
+	}
+	if !opHasAllow(opAllow(t, c2), "198.51.100.0/24") {
+		t.Errorf("the run-time allowlist entry %s is gone after the restart: %+v", allow.ID, opAllow(t, c2))
+	}
+
+	// The escalation history survived too: lifted and caught again, h3
+	// gets the second step (1h), not a first offence's 10m.
+	if code, _, body := opDo(t, c2, "DELETE", "/api/v1/blocks/"+blocks[0].ID, opToken, nil); code != 204 {
+		t.Fatalf("DELETE block %s: %d %s", blocks[0].ID, code, body)
+	}
+	if !scanPing(l, 3, 2, false, 5) {
+		t.Fatal("h3 cannot ping h2 after its block was lifted")
+	}
+	again := persistScan(t, c2, l, 3, 2)
+	if b := again[0]; b.Level != 1 || b.Expires.Sub(b.Created) < 59*time.Minute || b.Expires.Sub(b.Created) > 61*time.Minute {
+		t.Errorf("second offence after the restart: level %d for %v, want level 1 for 1h (the first was before the restart): %s",
+			b.Level, b.Expires.Sub(b.Created), scanJSON(b))
 	}
 }
 

@@ -93,6 +93,20 @@ func TestDashboardLive(t *testing.T) {
 		t.Fatal("h3 still pings h2 while blocked")
 	}
 
+	// A wrong token: the controller refuses, the page says so, the block
+	// stays.
+	if err := b.Eval(ctx, `sessionStorage.setItem('portcullis.token', 'wrong-token-0123456789')`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Click(ctx, fmt.Sprintf(`#blocks tr[data-id=%q] button.unblock`, id)); err != nil {
+		t.Fatal(err)
+	}
+	within(5*time.Second, "the refusal is shown", `!document.querySelector('#toast').hidden && document.querySelector('#toast').textContent.includes('refused')`)
+	if left := scanBlocks(t, c); len(left) != 1 || left[0].ID != id {
+		t.Fatalf("after Unblock with a wrong token the API lists %s, want block %s still there", scanJSON(left), id)
+	}
+	within(5*time.Second, "the block is still listed", fmt.Sprintf(`document.querySelector('#blocks tr[data-id=%q]')`, id))
+
 	// Unblock from the page: it asks for the token, then the block is
 	// gone from the page, from the API, and from the switch.
 	if err := b.Click(ctx, fmt.Sprintf(`#blocks tr[data-id=%q] button.unblock`, id)); err != nil {

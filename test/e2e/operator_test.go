@@ -275,6 +275,32 @@ func TestOperatorCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("host list IPv6", func(t *testing.T) {
+		for _, h := range l.Hosts() {
+			peer := l.Host(h.Index%len(l.Hosts()) + 1)
+			if err := Ping(t.Context(), l, h.Index, peer.Index, true, 5); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var hl api.HostList
+		waitFor(t, 10*time.Second, "every host listed with its IPv6 address", func() bool {
+			runJSON(&hl, "host", "list")
+			for _, h := range l.Hosts() {
+				x := opFindHost(hl.Hosts, h)
+				if x == nil || !slices.Contains(x.IPs, h.IPv6.String()) {
+					return false
+				}
+			}
+			return true
+		})
+		r := run("host", "list")
+		for _, h := range l.Hosts() {
+			if !opLineHas(r.Stdout, h.MAC.String(), h.IPv6.String()) {
+				t.Errorf("host list has no row with %s and %s:\n%s", h.MAC, h.IPv6, r.Stdout)
+			}
+		}
+	})
+
 	t.Run("block", func(t *testing.T) {
 		h3 := l.Host(3)
 		var bl api.BlockList
@@ -785,7 +811,7 @@ func TestOperatorAPIBadInput(t *testing.T) {
 }
 
 // opMetrics fetches /metrics and parses it as the Prometheus text format.
-func opMetrics(t testing.TB, c *Controller) (map[string]*dtoFamily, string) {
+func opMetrics(t testing.TB, c *Controller) (map[string]*opFamily, string) {
 	t.Helper()
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(c.APIURL + "/metrics")
 	if err != nil {
@@ -804,12 +830,12 @@ func opMetrics(t testing.TB, c *Controller) (map[string]*dtoFamily, string) {
 	return fams, string(body)
 }
 
-// dtoFamily is one parsed metric family.
-type dtoFamily = dto.MetricFamily
+// opFamily is one parsed metric family.
+type opFamily = dto.MetricFamily
 
 // opSum adds up the values of every series of a counter, gauge or (the
 // sample count of a) histogram family; -1 if there is no such family.
-func opSum(fams map[string]*dtoFamily, name string) float64 {
+func opSum(fams map[string]*opFamily, name string) float64 {
 	f, ok := fams[name]
 	if !ok {
 		return -1
@@ -940,5 +966,29 @@ func TestOperatorMetrics(t *testing.T) {
 		if strings.Contains(text, h.MAC.String()) || strings.Contains(text, `"`+h.IP.String()+`"`) {
 			t.Errorf("/metrics mentions host %s (%s %s)", h.Name, h.MAC, h.IP)
 		}
+	}
+
+	// Lifting the blocks shows in the gauges and counters.
+	for _, b := range blocks {
+		if code, _, body := opDo(t, c, "DELETE", "/api/v1/blocks/"+b.ID, opToken, nil); code != 204 {
+			t.Fatalf("DELETE block %s: %d %s", b.ID, code, body)
+		}
+	}
+	fams, _ = opMetrics(t, c)
+	if v := opSum(fams, "portcullis_block_active"); v != 0 {
+		t.Errorf("portcullis_block_active = %v after every block was lifted, want 0", v)
+	}
+	var byOperator float64 = -1
+	if f := fams["portcullis_block_removed_total"]; f != nil {
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "reason" && lp.GetValue() == "operator" {
+					byOperator = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if byOperator != float64(len(blocks)) {
+		t.Errorf(`portcullis_block_removed_total{reason="operator"} = %v, want %d`, byOperator, len(blocks))
 	}
 }

@@ -285,12 +285,12 @@ func TestPersistCorruptState(t *testing.T) {
 			}
 			st0, _ := os.Stat(path)
 			out := persistRefuses(t, dir)
-			t.Logf("portcullis run said: %s", firstLines(out, 3))
+			t.Logf("portcullis run said: %s", persistFirstLines(out, 3))
 			if strings.Contains(out, "fatal error: fault") || strings.Contains(out, "SIGBUS") || strings.Contains(out, "panic:") {
 				now, _ := os.ReadFile(path)
 				t.Skipf("bug: on a %s state file (%d of %d bytes) `portcullis run` crashes inside bbolt.Open "+
 					"(%q) instead of refusing with a clear error naming the file (file unchanged: %v)",
-					tc.name, len(tc.data), len(good), firstLines(out, 3), bytes.Equal(now, tc.data))
+					tc.name, len(tc.data), len(good), persistFirstLines(out, 3), bytes.Equal(now, tc.data))
 			}
 			if !strings.Contains(out, path) {
 				t.Errorf("the error does not name the state file %s:\n%s", path, out)
@@ -403,8 +403,8 @@ func TestPersistBlockScope(t *testing.T) {
 	}
 }
 
-// firstLines returns the first n lines of s, joined by " | ".
-func firstLines(s string, n int) string {
+// persistFirstLines returns the first n lines of s, joined by " | ".
+func persistFirstLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) > n {
 		lines = lines[:n]

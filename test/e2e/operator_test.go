@@ -791,6 +791,11 @@ func TestOperatorAPIBadInput(t *testing.T) {
 		{"unknown allow entry", "DELETE", "/api/v1/allowlist/no-such-id", opToken, ``, 404, ""},
 		{"wrong method", "PUT", "/api/v1/blocks", opToken, `{"ip":"10.0.0.9"}`, 405, ""},
 		{"huge body", "POST", "/api/v1/blocks", opToken, huge, 413, ""},
+		{"huge allowlist body", "POST", "/api/v1/allowlist", opToken, `{"cidr":"10.0.0.0/24","comment":"` + strings.Repeat("y", 8<<20) + `"}`, 413, ""},
+		{"events limit not a number", "GET", "/api/v1/events?limit=lots", "", ``, 400, "limit"},
+		{"events negative limit", "GET", "/api/v1/events?limit=-1", "", ``, 400, "limit"},
+		{"events bad since", "GET", "/api/v1/events?since=yesterday", "", ``, 400, "since"},
+		{"events bad after_id", "GET", "/api/v1/events?after_id=x", "", ``, 400, "after_id"},
 	} {
 		var body io.Reader
 		if tc.body != "" || tc.method == "POST" {

@@ -77,6 +77,37 @@ func (c *Controller) tcpBypass(sw *switchState, p *packet.Packet) {
 	c.send(sw)
 }
 
+// ackBypass stops copying an established TCP conversation whose handshake the
+// controller did not see (it started before the controller, or its bypass
+// expired while idle): pure ACKs are copied because ACK and window scans look
+// like them, but a conversation with pure ACKs in both directions is a real
+// one (a scanned port answers an ACK probe with RST, never ACK). Both
+// directions get a 5-tuple bypass.
+func (c *Controller) ackBypass(sw *switchState, now time.Time, p *packet.Packet) {
+	if !p.Src.IsValid() || !p.Dst.IsValid() {
+		return
+	}
+	if sw.acks.seen == nil {
+		sw.acks.seen = make(map[udpKey]time.Time, 256)
+	}
+	rev := udpKey{src: p.Dst, dst: p.Src, sport: p.DstPort, dport: p.SrcPort}
+	if t, ok := sw.acks.seen[rev]; ok && now.Sub(t) < udpPairWindow {
+		delete(sw.acks.seen, rev)
+		fwd := policy.Pair{Src: p.Src, Dst: p.Dst, Proto: 6, SrcPort: p.SrcPort, DstPort: p.DstPort}
+		for _, pr := range [2]policy.Pair{fwd, fwd.Reverse()} {
+			if fm, err := policy.BypassFlow(pr, bypassIdleSecs); err == nil {
+				sw.out = append(sw.out, ofp.Message(fm))
+			}
+		}
+		c.send(sw)
+		return
+	}
+	if len(sw.acks.seen) >= udpPairsMax {
+		clear(sw.acks.seen)
+	}
+	sw.acks.seen[udpKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}] = now
+}
+
 func isBroadcast(a netip.Addr) bool {
 	if !a.Is4() {
 		return false

@@ -152,6 +152,12 @@ func New(opts Options) (*Controller, error) {
 	if cfg.Detect.Stealth.MinPorts > 0 {
 		dc.StealthMinProbes = cfg.Detect.Stealth.MinPorts
 	}
+	if cfg.Detect.Stealth.SignatureProbes > 0 {
+		dc.SignatureProbes = cfg.Detect.Stealth.SignatureProbes
+	}
+	if cfg.Detect.Stealth.OSProbes > 0 {
+		dc.OSProbeMin = cfg.Detect.Stealth.OSProbes
+	}
 	if cfg.Block.NoisyPorts != nil {
 		dc.NoisyPorts = cfg.Block.NoisyPorts
 	}

@@ -27,6 +27,7 @@ type switchState struct {
 
 	badFrames uint64
 	udp       udpPairs // recent UDP first packets, for bypass decisions
+	acks      udpPairs // recent pure ACKs outside bypassed conversations
 }
 
 func (c *Controller) lookup(s *ofconn.Session) *switchState {
@@ -185,6 +186,8 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 		c.udpBypass(sw, now, p)
 	case p.Proto == 6 && p.TCPFlags&0x17 == 0x12: // SYN+ACK, no RST/FIN: accepted
 		c.tcpBypass(sw, p)
+	case p.Proto == 6 && p.TCPFlags&0x1ff == 0x10: // pure ACK
+		c.ackBypass(sw, now, p)
 	}
 	if c.exempt(p) {
 		return

@@ -46,10 +46,13 @@ const (
 	MeterWatchUDP      uint32 = 3 // UDP (first contacts)
 	MeterWatchICMP     uint32 = 4 // ICMP and ICMPv6 probes and errors
 	MeterWatchDiscover uint32 = 5 // ARP and IPv6 neighbour discovery
+	MeterWatchTCPAck   uint32 = 6 // pure ACKs outside a bypassed conversation (ACK/window scans)
+	MeterWatchOther    uint32 = 7 // IP protocols other than TCP, UDP, ICMP (IP protocol scans)
 )
 
 // WatchMeters lists the watch meter ids, in order.
-var WatchMeters = [...]uint32{MeterWatchTCPProbe, MeterWatchTCPReply, MeterWatchUDP, MeterWatchICMP, MeterWatchDiscover}
+var WatchMeters = [...]uint32{MeterWatchTCPProbe, MeterWatchTCPReply, MeterWatchUDP, MeterWatchICMP, MeterWatchDiscover,
+	MeterWatchTCPAck, MeterWatchOther}
 
 // Kind is what a flow is for, carried in bits 40-47 of its cookie.
 type Kind uint8

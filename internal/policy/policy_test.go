@@ -79,8 +79,8 @@ func TestWatchFlows(t *testing.T) {
 			meters[mm.MeterID] = mm.Bands[0]
 		}
 	}
-	if len(meters) != 5 {
-		t.Errorf("%d meters, want 5", len(meters))
+	if len(meters) != len(forward.WatchMeters) {
+		t.Errorf("%d meters, want %d", len(meters), len(forward.WatchMeters))
 	}
 	if b := meters[forward.MeterWatchUDP]; b.Rate != 50 || b.BurstSize != 5 {
 		t.Errorf("UDP meter %+v", b)
@@ -99,10 +99,19 @@ func TestWatchFlows(t *testing.T) {
 		}
 		k, _ := forward.CookieKind(fm.Cookie)
 		c := Class(forward.CookieValue(fm.Cookie))
-		if k != forward.KindWatch || c < ClassTCPProbe || c > ClassDiscover {
+		if k != forward.KindWatch || c > ClassOther {
 			t.Errorf("cookie %#x", fm.Cookie)
 		}
 		classes[c]++
+		if c == 0 { // pass rule: no copy, straight on to learning
+			if len(fm.Instructions) != 1 {
+				t.Fatalf("pass rule instructions %+v", fm.Instructions)
+			}
+			if g, ok := fm.Instructions[0].(*ofp.InstrGotoTable); !ok || g.TableID != forward.TableLearn {
+				t.Errorf("pass rule %+v", fm.Instructions)
+			}
+			continue
+		}
 		if len(fm.Instructions) != 2 {
 			t.Fatalf("instructions %+v", fm.Instructions)
 		}
@@ -121,8 +130,10 @@ func TestWatchFlows(t *testing.T) {
 			}
 		}
 	}
-	// IPv4 and IPv6 for each TCP rule and UDP; ICMPv4, 5 ICMPv6 types; ARP, NS, NA.
-	for c, n := range map[Class]int{ClassTCPProbe: 6, ClassTCPReply: 6, ClassUDP: 2, ClassICMP: 6, ClassDiscover: 3} {
+	// IPv4 and IPv6 for each TCP rule and UDP; ICMPv4, 5 ICMPv6 types; ARP, NS, NA; pure ACK and
+	// the other-protocol catch-all per family; pass rules for other TCP (v4, v6) and other ICMPv6.
+	for c, n := range map[Class]int{ClassTCPProbe: 6, ClassTCPReply: 6, ClassUDP: 2, ClassICMP: 6, ClassDiscover: 3,
+		ClassTCPAck: 2, ClassOther: 2, 0: 3} {
 		if classes[c] != n {
 			t.Errorf("class %v has %d flows, want %d", c, classes[c], n)
 		}
@@ -135,6 +146,9 @@ func TestWatchFlows(t *testing.T) {
 		}
 	}
 	for _, fm := range flowMods(t, plain)[1:] {
+		if len(fm.Instructions) == 1 {
+			continue // pass rule
+		}
 		o, ok := fm.Instructions[0].(*ofp.InstrApplyActions).Actions[0].(*ofp.ActionOutput)
 		if !ok || o.Port != ofp.PortController || o.MaxLen != 100 {
 			t.Errorf("plain copy %+v", fm.Instructions[0])
@@ -192,7 +206,7 @@ func TestWatchTCPFlagCoverage(t *testing.T) {
 		{"Xmas scan", F | P | U, true, ClassTCPProbe},
 		{"Maimon FIN-ACK", F | A, true, ClassTCPReply},
 		{"URG-ACK", U | A, true, ClassTCPProbe},
-		{"pure ACK (bulk)", A, false, 0},
+		{"pure ACK (ACK/window probe; benign streams are bypassed)", A, true, ClassTCPAck},
 		{"PSH-ACK (bulk)", P | A, false, 0},
 	} {
 		class, copied := classify(c.flags)

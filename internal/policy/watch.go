@@ -21,9 +21,11 @@ const (
 	ClassUDP      Class = 3 // UDP
 	ClassICMP     Class = 4 // ICMP, ICMPv6 echo and errors
 	ClassDiscover Class = 5 // ARP, IPv6 neighbour solicitation/advertisement
+	ClassTCPAck   Class = 6 // pure ACK (exactly ACK): ACK and window scans; benign streams are bypassed
+	ClassOther    Class = 7 // IP protocols other than TCP, UDP and ICMP: IP protocol scans
 )
 
-var classNames = [...]string{"unknown", "tcp-probe", "tcp-reply", "udp", "icmp", "discover"}
+var classNames = [...]string{"unknown", "tcp-probe", "tcp-reply", "udp", "icmp", "discover", "tcp-ack", "other"}
 
 // String returns the class name ("tcp-probe").
 func (c Class) String() string {
@@ -46,6 +48,10 @@ func (c Class) Meter() uint32 {
 		return forward.MeterWatchICMP
 	case ClassDiscover:
 		return forward.MeterWatchDiscover
+	case ClassTCPAck:
+		return forward.MeterWatchTCPAck
+	case ClassOther:
+		return forward.MeterWatchOther
 	}
 	return 0
 }
@@ -58,7 +64,7 @@ func WatchClass(pi *ofp.PacketIn) (Class, bool) {
 		return 0, false
 	}
 	c := Class(forward.CookieValue(pi.Cookie))
-	if c < ClassTCPProbe || c > ClassDiscover {
+	if c < ClassTCPProbe || c > ClassOther {
 		return 0, false
 	}
 	return c, true
@@ -73,6 +79,8 @@ type WatchConfig struct {
 	// rate/2, at least 1).
 	TCPProbeRate, TCPReplyRate, UDPRate, ICMPRate, DiscoverRate      uint32
 	TCPProbeBurst, TCPReplyBurst, UDPBurst, ICMPBurst, DiscoverBurst uint32
+	TCPAckRate, OtherRate                                            uint32
+	TCPAckBurst, OtherBurst                                          uint32
 	// PlainController copies with a plain output:CONTROLLER (all classes then share the
 	// OFPM_CONTROLLER meter) instead of Open vSwitch's controller action with a per-class
 	// meter_id. For switches without the Nicira extension.
@@ -87,6 +95,8 @@ const (
 	DefaultUDPRate      = 300
 	DefaultICMPRate     = 200
 	DefaultDiscoverRate = 200
+	DefaultTCPAckRate   = 200
+	DefaultOtherRate    = 100
 )
 
 func (c WatchConfig) withDefaults() WatchConfig {
@@ -106,6 +116,8 @@ func (c WatchConfig) withDefaults() WatchConfig {
 	def(&c.UDPRate, &c.UDPBurst, DefaultUDPRate)
 	def(&c.ICMPRate, &c.ICMPBurst, DefaultICMPRate)
 	def(&c.DiscoverRate, &c.DiscoverBurst, DefaultDiscoverRate)
+	def(&c.TCPAckRate, &c.TCPAckBurst, DefaultTCPAckRate)
+	def(&c.OtherRate, &c.OtherBurst, DefaultOtherRate)
 	return c
 }
 
@@ -121,6 +133,10 @@ func (c WatchConfig) rate(cl Class) (rate, burst uint32) {
 		return c.ICMPRate, c.ICMPBurst
 	case ClassDiscover:
 		return c.DiscoverRate, c.DiscoverBurst
+	case ClassTCPAck:
+		return c.TCPAckRate, c.TCPAckBurst
+	case ClassOther:
+		return c.OtherRate, c.OtherBurst
 	}
 	return 0, 0
 }
@@ -144,6 +160,7 @@ const (
 	flagsFIN, flagsSYN        = ofp.TCPFlagFIN, ofp.TCPFlagSYN
 	flagsRST, flagsACK        = ofp.TCPFlagRST, ofp.TCPFlagACK
 	flagsURG                  = ofp.TCPFlagURG
+	tcpFlagsAll        uint16 = 0x01ff // NS..FIN
 )
 
 // ControllerMetered returns Open vSwitch's controller action that sends at most maxLen bytes of the
@@ -184,6 +201,11 @@ func watchRules() []watchRule {
 		tcp(et, ClassTCPProbe, 1870, 0, flagsSYN|flagsACK|flagsRST)                          // no SYN/ACK/RST: FIN, NULL, Xmas ...
 		tcp(et, ClassTCPReply, 1860, flagsFIN|flagsACK, flagsFIN|flagsACK|flagsSYN|flagsRST) // FIN-ACK (Maimon)
 		tcp(et, ClassTCPProbe, 1850, flagsURG|flagsACK, flagsURG|flagsACK|flagsSYN|flagsRST) // URG with ACK
+		tcp(et, ClassTCPAck, 1840, flagsACK, tcpFlagsAll)                                    // exactly ACK: ACK/window probes
+		// Other TCP (data, PSH/ACK) is never copied; the pass rule keeps it from the catch-all below.
+		rs = append(rs, watchRule{0, 1200, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP)}})
+		// Any other IP protocol (GRE, ESP, SCTP, raw protocol numbers): IP protocol scans.
+		rs = append(rs, watchRule{ClassOther, 1100, []ofp.OXM{ofp.MatchEthType(et)}})
 		rs = append(rs, watchRule{ClassUDP, 1500, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP)}})
 	}
 	rs = append(rs, watchRule{ClassICMP, 1400, []ofp.OXM{ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP)}})
@@ -194,6 +216,8 @@ func watchRules() []watchRule {
 		rs = append(rs, watchRule{ClassDiscover, 1300, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(typ)}})
 	}
 	rs = append(rs, watchRule{ClassDiscover, 1300, []ofp.OXM{ofp.MatchEthType(ethTypeARP)}})
+	// ICMPv6 not listed above (router and multicast listener messages) is never copied.
+	rs = append(rs, watchRule{0, 1200, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6)}})
 	return rs
 }
 
@@ -205,7 +229,7 @@ func WatchFlows(cfg WatchConfig) []ofp.Message {
 	cfg = cfg.withDefaults()
 	msgs := []ofp.Message{forward.DeleteKind(forward.KindWatch)}
 	if !cfg.PlainController {
-		for c := ClassTCPProbe; c <= ClassDiscover; c++ {
+		for c := ClassTCPProbe; c <= ClassOther; c++ {
 			rate, burst := cfg.rate(c)
 			msgs = append(msgs,
 				&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: c.Meter()},
@@ -224,6 +248,10 @@ func WatchFlows(cfg WatchConfig) []ofp.Message {
 		} else {
 			copyAct = ControllerMetered(cfg.MaxLen, r.class.Meter())
 		}
+		instrs := []ofp.Instruction{forward.Apply(copyAct), forward.Goto(forward.TableLearn)}
+		if r.class == 0 { // a pass rule: shields traffic from a catch-all below it
+			instrs = []ofp.Instruction{forward.Goto(forward.TableLearn)}
+		}
 		msgs = append(msgs, &ofp.FlowMod{
 			Cookie:       forward.Cookie(forward.KindWatch, uint64(r.class)),
 			TableID:      forward.TableWatch,
@@ -233,7 +261,7 @@ func WatchFlows(cfg WatchConfig) []ofp.Message {
 			OutPort:      ofp.PortAny,
 			OutGroup:     ofp.GroupAny,
 			Match:        ofp.Match{Fields: r.fields},
-			Instructions: []ofp.Instruction{forward.Apply(copyAct), forward.Goto(forward.TableLearn)},
+			Instructions: instrs,
 		})
 	}
 	return msgs

@@ -255,7 +255,7 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 	r := &blockRecord{
 		Block: policy.Block{ID: newID(), Source: src, IPs: bound, IPBound: len(bound) > 0, IPOnly: ipOnly,
 			Reason: v.Reason, Kind: string(v.Kind), Created: now, Scope: c.scope},
-		AllIPs: v.IPs, Evidence: v.Evidence, Probes: v.Probes,
+		AllIPs: v.IPs, Evidence: v.Evidence, Probes: v.Probes, Targets: v.Targets,
 	}
 	c.install(r, now, "detector")
 }

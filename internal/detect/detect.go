@@ -53,10 +53,13 @@ type Verdict struct {
 	Kind     Kind
 	Reason   string
 	Evidence []string // short human lines, oldest first (at most evidenceLen)
-	Probes   int      // probes (first contacts and probe-shaped packets) counted
-	First    time.Time
-	At       time.Time
-	Score    float64 // progress toward the decision threshold; >= 1 when decided
+	// Targets are the hosts the source probed, from its evidence (at most
+	// maxTargets, oldest first): the protected hosts to notify.
+	Targets []netip.Addr
+	Probes  int // probes (first contacts and probe-shaped packets) counted
+	First   time.Time
+	At      time.Time
+	Score   float64 // progress toward the decision threshold; >= 1 when decided
 }
 
 // Suspect is the current state of one actor, for the API.
@@ -889,6 +892,7 @@ func (d *Detector) decide(now time.Time, a *actor, kind Kind, reason string, sco
 		Score:  score,
 	}
 	v.Evidence = d.evidenceLines(a)
+	v.Targets = evidenceTargets(a)
 	return v, true
 }
 
@@ -1414,6 +1418,24 @@ func (d *Detector) addEvidence(a *actor, e evidence) {
 	}
 	copy(a.ev[:], a.ev[1:])
 	a.ev[evidenceLen-1] = e
+}
+
+// maxTargets bounds Verdict.Targets.
+const maxTargets = 8
+
+// evidenceTargets lists the distinct hosts in a's evidence.
+func evidenceTargets(a *actor) []netip.Addr {
+	var out []netip.Addr
+	add := func(ip netip.Addr) {
+		if ip.IsValid() && len(out) < maxTargets && !slices.Contains(out, ip) {
+			out = append(out, ip)
+		}
+	}
+	for _, e := range a.ev[:a.nEv] {
+		add(e.host)
+	}
+	add(a.sigHost)
+	return out
 }
 
 func (d *Detector) evidenceLines(a *actor) []string {

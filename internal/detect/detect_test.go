@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -331,3 +332,38 @@ func eq[T comparable](t *testing.T, what string, got, want T) {
 
 func expf(x float64) float64  { return math.Exp(x) }
 func round(x float64) float64 { return math.Round(x) }
+
+// The verdict names the hosts the source probed: the controller sends each
+// of them a notice (issue 3: "the protected host is told").
+func TestVerdictNamesTargets(t *testing.T) {
+	d := New(DefaultConfig())
+	src := Source{Port: 1}
+	ip := netip.MustParseAddr("10.0.0.1")
+	v1, v2 := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
+	var v Verdict
+	var ok bool
+	for i := range uint16(20) {
+		victim := v1
+		if i%2 == 1 {
+			victim = v2
+		}
+		now := t0.Add(time.Duration(i) * time.Millisecond)
+		if _, ok2 := d.Observe(now, src, syn(ip, victim, 40000, 100+i)); ok2 {
+			t.Fatal("decided on a SYN alone")
+		}
+		if v, ok = d.Observe(now, Source{Port: 2}, rst(victim, ip, 100+i, 40000)); ok {
+			break
+		}
+	}
+	if !ok {
+		t.Fatal("no verdict after 20 refused first contacts")
+	}
+	if !slices.Contains(v.Targets, v1) {
+		t.Errorf("targets %v, want %s among them", v.Targets, v1)
+	}
+	for _, tg := range v.Targets {
+		if tg != v1 && tg != v2 {
+			t.Errorf("target %s was never probed", tg)
+		}
+	}
+}

@@ -297,7 +297,7 @@ func (c *Controller) extend(src policy.Source, v detect.Verdict, bound []netip.A
 	if added {
 		for _, sw := range c.sessionsSnapshot() {
 			if msgs := policy.BlockFlows(b, sw.dpid, now); len(msgs) > 0 {
-				sw.sess.Send(msgs...)
+				c.sendTo(sw.sess, msgs...)
 			}
 		}
 	}
@@ -371,7 +371,7 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 		if len(msgs) == 0 {
 			continue
 		}
-		if err := sw.sess.Send(msgs...); err != nil {
+		if err := c.sendTo(sw.sess, msgs...); err != nil {
 			c.log.Error("block install failed", "dpid", fmtDPID(sw.dpid), "block", b.ID, "err", err)
 			c.bus.Publish(event.Event{Type: event.BlockFailed, DPID: sw.dpid, BlockID: b.ID, MAC: macString(b.Source.MAC),
 				Message: "installing block " + b.ID + " failed: " + err.Error()})
@@ -404,7 +404,7 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 func (c *Controller) confirm(sw *switchState, id, scope string, since time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := sw.sess.Barrier(ctx); err != nil {
+	if err := c.barrier(ctx, sw.sess); err != nil {
 		c.log.Warn("block barrier failed", "dpid", fmtDPID(sw.dpid), "block", id, "err", err)
 		return
 	}
@@ -440,7 +440,7 @@ func (c *Controller) expire(now time.Time) {
 func (c *Controller) lift(r *blockRecord, t event.Type, why string) {
 	b := r.Block
 	for _, sw := range c.sessionsSnapshot() {
-		sw.sess.Send(policy.UnblockFlows(b)...)
+		c.sendTo(sw.sess, policy.UnblockFlows(b)...)
 	}
 	if err := c.store.Delete(store.BucketBlocks, b.ID); err != nil {
 		c.log.Error("store: deleting block failed", "block", b.ID, "err", err)
@@ -488,7 +488,7 @@ func (c *Controller) notifyVictims(r *blockRecord, now time.Time) {
 			srcIP = noticeSourceV6
 		}
 		frame := notice.Frame(vmac, controllerMAC, victim, srcIP, port, port, payload)
-		if err := sw.sess.Send(packetOut(vport, frame)); err != nil {
+		if err := c.sendTo(sw.sess, packetOut(vport, frame)); err != nil {
 			c.m.NoticesFailed.Inc()
 			c.bus.Publish(event.Event{Type: event.NoticeFailed, Target: victim.String(), BlockID: r.Block.ID, Message: err.Error()})
 			continue

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"portcullis/internal/metrics"
+	"portcullis/internal/ofconn"
 	"portcullis/ofp"
 )
 
@@ -18,7 +19,13 @@ import (
 type metricsSet struct {
 	*metrics.Metrics
 	packetIn [3][4]prometheus.Counter // [reason][table] for our four tables
+	messages [2][int(ofp.TypeMeterMod) + 1]prometheus.Counter
 }
+
+const (
+	dirIn  = 0
+	dirOut = 1
+)
 
 var packetInReasons = [3]string{"no_match", "action", "invalid_ttl"}
 
@@ -28,6 +35,11 @@ func newMetrics(version string) *metricsSet {
 	for r := range m.packetIn {
 		for t := range m.packetIn[r] {
 			m.packetIn[r][t] = m.PacketIns.WithLabelValues(packetInReasons[r], strconv.Itoa(t))
+		}
+	}
+	for d, dir := range [2]string{"in", "out"} {
+		for t := range m.messages[d] {
+			m.messages[d][t] = m.Messages.WithLabelValues(strings.TrimPrefix(ofp.Type(t).String(), "OFPT_"), dir)
 		}
 	}
 	return m
@@ -41,8 +53,44 @@ func (m *metricsSet) countPacketIn(reason, table uint8) {
 	m.PacketIn("other", table)
 }
 
-func (m *metricsSet) countMessage(t ofp.Type) {
-	m.Message(strings.TrimPrefix(t.String(), "OFPT_"), "in")
+// countMessage counts one OpenFlow message by type and direction.
+func (m *metricsSet) countMessage(t ofp.Type, dir int) {
+	if int(t) < len(m.messages[dir]) {
+		m.messages[dir][t].Inc()
+		return
+	}
+	m.Message("UNKNOWN", [2]string{"in", "out"}[dir])
+}
+
+// request sends a request and waits for its reply, counting both.
+func (c *Controller) request(ctx context.Context, s *ofconn.Session, m ofp.Message) (ofp.Message, error) {
+	c.m.countMessage(m.Type(), dirOut)
+	r, err := s.Request(ctx, m)
+	if err == nil {
+		c.m.countMessage(r.Type(), dirIn)
+	}
+	return r, err
+}
+
+// barrier sends a barrier and waits for its reply, counting both.
+func (c *Controller) barrier(ctx context.Context, s *ofconn.Session) error {
+	c.m.countMessage(ofp.TypeBarrierRequest, dirOut)
+	err := s.Barrier(ctx)
+	if err == nil {
+		c.m.countMessage(ofp.TypeBarrierReply, dirIn)
+	}
+	return err
+}
+
+// sendTo sends msgs to a switch and counts them.
+func (c *Controller) sendTo(s *ofconn.Session, msgs ...ofp.Message) error {
+	err := s.Send(msgs...)
+	if err == nil {
+		for _, m := range msgs {
+			c.m.countMessage(m.Type(), dirOut)
+		}
+	}
+	return err
 }
 
 func (m *metricsSet) handler() http.Handler { return m.Handler() }
@@ -54,7 +102,7 @@ func (c *Controller) pollMeters() {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			reply, err := sw.sess.Request(ctx, &ofp.MultipartRequest{Body: &ofp.MeterStatsRequest{MeterID: ofp.MeterAll}})
+			reply, err := c.request(ctx, sw.sess, &ofp.MultipartRequest{Body: &ofp.MeterStatsRequest{MeterID: ofp.MeterAll}})
 			if err != nil {
 				return
 			}

@@ -45,7 +45,7 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	sw.mu.Lock()
 	msgs := sw.fwd.Setup()
 	msgs = append(msgs, policy.WatchFlows(c.watchCfg)...)
-	err := s.Send(msgs...)
+	err := c.sendTo(s, msgs...)
 	sw.mu.Unlock()
 	if err != nil {
 		s.Logger().Error("pipeline setup failed", "err", err)
@@ -69,7 +69,7 @@ func (c *Controller) reconcile(sw *switchState) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	reply, err := s.Request(ctx, policy.BlockFlowsRequest())
+	reply, err := c.request(ctx, s, policy.BlockFlowsRequest())
 	if err != nil {
 		s.Logger().Warn("reconcile: dumping block flows failed", "err", err)
 		return
@@ -83,19 +83,19 @@ func (c *Controller) reconcile(sw *switchState) {
 	want := c.activeBlocks()
 	msgs := policy.Reconcile(want, have, sw.dpid, c.now())
 	if len(msgs) > 0 {
-		if err := s.Send(msgs...); err != nil {
+		if err := c.sendTo(s, msgs...); err != nil {
 			s.Logger().Warn("reconcile: send failed", "err", err)
 			return
 		}
 	}
-	if err := s.Barrier(ctx); err != nil {
+	if err := c.barrier(ctx, s); err != nil {
 		s.Logger().Warn("reconcile: barrier failed", "err", err)
 		return
 	}
 	s.Logger().Info("switch ready", "blocks", len(want), "had_block_flows", len(have), "sent", len(msgs),
 		"took", time.Since(start).Round(time.Microsecond).String())
 	c.bus.Publish(event.Event{Type: event.SwitchUp, DPID: sw.dpid,
-		Message: "switch " + ofconn.FormatDPID(sw.dpid) + " connected from " + s.RemoteAddr().String()})
+		Message: "switch " + fmtDPID(sw.dpid) + " connected from " + s.RemoteAddr().String()})
 }
 
 // Disconnected forgets a switch whose session ended.
@@ -112,7 +112,7 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 	if sw == nil {
 		return
 	}
-	msg := "switch " + ofconn.FormatDPID(sw.dpid) + " disconnected"
+	msg := "switch " + fmtDPID(sw.dpid) + " disconnected"
 	if err != nil {
 		msg += ": " + err.Error()
 	}
@@ -127,9 +127,7 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 	if sw == nil {
 		return
 	}
-	if _, ok := m.(*ofp.PacketIn); !ok {
-		c.m.countMessage(m.Type())
-	}
+	c.m.countMessage(m.Type(), dirIn)
 	switch m := m.(type) {
 	case *ofp.PacketIn:
 		c.packetIn(sw, m)
@@ -154,7 +152,7 @@ func (c *Controller) send(sw *switchState) {
 	if len(sw.out) == 0 {
 		return
 	}
-	if err := sw.sess.Send(sw.out...); err != nil {
+	if err := c.sendTo(sw.sess, sw.out...); err != nil {
 		c.m.Errors.WithLabelValues("send").Inc()
 	}
 	clear(sw.out)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -46,6 +47,9 @@ func Open(dir string) (*Bolt, error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
+	if err := checkSize(path); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: LockTimeout})
 	if err != nil {
 		switch {
@@ -60,6 +64,64 @@ func Open(dir string) (*Bolt, error) {
 		}
 	}
 	return &Bolt{db: db, path: path}, nil
+}
+
+// checkSize refuses a state file shorter than its own meta pages say it is
+// (cut short by a crash or a full disk). bbolt maps the file and would fault
+// (SIGBUS) on the missing pages instead of returning an error.
+func checkSize(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	size := fi.Size()
+	if size == 0 {
+		return nil // bbolt initialises an empty file
+	}
+	// Page header (16 bytes), then the meta: magic, version, page size,
+	// flags, root bucket (16), freelist pgid (8), high-water pgid (8).
+	const (
+		metaMagic   = 0xED0CDAED
+		offMagic    = 16
+		offPgSize   = 24
+		offHighPgid = 56
+	)
+	var need int64
+	var hdr [64]byte
+	for _, at := range []int64{0, -1} {
+		if at < 0 {
+			if need == 0 {
+				break
+			}
+			at = need // the second meta page sits one page in
+		}
+		if _, err := f.ReadAt(hdr[:], at); err != nil {
+			return fmt.Errorf("%w: %s: %d bytes, too short for a state file (the file was left untouched; move it away to start with empty state)", ErrCorrupt, path, size)
+		}
+		if binary.LittleEndian.Uint32(hdr[offMagic:]) != metaMagic {
+			continue
+		}
+		pg := int64(binary.LittleEndian.Uint32(hdr[offPgSize:]))
+		if pg < 512 || pg > 1<<20 {
+			continue
+		}
+		if need == 0 {
+			need = pg
+		}
+		if hw := int64(binary.LittleEndian.Uint64(hdr[offHighPgid:])); hw > 0 && hw < 1<<40 && hw*pg > size {
+			return fmt.Errorf("%w: %s: %d bytes, but its meta page says %d (cut short: the file was left untouched; move it away to start with empty state)",
+				ErrCorrupt, path, size, hw*pg)
+		}
+	}
+	return nil
 }
 
 // Path returns the state file's path.

@@ -373,3 +373,36 @@ func BenchmarkGet(b *testing.B) {
 		})
 	}
 }
+
+// A state file cut short (a crash or a full disk) must give a clear error
+// naming the file, not a SIGBUS from bbolt's memory map, and stay untouched.
+func TestOpenTruncatedFile(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		if err := s.Put(BucketBlocks, fmt.Sprintf("k%05d", i), bytes.Repeat([]byte{'x'}, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	path := filepath.Join(dir, FileName)
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := full[:len(full)/3]
+	if err := os.WriteFile(path, cut, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Open of a truncated file: %v, want ErrCorrupt naming %s", err, path)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(after, cut) {
+		t.Error("the truncated file was modified")
+	}
+}

@@ -229,9 +229,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	addr := ln.Addr()
 	c.apiAddr.Store(&addr)
 	c.swapAPI()
-	c.apiSrv = &http.Server{Handler: apiHandler{c}, ReadHeaderTimeout: 10 * time.Second}
-
 	ctx, cancel := context.WithCancel(ctx)
+	// Handlers see ctx: event streams end at shutdown instead of holding
+	// Shutdown for its whole timeout.
+	c.apiSrv = &http.Server{Handler: apiHandler{c}, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)

@@ -161,6 +161,27 @@ func firstPing(b *testing.B, l *lab.Lab) float64 {
 	return v
 }
 
+var dpPackets = regexp.MustCompile(`packets:(\d+)`)
+
+// busiestMegaflow returns the datapath flow (megaflow) that carried the most
+// packets: what the fast path does for the bulk of an iperf3 run, whoever
+// set up the OpenFlow flows.
+func busiestMegaflow(l *lab.Lab) string {
+	out, err := exec.Command("ovs-appctl", "-t", filepath.Join(l.RunDir(), "ovs-vswitchd.ctl"), "dpctl/dump-flows").Output()
+	if err != nil {
+		return err.Error()
+	}
+	best, max := "", uint64(0)
+	for line := range strings.Lines(string(out)) {
+		if m := dpPackets.FindStringSubmatch(line); m != nil {
+			if n, _ := strconv.ParseUint(m[1], 10, 64); n >= max {
+				best, max = strings.TrimSpace(line), n
+			}
+		}
+	}
+	return best
+}
+
 type benchSample struct {
 	gbps, pingMS float64
 	ctlPackets   uint64 // controller-bound packets by the bridge's flow counters, during iperf3
@@ -256,6 +277,9 @@ func BenchmarkThroughput(b *testing.B) {
 				s.apiPacketIns = Stats(b, m.c).PacketIns - apiBefore
 			}
 			samples[m.name] = append(samples[m.name], s)
+			if r == 0 {
+				b.Logf("%s: busiest datapath flow: %s", m.name, busiestMegaflow(l))
+			}
 			b.Logf("round %d %-10s %6.3f Gbit/s  %5d retransmits  first ping %6.2f ms  to controller %d (api %d)  flows %d",
 				r+1, m.name, s.gbps, res.Retransmits, s.pingMS, s.ctlPackets, s.apiPacketIns, s.flows)
 		}

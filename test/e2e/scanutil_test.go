@@ -448,3 +448,28 @@ func scanJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// scanMeterDrops returns, per meter of the lab's bridge, how many packets
+// its drop band dropped (packet-in copies the controller never saw).
+func scanMeterDrops(l *lab.Lab) map[string]int {
+	out, err := l.Ofctl("meter-stats")
+	if err != nil {
+		return nil
+	}
+	drops := map[string]int{}
+	meter := ""
+	for line := range strings.Lines(out) {
+		line = strings.TrimSpace(line)
+		if m, ok := strings.CutPrefix(line, "meter:"); ok {
+			meter = strings.Fields(m)[0]
+			continue
+		}
+		if strings.HasPrefix(line, "0: packet_count:") {
+			n, _ := strconv.Atoi(strings.Fields(strings.TrimPrefix(line, "0: packet_count:"))[0])
+			if n > 0 {
+				drops[meter] = n
+			}
+		}
+	}
+	return drops
+}

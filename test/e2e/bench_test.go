@@ -94,7 +94,9 @@ func controllerBound(b *testing.B, l *lab.Lab) (packets uint64, flows int) {
 			continue
 		}
 		flows++
-		if _, actions, ok := strings.Cut(line, "actions="); ok && strings.Contains(actions, "CONTROLLER") {
+		// "CONTROLLER:65535", or "controller(max_len=...,meter_id=...)"
+		// when the action has more than a length.
+		if _, actions, ok := strings.Cut(line, "actions="); ok && strings.Contains(strings.ToUpper(actions), "CONTROLLER") {
 			n, _ := strconv.ParseUint(m[1], 10, 64)
 			packets += n
 		}
@@ -185,7 +187,7 @@ func busiestMegaflow(l *lab.Lab) string {
 type benchSample struct {
 	gbps, pingMS float64
 	ctlPackets   uint64 // controller-bound packets by the bridge's flow counters, during iperf3
-	apiPacketIns uint64 // packet-ins counted by Portcullis (its modes only)
+	apiPacketIns uint64 // packet-ins counted by Portcullis (its mode only; after its meters)
 	flows        int    // flows in the bridge after the run
 }
 

@@ -225,6 +225,11 @@ func TestRobustMalformedInput(t *testing.T) {
 		t.Errorf("OVS session changed: %s since %v -> %s since %v", before.Address, before.ConnectedSince,
 			after.Address, after.ConnectedSince)
 	}
+	// The fake switches that misbehaved after their handshake are gone.
+	waitFor(t, 10*time.Second, "only the OVS switch in /api/v1/switches", func() bool {
+		sws := Switches(t, c)
+		return len(sws) == 1 && sws[0].DatapathID == dpid
+	})
 	ovsDPID := fmt.Sprintf("dpid=%016x", dpid)
 	for line := range strings.Lines(c.Logs()) {
 		if strings.Contains(line, ovsDPID) && strings.Contains(line, "disconnected") {

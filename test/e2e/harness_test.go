@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,6 +166,10 @@ func StartController(t testing.TB, args ...string) *Controller {
 		done:   make(chan struct{}),
 	}
 	argv := append([]string{"run", "--listen", c.Addr, "--api-listen", fmt.Sprintf("127.0.0.1:%d", api)}, args...)
+	if !slices.Contains(args, "--state-dir") && !slices.Contains(args, "--config") {
+		// Never the machine's /var/lib/portcullis.
+		argv = append(argv, "--state-dir", t.TempDir())
+	}
 	c.cmd = exec.Command(bin, argv...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {

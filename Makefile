@@ -4,7 +4,7 @@ BIN       := bin/portcullis
 PKGS      := ./...
 FUZZTIME  ?= 3s
 # Debian packages the lab, the demo and the e2e tests use.
-DEB_PKGS  := openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump
+DEB_PKGS  := openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump curl python3
 
 .PHONY: all build test vet fmt-check unit fuzz e2e demo deps bench clean
 

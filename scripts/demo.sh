@@ -39,7 +39,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 bold "Checking what the demo needs"
-./scripts/deps.sh openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump || exit 1
+./scripts/deps.sh openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump curl python3 || exit 1
 ok "Open vSwitch $(ovs-vswitchd --version | head -1 | awk '{print $NF}'), nmap, hping3, iperf3 present"
 [ -x "$BIN" ] || go build -o "$BIN" ./cmd/portcullis || exit 1
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -263,8 +264,9 @@ func scanBenignRun(b *testing.B, e *scanEnv, secs int) (gbps, loss float64) {
 
 // BenchmarkScanBenignDuringAttack measures iperf3 throughput and ping loss
 // between two benign hosts (h3 -> h4) side by side: with no attack, while
-// h1 runs `nmap -T5 -p-` at h2, and while h1 runs `hping3 --flood -S -p 80`
-// at h2. Each condition gets a fresh controller; the attack starts 1 s
+// h1 runs `nmap -T5 -p-` at h2, and while h1 runs `hping3 --flood -S`
+// at h2 (hping3's default port 0, closed) and at h2's open port 80. Each
+// condition gets a fresh controller; the attack starts 1 s
 // before the measurement and runs through it (ping phase, then iperf3
 // phase: see scanBenignRun). Reported: Gbit/s and loss
 // per condition, and each attack's throughput as a fraction of the
@@ -282,7 +284,12 @@ func BenchmarkScanBenignDuringAttack(b *testing.B) {
 	}{
 		{"idle", nil},
 		{"nmap-T5", []string{"nmap", "-n", "-sS", "-T5", "-p-", "10.0.0.2"}},
-		{"hping3-flood", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}},
+		// hping3's default destination port is 0: closed, answered by
+		// RSTs, a scan to the detector.
+		{"hping3-flood", []string{"hping3", "--flood", "-q", "-S", "10.0.0.2"}},
+		// A SYN flood at an open port from the host's own address: every
+		// first contact succeeds, so it is not a scan and is not blocked.
+		{"hping3-flood-open", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}},
 	}
 	for range b.N {
 		for _, a := range attacks {
@@ -343,7 +350,9 @@ func scanRSS(pid int) (int, error) {
 }
 
 // BenchmarkScanSpoofedFloodMemory measures the controller's resident memory
-// (VmRSS) before, at the peak of and 5 s after a 30 s spoofed-source SYN
+// (VmRSS) and Go heap in use (go_memstats_heap_inuse_bytes from /metrics)
+// before, at the peak of and 5 s after a 30 s (PORTCULLIS_BENCH_FLOOD)
+// spoofed-source SYN
 // flood (`hping3 --flood --rand-source -S -p 80` from h1 at h2, every
 // packet a new source address), sampled every 100 ms, with the packet-ins
 // and probes it caused. Every per-source table is bounded, so the peak
@@ -352,7 +361,10 @@ func BenchmarkScanSpoofedFloodMemory(b *testing.B) {
 	if _, err := exec.LookPath("hping3"); err != nil {
 		b.Skip("hping3 missing")
 	}
-	const flood = 30 * time.Second
+	flood := 30 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("PORTCULLIS_BENCH_FLOOD")); err == nil && d > 0 {
+		flood = d
+	}
 	e := scanStartEnv(b, 4)
 	var before, peak, after float64
 	for range b.N {
@@ -365,6 +377,8 @@ func BenchmarkScanSpoofedFloodMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		st0 := Stats(b, e.C)
+		heap0 := scanHeapInuse(e.C)
+		heapMax := heap0
 		p := scanStart(b, e.L, 1, flood, "hping3", "--flood", "--rand-source", "-q", "-S", "-p", "80", "10.0.0.2")
 		rmax := r0
 		var samples []int
@@ -377,6 +391,9 @@ func BenchmarkScanSpoofedFloodMemory(b *testing.B) {
 					rmax = max(rmax, r)
 					samples = append(samples, r)
 				}
+				if len(samples)%10 == 0 {
+					heapMax = max(heapMax, scanHeapInuse(e.C))
+				}
 				continue
 			}
 			break
@@ -387,6 +404,8 @@ func BenchmarkScanSpoofedFloodMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		st1 := Stats(b, e.C)
+		heap1 := scanHeapInuse(e.C)
+		b.Logf("Go heap in use: before %.1f MB, peak %.1f MB, after %.1f MB", heap0, heapMax, heap1)
 		// The peak of each third of the flood: flat if memory is bounded.
 		var thirds []string
 		for i := range min(3, len(samples)) {
@@ -410,4 +429,22 @@ func BenchmarkScanSpoofedFloodMemory(b *testing.B) {
 	b.ReportMetric(before/nf, "MB-before")
 	b.ReportMetric(peak/nf, "MB-peak")
 	b.ReportMetric(after/nf, "MB-after")
+}
+
+// scanHeapInuse is go_memstats_heap_inuse_bytes of the controller in MB
+// (GET /metrics), 0 if unavailable.
+func scanHeapInuse(c *Controller) float64 {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(c.APIURL + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f / (1 << 20)
+		}
+	}
+	return 0
 }

@@ -32,31 +32,42 @@ type udpPairs struct {
 	seen map[udpKey]time.Time
 }
 
+// answers reports whether p answers a packet recorded in m within the
+// window (and forgets that one); otherwise it records p.
+func (m *udpPairs) answers(now time.Time, p *packet.Packet) bool {
+	if m.seen == nil {
+		m.seen = make(map[udpKey]time.Time, 256)
+	}
+	rev := udpKey{src: p.Dst, dst: p.Src, sport: p.DstPort, dport: p.SrcPort}
+	if t, ok := m.seen[rev]; ok && now.Sub(t) < udpPairWindow {
+		delete(m.seen, rev)
+		return true
+	}
+	if len(m.seen) >= udpPairsMax {
+		clear(m.seen)
+	}
+	m.seen[udpKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}] = now
+	return false
+}
+
+// bypass sends the bypass flows of pr and its reverse. Must hold sw.mu.
+func (c *Controller) bypass(sw *switchState, pr policy.Pair) {
+	for _, x := range [2]policy.Pair{pr, pr.Reverse()} {
+		if fm, err := policy.BypassFlow(x, bypassIdleSecs); err == nil {
+			sw.out = append(sw.out, ofp.Message(fm))
+		}
+	}
+	c.send(sw)
+}
+
 func (c *Controller) udpBypass(sw *switchState, now time.Time, p *packet.Packet) {
 	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Dst.IsMulticast() || isBroadcast(p.Dst) {
 		return
 	}
-	if sw.udp.seen == nil {
-		sw.udp.seen = make(map[udpKey]time.Time, 256)
+	if sw.udp.answers(now, p) {
+		// p answers the client p.Dst from the service p.Src:p.SrcPort.
+		c.bypass(sw, policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 17, DstPort: p.SrcPort})
 	}
-	rev := udpKey{src: p.Dst, dst: p.Src, sport: p.DstPort, dport: p.SrcPort}
-	if t, ok := sw.udp.seen[rev]; ok && now.Sub(t) < udpPairWindow {
-		delete(sw.udp.seen, rev)
-		// p answers rev: rev.src is the client, rev.dst:rev.dport the service.
-		fwd := policy.Pair{Src: rev.src, Dst: rev.dst, Proto: 17, DstPort: rev.dport}
-		back := policy.Pair{Src: rev.dst, Dst: rev.src, Proto: 17, SrcPort: rev.dport}
-		for _, pr := range [2]policy.Pair{fwd, back} {
-			if fm, err := policy.BypassFlow(pr, bypassIdleSecs); err == nil {
-				sw.out = append(sw.out, ofp.Message(fm))
-			}
-		}
-		c.send(sw)
-		return
-	}
-	if len(sw.udp.seen) >= udpPairsMax {
-		clear(sw.udp.seen)
-	}
-	sw.udp.seen[udpKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}] = now
 }
 
 // tcpBypass stops copying a TCP conversation once the server accepted it: a
@@ -67,14 +78,7 @@ func (c *Controller) tcpBypass(sw *switchState, p *packet.Packet) {
 	if !p.Src.IsValid() || !p.Dst.IsValid() {
 		return
 	}
-	fwd := policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 6, DstPort: p.SrcPort}
-	back := fwd.Reverse()
-	for _, pr := range [2]policy.Pair{fwd, back} {
-		if fm, err := policy.BypassFlow(pr, bypassIdleSecs); err == nil {
-			sw.out = append(sw.out, ofp.Message(fm))
-		}
-	}
-	c.send(sw)
+	c.bypass(sw, policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 6, DstPort: p.SrcPort})
 }
 
 // ackBypass stops copying an established TCP conversation whose handshake the
@@ -87,25 +91,9 @@ func (c *Controller) ackBypass(sw *switchState, now time.Time, p *packet.Packet)
 	if !p.Src.IsValid() || !p.Dst.IsValid() {
 		return
 	}
-	if sw.acks.seen == nil {
-		sw.acks.seen = make(map[udpKey]time.Time, 256)
+	if sw.acks.answers(now, p) {
+		c.bypass(sw, policy.Pair{Src: p.Src, Dst: p.Dst, Proto: 6, SrcPort: p.SrcPort, DstPort: p.DstPort})
 	}
-	rev := udpKey{src: p.Dst, dst: p.Src, sport: p.DstPort, dport: p.SrcPort}
-	if t, ok := sw.acks.seen[rev]; ok && now.Sub(t) < udpPairWindow {
-		delete(sw.acks.seen, rev)
-		fwd := policy.Pair{Src: p.Src, Dst: p.Dst, Proto: 6, SrcPort: p.SrcPort, DstPort: p.DstPort}
-		for _, pr := range [2]policy.Pair{fwd, fwd.Reverse()} {
-			if fm, err := policy.BypassFlow(pr, bypassIdleSecs); err == nil {
-				sw.out = append(sw.out, ofp.Message(fm))
-			}
-		}
-		c.send(sw)
-		return
-	}
-	if len(sw.acks.seen) >= udpPairsMax {
-		clear(sw.acks.seen)
-	}
-	sw.acks.seen[udpKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}] = now
 }
 
 func isBroadcast(a netip.Addr) bool {

@@ -118,6 +118,13 @@ type Block struct {
 type Meters struct {
 	PacketInRate  uint32 `yaml:"packet_in_rate"`  // packets per second to the controller, per switch
 	PacketInBurst uint32 `yaml:"packet_in_burst"` // burst size in packets
+	// FirstContactRate limits, in the switch, the TCP connection attempts
+	// (SYNs no bypass flow covers) each switch port may send per second;
+	// FirstContactBurst at once. It keeps a fast scanner's probes from
+	// reaching anyone before its block is in place. 0 turns it off.
+	FirstContactRate   uint32   `yaml:"first_contact_rate"`
+	FirstContactBurst  uint32   `yaml:"first_contact_burst"`
+	FirstContactExempt []string `yaml:"first_contact_exempt"` // switch port names never limited (uplinks)
 }
 
 // Forward configures learned forwarding flows.
@@ -197,7 +204,7 @@ func Default() Config {
 			Scope:         "network",
 			NoisyPorts:    append([]uint16(nil), DefaultNoisyPorts...),
 		},
-		Meters:  Meters{PacketInRate: 1000, PacketInBurst: 100},
+		Meters:  Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 100, FirstContactBurst: 4},
 		Forward: Forward{IdleTimeout: 5 * time.Minute},
 		Notify: Notify{
 			Syslog:    Syslog{Network: "udp", AppName: "portcullis"},

@@ -215,6 +215,13 @@ func (c *Config) validate() Errors {
 
 	v.intIn("meters.packet_in_rate", int(c.Meters.PacketInRate), 1, 1_000_000)
 	v.intIn("meters.packet_in_burst", int(c.Meters.PacketInBurst), 0, 1_000_000)
+	v.intIn("meters.first_contact_rate", int(c.Meters.FirstContactRate), 0, 1_000_000)
+	v.intIn("meters.first_contact_burst", int(c.Meters.FirstContactBurst), 0, 1_000_000)
+	for i, name := range c.Meters.FirstContactExempt {
+		if name == "" {
+			v.add(fmt.Sprintf("meters.first_contact_exempt[%d]", i), "must be a switch port name, like eth0 or uplink")
+		}
+	}
 
 	it := c.Forward.IdleTimeout
 	v.durationIn("forward.idle_timeout", it, time.Second, 65535*time.Second)

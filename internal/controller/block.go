@@ -144,7 +144,7 @@ func (c *Controller) activeBlocks() []policy.Block {
 func (c *Controller) blocker(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	var lastPoll time.Time
+	var lastPoll, lastExempt time.Time
 	var lastEvicted uint64
 	for {
 		select {
@@ -162,6 +162,10 @@ func (c *Controller) blocker(ctx context.Context) {
 			}
 			c.expire(now)
 			c.series.tick(now, c.packetIns.Load(), c.probes.Load(), c.blocksN.Load())
+			if now.Sub(lastExempt) >= 2*time.Second {
+				lastExempt = now
+				c.exemptProtectedPorts()
+			}
 			if now.Sub(lastPoll) >= 10*time.Second {
 				lastPoll = now
 				c.pollMeters()

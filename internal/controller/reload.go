@@ -54,6 +54,9 @@ func (c *Controller) Reload(next config.Config) error {
 	if next.StateDir != c.cfg.StateDir {
 		restart = append(restart, "state_dir")
 	}
+	if fmt.Sprint(next.Meters) != fmt.Sprint(c.cfg.Meters) {
+		restart = append(restart, "meters")
+	}
 	if fmt.Sprint(next.Detect) != fmt.Sprint(c.cfg.Detect) {
 		restart = append(restart, "detect")
 	}

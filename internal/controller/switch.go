@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,8 +27,9 @@ type switchState struct {
 	out []ofp.Message
 
 	badFrames uint64
-	udp       udpPairs // recent UDP first packets, for bypass decisions
-	acks      udpPairs // recent pure ACKs outside bypassed conversations
+	udp       udpPairs        // recent UDP first packets, for bypass decisions
+	acks      udpPairs        // recent pure ACKs outside bypassed conversations
+	fcPorts   map[uint32]bool // ports with a first-contact meter (policy.FirstContactFlows)
 }
 
 func (c *Controller) lookup(s *ofconn.Session) *switchState {
@@ -41,10 +43,14 @@ func (c *Controller) lookup(s *ofconn.Session) *switchState {
 // then reconciles block flows by cookie (ours removed if stale, missing ones
 // added) and confirms with a barrier.
 func (c *Controller) Connected(s *ofconn.Session) {
-	sw := &switchState{sess: s, dpid: s.DPID(), fwd: forward.NewSwitch(c.fwdCfg), out: make([]ofp.Message, 0, 8)}
+	sw := &switchState{sess: s, dpid: s.DPID(), fwd: forward.NewSwitch(c.fwdCfg), out: make([]ofp.Message, 0, 8),
+		fcPorts: map[uint32]bool{}}
 	sw.mu.Lock()
 	msgs := sw.fwd.Setup()
 	msgs = append(msgs, policy.WatchFlows(c.watchCfg)...)
+	for _, p := range s.Ports() {
+		msgs = append(msgs, c.firstContactAdd(sw, p)...)
+	}
 	err := c.sendTo(s, msgs...)
 	sw.mu.Unlock()
 	if err != nil {
@@ -134,6 +140,15 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 	case *ofp.PortStatus:
 		sw.mu.Lock()
 		sw.out = sw.fwd.PortStatus(c.now(), m, sw.out[:0])
+		switch m.Reason {
+		case ofp.PortReasonAdd:
+			sw.out = append(sw.out, c.firstContactAdd(sw, m.Port)...)
+		case ofp.PortReasonDelete:
+			if sw.fcPorts[m.Port.PortNo] {
+				delete(sw.fcPorts, m.Port.PortNo)
+				sw.out = append(sw.out, policy.FirstContactDelete(m.Port.PortNo)...)
+			}
+		}
 		c.send(sw)
 		sw.mu.Unlock()
 	case *ofp.FlowRemoved:
@@ -144,6 +159,50 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 	case *ofp.Error:
 		c.m.Errors.WithLabelValues(m.ErrType.String()).Inc()
 		s.Logger().Warn("switch reported an error", "xid", xid, "error", m.Error())
+	}
+}
+
+// firstContactAdd returns the first-contact meter and flows for a port, unless
+// the feature is off or the port is exempt by name. Must hold sw.mu.
+func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message {
+	m := c.cfg.Meters
+	if m.FirstContactRate == 0 || slices.Contains(m.FirstContactExempt, p.Name) {
+		return nil
+	}
+	msgs := policy.FirstContactFlows(p.PortNo, policy.FirstContactConfig{Rate: m.FirstContactRate, Burst: m.FirstContactBurst})
+	if msgs != nil {
+		sw.fcPorts[p.PortNo] = true
+	}
+	return msgs
+}
+
+// exemptProtectedPorts lifts the first-contact meter from ports behind which
+// a never-block host (a gateway, a DNS server) lives: their connection
+// attempts are other people's, many and legitimate.
+func (c *Controller) exemptProtectedPorts() {
+	if c.never.Len() == 0 {
+		return
+	}
+	for _, sw := range c.sessionsSnapshot() {
+		sw.mu.Lock()
+		if len(sw.fcPorts) > 0 {
+			for _, h := range sw.fwd.Hosts() {
+				if !sw.fcPorts[h.Port] {
+					continue
+				}
+				for _, ip := range h.IPs {
+					if c.never.ContainsAddr(ip) {
+						delete(sw.fcPorts, h.Port)
+						sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)
+						sw.sess.Logger().Info("first-contact meter lifted: a never-block host lives behind the port",
+							"port", h.Port, "ip", ip.String())
+						break
+					}
+				}
+			}
+			c.send(sw)
+		}
+		sw.mu.Unlock()
 	}
 }
 

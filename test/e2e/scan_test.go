@@ -32,10 +32,6 @@ type scanCase struct {
 	// decoys are hosts whose addresses the attacker forges: they must
 	// not be blocked, and no drop flow may name their addresses.
 	decoys []int
-	// knownIssue, when set, turns "no block at all" into a skip that
-	// names the issue (the owners of detection and the pipeline fix it);
-	// once the scan is blocked every check applies again.
-	knownIssue string
 }
 
 const (
@@ -108,17 +104,6 @@ func scanNmapCases() []scanCase {
 	rnd := c("decoys-RND", kindsPort, cat([]string{"-sS", "-D", "RND:5"}, fast, ports, []string{v4})...)
 	decoy6 := c("v6-decoys-lab-hosts", kindsPort, cat([]string{"-6", "-sS", "-D", "fd00::3,fd00::4,ME"}, fast, ports, []string{v6})...)
 	decoy6.decoys = []int{3, 4}
-	for i := range cases {
-		switch cases[i].name {
-		case "ack", "window":
-			cases[i].knownIssue = "nmap -sA/-sW are not blocked: the watch table does not copy pure ACKs " +
-				"(docs/pipeline.md), and detect ignores a RST that answers no probe it saw " +
-				"(detect.go: RST without pending is dropped), so the victim's RSTs are never evidence"
-		case "ip-proto":
-			cases[i].knownIssue = "nmap -sO is not blocked: the watch table copies only TCP, UDP, SCTP, ICMP, " +
-				"ARP and ND, so probes of other IP protocols never reach detect's clsProto walk"
-		}
-	}
 	return append(cases, decoy, rnd, decoy6)
 }
 
@@ -145,9 +130,6 @@ func scanAttack(t *testing.T, e *scanEnv, tc scanCase, argv []string) {
 	blocks := scanWaitBlock(t, c, tc.limit, p.done)
 	took := time.Since(start)
 	p.Kill()
-	if len(blocks) == 0 && tc.knownIssue != "" {
-		t.Skipf("known issue: %s (%s: no block after %v)", tc.knownIssue, strings.Join(argv, " "), took.Round(time.Millisecond))
-	}
 	if len(blocks) == 0 {
 		t.Fatalf("%s: no block after %v; nmap said:\n%s\ncontroller:\n%s",
 			strings.Join(argv, " "), took.Round(time.Millisecond), p.Output(), c.Logs())

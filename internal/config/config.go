@@ -204,7 +204,7 @@ func Default() Config {
 			Scope:         "network",
 			NoisyPorts:    append([]uint16(nil), DefaultNoisyPorts...),
 		},
-		Meters:  Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 100, FirstContactBurst: 4},
+		Meters:  Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4},
 		Forward: Forward{IdleTimeout: 5 * time.Minute},
 		Notify: Notify{
 			Syslog:    Syslog{Network: "udp", AppName: "portcullis"},

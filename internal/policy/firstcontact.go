@@ -27,7 +27,7 @@ const (
 	// MaxFirstContactPort is the highest port number that gets a meter.
 	MaxFirstContactPort uint32 = 0xfffe
 
-	DefaultFirstContactRate  = 100
+	DefaultFirstContactRate  = 500
 	DefaultFirstContactBurst = 4
 
 	cookieFirstContact = 0x100 // cookie value marker (watch kind), OR the port

@@ -39,9 +39,13 @@ import concurrent.futures as cf, socket, sys, time
 def addr(s):
     h, p = s.rsplit(':', 1)
     return h.strip('[]'), int(p)
+# Connect timeout 10 s, as real clients wait through at least the kernel's
+# first SYN retransmissions (1 s, then 3 s): Portcullis's per-port
+# first-contact meter delays a burst of new connections beyond its budget
+# (meters.first_contact_*) by one retransmission; it never refuses them.
 def tcp(t):
     try:
-        s = socket.create_connection(addr(t), timeout=3)
+        s = socket.create_connection(addr(t), timeout=10)
         d = s.recv(16)
         s.close()
         return d.startswith(b'hello')

@@ -136,7 +136,7 @@ func (c *Controller) AddBlock(ctx context.Context, req api.BlockRequest) (api.Bl
 				located = true
 			}
 		}
-		if c.never.ContainsAddr(ip) {
+		if c.never.Load().ContainsAddr(ip) {
 			return api.Block{}, fmt.Errorf("%w: %s is on the never-block list", api.ErrConflict, ip)
 		}
 	}

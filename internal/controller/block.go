@@ -216,7 +216,7 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 		return
 	}
 	for _, ip := range v.IPs {
-		if c.never.ContainsAddr(ip) || c.allowSet.Load().ContainsAddr(ip) {
+		if c.never.Load().ContainsAddr(ip) || c.allowSet.Load().ContainsAddr(ip) {
 			if c.sourceOwns(src, ip) {
 				ev.Message += " (" + ip.String() + " is on the never-block list or allowlist: not blocked)"
 				ev.Reason = "protected"
@@ -241,7 +241,7 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 		// network): block the scanner's addresses at that port, not the MAC.
 		bound = bound[:0]
 		for _, ip := range v.IPs {
-			if !c.never.ContainsAddr(ip) {
+			if !c.never.Load().ContainsAddr(ip) {
 				bound = append(bound, ip)
 			}
 		}
@@ -258,7 +258,7 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 	}
 	r := &blockRecord{
 		Block: policy.Block{ID: newID(), Source: src, IPs: bound, IPBound: len(bound) > 0, IPOnly: ipOnly,
-			Reason: v.Reason, Kind: string(v.Kind), Created: now, Scope: c.scope},
+			Reason: v.Reason, Kind: string(v.Kind), Created: now, Scope: c.blockSettings().scope},
 		AllIPs: v.IPs, Evidence: v.Evidence, Probes: v.Probes, Targets: v.Targets,
 	}
 	c.install(r, now, "detector")
@@ -317,7 +317,7 @@ func (c *Controller) macProtected(src policy.Source) (netip.Addr, bool) {
 	c.mu.Lock()
 	sw := c.byDPID[src.DPID]
 	c.mu.Unlock()
-	if sw == nil || c.never.Len() == 0 {
+	if sw == nil || c.never.Load().Len() == 0 {
 		return netip.Addr{}, false
 	}
 	sw.mu.Lock()
@@ -328,12 +328,25 @@ func (c *Controller) macProtected(src policy.Source) (netip.Addr, bool) {
 			continue
 		}
 		for _, ip := range h.IPs {
-			if c.never.ContainsAddr(ip) {
+			if c.never.Load().ContainsAddr(ip) {
 				return ip, true
 			}
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// blockSettings are the reloadable block settings, read under c.mu.
+type blockSettings struct {
+	scope         policy.Scope
+	durs          []time.Duration
+	historyExpiry time.Duration
+}
+
+func (c *Controller) blockSettings() blockSettings {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return blockSettings{scope: c.scope, durs: c.durs, historyExpiry: c.cfg.Block.HistoryExpiry}
 }
 
 // sourceOwns reports whether ip is known to live behind src's port and MAC.
@@ -358,11 +371,12 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 	if b.Expires.IsZero() {
 		key := historyKey(b.Source)
 		h, _, _ := store.GetJSON[history](c.store, store.BucketHistory, key)
-		if !h.Last.IsZero() && now.Sub(h.Last) > c.cfg.Block.HistoryExpiry && c.cfg.Block.HistoryExpiry > 0 {
+		bs := c.blockSettings()
+		if !h.Last.IsZero() && bs.historyExpiry > 0 && now.Sub(h.Last) > bs.historyExpiry {
 			h.Count = 0
 		}
 		b.Level = h.Count
-		b.Expires = now.Add(policy.Escalation(c.durs, h.Count))
+		b.Expires = now.Add(policy.Escalation(bs.durs, h.Count))
 		h.Count++
 		h.Last = now
 		if err := store.PutJSON(c.store, store.BucketHistory, key, h); err != nil {

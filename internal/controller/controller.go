@@ -64,7 +64,7 @@ type Controller struct {
 	watchCfg policy.WatchConfig
 	durs     []time.Duration
 	scope    policy.Scope
-	never    *policy.Allowlist
+	never    atomic.Pointer[policy.Allowlist] // replaced on reload
 	noticeK  []byte
 
 	detMu sync.Mutex
@@ -122,9 +122,11 @@ func New(opts Options) (*Controller, error) {
 	if c.scope, err = policy.ParseScope(cfg.Block.Scope); err != nil {
 		return nil, err
 	}
-	if c.never, err = policy.ParseAllowlist(cfg.Block.NeverBlock); err != nil {
+	never, err := policy.ParseAllowlist(cfg.Block.NeverBlock)
+	if err != nil {
 		return nil, fmt.Errorf("controller: never_block: %w", err)
 	}
+	c.never.Store(never)
 	if cfg.Notify.Notice.Enabled() {
 		if c.noticeK, err = loadNoticeKey(cfg.Notify.Notice); err != nil {
 			return nil, err

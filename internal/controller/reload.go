@@ -71,7 +71,7 @@ func (c *Controller) Reload(next config.Config) error {
 		c.allow[id] = e
 	}
 	c.rebuildAllow()
-	c.never = never
+	c.never.Store(never)
 	c.scope = scope
 	c.durs = next.Block.Durations
 	c.cfg.Block = next.Block

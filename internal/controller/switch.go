@@ -180,7 +180,7 @@ func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message 
 // a never-block host (a gateway, a DNS server) lives: their connection
 // attempts are other people's, many and legitimate.
 func (c *Controller) exemptProtectedPorts() {
-	if c.never.Len() == 0 {
+	if c.never.Load().Len() == 0 {
 		return
 	}
 	for _, sw := range c.sessionsSnapshot() {
@@ -191,7 +191,7 @@ func (c *Controller) exemptProtectedPorts() {
 					continue
 				}
 				for _, ip := range h.IPs {
-					if c.never.ContainsAddr(ip) {
+					if c.never.Load().ContainsAddr(ip) {
 						delete(sw.fcPorts, h.Port)
 						sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)
 						sw.sess.Logger().Info("first-contact meter lifted: a never-block host lives behind the port",

@@ -4,7 +4,10 @@ import (
 	"net/netip"
 	"testing"
 
+	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/internal/policy"
 	"portcullis/internal/store"
+	"portcullis/ofp"
 )
 
 // An edge network: scans from the Internet arrive through the gateway's port
@@ -51,5 +54,35 @@ func TestScanThroughGatewayBlocksAddressNotGateway(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no block lists %s: %+v", outside.ip, h.blocks())
+	}
+}
+
+// Every switch port gets a first-contact meter on connect, except a port
+// behind which a never-block host lives: a gateway's port carries other
+// people's connection attempts.
+func TestFirstContactMetersAndGatewayExemption(t *testing.T) {
+	cfg := testConfig(t)
+	gw := newHost(1, 5)
+	cfg.Block.NeverBlock = []string{gw.ip.String() + "/32"}
+	h := startController(t, cfg, store.NewMemory())
+	fs := h.connect(0x1, 6)
+	isFC := func(port uint32, cmd ofp.FlowModCommand) func(ofconntest.Received) bool {
+		return func(r ofconntest.Received) bool {
+			fm, ok := flowMod(r)
+			return ok && fm.Cookie == policy.FirstContactCookie(port) && fm.Command == cmd
+		}
+	}
+	for p := uint32(1); p <= 6; p++ {
+		fs.waitFor(0, "the first-contact flow of a port", isFC(p, ofp.FlowAdd))
+	}
+	from := fs.count()
+	fs.learn(gw)
+	fs.waitFor(from, "the gateway port's first-contact flows removed", isFC(gw.port, ofp.FlowDelete))
+	at := fs.fence()
+	for _, r := range fs.recorded(from)[:at-from] {
+		if fm, ok := flowMod(r); ok && fm.Command == ofp.FlowDelete && fm.Cookie != policy.FirstContactCookie(gw.port) &&
+			fm.Cookie>>16 == policy.FirstContactCookie(0)>>16 {
+			t.Errorf("first-contact flows of another port removed: %#x", fm.Cookie)
+		}
 	}
 }

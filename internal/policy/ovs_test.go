@@ -240,6 +240,7 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 	sw := forward.NewSwitch(forward.Config{IdleTimeout: 120, ControllerMeterRate: 100})
 	b.apply("forward setup", sw.Setup())
 	b.apply("watch flows", WatchFlows(WatchConfig{}))
+	b.apply("first-contact meter", FirstContactFlows(7, FirstContactConfig{}))
 
 	macA, macB := [6]byte{2, 0, 0, 0, 0, 0xa}, [6]byte{2, 0, 0, 0, 0, 0xb}
 	learnMiss := func(port uint32) *ofp.PacketIn {
@@ -268,6 +269,11 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 		"priority=1400,icmp actions=controller(max_len=192,meter_id=4),goto_table:2",
 		"priority=1300,icmp6,icmp_type=135 actions=controller(max_len=192,meter_id=5),goto_table:2",
 		"priority=1300,arp actions=controller(max_len=192,meter_id=5),goto_table:2",
+		"priority=1840,tcp,tcp_flags=-fin-syn-rst-psh+ack-urg",
+		"priority=1200,tcp actions=goto_table:2",
+		"priority=1100,ip actions=controller(max_len=192,meter_id=7),goto_table:2",
+		"priority=1999,tcp,in_port=7,tcp_flags=+syn-ack actions=meter:65543,controller(max_len=192,meter_id=1),goto_table:2",
+		"priority=1999,tcp6,in_port=7,tcp_flags=+syn-ack actions=meter:65543,controller(max_len=192,meter_id=1),goto_table:2",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("dump-flows lacks %q:\n%s", want, dump)
@@ -279,7 +285,8 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 	meters := b.ofctl("dump-meters")
 	for _, want := range []string{"meter=controller pktps burst stats bands=\ntype=drop rate=100 burst_size=50",
 		"meter=1 pktps burst stats bands=\ntype=drop rate=500 burst_size=250",
-		"meter=5 pktps burst stats bands=\ntype=drop rate=200 burst_size=100"} {
+		"meter=5 pktps burst stats bands=\ntype=drop rate=200 burst_size=100",
+		"meter=65543 pktps burst stats bands=\ntype=drop rate=500 burst_size=4"} {
 		if !strings.Contains(meters, want) {
 			t.Errorf("dump-meters lacks %q:\n%s", want, meters)
 		}

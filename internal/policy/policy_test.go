@@ -640,3 +640,51 @@ func BenchmarkReconcile(b *testing.B) {
 		Reconcile(want, have, 7, t0)
 	}
 }
+
+// The first-contact flows meter the SYN itself (a meter instruction, before
+// the copy), per port, above every other watch rule but below bypass flows.
+func TestFirstContactFlows(t *testing.T) {
+	msgs := FirstContactFlows(3, FirstContactConfig{Rate: 50, Burst: 2})
+	var meter *ofp.MeterMod
+	var flows []*ofp.FlowMod
+	for _, m := range msgs {
+		switch m := m.(type) {
+		case *ofp.MeterMod:
+			if m.Command == ofp.MeterAdd {
+				meter = m
+			}
+		case *ofp.FlowMod:
+			flows = append(flows, m)
+		}
+	}
+	if meter == nil || meter.MeterID != FirstContactMeterBase+3 || len(meter.Bands) != 1 ||
+		meter.Bands[0].Rate != 50 || meter.Bands[0].BurstSize != 2 || meter.Bands[0].Type != ofp.MeterBandDrop {
+		t.Fatalf("meter %+v", meter)
+	}
+	if len(flows) != 2 {
+		t.Fatalf("%d flows, want IPv4 and IPv6", len(flows))
+	}
+	for _, fm := range flows {
+		if in, ok := fm.Match.InPort(); !ok || in != 3 {
+			t.Errorf("flow not bound to port 3: %+v", fm.Match)
+		}
+		if fm.Priority <= 1900 || fm.Priority >= forward.PriorityBypass || fm.TableID != forward.TableWatch {
+			t.Errorf("priority %d table %d", fm.Priority, fm.TableID)
+		}
+		mi, ok := fm.Instructions[0].(*ofp.InstrMeter)
+		if !ok || mi.MeterID != meter.MeterID {
+			t.Errorf("first instruction %+v, want the port's meter", fm.Instructions[0])
+		}
+		if fm.Cookie != FirstContactCookie(3) {
+			t.Errorf("cookie %#x", fm.Cookie)
+		}
+	}
+	if FirstContactFlows(ofp.PortLocal, FirstContactConfig{}) != nil {
+		t.Error("a reserved port got a meter")
+	}
+	del := FirstContactDelete(3)
+	if fm, ok := del[0].(*ofp.FlowMod); !ok || fm.Command != ofp.FlowDelete || fm.Cookie != FirstContactCookie(3) ||
+		fm.CookieMask != forward.CookieExactMask {
+		t.Errorf("delete %+v", del[0])
+	}
+}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -292,45 +291,5 @@ func PingAll(t testing.TB, l *lab.Lab) {
 // and returns the receiver's rate in bits per second.
 func TCP(t testing.TB, l *lab.Lab, server, client int, seconds int) float64 {
 	t.Helper()
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		t.Skip("e2e: iperf3 missing: apt-get install iperf3")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+10)*time.Second)
-	defer cancel()
-	srv := l.Host(server)
-	if out, err := l.Exec(ctx, srv.Name, "iperf3", "-s", "-1", "-D").CombinedOutput(); err != nil {
-		t.Fatalf("iperf3 -s in %s: %v: %s", srv.Name, err, out)
-	}
-	// The daemonized server may not listen yet.
-	for i := 0; ; i++ {
-		out, _ := l.Exec(ctx, srv.Name, "ss", "-Hltn", "sport = :5201").Output()
-		if len(strings.TrimSpace(string(out))) > 0 {
-			break
-		}
-		if i == 50 {
-			t.Fatalf("iperf3 server in %s not listening", srv.Name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	out, err := l.Exec(ctx, l.Host(client).Name, "iperf3", "-J", "--connect-timeout", "3000",
-		"-c", srv.IP.String(), "-t", strconv.Itoa(seconds)).Output()
-	if err != nil {
-		t.Fatalf("iperf3 %s -> %s: %v: %s", l.Host(client).Name, srv.Name, err, out)
-	}
-	var res struct {
-		End struct {
-			SumReceived struct {
-				Bytes         int64   `json:"bytes"`
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("iperf3 output: %v: %s", err, out)
-	}
-	if res.Error != "" || res.End.SumReceived.Bytes == 0 {
-		t.Fatalf("iperf3 %s -> %s moved no data: %s", l.Host(client).Name, srv.Name, out)
-	}
-	return res.End.SumReceived.BitsPerSecond
+	return Iperf(t, l, server, client, "-t", strconv.Itoa(seconds)).BitsPerSec
 }

@@ -78,16 +78,7 @@ func (c *Controller) tcpBypass(sw *switchState, p *packet.Packet) {
 	if !p.Src.IsValid() || !p.Dst.IsValid() {
 		return
 	}
-	pr := policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 6, DstPort: p.SrcPort}
-	// The client's SYNs to this service keep spending its port's
-	// first-contact budget (no copy): a SYN flood at an open port must not
-	// ride the bypass.
-	if port, ok := sw.fwd.PortOf(p.EthDst); ok && sw.fcPorts[port] {
-		if fm, err := policy.BypassSYNMetered(pr, port, bypassIdleSecs); err == nil {
-			sw.out = append(sw.out, ofp.Message(fm))
-		}
-	}
-	c.bypass(sw, pr)
+	c.bypass(sw, policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 6, DstPort: p.SrcPort})
 }
 
 // ackBypass stops copying an established TCP conversation whose handshake the

@@ -105,33 +105,3 @@ func FirstContactDelete(port uint32) []ofp.Message {
 		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: FirstContactMeterBase + port},
 	}
 }
-
-// BypassSYNMetered returns the companion of a TCP bypass flow for the
-// client->server direction of pair p (a TCP pair naming the service's
-// DstPort): the pair's SYNs skip the controller copy like the rest of the
-// conversation, but still spend the client port's first-contact budget, so
-// a SYN flood at an open service is held to the budget in the switch instead
-// of riding the bypass. It sits one priority above the bypass flow.
-func BypassSYNMetered(p Pair, inPort uint32, idleTimeout uint16) (*ofp.FlowMod, error) {
-	if p.Proto != ipProtoTCP || inPort == 0 || inPort > MaxFirstContactPort {
-		return nil, ErrBadPair
-	}
-	fs, err := p.match()
-	if err != nil {
-		return nil, err
-	}
-	fs = append(fs, ofp.MatchTCPFlags(flagsSYN, flagsSYN|flagsACK))
-	return &ofp.FlowMod{
-		Cookie:      forward.Cookie(forward.KindBypass, 1),
-		TableID:     forward.TableWatch,
-		Command:     ofp.FlowAdd,
-		IdleTimeout: idleTimeout,
-		Priority:    forward.PriorityBypass + 1,
-		BufferID:    ofp.NoBuffer,
-		OutPort:     ofp.PortAny,
-		OutGroup:    ofp.GroupAny,
-		Match:       ofp.Match{Fields: fs},
-		Instructions: []ofp.Instruction{&ofp.InstrMeter{MeterID: FirstContactMeterBase + inPort},
-			forward.Goto(forward.TableLearn)},
-	}, nil
-}

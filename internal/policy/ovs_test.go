@@ -241,12 +241,6 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 	b.apply("forward setup", sw.Setup())
 	b.apply("watch flows", WatchFlows(WatchConfig{}))
 	b.apply("first-contact meter", FirstContactFlows(7, FirstContactConfig{}))
-	synMetered, err := BypassSYNMetered(Pair{Src: netip.MustParseAddr("10.9.0.1"), Dst: netip.MustParseAddr("10.9.0.2"),
-		Proto: 6, DstPort: 80}, 7, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.apply("metered SYN bypass", []ofp.Message{synMetered})
 
 	macA, macB := [6]byte{2, 0, 0, 0, 0, 0xa}, [6]byte{2, 0, 0, 0, 0, 0xb}
 	learnMiss := func(port uint32) *ofp.PacketIn {
@@ -280,7 +274,6 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 		"priority=1100,ip actions=controller(max_len=192,meter_id=7),goto_table:2",
 		"priority=1999,tcp,in_port=7,tcp_flags=+syn-ack actions=meter:65543,controller(max_len=192,meter_id=1),goto_table:2",
 		"priority=1999,tcp6,in_port=7,tcp_flags=+syn-ack actions=meter:65543,controller(max_len=192,meter_id=1),goto_table:2",
-		"priority=3001,tcp,nw_src=10.9.0.1,nw_dst=10.9.0.2,tp_dst=80,tcp_flags=+syn-ack actions=meter:65543,goto_table:2",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("dump-flows lacks %q:\n%s", want, dump)

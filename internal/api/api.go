@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"portcullis/internal/httpstatus"
 	"strconv"
 	"strings"
 	"time"
@@ -116,10 +117,10 @@ func nonNil[T any](s []T) []T {
 // (404, or 405 with Allow).
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpstatus.Recorder{ResponseWriter: w}
 	defer func() {
 		s.log.Debug("api request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
-			"status", sw.status, "duration", time.Since(start))
+			"status", sw.Status, "duration", time.Since(start))
 	}()
 	p := r.URL.Path
 	if s.opts.Dashboard != nil && p != "/healthz" && p != "/metrics" && p != "/api" && !strings.HasPrefix(p, "/api/") {
@@ -728,35 +729,6 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
-
-// statusWriter records the status for the request log. Unwrap lets
-// http.ResponseController reach the connection (flush, deadlines).
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // discardWriter captures the status and headers of the mux's own 404/405.
 type discardWriter struct {

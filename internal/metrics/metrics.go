@@ -13,6 +13,7 @@ package metrics
 import (
 	"fmt"
 	"net/http"
+	"portcullis/internal/httpstatus"
 	"runtime"
 	"strconv"
 	"strings"
@@ -286,36 +287,6 @@ func (m *Metrics) CounterFunc(subsystem, name, help string, f func() float64) er
 	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: subsystem, Name: name, Help: help}, f))
 }
 
-// statusRecorder captures the status code a handler writes.
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Flush passes through so server-sent event streams keep working.
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // InstrumentAPI wraps the API handler (an http.ServeMux with Go 1.22
 // patterns) to count requests by route pattern and status code. The route
 // label is the matched pattern ("GET /api/v1/blocks/{id}"), never the raw
@@ -324,13 +295,13 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (m *Metrics) InstrumentAPI(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &httpstatus.Recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
 		}
-		code := rec.code
+		code := rec.Status
 		if code == 0 {
 			code = http.StatusOK
 		}

@@ -77,6 +77,16 @@ type Detect struct {
 	MaxSources          int           `yaml:"max_sources"`           // cap of tracked sources (oldest idle evicted)
 	IdleExpiry          time.Duration `yaml:"idle_expiry"`           // forget a quiet source after this
 	GracePeriod         time.Duration `yaml:"grace_period"`          // no blocking for this long after start-up
+	Flood               Flood         `yaml:"flood"`                 // SYN floods, from the switch's per-port SYN counters
+}
+
+// Flood configures SYN-flood detection. The switch counts the TCP SYNs
+// (without ACK) entering each port; the controller polls the counters every
+// second. A port whose rate stays at or above SYNRate for Sustain has the
+// station behind it blocked, like a scanner.
+type Flood struct {
+	SYNRate int           `yaml:"syn_rate"` // SYNs per second from one port that are a flood; 0 turns detection off
+	Sustain time.Duration `yaml:"sustain"`  // how long the rate must hold before the station is blocked
 }
 
 // TRW holds the Threshold Random Walk parameters: alpha and beta are the
@@ -197,6 +207,7 @@ func Default() Config {
 			MaxSources:          8192,
 			IdleExpiry:          6 * time.Hour,
 			GracePeriod:         10 * time.Second,
+			Flood:               Flood{SYNRate: 2000, Sustain: 2 * time.Second},
 		},
 		Block: Block{
 			Durations:     []time.Duration{10 * time.Minute, time.Hour, 24 * time.Hour, 7 * 24 * time.Hour},

@@ -182,6 +182,10 @@ func (c *Config) validate() Errors {
 	v.intIn("detect.max_sources", d.MaxSources, 16, 10_000_000)
 	v.durationIn("detect.idle_expiry", d.IdleExpiry, time.Minute, 30*24*time.Hour)
 	v.durationIn("detect.grace_period", d.GracePeriod, 0, time.Hour)
+	if d.Flood.SYNRate != 0 {
+		v.intIn("detect.flood.syn_rate", d.Flood.SYNRate, 100, 100_000_000)
+		v.durationIn("detect.flood.sustain", d.Flood.Sustain, time.Second, 10*time.Minute)
+	}
 
 	b := c.Block
 	if len(b.Durations) == 0 || len(b.Durations) > 16 {

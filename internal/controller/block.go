@@ -144,7 +144,7 @@ func (c *Controller) activeBlocks() []policy.Block {
 func (c *Controller) blocker(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	var lastPoll, lastExempt time.Time
+	var lastPoll, lastExempt, lastSYN time.Time
 	var lastEvicted uint64
 	for {
 		select {
@@ -162,6 +162,10 @@ func (c *Controller) blocker(ctx context.Context) {
 			}
 			c.expire(now)
 			c.series.tick(now, c.packetIns.Load(), c.probes.Load(), c.blocksN.Load())
+			if now.Sub(lastSYN) >= 900*time.Millisecond {
+				lastSYN = now
+				c.pollSYNCounters()
+			}
 			if now.Sub(lastExempt) >= 2*time.Second {
 				lastExempt = now
 				c.exemptProtectedPorts()

@@ -70,6 +70,9 @@ type Controller struct {
 	detMu sync.Mutex
 	det   *detect.Detector
 
+	floodMu sync.Mutex
+	flood   *detect.Flood
+
 	mu       sync.Mutex
 	switches map[*ofconn.Session]*switchState
 	byDPID   map[uint64]*switchState
@@ -167,6 +170,7 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: detect: %w", err)
 	}
 	c.det = detect.New(dc)
+	c.flood = detect.NewFlood(detect.FloodConfig{SYNRate: float64(cfg.Detect.Flood.SYNRate), Sustain: cfg.Detect.Flood.Sustain})
 
 	c.store = opts.Store
 	if c.store == nil {

@@ -11,6 +11,7 @@ import (
 	"portcullis/internal/api"
 	"portcullis/internal/forward"
 	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/internal/policy"
 	"portcullis/internal/store"
 	"portcullis/ofp"
 )
@@ -43,6 +44,7 @@ func TestConnectInstallsPipeline(t *testing.T) {
 	var deletedKinds []forward.Kind
 	meters := map[uint32]bool{}
 	watch := map[uint16]*ofp.FlowMod{}
+	counters := 0
 	for i, r := range msgs {
 		switch m := r.Msg.(type) {
 		case *ofp.FlowMod:
@@ -67,6 +69,11 @@ func TestConnectInstallsPipeline(t *testing.T) {
 					t.Errorf("watch flow in table %d", m.TableID)
 				}
 				watch[m.Priority] = m
+			case m.Command == ofp.FlowAdd && k == forward.KindCount:
+				if m.TableID != forward.TableAdmission || m.Priority != policy.PrioritySYNCount {
+					t.Errorf("counter flow in table %d at priority %d", m.TableID, m.Priority)
+				}
+				counters++
 			}
 		case *ofp.MeterMod:
 			if m.Command == ofp.MeterAdd {
@@ -74,7 +81,10 @@ func TestConnectInstallsPipeline(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []forward.Kind{forward.KindBase, forward.KindLearned, forward.KindWatch} {
+	if counters != 2*3 {
+		t.Errorf("%d SYN counter flows, want 2 (IPv4, IPv6) for each of 3 ports", counters)
+	}
+	for _, k := range []forward.Kind{forward.KindBase, forward.KindLearned, forward.KindWatch, forward.KindCount} {
 		if !contains(deletedKinds, k) {
 			t.Errorf("no delete of our %v flows on connect (deleted %v)", k, deletedKinds)
 		}

@@ -264,6 +264,7 @@ type fakeSwitch struct {
 	msgs    []ofconntest.Received
 	changed chan struct{} // closed and replaced on every new message
 	stats   []ofp.FlowStats
+	statsFn func() []ofp.FlowStats // if set, answers flow-stats requests instead of stats
 
 	fenceXID atomic.Uint32
 }
@@ -309,8 +310,11 @@ func (fs *fakeSwitch) handle(sw *ofconntest.Switch, hdr ofp.Header, m ofp.Messag
 	if mp, ok := m.(*ofp.MultipartRequest); ok {
 		if _, ok := mp.Body.(*ofp.FlowStatsRequest); ok {
 			fs.mu.Lock()
-			stats := fs.stats
+			stats, fn := fs.stats, fs.statsFn
 			fs.mu.Unlock()
+			if fn != nil {
+				stats = fn()
+			}
 			sw.Send(hdr.Xid, &ofp.MultipartReply{Body: &ofp.FlowStatsReply{Stats: stats}})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"portcullis/internal/detect"
@@ -30,6 +31,9 @@ type switchState struct {
 	udp       udpPairs        // recent UDP first packets, for bypass decisions
 	acks      udpPairs        // recent pure ACKs outside bypassed conversations
 	fcPorts   map[uint32]bool // ports with a first-contact meter (policy.FirstContactFlows)
+	synPorts  map[uint32]bool // ports with SYN counter flows (policy.SYNCountFlows)
+
+	synPolling atomic.Bool // a SYN counter request is in flight
 }
 
 func (c *Controller) lookup(s *ofconn.Session) *switchState {
@@ -44,10 +48,11 @@ func (c *Controller) lookup(s *ofconn.Session) *switchState {
 // added) and confirms with a barrier.
 func (c *Controller) Connected(s *ofconn.Session) {
 	sw := &switchState{sess: s, dpid: s.DPID(), fwd: forward.NewSwitch(c.fwdCfg), out: make([]ofp.Message, 0, 8),
-		fcPorts: map[uint32]bool{}}
+		fcPorts: map[uint32]bool{}, synPorts: map[uint32]bool{}}
 	sw.mu.Lock()
 	msgs := sw.fwd.Setup()
 	msgs = append(msgs, policy.WatchFlows(c.watchCfg)...)
+	msgs = append(msgs, policy.SYNCountReset())
 	for _, p := range s.Ports() {
 		msgs = append(msgs, c.firstContactAdd(sw, p)...)
 	}
@@ -148,6 +153,7 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 				delete(sw.fcPorts, m.Port.PortNo)
 				sw.out = append(sw.out, policy.FirstContactDelete(m.Port.PortNo)...)
 			}
+			sw.out = append(sw.out, c.synCountDelete(sw, m.Port.PortNo)...)
 		}
 		c.send(sw)
 		sw.mu.Unlock()
@@ -162,18 +168,22 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 	}
 }
 
-// firstContactAdd returns the first-contact meter and flows for a port, unless
-// the feature is off or the port is exempt by name. Must hold sw.mu.
+// firstContactAdd returns the first-contact meter and flows and the SYN
+// counter flows for a port, each unless its feature is off, or none if the
+// port is exempt by name. Must hold sw.mu.
 func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message {
 	m := c.cfg.Meters
-	if m.FirstContactRate == 0 || slices.Contains(m.FirstContactExempt, p.Name) {
+	if slices.Contains(m.FirstContactExempt, p.Name) {
 		return nil
 	}
-	msgs := policy.FirstContactFlows(p.PortNo, policy.FirstContactConfig{Rate: m.FirstContactRate, Burst: m.FirstContactBurst})
-	if msgs != nil {
-		sw.fcPorts[p.PortNo] = true
+	var msgs []ofp.Message
+	if m.FirstContactRate != 0 {
+		msgs = policy.FirstContactFlows(p.PortNo, policy.FirstContactConfig{Rate: m.FirstContactRate, Burst: m.FirstContactBurst})
+		if msgs != nil {
+			sw.fcPorts[p.PortNo] = true
+		}
 	}
-	return msgs
+	return append(msgs, c.synCountAdd(sw, p.PortNo)...)
 }
 
 // exemptProtectedPorts lifts the first-contact meter from ports behind which
@@ -185,16 +195,19 @@ func (c *Controller) exemptProtectedPorts() {
 	}
 	for _, sw := range c.sessionsSnapshot() {
 		sw.mu.Lock()
-		if len(sw.fcPorts) > 0 {
+		if len(sw.fcPorts) > 0 || len(sw.synPorts) > 0 {
 			for _, h := range sw.fwd.Hosts() {
-				if !sw.fcPorts[h.Port] {
+				if !sw.fcPorts[h.Port] && !sw.synPorts[h.Port] {
 					continue
 				}
 				for _, ip := range h.IPs {
 					if c.never.Load().ContainsAddr(ip) {
-						delete(sw.fcPorts, h.Port)
-						sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)
-						sw.sess.Logger().Info("first-contact meter lifted: a never-block host lives behind the port",
+						if sw.fcPorts[h.Port] {
+							delete(sw.fcPorts, h.Port)
+							sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)
+						}
+						sw.out = append(sw.out, c.synCountDelete(sw, h.Port)...)
+						sw.sess.Logger().Info("first-contact meter and SYN counter lifted: a never-block host lives behind the port",
 							"port", h.Port, "ip", ip.String())
 						break
 					}

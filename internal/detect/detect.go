@@ -44,7 +44,7 @@ const (
 
 // Kinds lists every Kind, for metrics and the API.
 var Kinds = []Kind{KindPortScan, KindHostSweep, KindPingSweep, KindARPSweep, KindNDSweep,
-	KindStealthScan, KindUDPScan, KindIPProtoScan, KindOSFingerprint}
+	KindStealthScan, KindUDPScan, KindIPProtoScan, KindOSFingerprint, KindSYNFlood}
 
 // Verdict says that a Source is scanning. IPs and Evidence are bounded.
 type Verdict struct {
@@ -945,6 +945,24 @@ func (d *Detector) Forget(src Source) {
 		}
 		a = next
 	}
+}
+
+// TargetsOf returns the hosts src is known to have probed (from the evidence
+// against it, at most maxTargets): the victims of a verdict made outside the
+// detector, such as a SYN flood.
+func (d *Detector) TargetsOf(src Source) []netip.Addr {
+	var out []netip.Addr
+	for a := d.head; a != nil; a = a.next {
+		if a.key.src != src {
+			continue
+		}
+		for _, ip := range evidenceTargets(a) {
+			if len(out) < maxTargets && !slices.Contains(out, ip) {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
 }
 
 // Suspects returns the actors with evidence against them, highest score

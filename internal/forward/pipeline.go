@@ -64,9 +64,10 @@ const (
 	KindWatch   Kind = 3 // copies to the controller in TableWatch
 	KindBypass  Kind = 4 // benign conversations no longer copied, in TableWatch
 	KindBlock   Kind = 5 // drop flows of a block, in TableAdmission
+	KindCount   Kind = 6 // counters the controller reads (per-port SYNs), in TableAdmission
 )
 
-var kindNames = [...]string{"unknown", "base", "learned", "watch", "bypass", "block"}
+var kindNames = [...]string{"unknown", "base", "learned", "watch", "bypass", "block", "count"}
 
 // String returns the kind's name ("learned").
 func (k Kind) String() string {

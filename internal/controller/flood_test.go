@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/internal/policy"
+	"portcullis/internal/store"
+	"portcullis/ofp"
+)
+
+// synCounter plays a switch's SYN counter flows: port's counter grows by
+// perSec packets per second of real time from the moment it starts.
+func synCounter(ports map[uint32]*atomic.Int64, start time.Time) func() []ofp.FlowStats {
+	return func() []ofp.FlowStats {
+		var out []ofp.FlowStats
+		for port, rate := range ports {
+			n := uint64(float64(rate.Load()) * time.Since(start).Seconds())
+			// The IPv4 and IPv6 flows of the port: the v6 one counts nothing.
+			out = append(out, ofp.FlowStats{Cookie: policy.SYNCountCookie(port), PacketCount: n},
+				ofp.FlowStats{Cookie: policy.SYNCountCookie(port), PacketCount: 0})
+		}
+		return out
+	}
+}
+
+// Every port gets SYN counter flows; a port whose counter climbs faster than
+// detect.flood.syn_rate for detect.flood.sustain gets its one station
+// blocked (kind syn-flood), a port below the rate does not.
+func TestSYNFloodBlocksTheFlooder(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Detect.Flood.SYNRate = 1000
+	cfg.Detect.Flood.Sustain = time.Second
+	h := startController(t, cfg, store.NewMemory())
+	fs := h.connect(0x1, 4)
+	for p := uint32(1); p <= 4; p++ {
+		fs.waitFor(0, "the SYN counter flows of a port", func(r ofconntest.Received) bool {
+			fm, ok := flowMod(r)
+			return ok && fm.Cookie == policy.SYNCountCookie(p) && fm.Command == ofp.FlowAdd && fm.TableID == 0
+		})
+	}
+	flooder, busy := newHost(1, 1), newHost(2, 2)
+	fs.learn(flooder)
+	fs.learn(busy)
+	rates := map[uint32]*atomic.Int64{1: {}, 2: {}}
+	rates[1].Store(50_000) // hping3 --flood -S
+	rates[2].Store(600)    // a busy client, under the threshold
+	fs.mu.Lock()
+	fs.statsFn = synCounter(rates, time.Now())
+	fs.mu.Unlock()
+
+	eventually(t, "a block of the flooder", func() bool { return len(h.blocks()) > 0 })
+	time.Sleep(2 * time.Second) // long enough for a wrong verdict against port 2
+	bs := h.blocks()
+	if len(bs) != 1 {
+		t.Fatalf("blocks: %+v", bs)
+	}
+	b := bs[0]
+	if b.Kind != "syn-flood" || b.MAC != flooder.macString() || b.Port != 1 {
+		t.Fatalf("block %+v, want kind syn-flood for %s on port 1", b, flooder.macString())
+	}
+	if !strings.Contains(b.Reason, "SYN flood") {
+		t.Errorf("reason %q", b.Reason)
+	}
+	fs.waitFor(0, "the flooder's drop flow", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		return ok && fm.TableID == 0 && fm.Command == ofp.FlowAdd && fm.Priority == 40000
+	})
+}
+
+// A port with two stations behind it (a downstream switch): the counter
+// cannot say which one floods, so nobody is blocked and the operator is told.
+func TestSYNFloodUnattributedIsReported(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Detect.Flood.SYNRate = 1000
+	cfg.Detect.Flood.Sustain = time.Second
+	h := startController(t, cfg, store.NewMemory())
+	fs := h.connect(0x1, 4)
+	fs.learn(newHost(1, 3))
+	fs.learn(newHost(2, 3))
+	rates := map[uint32]*atomic.Int64{3: {}}
+	rates[3].Store(50_000)
+	fs.mu.Lock()
+	fs.statsFn = synCounter(rates, time.Now())
+	fs.mu.Unlock()
+	eventually(t, "the unattributed flood event", func() bool {
+		for _, e := range h.events("scan_detected") {
+			if e.Kind == "syn-flood" && e.Reason == "unattributed" && e.Port == 3 {
+				return true
+			}
+		}
+		return false
+	})
+	if bs := h.blocks(); len(bs) != 0 {
+		t.Fatalf("blocked without attribution: %+v", bs)
+	}
+}

@@ -1,0 +1,101 @@
+package policy
+
+import (
+	"portcullis/internal/forward"
+	"portcullis/ofp"
+)
+
+// SYN counters. Every TCP SYN (without ACK) entering a switch port, whether
+// a bypass flow covers its conversation or not, passes a per-port counter
+// flow in TableAdmission that does nothing but count and continue to
+// TableWatch, exactly like the table's miss. The controller reads the
+// counters every second (SYNCountersRequest) and detect.Flood turns them
+// into flood decisions. Counting in the switch costs the controller nothing
+// per packet, and sees what the watch meters and bypass flows hide: the
+// whole flood, not the copies a meter let through.
+
+const (
+	// PrioritySYNCount sits below the block flows (a blocked station's SYNs
+	// are dropped and no longer counted) and above the table miss.
+	PrioritySYNCount uint16 = 100
+
+	cookieSYNCount = 0x200 // cookie value marker (count kind), OR the port
+)
+
+// SYNCountReset deletes every counter flow of ours (sent on connect, before
+// the ports' counters are added).
+func SYNCountReset() *ofp.FlowMod { return forward.DeleteKind(forward.KindCount) }
+
+// SYNCountCookie is the cookie of port's SYN counter flows.
+func SYNCountCookie(port uint32) uint64 {
+	return forward.Cookie(forward.KindCount, cookieSYNCount<<16|uint64(port))
+}
+
+// SYNCountPort returns the port a SYN counter cookie counts; ok is false for
+// any other cookie.
+func SYNCountPort(cookie uint64) (port uint32, ok bool) {
+	if k, ours := forward.CookieKind(cookie); !ours || k != forward.KindCount {
+		return 0, false
+	}
+	v := forward.CookieValue(cookie)
+	if v>>16 != cookieSYNCount {
+		return 0, false
+	}
+	return uint32(v & 0xffff), true
+}
+
+// SYNCountFlows returns the counter flows (IPv4 and IPv6) of port. Nil for
+// reserved ports and numbers above MaxFirstContactPort.
+func SYNCountFlows(port uint32) []ofp.Message {
+	if port == 0 || port > MaxFirstContactPort {
+		return nil
+	}
+	msgs := make([]ofp.Message, 0, 2)
+	for _, et := range []uint16{ethTypeIPv4, ethTypeIPv6} {
+		msgs = append(msgs, &ofp.FlowMod{
+			Cookie:   SYNCountCookie(port),
+			TableID:  forward.TableAdmission,
+			Command:  ofp.FlowAdd,
+			Priority: PrioritySYNCount,
+			BufferID: ofp.NoBuffer,
+			OutPort:  ofp.PortAny,
+			OutGroup: ofp.GroupAny,
+			Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthType(et),
+				ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flagsSYN, flagsSYN|flagsACK)}},
+			Instructions: []ofp.Instruction{forward.Goto(forward.TableWatch)},
+		})
+	}
+	return msgs
+}
+
+// SYNCountDelete removes a port's counter flows.
+func SYNCountDelete(port uint32) []ofp.Message {
+	if port == 0 || port > MaxFirstContactPort {
+		return nil
+	}
+	return []ofp.Message{&ofp.FlowMod{Cookie: SYNCountCookie(port), CookieMask: forward.CookieExactMask,
+		TableID: forward.TableAdmission, Command: ofp.FlowDelete, BufferID: ofp.NoBuffer, OutPort: ofp.PortAny,
+		OutGroup: ofp.GroupAny}}
+}
+
+// SYNCountersRequest asks for the statistics of every SYN counter flow.
+func SYNCountersRequest() *ofp.MultipartRequest {
+	return &ofp.MultipartRequest{Body: &ofp.FlowStatsRequest{
+		TableID:    forward.TableAdmission,
+		OutPort:    ofp.PortAny,
+		OutGroup:   ofp.GroupAny,
+		Cookie:     SYNCountCookie(0),
+		CookieMask: forward.CookieKindMask | forward.CookieValueMask&^0xffff,
+	}}
+}
+
+// SYNCounts sums a flow-stats reply's SYN counter packets per port (the IPv4
+// and IPv6 flows of a port together), appending to counts. Flows that are not
+// SYN counters are ignored.
+func SYNCounts(stats []ofp.FlowStats, counts map[uint32]uint64) {
+	for i := range stats {
+		if port, ok := SYNCountPort(stats[i].Cookie); ok {
+			counts[port] += stats[i].PacketCount
+		}
+	}
+}

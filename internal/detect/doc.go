@@ -148,6 +148,18 @@
 // defaults, a flood of 1e6 distinct Sources keeps the heap under 50 MiB
 // (TestMemoryBoundedUnderMillionSources).
 //
+// # SYN floods
+//
+// A flood at one port (hping3 --flood -S) is not a scan: one target, and an
+// open port answers every SYN. It is seen in the switch instead: each port's
+// SYNs pass a counter flow that the controller reads every second, and Flood
+// (flood.go), fed those readings with their time, decides once per episode
+// when a port's rate holds at FloodConfig.SYNRate for FloodConfig.Sustain.
+// Benign clients open hundreds of connections a second at most, in bursts;
+// hping3 --flood sends 80 000-200 000 a second here. The caller attributes
+// the port to its station; a port shared by several stations is reported,
+// not blocked.
+//
 // # Tests
 //
 // testdata/*.txt are scenario scripts (see scenario_test.go for the

@@ -72,6 +72,7 @@ type Controller struct {
 
 	floodMu sync.Mutex
 	flood   *detect.Flood
+	synTop  map[uint64]float64 // highest port SYN rate per switch at its last reading
 
 	mu       sync.Mutex
 	switches map[*ofconn.Session]*switchState
@@ -170,6 +171,7 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: detect: %w", err)
 	}
 	c.det = detect.New(dc)
+	c.synTop = map[uint64]float64{}
 	c.flood = detect.NewFlood(detect.FloodConfig{SYNRate: float64(cfg.Detect.Flood.SYNRate), Sustain: cfg.Detect.Flood.Sustain})
 
 	c.store = opts.Store

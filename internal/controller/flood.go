@@ -85,10 +85,12 @@ func (c *Controller) synCounts(sw *switchState, now time.Time, stats []ofp.FlowS
 		reason string
 	}
 	var decided []decision
+	var top float64
 	c.floodMu.Lock()
 	for port, n := range counts {
 		k := detect.PortKey{DPID: sw.dpid, Port: port}
 		s := c.flood.Sample(now, k, n)
+		top = max(top, s.Rate)
 		switch {
 		case s.Decided:
 			decided = append(decided, decision{port, s, c.flood.Reason(k, s, now)})
@@ -96,7 +98,12 @@ func (c *Controller) synCounts(sw *switchState, now time.Time, stats []ofp.FlowS
 			sw.sess.Logger().Info("SYN flood over", "port", port, "rate", int(s.Rate))
 		}
 	}
+	c.synTop[sw.dpid] = top
+	for _, r := range c.synTop {
+		top = max(top, r)
+	}
 	c.floodMu.Unlock()
+	c.m.PortSYNRateMax.Set(top)
 	for _, d := range decided {
 		c.onFlood(sw, now, d.port, d.s, d.reason)
 	}

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -69,6 +70,17 @@ func TestSYNFloodBlocksTheFlooder(t *testing.T) {
 		fm, ok := flowMod(r)
 		return ok && fm.TableID == 0 && fm.Command == ofp.FlowAdd && fm.Priority == 40000
 	})
+	// The operator can graph and alert on the highest port SYN rate.
+	code, body := h.call("GET", "/metrics", testToken, nil)
+	var rate float64
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "portcullis_detect_port_syn_rate_max "); ok {
+			rate, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if code != 200 || rate < 1000 {
+		t.Errorf("GET /metrics: %d, portcullis_detect_port_syn_rate_max %v, want the flood's rate", code, rate)
+	}
 }
 
 // A port with two stations behind it (a downstream switch): the counter

@@ -123,6 +123,9 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 	if sw == nil {
 		return
 	}
+	c.floodMu.Lock()
+	delete(c.synTop, sw.dpid)
+	c.floodMu.Unlock()
 	msg := "switch " + fmtDPID(sw.dpid) + " disconnected"
 	if err != nil {
 		msg += ": " + err.Error()

@@ -57,6 +57,7 @@ type Metrics struct {
 	ProbesToVerdict prometheus.Histogram   // verdict_probes: probes seen from a source before its verdict
 	Sources         prometheus.Gauge       // sources: sources currently tracked
 	Evictions       prometheus.Counter     // evictions_total: tracked sources evicted because a table was full
+	PortSYNRateMax  prometheus.Gauge       // port_syn_rate_max: highest SYNs/s of any switch port at the last counter reading
 
 	// Blocking (subsystem "block").
 	Active         prometheus.Gauge       // active: blocks in force
@@ -110,6 +111,8 @@ func New() *Metrics {
 
 		Detections: f.counterVec("detect", "detections_total",
 			"Scan verdicts, by scan kind.", "kind"),
+		PortSYNRateMax: f.gauge("detect", "port_syn_rate_max",
+			"Highest TCP SYN rate (per second) entering any one switch port, at the last reading of the switches' SYN counters."),
 		ProbesToVerdict: f.histogram("detect", "verdict_probes",
 			"Probes seen from a source before it was judged a scanner.",
 			[]float64{1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100, 200, 500, 1000}),

@@ -49,6 +49,12 @@ func (c *Controller) pollSYNCounters() {
 	if c.cfg.Detect.Flood.SYNRate == 0 {
 		return
 	}
+	// No readings during the start-up grace period: a flood that began
+	// before its end is decided Sustain after it, not forgotten as an
+	// episode already decided.
+	if c.now().Before(c.started.Add(c.cfg.Detect.GracePeriod)) {
+		return
+	}
 	for _, sw := range c.sessionsSnapshot() {
 		if !sw.synPolling.CompareAndSwap(false, true) {
 			continue

@@ -110,3 +110,29 @@ func TestSYNFloodUnattributedIsReported(t *testing.T) {
 		t.Fatalf("blocked without attribution: %+v", bs)
 	}
 }
+
+// A flood that starts during the start-up grace period is blocked once the
+// period is over (not forgotten as an episode already decided).
+func TestSYNFloodDuringGraceIsBlockedAfterIt(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Detect.GracePeriod = 2 * time.Second
+	cfg.Detect.Flood.SYNRate = 1000
+	cfg.Detect.Flood.Sustain = time.Second
+	h := startController(t, cfg, store.NewMemory())
+	start := time.Now()
+	fs := h.connect(0x1, 2)
+	flooder := newHost(1, 1)
+	fs.learn(flooder)
+	rates := map[uint32]*atomic.Int64{1: {}}
+	rates[1].Store(50_000)
+	fs.mu.Lock()
+	fs.statsFn = synCounter(rates, time.Now())
+	fs.mu.Unlock()
+	eventually(t, "a block of the flooder after the grace period", func() bool { return len(h.blocks()) > 0 })
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("blocked %v after start, inside the 2 s grace period", took)
+	}
+	if b := h.blocks()[0]; b.Kind != "syn-flood" || b.MAC != flooder.macString() {
+		t.Errorf("block %+v", b)
+	}
+}

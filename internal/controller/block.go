@@ -164,7 +164,7 @@ func (c *Controller) blocker(ctx context.Context) {
 			c.series.tick(now, c.packetIns.Load(), c.probes.Load(), c.blocksN.Load())
 			if now.Sub(lastSYN) >= 900*time.Millisecond {
 				lastSYN = now
-				c.pollSYNCounters()
+				c.pollSYNCounters(ctx)
 			}
 			if now.Sub(lastExempt) >= 2*time.Second {
 				lastExempt = now

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"portcullis/internal/detect"
@@ -45,7 +46,7 @@ func (c *Controller) synCountDelete(sw *switchState, port uint32) []ofp.Message 
 
 // pollSYNCounters reads every switch's SYN counters, one request per switch
 // in flight at most.
-func (c *Controller) pollSYNCounters() {
+func (c *Controller) pollSYNCounters(ctx context.Context) {
 	if c.cfg.Detect.Flood.SYNRate == 0 {
 		return
 	}
@@ -61,7 +62,7 @@ func (c *Controller) pollSYNCounters() {
 		}
 		go func() {
 			defer sw.synPolling.Store(false)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			reply, err := c.request(ctx, sw.sess, policy.SYNCountersRequest())
 			if err != nil {
@@ -92,6 +93,12 @@ func (c *Controller) synCounts(sw *switchState, now time.Time, stats []ofp.FlowS
 	}
 	var decided []decision
 	var top float64
+	c.mu.Lock()
+	current := c.byDPID[sw.dpid] == sw
+	c.mu.Unlock()
+	if !current {
+		return // a reply from a session that has ended
+	}
 	c.floodMu.Lock()
 	for port, n := range counts {
 		k := detect.PortKey{DPID: sw.dpid, Port: port}
@@ -108,15 +115,19 @@ func (c *Controller) synCounts(sw *switchState, now time.Time, stats []ofp.FlowS
 	for _, r := range c.synTop {
 		top = max(top, r)
 	}
-	c.floodMu.Unlock()
 	c.m.PortSYNRateMax.Set(top)
+	c.floodMu.Unlock()
 	for _, d := range decided {
 		c.onFlood(sw, now, d.port, d.s, d.reason)
 	}
 }
 
 // onFlood attributes a decided flood to the one station behind the port and
-// hands the verdict to the blocker.
+// hands the verdict to the blocker. It does not block when the counter cannot
+// name the sender: several stations behind the port (a downstream switch),
+// none learned, or a station that forwards for other addresses (a router, or
+// a host spoofing random sources: its flood is held by the first-contact
+// meter instead, as no bypass covers spoofed pairs) or is protected.
 func (c *Controller) onFlood(sw *switchState, now time.Time, port uint32, s detect.FloodSample, reason string) {
 	sw.mu.Lock()
 	hosts := sw.fwd.Hosts()
@@ -127,18 +138,29 @@ func (c *Controller) onFlood(sw *switchState, now time.Time, port uint32, s dete
 			behind = append(behind, i)
 		}
 	}
-	if len(behind) != 1 {
-		why := fmt.Sprintf("%d stations behind the port: not attributed, not blocked", len(behind))
+	report := func(why string) {
 		sw.sess.Logger().Warn("SYN flood", "port", port, "rate", int(s.Rate), "note", why)
 		c.bus.Publish(event.Event{Type: event.ScanDetected, DPID: sw.dpid, Port: port, Kind: string(detect.KindSYNFlood),
 			Reason: "unattributed", Message: fmt.Sprintf("%s on %s (%s)", reason, fmtDPID(sw.dpid), why)})
+	}
+	if len(behind) != 1 {
+		report(fmt.Sprintf("%d stations behind the port: not attributed, not blocked", len(behind)))
 		return
 	}
 	h := hosts[behind[0]]
 	src := detect.Source{DPID: sw.dpid, Port: port, MAC: h.MAC}
+	if ip, ok := c.macProtected(policy.Source{DPID: src.DPID, Port: src.Port, MAC: src.MAC}); ok {
+		report("the station behind the port is never-block host " + ip.String() + ": not blocked")
+		return
+	}
 	c.detMu.Lock()
+	forwarder := c.det.Forwarder(src)
 	targets := c.det.TargetsOf(src)
 	c.detMu.Unlock()
+	if forwarder || routerShaped(h.IPs) {
+		report("the station behind the port sends for many addresses (a router, or spoofed sources): not blocked")
+		return
+	}
 	v := detect.Verdict{
 		Source:   src,
 		IPs:      h.IPs,
@@ -155,5 +177,24 @@ func (c *Controller) onFlood(sw *switchState, now time.Time, port uint32, s dete
 	case c.verdicts <- v:
 	default:
 		c.m.Errors.WithLabelValues("verdict_queue_full").Inc()
+		c.floodMu.Lock()
+		c.flood.Rearm(now, detect.PortKey{DPID: sw.dpid, Port: port})
+		c.floodMu.Unlock()
 	}
+}
+
+// routerShaped reports whether a station's addresses look like a router's
+// (or a spoofer's): a third IPv4 address, or a third IPv6 address outside
+// link-local. A host has one IPv4 address (two across a DHCP change).
+func routerShaped(ips []netip.Addr) bool {
+	var v4, v6 int
+	for _, ip := range ips {
+		switch {
+		case ip.Is4():
+			v4++
+		case !ip.IsLinkLocalUnicast():
+			v6++
+		}
+	}
+	return v4 > 2 || v6 > 2
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -135,4 +136,55 @@ func TestSYNFloodDuringGraceIsBlockedAfterIt(t *testing.T) {
 	if b := h.blocks()[0]; b.Kind != "syn-flood" || b.MAC != flooder.macString() {
 		t.Errorf("block %+v", b)
 	}
+}
+
+// A flood entering at a router's port (its frames carry many source
+// addresses: an uplink, or a host spoofing random sources) is reported, and
+// the router is not blocked: the counter cannot tell who behind it floods.
+func TestSYNFloodThroughRouterIsNotBlocked(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Detect.Flood.SYNRate = 1000
+	cfg.Detect.Flood.Sustain = time.Second
+	h := startController(t, cfg, store.NewMemory())
+	fs := h.connect(0x1, 4)
+	router, server := newHost(1, 1), newHost(2, 2)
+	fs.learn(router)
+	fs.learn(server)
+	// Connections from the Internet through the router, answered.
+	for i := range 5 {
+		from := netip.AddrFrom4([4]byte{203, 0, 113, byte(10 + i)})
+		fs.packetIn(watchCopy(router.port, tcpFrame(router, server, from, 40000, 443, tcpSYN)))
+		fs.packetIn(watchCopy(server.port, tcpFrame(server, host{mac: router.mac, ip: from}, server.ip, 443, 40000, tcpSYN|tcpACK)))
+	}
+	rates := map[uint32]*atomic.Int64{1: {}}
+	rates[1].Store(50_000)
+	fs.mu.Lock()
+	fs.statsFn = synCounter(rates, time.Now())
+	fs.mu.Unlock()
+	eventually(t, "the unattributed flood event", func() bool {
+		for _, e := range h.events("scan_detected") {
+			if e.Kind == "syn-flood" && e.Reason == "unattributed" && e.Port == 1 && strings.Contains(e.Message, "many addresses") {
+				return true
+			}
+		}
+		return false
+	})
+	if bs := h.blocks(); len(bs) != 0 {
+		t.Fatalf("router blocked: %+v", bs)
+	}
+}
+
+// A port that goes away loses its SYN counter flows.
+func TestSYNCounterRemovedWithPort(t *testing.T) {
+	cfg := testConfig(t)
+	h := startController(t, cfg, store.NewMemory())
+	fs := h.connect(0x1, 3)
+	from := fs.count()
+	if err := fs.Send(0, &ofp.PortStatus{Reason: ofp.PortReasonDelete, Port: ofconntest.Ports(3)[1]}); err != nil {
+		t.Fatal(err)
+	}
+	fs.waitFor(from, "the SYN counter delete of port 2", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		return ok && fm.Command == ofp.FlowDelete && fm.Cookie == policy.SYNCountCookie(2) && fm.TableID == 0
+	})
 }

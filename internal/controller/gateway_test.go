@@ -78,6 +78,10 @@ func TestFirstContactMetersAndGatewayExemption(t *testing.T) {
 	from := fs.count()
 	fs.learn(gw)
 	fs.waitFor(from, "the gateway port's first-contact flows removed", isFC(gw.port, ofp.FlowDelete))
+	fs.waitFor(from, "the gateway port's SYN counter removed", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		return ok && fm.Cookie == policy.SYNCountCookie(gw.port) && fm.Command == ofp.FlowDelete
+	})
 	at := fs.fence()
 	for _, r := range fs.recorded(from)[:at-from] {
 		if fm, ok := flowMod(r); ok && fm.Command == ofp.FlowDelete && fm.Cookie != policy.FirstContactCookie(gw.port) &&

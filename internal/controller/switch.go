@@ -63,6 +63,9 @@ func (c *Controller) Connected(s *ofconn.Session) {
 		s.Close(err)
 		return
 	}
+	c.floodMu.Lock()
+	c.flood.ForgetSwitch(sw.dpid)
+	c.floodMu.Unlock()
 	c.mu.Lock()
 	if old := c.byDPID[sw.dpid]; old != nil {
 		delete(c.switches, old.sess)

@@ -1094,6 +1094,12 @@ func (d *Detector) forwarder(src Source, family int) bool {
 	return e.v6.multi
 }
 
+// Forwarder reports whether src's frames carried a third distinct IPv4
+// address or IPv6 /64: it forwards for other hosts (a router), or spoofs.
+func (d *Detector) Forwarder(src Source) bool {
+	return d.forwarder(src, 4) || d.forwarder(src, 6)
+}
+
 // addrSeen remembers, per Source, the distinct source addresses seen, up to
 // the point where they prove the Source forwards for others. A host has one
 // IPv4 address (two across a DHCP change) and its IPv6 addresses share one or

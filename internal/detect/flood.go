@@ -81,9 +81,10 @@ func (f *Flood) Sample(now time.Time, k PortKey, count uint64) FloodSample {
 	if dt <= 0 {
 		return FloodSample{Since: p.since}
 	}
-	if count < p.count { // counter restarted
+	if count < p.count { // counter restarted: so does the episode
 		p.count, p.at = count, now
-		return FloodSample{Since: p.since}
+		p.since, p.decided, p.peak = time.Time{}, false, 0
+		return FloodSample{}
 	}
 	rate := float64(count-p.count) / dt.Seconds()
 	prev := p.at
@@ -121,6 +122,24 @@ func (f *Flood) Reason(k PortKey, s FloodSample, now time.Time) string {
 
 // Forget drops a port's state (the port went away).
 func (f *Flood) Forget(k PortKey) { delete(f.ports, k) }
+
+// ForgetSwitch drops the state of every port of a switch (it reconnected:
+// its counters start again from zero).
+func (f *Flood) ForgetSwitch(dpid uint64) {
+	for k := range f.ports {
+		if k.DPID == dpid {
+			delete(f.ports, k)
+		}
+	}
+}
+
+// Rearm lets a port's current episode be decided again Sustain from now
+// (the caller could not act on the decision).
+func (f *Flood) Rearm(now time.Time, k PortKey) {
+	if p := f.ports[k]; p != nil && !p.since.IsZero() {
+		p.since, p.decided = now, false
+	}
+}
 
 // Len is the number of ports tracked.
 func (f *Flood) Len() int { return len(f.ports) }

@@ -120,3 +120,41 @@ func TestFloodOffAndBounded(t *testing.T) {
 		t.Fatalf("%d ports tracked, cap 64", f.Len())
 	}
 }
+
+// A switch that reconnects starts its counters at zero: its ports' episodes
+// start over and must hold for Sustain again. Rearm lets a decision the
+// caller could not act on come again Sustain later.
+func TestFloodReconnectAndRearm(t *testing.T) {
+	f := NewFlood(FloodConfig{SYNRate: 1000, Sustain: 2 * time.Second})
+	k := PortKey{DPID: 1, Port: 1}
+	other := PortKey{DPID: 2, Port: 1}
+	t0 := time.Unix(0, 0)
+	f.Sample(t0, k, 0)
+	f.Sample(t0, other, 0)
+	f.Sample(t0.Add(time.Second), k, 50_000) // over the threshold since t0
+	f.ForgetSwitch(1)
+	if f.Len() != 1 {
+		t.Fatalf("%d ports after forgetting switch 1, want the other switch's", f.Len())
+	}
+	// After the reconnect: a fresh baseline, then 1 s over: not yet.
+	f.Sample(t0.Add(2*time.Second), k, 10)
+	if s := f.Sample(t0.Add(3*time.Second), k, 50_000); s.Decided {
+		t.Fatalf("decided 1 s into the episode after a reconnect: %+v", s)
+	}
+	s := f.Sample(t0.Add(4*time.Second), k, 100_000)
+	if !s.Decided {
+		t.Fatalf("not decided after 2 s: %+v", s)
+	}
+	f.Rearm(t0.Add(4*time.Second), k)
+	if s := f.Sample(t0.Add(5*time.Second), k, 150_000); s.Decided {
+		t.Fatalf("decided 1 s after Rearm: %+v", s)
+	}
+	if s := f.Sample(t0.Add(6*time.Second), k, 200_000); !s.Decided {
+		t.Fatalf("not decided again 2 s after Rearm: %+v", s)
+	}
+	// A counter that restarts mid-episode ends it.
+	f.Sample(t0.Add(7*time.Second), k, 5)
+	if s := f.Sample(t0.Add(8*time.Second), k, 50_000); s.Decided || !s.Since.Equal(t0.Add(7*time.Second)) {
+		t.Fatalf("after a counter restart: %+v", s)
+	}
+}

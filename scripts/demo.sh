@@ -5,7 +5,9 @@
 # h3 attacker), shows every pair of hosts reaching each other and an iperf3
 # run through the bridge, then an nmap scan from h3 at h2 while h1 keeps
 # talking to h2: the scan is detected, h3 is cut off, h1 is unaffected, and the
-# agent on h2 prints the signed notice. Everything is removed at the end.
+# agent on h2 prints the signed notice; then the operator lifts the block and
+# h3 SYN-floods h2 with hping3: blocked again from its port's SYN counter
+# while h1 keeps its answers. Everything is removed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -146,8 +148,31 @@ else
 	bad "no notice reached the agent on h2"
 fi
 
+bold "SYN flood: the operator lifts h3's block, h3 floods h2:80 with hping3"
+pc() { PORTCULLIS_API=$API PORTCULLIS_TOKEN=$TOKEN "$BIN" "$@"; }
+id=$(pc block list --json 2>/dev/null | grep -o '"id": *"[^"]*"' | head -1 | cut -d'"' -f4)
+if [ -n "$id" ] && pc block rm "$id" >/dev/null 2>&1; then ok "block $id lifted by hand (portcullis block rm $id)"; else bad "could not lift h3's block"; fi
+for _ in $(seq 30); do inhost h3 ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
+# One port, open: not a scan, and the first SYN-ACK makes h3 -> h2:80 a
+# benign conversation. The switch's SYN counter on h3's port tells.
+info "h3\$ hping3 --flood -S -p 80 10.0.0.2"
+start=$SECONDS
+inhost h3 timeout 20 hping3 --flood -q -S -p 80 10.0.0.2 >/dev/null 2>&1 &
+FLOOD=$!
+for _ in $(seq 100); do pc block list --json 2>/dev/null | grep -q '"syn-flood"' && break; sleep 0.2; done
+took=$((SECONDS - start))
+if pc block list --json 2>/dev/null | grep -q '"syn-flood"'; then
+	ok "flood detected and h3 blocked again after about ${took} s (second offence: a longer block):"
+	pc block list 2>/dev/null | sed 's/^/    /'
+else
+	bad "the flood was not blocked"
+fi
+if inhost h1 curl -s -m 2 -o /dev/null http://10.0.0.2/; then ok "h1 still gets answers from h2 while h3 floods"; else bad "h1 gets no answer from h2 during the flood"; fi
+kill "$FLOOD" 2>/dev/null
+wait "$FLOOD" 2>/dev/null
+
 bold "Events (JSON lines, $WORK/events.jsonl)"
-grep -E '"(scan_detected|blocked|notice_sent)"' "$WORK/events.jsonl" | cut -c1-160 | sed 's/^/    /'
+grep -E '"(scan_detected|blocked|unblocked|notice_sent)"' "$WORK/events.jsonl" | cut -c1-160 | sed 's/^/    /'
 
 if [ "$FAILED" -eq 0 ]; then
 	bold "Demo passed"

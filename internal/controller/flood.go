@@ -16,8 +16,9 @@ import (
 // (policy.SYNCountFlows); pollSYNCounters reads the counters every second and
 // detect.Flood decides. A decided flood from a port with exactly one station
 // behind it becomes a verdict against that station, blocked like a scanner; a
-// port with several stations (a downstream switch) or none known is reported
-// but not blocked, because the counter cannot tell which station sends.
+// port with several stations (a downstream switch) or none known, or whose
+// station forwards for other addresses (a router, a spoofer) or is a
+// never-block host, is reported but not blocked (see onFlood).
 
 // synCountAdd returns the SYN counter flows of a port, unless flood detection
 // is off. Must hold sw.mu.

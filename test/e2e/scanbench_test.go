@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -271,11 +273,15 @@ func scanBenignRun(b *testing.B, e *scanEnv, secs int) (gbps, loss float64) {
 // that flood from h1 after an operator blocked it; and, as the floor no
 // defense can beat, the same flood from h1 into a veth pair of its own that
 // the switch never sees (the attacker's CPU, shared with iperf3 and the
-// datapath on this machine, without any network effect). Each condition gets
-// a fresh controller; the attack starts 1 s before the measurement and
-// runs through it (ping phase, then iperf3 phase: see scanBenignRun).
-// Reported: Gbit/s and loss per condition, each attack's throughput as a
-// fraction of the baseline (goal >= 0.95, no loss), and each flood's as a
+// datapath on this machine, without any network effect). Then, with the
+// attacker given CPU 1 to itself and everything else pinned to CPU 0 (as
+// when the attacker is another machine or a guest with its own core): idle,
+// the open-port flood, and that flood with flood detection off. Each
+// condition gets a fresh controller; the attack starts 1 s before the
+// measurement and runs through it (ping phase, then iperf3 phase: see
+// scanBenignRun). Reported: Gbit/s and loss per condition, each attack's
+// throughput as a fraction of its baseline (idle, or idle-pinned for the
+// pinned rows; goal >= 0.95, no loss), and each unpinned flood's as a
 // fraction of the unconnected floor.
 func BenchmarkScanBenignDuringAttack(b *testing.B) {
 	if _, err := exec.LookPath("hping3"); err != nil {
@@ -285,34 +291,59 @@ func BenchmarkScanBenignDuringAttack(b *testing.B) {
 	e := scanStartEnv(b, 4)
 	scanVoid(b, e.L, 1)
 	sum := map[string][2]float64{}
-	attacks := []struct {
+	noFlood := filepath.Join(b.TempDir(), "noflood.yaml")
+	if err := os.WriteFile(noFlood, []byte("detect:\n  flood:\n    syn_rate: 0\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	type attack = struct {
 		name  string
 		argv  []string
 		block bool // an operator blocks h1 (POST /api/v1/blocks) before the attack
-	}{
-		{"idle", nil, false},
-		{"nmap-T5", []string{"nmap", "-n", "-sS", "-T5", "-p-", "10.0.0.2"}, false},
+		// pinned: the attacker gets CPU 1 to itself, everything else
+		// (Open vSwitch, the controller, iperf3, ping) CPU 0, as when the
+		// attacker is another machine or a guest with its own core.
+		pinned bool
+		extra  []string // more `portcullis run` flags
+	}
+	attacks := []attack{
+		{"idle", nil, false, false, nil},
+		{"nmap-T5", []string{"nmap", "-n", "-sS", "-T5", "-p-", "10.0.0.2"}, false, false, nil},
 		// hping3's default destination port is 0: closed, answered by
 		// RSTs. All to one port: not a scan. The first-contact meter of
 		// h1's switch port holds it to its rate until h1's SYN counter
 		// gets it blocked as a syn-flood.
-		{"hping3-flood", []string{"hping3", "--flood", "-q", "-S", "10.0.0.2"}, false},
+		{"hping3-flood", []string{"hping3", "--flood", "-q", "-S", "10.0.0.2"}, false, false, nil},
 		// A SYN flood at an open port from the host's own address: every
 		// first contact succeeds, and the first SYN-ACK bypasses
 		// h1->h2:80, so the meter does not apply; the SYN counter does.
-		{"hping3-flood-open", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}, false},
+		{"hping3-flood-open", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}, false, false, nil},
 		// The same flood from a host an operator blocked: what a block
 		// saves the switch (the flood is dropped in table 0).
-		{"hping3-flood-blocked", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}, true},
+		{"hping3-flood-blocked", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}, true, false, nil},
 		// The attacker's own CPU, with no network effect: the same flood
 		// from h1 into a veth pair of its own that no switch reads
 		// (scanVoidAddr). On a machine whose cores the attacker shares
 		// with the datapath and iperf3, no controller can do better.
-		{"hping3-unconnected", []string{"hping3", "--flood", "-q", "-S", "-p", "80", scanVoidAddr}, false},
+		{"hping3-unconnected", []string{"hping3", "--flood", "-q", "-S", "-p", "80", scanVoidAddr}, false, false, nil},
+		// The attacker on a core of its own: idle, the open-port flood with
+		// Portcullis as configured, and the same without flood detection.
+		{"idle-pinned", nil, false, true, nil},
+		{"hping3-flood-open-pinned", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}, false, true, nil},
+		{"hping3-flood-open-pinned-nodetect", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}, false, true,
+			[]string{"--config", noFlood}},
+	}
+	if runtime.NumCPU() < 2 {
+		attacks = slices.DeleteFunc(attacks, func(a attack) bool { return a.pinned })
 	}
 	for range b.N {
 		for _, a := range attacks {
-			e.Fresh(b)
+			if a.pinned {
+				scanPin(b, e, "0")
+			}
+			e.Fresh(b, a.extra...)
+			if a.pinned {
+				scanPin(b, e, "0") // the new controller too
+			}
 			e.WarmUp(b)
 			Iperf(b, e.L, 4, 3, "-t", "1") // learning and bypasses in place, as for a running network
 			if a.block {
@@ -320,7 +351,11 @@ func BenchmarkScanBenignDuringAttack(b *testing.B) {
 			}
 			var p *scanProc
 			if a.argv != nil {
-				p = scanStart(b, e.L, 1, secs*time.Second+30*time.Second, a.argv...)
+				argv := a.argv
+				if a.pinned {
+					argv = append([]string{"taskset", "-c", "1"}, argv...)
+				}
+				p = scanStart(b, e.L, 1, secs*time.Second+30*time.Second, argv...)
 				time.Sleep(time.Second)
 			}
 			g, loss := scanBenignRun(b, e, secs)
@@ -328,9 +363,12 @@ func BenchmarkScanBenignDuringAttack(b *testing.B) {
 			if p != nil {
 				p.Kill()
 			}
-			b.Logf("%-13s iperf3 h3->h4 %.2f Gbit/s, ping loss %.1f%%, blocks %d %s", a.name, g, loss, len(blocks), kindsOf(blocks))
+			b.Logf("%-20s iperf3 h3->h4 %.2f Gbit/s, ping loss %.1f%%, blocks %d %s", a.name, g, loss, len(blocks), kindsOf(blocks))
 			for _, bl := range blocks {
 				scanLift(b, e.C, bl.ID)
+			}
+			if a.pinned {
+				scanPin(b, e, "0,1")
 			}
 			s := sum[a.name]
 			sum[a.name] = [2]float64{s[0] + g, s[1] + loss}
@@ -342,6 +380,12 @@ func BenchmarkScanBenignDuringAttack(b *testing.B) {
 		g, loss := sum[a.name][0]/nf, sum[a.name][1]/nf
 		b.ReportMetric(g, a.name+"-Gbps")
 		b.ReportMetric(loss, a.name+"-loss%")
+		if a.pinned {
+			if base := sum["idle-pinned"][0] / nf; a.argv != nil && base > 0 {
+				b.ReportMetric(g/base, a.name+"-ratio")
+			}
+			continue
+		}
 		if a.argv != nil && base > 0 {
 			b.ReportMetric(g/base, a.name+"-ratio")
 		}
@@ -374,6 +418,28 @@ func scanVoid(b *testing.B, l *lab.Lab, i int) {
 		}
 	}
 	b.Cleanup(func() { scanRun(l, i, 5*time.Second, "ip", "link", "del", "void0") })
+}
+
+// scanPin sets the CPU affinity (a taskset list: "0", "0,1") of this
+// process (so of every command it starts from now on: iperf3, ping), of the
+// running controller and of the lab's Open vSwitch daemons, every thread.
+func scanPin(b *testing.B, e *scanEnv, cpus string) {
+	b.Helper()
+	pids := []int{os.Getpid(), e.C.cmd.Process.Pid}
+	st, err := e.L.Status()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range st.Daemons {
+		if d.Alive {
+			pids = append(pids, d.PID)
+		}
+	}
+	for _, pid := range pids {
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			b.Fatalf("taskset %s %d: %v: %s", cpus, pid, err, out)
+		}
+	}
 }
 
 // kindsOf lists the kinds of blocks.

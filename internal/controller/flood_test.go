@@ -4,23 +4,35 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"portcullis/internal/config"
 	"portcullis/internal/ofconn/ofconntest"
 	"portcullis/internal/policy"
 	"portcullis/internal/store"
 	"portcullis/ofp"
 )
 
-// synCounter plays a switch's SYN counter flows: port's counter grows by
-// perSec packets per second of real time from the moment it starts.
-func synCounter(ports map[uint32]*atomic.Int64, start time.Time) func() []ofp.FlowStats {
-	return func() []ofp.FlowStats {
+// floodConfig is testConfig with a SYN-flood rule quick to trip: 1000 SYNs/s
+// for 1 s.
+func floodConfig(t testing.TB) config.Config {
+	cfg := testConfig(t)
+	cfg.Detect.Flood.SYNRate = 1000
+	cfg.Detect.Flood.Sustain = time.Second
+	return cfg
+}
+
+// synRates makes fs play a switch's SYN counter flows from now on: port's
+// counter grows by perSec[port] packets per second of real time.
+func (fs *fakeSwitch) synRates(perSec map[uint32]int64) {
+	start := time.Now()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.statsFn = func() []ofp.FlowStats {
 		var out []ofp.FlowStats
-		for port, rate := range ports {
-			n := uint64(float64(rate.Load()) * time.Since(start).Seconds())
+		for port, rate := range perSec {
+			n := uint64(float64(rate) * time.Since(start).Seconds())
 			// The IPv4 and IPv6 flows of the port: the v6 one counts nothing.
 			out = append(out, ofp.FlowStats{Cookie: policy.SYNCountCookie(port), PacketCount: n},
 				ofp.FlowStats{Cookie: policy.SYNCountCookie(port), PacketCount: 0})
@@ -33,9 +45,7 @@ func synCounter(ports map[uint32]*atomic.Int64, start time.Time) func() []ofp.Fl
 // detect.flood.syn_rate for detect.flood.sustain gets its one station
 // blocked (kind syn-flood), a port below the rate does not.
 func TestSYNFloodBlocksTheFlooder(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Detect.Flood.SYNRate = 1000
-	cfg.Detect.Flood.Sustain = time.Second
+	cfg := floodConfig(t)
 	h := startController(t, cfg, store.NewMemory())
 	fs := h.connect(0x1, 4)
 	for p := uint32(1); p <= 4; p++ {
@@ -47,12 +57,10 @@ func TestSYNFloodBlocksTheFlooder(t *testing.T) {
 	flooder, busy := newHost(1, 1), newHost(2, 2)
 	fs.learn(flooder)
 	fs.learn(busy)
-	rates := map[uint32]*atomic.Int64{1: {}, 2: {}}
-	rates[1].Store(50_000) // hping3 --flood -S
-	rates[2].Store(600)    // a busy client, under the threshold
-	fs.mu.Lock()
-	fs.statsFn = synCounter(rates, time.Now())
-	fs.mu.Unlock()
+	fs.synRates(map[uint32]int64{
+		1: 50_000, // hping3 --flood -S
+		2: 600,    // a busy client, under the threshold
+	})
 
 	eventually(t, "a block of the flooder", func() bool { return len(h.blocks()) > 0 })
 	time.Sleep(2 * time.Second) // long enough for a wrong verdict against port 2
@@ -87,18 +95,12 @@ func TestSYNFloodBlocksTheFlooder(t *testing.T) {
 // A port with two stations behind it (a downstream switch): the counter
 // cannot say which one floods, so nobody is blocked and the operator is told.
 func TestSYNFloodUnattributedIsReported(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Detect.Flood.SYNRate = 1000
-	cfg.Detect.Flood.Sustain = time.Second
+	cfg := floodConfig(t)
 	h := startController(t, cfg, store.NewMemory())
 	fs := h.connect(0x1, 4)
 	fs.learn(newHost(1, 3))
 	fs.learn(newHost(2, 3))
-	rates := map[uint32]*atomic.Int64{3: {}}
-	rates[3].Store(50_000)
-	fs.mu.Lock()
-	fs.statsFn = synCounter(rates, time.Now())
-	fs.mu.Unlock()
+	fs.synRates(map[uint32]int64{3: 50_000})
 	eventually(t, "the unattributed flood event", func() bool {
 		for _, e := range h.events("scan_detected") {
 			if e.Kind == "syn-flood" && e.Reason == "unattributed" && e.Port == 3 {
@@ -115,20 +117,14 @@ func TestSYNFloodUnattributedIsReported(t *testing.T) {
 // A flood that starts during the start-up grace period is blocked once the
 // period is over (not forgotten as an episode already decided).
 func TestSYNFloodDuringGraceIsBlockedAfterIt(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := floodConfig(t)
 	cfg.Detect.GracePeriod = 2 * time.Second
-	cfg.Detect.Flood.SYNRate = 1000
-	cfg.Detect.Flood.Sustain = time.Second
 	h := startController(t, cfg, store.NewMemory())
 	start := time.Now()
 	fs := h.connect(0x1, 2)
 	flooder := newHost(1, 1)
 	fs.learn(flooder)
-	rates := map[uint32]*atomic.Int64{1: {}}
-	rates[1].Store(50_000)
-	fs.mu.Lock()
-	fs.statsFn = synCounter(rates, time.Now())
-	fs.mu.Unlock()
+	fs.synRates(map[uint32]int64{1: 50_000})
 	eventually(t, "a block of the flooder after the grace period", func() bool { return len(h.blocks()) > 0 })
 	if took := time.Since(start); took < 2*time.Second {
 		t.Errorf("blocked %v after start, inside the 2 s grace period", took)
@@ -142,9 +138,7 @@ func TestSYNFloodDuringGraceIsBlockedAfterIt(t *testing.T) {
 // addresses: an uplink, or a host spoofing random sources) is reported, and
 // the router is not blocked: the counter cannot tell who behind it floods.
 func TestSYNFloodThroughRouterIsNotBlocked(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Detect.Flood.SYNRate = 1000
-	cfg.Detect.Flood.Sustain = time.Second
+	cfg := floodConfig(t)
 	h := startController(t, cfg, store.NewMemory())
 	fs := h.connect(0x1, 4)
 	router, server := newHost(1, 1), newHost(2, 2)
@@ -156,11 +150,7 @@ func TestSYNFloodThroughRouterIsNotBlocked(t *testing.T) {
 		fs.packetIn(watchCopy(router.port, tcpFrame(router, server, from, 40000, 443, tcpSYN)))
 		fs.packetIn(watchCopy(server.port, tcpFrame(server, host{mac: router.mac, ip: from}, server.ip, 443, 40000, tcpSYN|tcpACK)))
 	}
-	rates := map[uint32]*atomic.Int64{1: {}}
-	rates[1].Store(50_000)
-	fs.mu.Lock()
-	fs.statsFn = synCounter(rates, time.Now())
-	fs.mu.Unlock()
+	fs.synRates(map[uint32]int64{1: 50_000})
 	eventually(t, "the unattributed flood event", func() bool {
 		for _, e := range h.events("scan_detected") {
 			if e.Kind == "syn-flood" && e.Reason == "unattributed" && e.Port == 1 && strings.Contains(e.Message, "many addresses") {

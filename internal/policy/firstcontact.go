@@ -75,19 +75,27 @@ func FirstContactFlows(port uint32, cfg FirstContactConfig) []ofp.Message {
 	} else {
 		copyAct = ControllerMetered(cfg.MaxLen, ClassTCPProbe.Meter())
 	}
+	return append(msgs, portSYNFlows(port, forward.TableWatch, PriorityFirstContact, FirstContactCookie(port),
+		&ofp.InstrMeter{MeterID: meter}, forward.Apply(copyAct), forward.Goto(forward.TableLearn))...)
+}
+
+// portSYNFlows returns the two flows (IPv4 and IPv6) that match the TCP SYNs
+// without ACK entering at port, in table with priority and cookie, each
+// with instrs.
+func portSYNFlows(port uint32, table uint8, priority uint16, cookie uint64, instrs ...ofp.Instruction) []ofp.Message {
+	msgs := make([]ofp.Message, 0, 2)
 	for _, et := range []uint16{ethTypeIPv4, ethTypeIPv6} {
 		msgs = append(msgs, &ofp.FlowMod{
-			Cookie:   FirstContactCookie(port),
-			TableID:  forward.TableWatch,
+			Cookie:   cookie,
+			TableID:  table,
 			Command:  ofp.FlowAdd,
-			Priority: PriorityFirstContact,
+			Priority: priority,
 			BufferID: ofp.NoBuffer,
 			OutPort:  ofp.PortAny,
 			OutGroup: ofp.GroupAny,
 			Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthType(et),
 				ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flagsSYN, flagsSYN|flagsACK)}},
-			Instructions: []ofp.Instruction{&ofp.InstrMeter{MeterID: meter}, forward.Apply(copyAct),
-				forward.Goto(forward.TableLearn)},
+			Instructions: instrs,
 		})
 	}
 	return msgs

@@ -50,22 +50,7 @@ func SYNCountFlows(port uint32) []ofp.Message {
 	if port == 0 || port > MaxFirstContactPort {
 		return nil
 	}
-	msgs := make([]ofp.Message, 0, 2)
-	for _, et := range []uint16{ethTypeIPv4, ethTypeIPv6} {
-		msgs = append(msgs, &ofp.FlowMod{
-			Cookie:   SYNCountCookie(port),
-			TableID:  forward.TableAdmission,
-			Command:  ofp.FlowAdd,
-			Priority: PrioritySYNCount,
-			BufferID: ofp.NoBuffer,
-			OutPort:  ofp.PortAny,
-			OutGroup: ofp.GroupAny,
-			Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthType(et),
-				ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flagsSYN, flagsSYN|flagsACK)}},
-			Instructions: []ofp.Instruction{forward.Goto(forward.TableWatch)},
-		})
-	}
-	return msgs
+	return portSYNFlows(port, forward.TableAdmission, PrioritySYNCount, SYNCountCookie(port), forward.Goto(forward.TableWatch))
 }
 
 // SYNCountDelete removes a port's counter flows.

@@ -269,25 +269,27 @@ func TestScanSpoofedFlood(t *testing.T) {
 // switch's per-port SYN counter shows it; h1 is blocked (kind syn-flood)
 // within a few seconds, at an open port (whose pair is bypassed after the
 // first SYN-ACK, so the watch copies never see the flood) as at a closed
-// one. (hping3 has no IPv6; the IPv6 counter flow is checked on a real switch
-// in internal/policy.) Afterwards h1 reaches no one and the others
-// still talk.
+// one, and over IPv6 (nping, as hping3 has no IPv6). Afterwards h1 reaches
+// no one and the others still talk.
 func TestScanSYNFloodBlocked(t *testing.T) {
-	if _, err := exec.LookPath("hping3"); err != nil {
-		t.Skip("e2e: hping3 missing")
-	}
 	e := scanStartEnv(t, 3)
 	for _, tc := range []struct {
 		name string
 		args []string
 	}{
-		{"open-port", []string{"-S", "-p", "80", "10.0.0.2"}},
-		{"closed-port", []string{"-S", "10.0.0.2"}}, // hping3's default port 0
+		{"open-port", []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}},
+		{"closed-port", []string{"hping3", "--flood", "-q", "-S", "10.0.0.2"}}, // hping3's default port 0
+		// hping3 has no IPv6; nmap's nping sends SYNs at a set rate.
+		{"open-port-v6", []string{"nping", "-6", "--tcp", "--flags", "syn", "-p", "80", "--rate", "20000",
+			"-c", "1000000", "-N", "-q", "fd00::2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if _, err := exec.LookPath(tc.args[0]); err != nil {
+				t.Skipf("e2e: %s missing", tc.args[0])
+			}
 			e.Fresh(t)
 			e.WarmUp(t)
-			argv := append([]string{"hping3", "--flood", "-q"}, tc.args...)
+			argv := tc.args
 			p := scanStart(t, e.L, scanAttacker, 30*time.Second, argv...)
 			blocks := scanWaitBlock(t, e.C, 20*time.Second, p.done)
 			p.Kill()

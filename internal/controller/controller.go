@@ -73,6 +73,10 @@ type Controller struct {
 	floodMu sync.Mutex
 	flood   *detect.Flood
 	synTop  map[uint64]float64 // highest port SYN rate per switch at its last reading
+	// station counters on ports shared by several stations (flood.go)
+	stations     map[uint32]stationRef
+	stationSeq   uint32
+	stationFlood *detect.Flood
 
 	mu       sync.Mutex
 	switches map[*ofconn.Session]*switchState
@@ -172,7 +176,10 @@ func New(opts Options) (*Controller, error) {
 	}
 	c.det = detect.New(dc)
 	c.synTop = map[uint64]float64{}
-	c.flood = detect.NewFlood(detect.FloodConfig{SYNRate: float64(cfg.Detect.Flood.SYNRate), Sustain: cfg.Detect.Flood.Sustain})
+	fc := detect.FloodConfig{SYNRate: float64(cfg.Detect.Flood.SYNRate), Sustain: cfg.Detect.Flood.Sustain}
+	c.flood = detect.NewFlood(fc)
+	c.stations = map[uint32]stationRef{}
+	c.stationFlood = detect.NewFlood(fc)
 
 	c.store = opts.Store
 	if c.store == nil {

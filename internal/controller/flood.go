@@ -8,6 +8,7 @@ import (
 
 	"portcullis/internal/detect"
 	"portcullis/internal/event"
+	"portcullis/internal/forward"
 	"portcullis/internal/policy"
 	"portcullis/ofp"
 )
@@ -16,9 +17,10 @@ import (
 // (policy.SYNCountFlows); pollSYNCounters reads the counters every second and
 // detect.Flood decides. A decided flood from a port with exactly one station
 // behind it becomes a verdict against that station, blocked like a scanner; a
-// port with several stations (a downstream switch) or none known, or whose
-// station forwards for other addresses (a router, a spoofer) or is a
-// never-block host, is reported but not blocked (see onFlood).
+// port with several stations gets a counter per station for a while, and the
+// station whose counter shows the flood is blocked. A station that forwards
+// for other addresses (a router, a spoofer) or is a never-block host, and a
+// port with no station known, are reported but not blocked (see onFlood).
 
 // synCountAdd returns the SYN counter flows of a port, unless flood detection
 // is off. Must hold sw.mu.
@@ -117,54 +119,153 @@ func (c *Controller) synCounts(sw *switchState, now time.Time, stats []ofp.FlowS
 		top = max(top, r)
 	}
 	c.m.PortSYNRateMax.Set(top)
+
+	// Station counters of ports shared by several stations.
+	stations := map[uint32]uint64{}
+	policy.SYNStationCounts(stats, stations)
+	var found []stationDecision
+	for id, n := range stations {
+		ref, ok := c.stations[id]
+		if !ok || ref.dpid != sw.dpid {
+			continue
+		}
+		k := detect.PortKey{DPID: sw.dpid, Port: id}
+		if s := c.stationFlood.Sample(now, k, n); s.Decided {
+			where := fmt.Sprintf("station %s behind switch port %d", macString(ref.mac), ref.port)
+			found = append(found, stationDecision{ref, s, c.stationFlood.ReasonFrom(k, s, now, where)})
+		}
+	}
+	for id, ref := range c.stations {
+		if now.After(ref.until) {
+			delete(c.stations, id)
+			c.stationFlood.Forget(detect.PortKey{DPID: ref.dpid, Port: id})
+		}
+	}
 	c.floodMu.Unlock()
 	for _, d := range decided {
 		c.onFlood(sw, now, d.port, d.s, d.reason)
 	}
+	for _, d := range found {
+		c.floodFrom(sw, now, d.ref.port, d.ref.mac, d.ref.ips, d.s, d.reason)
+	}
+}
+
+// stationRef is a station counter: which station behind which port it counts.
+type stationRef struct {
+	dpid  uint64
+	port  uint32
+	mac   [6]byte
+	ips   []netip.Addr
+	until time.Time // its flows' hard timeout
+}
+
+type stationDecision struct {
+	ref    stationRef
+	s      detect.FloodSample
+	reason string
 }
 
 // onFlood attributes a decided flood to the one station behind the port and
-// hands the verdict to the blocker. It does not block when the counter cannot
-// name the sender: several stations behind the port (a downstream switch),
-// none learned, or a station that forwards for other addresses (a router, or
-// a host spoofing random sources: its flood is held by the first-contact
-// meter instead, as no bypass covers spoofed pairs) or is protected.
+// hands the verdict to the blocker (floodFrom). A port with several stations
+// behind it (a downstream switch, an edge network's LAN port) gets a counter
+// per station for stationCountFor (refine), and a station whose own counter
+// then shows the flood is blocked. A port with no station learned is
+// reported, not blocked.
 func (c *Controller) onFlood(sw *switchState, now time.Time, port uint32, s detect.FloodSample, reason string) {
 	sw.mu.Lock()
 	hosts := sw.fwd.Hosts()
 	sw.mu.Unlock()
-	var behind []int
-	for i, h := range hosts {
+	var behind []forward.Host
+	for _, h := range hosts {
 		if h.Port == port {
-			behind = append(behind, i)
+			behind = append(behind, h)
 		}
 	}
-	report := func(why string) {
-		sw.sess.Logger().Warn("SYN flood", "port", port, "rate", int(s.Rate), "note", why)
-		c.bus.Publish(event.Event{Type: event.ScanDetected, DPID: sw.dpid, Port: port, Kind: string(detect.KindSYNFlood),
-			Reason: "unattributed", Message: fmt.Sprintf("%s on %s (%s)", reason, fmtDPID(sw.dpid), why)})
+	switch len(behind) {
+	case 0:
+		c.floodReport(sw, port, s, reason, "no station learned behind the port: not attributed, not blocked")
+	case 1:
+		c.floodFrom(sw, now, port, behind[0].MAC, behind[0].IPs, s, reason)
+	default:
+		n := c.refine(sw, now, port, behind)
+		c.floodReport(sw, port, s, reason, fmt.Sprintf(
+			"%d stations behind the port: counting the SYNs of %d of them separately for %v to find the sender",
+			len(behind), n, stationCountFor))
 	}
-	if len(behind) != 1 {
-		report(fmt.Sprintf("%d stations behind the port: not attributed, not blocked", len(behind)))
-		return
+}
+
+// stationCountFor is how long station counters stay (their hard timeout);
+// maxStationCounters bounds them per flooding port.
+const (
+	stationCountFor    = 30 * time.Second
+	maxStationCounters = 32
+)
+
+// refine installs station counters for the stations behind port (the most
+// recently seen first, at most maxStationCounters) that have none yet, and
+// returns how many stations are being counted.
+func (c *Controller) refine(sw *switchState, now time.Time, port uint32, behind []forward.Host) int {
+	var msgs []ofp.Message
+	n := 0
+	c.floodMu.Lock()
+	for _, h := range behind {
+		if n == maxStationCounters {
+			break
+		}
+		n++
+		counted := false
+		for _, ref := range c.stations {
+			if ref.dpid == sw.dpid && ref.port == port && ref.mac == h.MAC && now.Before(ref.until) {
+				counted = true
+				break
+			}
+		}
+		if counted {
+			continue
+		}
+		c.stationSeq++
+		id := c.stationSeq
+		c.stations[id] = stationRef{dpid: sw.dpid, port: port, mac: h.MAC, ips: h.IPs, until: now.Add(stationCountFor)}
+		msgs = append(msgs, policy.SYNCountStationFlows(port, h.MAC, id, uint16(stationCountFor/time.Second))...)
 	}
-	h := hosts[behind[0]]
-	src := detect.Source{DPID: sw.dpid, Port: port, MAC: h.MAC}
+	c.floodMu.Unlock()
+	if len(msgs) > 0 {
+		if err := c.sendTo(sw.sess, msgs...); err != nil {
+			c.m.Errors.WithLabelValues("send").Inc()
+		}
+	}
+	return n
+}
+
+// floodReport publishes a flood that blocks no one.
+func (c *Controller) floodReport(sw *switchState, port uint32, s detect.FloodSample, reason, why string) {
+	sw.sess.Logger().Warn("SYN flood", "port", port, "rate", int(s.Rate), "note", why)
+	c.bus.Publish(event.Event{Type: event.ScanDetected, DPID: sw.dpid, Port: port, Kind: string(detect.KindSYNFlood),
+		Reason: "unattributed", Message: fmt.Sprintf("%s on %s (%s)", reason, fmtDPID(sw.dpid), why)})
+}
+
+// floodFrom hands the blocker a verdict against the station mac behind port,
+// unless it is protected or sends for many addresses (a router forwarding
+// for others, or a host spoofing random sources: its flood is held by the
+// first-contact meter instead, as no bypass covers spoofed pairs).
+func (c *Controller) floodFrom(sw *switchState, now time.Time, port uint32, mac [6]byte, ips []netip.Addr,
+	s detect.FloodSample, reason string) {
+	src := detect.Source{DPID: sw.dpid, Port: port, MAC: mac}
 	if ip, ok := c.macProtected(policy.Source{DPID: src.DPID, Port: src.Port, MAC: src.MAC}); ok {
-		report("the station behind the port is never-block host " + ip.String() + ": not blocked")
+		c.floodReport(sw, port, s, reason, "the sending station is never-block host "+ip.String()+": not blocked")
 		return
 	}
 	c.detMu.Lock()
 	forwarder := c.det.Forwarder(src)
 	targets := c.det.TargetsOf(src)
 	c.detMu.Unlock()
-	if forwarder || routerShaped(h.IPs) {
-		report("the station behind the port sends for many addresses (a router, or spoofed sources): not blocked")
+	if forwarder || routerShaped(ips) {
+		c.floodReport(sw, port, s, reason, "the sending station sends for many addresses (a router, or spoofed sources): not blocked")
 		return
 	}
 	v := detect.Verdict{
 		Source:   src,
-		IPs:      h.IPs,
+		IPs:      ips,
 		Kind:     detect.KindSYNFlood,
 		Reason:   reason,
 		Evidence: []string{reason},

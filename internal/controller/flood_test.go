@@ -92,18 +92,76 @@ func TestSYNFloodBlocksTheFlooder(t *testing.T) {
 	}
 }
 
-// A port with two stations behind it (a downstream switch): the counter
-// cannot say which one floods, so nobody is blocked and the operator is told.
-func TestSYNFloodUnattributedIsReported(t *testing.T) {
+// A port with two stations behind it (a downstream switch, an edge
+// network's LAN port): the port's counter cannot say which one floods, so
+// the controller counts each station's SYNs for a while and blocks the one
+// whose own counter shows the flood, never the other.
+func TestSYNFloodBehindSharedPortFindsTheSender(t *testing.T) {
 	cfg := floodConfig(t)
 	h := startController(t, cfg, store.NewMemory())
 	fs := h.connect(0x1, 4)
-	fs.learn(newHost(1, 3))
-	fs.learn(newHost(2, 3))
+	quiet, flooder := newHost(1, 3), newHost(2, 3)
+	fs.learn(quiet)
+	fs.learn(flooder)
 	fs.synRates(map[uint32]int64{3: 50_000})
+
+	ids := map[[6]byte]uint32{}
+	eventually(t, "station counters for both stations", func() bool {
+		for _, r := range fs.recorded(0) {
+			fm, ok := flowMod(r)
+			if !ok || fm.Command != ofp.FlowAdd || fm.TableID != 0 {
+				continue
+			}
+			id, ok := policy.SYNCountStation(fm.Cookie)
+			src, has := fm.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMEthSrc)
+			if ok && has && fm.HardTimeout > 0 && fm.Priority == policy.PrioritySYNCountStation {
+				ids[[6]byte(src.Value)] = id
+			}
+		}
+		return len(ids) == 2
+	})
+	if len(h.blocks()) != 0 {
+		t.Fatalf("blocked before the station counters spoke: %+v", h.blocks())
+	}
+	found := false
+	for _, e := range h.events("scan_detected") {
+		found = found || e.Kind == "syn-flood" && e.Reason == "unattributed" && strings.Contains(e.Message, "2 stations behind the port")
+	}
+	if !found {
+		t.Errorf("no event says the port's flood is being narrowed down: %+v", h.events("scan_detected"))
+	}
+
+	// The flooder's own counter climbs; the quiet station's stays still.
+	start := time.Now()
+	fs.mu.Lock()
+	fs.statsFn = func() []ofp.FlowStats {
+		n := uint64(50_000 * time.Since(start).Seconds())
+		return []ofp.FlowStats{
+			{Cookie: policy.SYNCountCookie(3), PacketCount: 10},
+			{Cookie: policy.SYNCountStationCookie(ids[flooder.mac]), PacketCount: n},
+			{Cookie: policy.SYNCountStationCookie(ids[quiet.mac]), PacketCount: 3},
+		}
+	}
+	fs.mu.Unlock()
+	eventually(t, "a block of the flooding station", func() bool { return len(h.blocks()) > 0 })
+	time.Sleep(1500 * time.Millisecond) // room for a wrong second verdict
+	bs := h.blocks()
+	if len(bs) != 1 || bs[0].MAC != flooder.macString() || bs[0].Kind != "syn-flood" {
+		t.Fatalf("blocks %+v, want one syn-flood block of %s", bs, flooder.macString())
+	}
+	if !strings.Contains(bs[0].Reason, "station "+flooder.macString()+" behind switch port 3") {
+		t.Errorf("reason %q does not name the station and port", bs[0].Reason)
+	}
+}
+
+// A port with no station learned behind it: reported, nobody blocked.
+func TestSYNFloodFromUnknownStationIsReported(t *testing.T) {
+	h := startController(t, floodConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 4)
+	fs.synRates(map[uint32]int64{4: 50_000})
 	eventually(t, "the unattributed flood event", func() bool {
 		for _, e := range h.events("scan_detected") {
-			if e.Kind == "syn-flood" && e.Reason == "unattributed" && e.Port == 3 {
+			if e.Kind == "syn-flood" && e.Reason == "unattributed" && e.Port == 4 && strings.Contains(e.Message, "no station") {
 				return true
 			}
 		}

@@ -65,6 +65,12 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	}
 	c.floodMu.Lock()
 	c.flood.ForgetSwitch(sw.dpid)
+	c.stationFlood.ForgetSwitch(sw.dpid)
+	for id, ref := range c.stations {
+		if ref.dpid == sw.dpid {
+			delete(c.stations, id) // their flows went with SYNCountReset
+		}
+	}
 	c.floodMu.Unlock()
 	c.mu.Lock()
 	if old := c.byDPID[sw.dpid]; old != nil {

@@ -110,14 +110,19 @@ func (f *Flood) Sample(now time.Time, k PortKey, count uint64) FloodSample {
 	return s
 }
 
-// Reason describes a decided flood for a verdict.
+// Reason describes a decided flood of port k for a verdict.
 func (f *Flood) Reason(k PortKey, s FloodSample, now time.Time) string {
+	return f.ReasonFrom(k, s, now, fmt.Sprintf("switch port %d", k.Port))
+}
+
+// ReasonFrom describes a decided flood of counter k, which counts where.
+func (f *Flood) ReasonFrom(k PortKey, s FloodSample, now time.Time, where string) string {
 	peak := s.Rate
 	if p := f.ports[k]; p != nil {
 		peak = max(peak, p.peak)
 	}
-	return fmt.Sprintf("SYN flood: %.0f SYNs/s (peak %.0f) from switch port %d for %v, threshold %.0f/s for %v",
-		s.Rate, peak, k.Port, now.Sub(s.Since).Round(100*time.Millisecond), f.cfg.SYNRate, f.cfg.Sustain)
+	return fmt.Sprintf("SYN flood: %.0f SYNs/s (peak %.0f) from %s for %v, threshold %.0f/s for %v",
+		s.Rate, peak, where, now.Sub(s.Since).Round(100*time.Millisecond), f.cfg.SYNRate, f.cfg.Sustain)
 }
 
 // Forget drops a port's state (the port went away).

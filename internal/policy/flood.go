@@ -19,7 +19,12 @@ const (
 	// are dropped and no longer counted) and above the table miss.
 	PrioritySYNCount uint16 = 100
 
-	cookieSYNCount = 0x200 // cookie value marker (count kind), OR the port
+	// PrioritySYNCountStation is a station's own counter on a port shared by
+	// several stations: above the port's, so the station's SYNs count there.
+	PrioritySYNCountStation uint16 = PrioritySYNCount + 1
+
+	cookieSYNCount        = 0x200 // cookie value marker (count kind), OR the port
+	cookieSYNCountStation = 1 << 39
 )
 
 // SYNCountReset deletes every counter flow of ours (sent on connect, before
@@ -63,15 +68,66 @@ func SYNCountDelete(port uint32) []ofp.Message {
 		OutGroup: ofp.GroupAny}}
 }
 
-// SYNCountersRequest asks for the statistics of every SYN counter flow.
+// SYNCountersRequest asks for the statistics of every SYN counter flow, the
+// ports' and the stations'.
 func SYNCountersRequest() *ofp.MultipartRequest {
+	c, m := forward.KindCookie(forward.KindCount)
 	return &ofp.MultipartRequest{Body: &ofp.FlowStatsRequest{
 		TableID:    forward.TableAdmission,
 		OutPort:    ofp.PortAny,
 		OutGroup:   ofp.GroupAny,
-		Cookie:     SYNCountCookie(0),
-		CookieMask: forward.CookieKindMask | forward.CookieValueMask&^0xffff,
+		Cookie:     c,
+		CookieMask: m,
 	}}
+}
+
+// Station counters. A port with several stations behind it (a downstream
+// switch, the LAN port of an edge network) cannot tell which one floods.
+// When it does, the controller adds a counter per station for a while
+// (SYNCountStationFlows, with a hard timeout), each under an id of its
+// choosing, and reads them with the ports'.
+
+// SYNCountStationCookie is the cookie of the station counter with id.
+func SYNCountStationCookie(id uint32) uint64 {
+	return forward.Cookie(forward.KindCount, cookieSYNCountStation|uint64(id))
+}
+
+// SYNCountStation returns the id of a station counter cookie; ok is false
+// for any other cookie.
+func SYNCountStation(cookie uint64) (id uint32, ok bool) {
+	if k, ours := forward.CookieKind(cookie); !ours || k != forward.KindCount {
+		return 0, false
+	}
+	v := forward.CookieValue(cookie)
+	if v&cookieSYNCountStation == 0 || v>>32 != cookieSYNCountStation>>32 {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// SYNCountStationFlows returns the counter flows (IPv4 and IPv6) of the
+// station mac behind port, under id; they expire after hardTimeout seconds.
+func SYNCountStationFlows(port uint32, mac [6]byte, id uint32, hardTimeout uint16) []ofp.Message {
+	if port == 0 || port > MaxFirstContactPort {
+		return nil
+	}
+	msgs := portSYNFlows(port, forward.TableAdmission, PrioritySYNCountStation, SYNCountStationCookie(id),
+		forward.Goto(forward.TableWatch))
+	for _, m := range msgs {
+		fm := m.(*ofp.FlowMod)
+		fm.HardTimeout = hardTimeout
+		fm.Match.Fields = append(fm.Match.Fields, ofp.MatchEthSrc(mac[:]))
+	}
+	return msgs
+}
+
+// SYNStationCounts sums a flow-stats reply's station counter packets per id.
+func SYNStationCounts(stats []ofp.FlowStats, counts map[uint32]uint64) {
+	for i := range stats {
+		if id, ok := SYNCountStation(stats[i].Cookie); ok {
+			counts[id] += stats[i].PacketCount
+		}
+	}
 }
 
 // SYNCounts sums a flow-stats reply's SYN counter packets per port (the IPv4

@@ -24,8 +24,23 @@ func TestSYNCountersRequestSelectsCountersOnly(t *testing.T) {
 			t.Errorf("SYNCountPort(%#x) = %d, %v", SYNCountCookie(port), p, ok)
 		}
 	}
+	for _, id := range []uint32{0, 7, 0xffffffff} {
+		c := SYNCountStationCookie(id)
+		if !matches(c) {
+			t.Errorf("station counter %d (%#x) not selected", id, c)
+		}
+		if got, ok := SYNCountStation(c); !ok || got != id {
+			t.Errorf("SYNCountStation(%#x) = %d, %v", c, got, ok)
+		}
+		if _, ok := SYNCountPort(c); ok {
+			t.Errorf("station counter %#x read as a port counter", c)
+		}
+		if _, ok := SYNCountStation(SYNCountCookie(uint32(id) & 0xffff)); ok {
+			t.Errorf("port counter read as a station counter")
+		}
+	}
 	others := []uint64{FirstContactCookie(1), forward.Cookie(forward.KindBlock, 0x200<<16|1),
-		forward.Cookie(forward.KindWatch, 0x200<<16|1), forward.Cookie(forward.KindCount, 0x300<<16|1),
+		forward.Cookie(forward.KindWatch, 0x200<<16|1), forward.Cookie(forward.KindWatch, 1<<39|1),
 		forward.Cookie(forward.KindBase, 0), 0x200<<16 | 1, 0}
 	for _, c := range others {
 		if matches(c) {
@@ -34,6 +49,12 @@ func TestSYNCountersRequestSelectsCountersOnly(t *testing.T) {
 		if _, ok := SYNCountPort(c); ok {
 			t.Errorf("SYNCountPort(%#x) ok", c)
 		}
+		if _, ok := SYNCountStation(c); ok {
+			t.Errorf("SYNCountStation(%#x) ok", c)
+		}
+	}
+	if _, ok := SYNCountPort(forward.Cookie(forward.KindCount, 0x300<<16|1)); ok {
+		t.Error("a count cookie with another marker read as a port counter")
 	}
 	if SYNCountFlows(0) != nil || SYNCountFlows(MaxFirstContactPort+1) != nil {
 		t.Error("counter flows for a reserved port")

@@ -242,6 +242,7 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 	b.apply("watch flows", WatchFlows(WatchConfig{}))
 	b.apply("first-contact meter", FirstContactFlows(7, FirstContactConfig{}))
 	b.apply("SYN counters", SYNCountFlows(7))
+	b.apply("station SYN counters", SYNCountStationFlows(7, [6]byte{2, 0, 0, 0, 0, 0x77}, 5, 30))
 
 	macA, macB := [6]byte{2, 0, 0, 0, 0, 0xa}, [6]byte{2, 0, 0, 0, 0, 0xb}
 	learnMiss := func(port uint32) *ofp.PacketIn {
@@ -277,6 +278,8 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 		"priority=1999,tcp6,in_port=7,tcp_flags=+syn-ack actions=meter:65543,controller(max_len=192,meter_id=1),goto_table:2",
 		"cookie=0x5043060002000007, table=0, priority=100,tcp,in_port=7,tcp_flags=+syn-ack actions=goto_table:1",
 		"cookie=0x5043060002000007, table=0, priority=100,tcp6,in_port=7,tcp_flags=+syn-ack actions=goto_table:1",
+		"cookie=0x5043068000000005, table=0, hard_timeout=30, priority=101,tcp,in_port=7,dl_src=02:00:00:00:00:77,tcp_flags=+syn-ack actions=goto_table:1",
+		"cookie=0x5043068000000005, table=0, hard_timeout=30, priority=101,tcp6,in_port=7,dl_src=02:00:00:00:00:77,tcp_flags=+syn-ack actions=goto_table:1",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("dump-flows lacks %q:\n%s", want, dump)

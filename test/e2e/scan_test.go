@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -305,5 +307,80 @@ func TestScanSYNFloodBlocked(t *testing.T) {
 			}
 			scanCheckCutOff(t, e.L, scanAttacker)
 		})
+	}
+}
+
+// Two stations behind one switch port (a downstream switch; here h1 and a
+// macvlan of h1's interface in a namespace of its own, with a MAC of its
+// own): the port's counter alone cannot name the flooder, so the
+// controller counts each station's SYNs and blocks the one that floods.
+// h1 itself keeps talking.
+func TestScanSYNFloodBehindSharedPort(t *testing.T) {
+	if _, err := exec.LookPath("hping3"); err != nil {
+		t.Skip("e2e: hping3 missing")
+	}
+	e := scanStartEnv(t, 3)
+	const mvMAC, mvIP = "02:00:00:00:00:a1", "10.0.0.101"
+	ns := fmt.Sprintf("pc-mv-%d", os.Getpid())
+	h1ns := e.L.Host(scanAttacker).Netns
+	run := func(argv ...string) {
+		t.Helper()
+		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(argv, " "), err, out)
+		}
+	}
+	run("ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run("ip", "-n", h1ns, "link", "add", "link", "eth0", "name", "mv0", "address", mvMAC, "type", "macvlan", "mode", "bridge")
+	run("ip", "-n", h1ns, "link", "set", "mv0", "netns", ns)
+	run("ip", "-n", ns, "addr", "add", mvIP+"/24", "dev", "mv0")
+	run("ip", "-n", ns, "link", "set", "mv0", "up")
+	run("ip", "netns", "exec", ns, "ethtool", "-K", "mv0", "tx", "off")
+	e.Fresh(t)
+	e.WarmUp(t)
+	// The second station makes itself known (the switch learns its MAC).
+	if out, err := exec.Command("ip", "netns", "exec", ns, "ping", "-c", "2", "-W", "2", "10.0.0.2").CombinedOutput(); err != nil {
+		t.Fatalf("the macvlan station cannot ping h2: %v: %s", err, out)
+	}
+	argv := []string{"hping3", "--flood", "-q", "-S", "-p", "80", "10.0.0.2"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	flood := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
+	if err := flood.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { flood.Wait(); close(done) }()
+	blocks := scanWaitBlock(t, e.C, 40*time.Second, done)
+	cancel()
+	<-done
+	t.Logf("%s from %s: blocks %s", strings.Join(argv, " "), mvMAC, scanJSON(blocks))
+	if len(blocks) != 1 || !strings.EqualFold(blocks[0].MAC, mvMAC) || blocks[0].Kind != "syn-flood" {
+		t.Fatalf("want one syn-flood block of the macvlan station %s, got %s\nevents: %s",
+			mvMAC, scanJSON(blocks), scanJSON(scanEvents(t, e.C, "scan_detected")))
+	}
+	if blocks[0].Port != e.L.Host(scanAttacker).Port {
+		t.Errorf("block at port %d, want h1's port %d", blocks[0].Port, e.L.Host(scanAttacker).Port)
+	}
+	// h1's own station is not blocked and still talks.
+	scanNotBlockedMAC(t, blocks, e.L.Host(scanAttacker).MAC.String())
+	if !scanPing(e.L, scanAttacker, 2, false, 3) {
+		t.Error("h1 (the other station on the port) cannot ping h2")
+	}
+	if !scanConnect(e.L, scanAttacker, 2, 80, false, 3) {
+		t.Error("h1 cannot connect to h2:80")
+	}
+	if out, err := exec.Command("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", "10.0.0.2").CombinedOutput(); err == nil {
+		t.Errorf("the blocked station still pings h2: %s", out)
+	}
+}
+
+// scanNotBlockedMAC fails t if a block names mac.
+func scanNotBlockedMAC(t testing.TB, blocks []api.Block, mac string) {
+	t.Helper()
+	for _, b := range blocks {
+		if strings.EqualFold(b.MAC, mac) {
+			t.Errorf("innocent station %s is blocked: %+v", mac, b)
+		}
 	}
 }

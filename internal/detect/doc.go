@@ -157,8 +157,8 @@
 // when a port's rate holds at FloodConfig.SYNRate for FloodConfig.Sustain.
 // Benign clients open hundreds of connections a second at most, in bursts;
 // hping3 --flood sends 80 000-200 000 a second here. The caller attributes
-// the port to its station; a port shared by several stations is reported,
-// not blocked.
+// the port to its station; on a port shared by several stations it counts
+// each station's SYNs for a while (its own Flood) to find the sender.
 //
 // # Tests
 //

@@ -39,13 +39,16 @@ import concurrent.futures as cf, socket, sys, time
 def addr(s):
     h, p = s.rsplit(':', 1)
     return h.strip('[]'), int(p)
-# Connect timeout 10 s, as real clients wait through at least the kernel's
-# first SYN retransmissions (1 s, then 3 s): Portcullis's per-port
-# first-contact meter delays a burst of new connections beyond its budget
-# (meters.first_contact_*) by one retransmission; it never refuses them.
+# Connect timeout 20 s: Portcullis's per-port first-contact meter delays a
+# burst of new connections beyond its budget (meters.first_contact_*) until
+# a SYN retransmission gets through; it never refuses them. The kernel
+# retransmits at 1, 3, 7 and 15 s, and a burst's retransmissions come in
+# the same clumps as its first SYNs, so the last of 16 parallel dials can
+# need the fourth (seen once in seven runs with a 10 s timeout). A blocking
+# connect() with the kernel's defaults waits about 127 s.
 def tcp(t):
     try:
-        s = socket.create_connection(addr(t), timeout=10)
+        s = socket.create_connection(addr(t), timeout=20)
         d = s.recv(16)
         s.close()
         return d.startswith(b'hello')

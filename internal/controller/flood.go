@@ -68,18 +68,9 @@ func (c *Controller) pollSYNCounters(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			reply, err := c.request(ctx, sw.sess, policy.SYNCountersRequest())
-			if err != nil {
-				return
+			if stats, ok := flowStats(reply); err == nil && ok {
+				c.synCounts(sw, c.now(), stats)
 			}
-			mp, ok := reply.(*ofp.MultipartReply)
-			if !ok {
-				return
-			}
-			fs, ok := mp.Body.(*ofp.FlowStatsReply)
-			if !ok {
-				return
-			}
-			c.synCounts(sw, c.now(), fs.Stats)
 		}()
 	}
 }

@@ -94,12 +94,7 @@ func (c *Controller) reconcile(sw *switchState) {
 		s.Logger().Warn("reconcile: dumping block flows failed", "err", err)
 		return
 	}
-	var have []ofp.FlowStats
-	if mp, ok := reply.(*ofp.MultipartReply); ok {
-		if fs, ok := mp.Body.(*ofp.FlowStatsReply); ok {
-			have = fs.Stats
-		}
-	}
+	have, _ := flowStats(reply)
 	want := c.activeBlocks()
 	msgs := policy.Reconcile(want, have, sw.dpid, c.now())
 	if len(msgs) > 0 {

@@ -59,3 +59,17 @@ func (s *seriesRing) snapshot() []api.StatsPoint {
 	defer s.mu.Unlock()
 	return append([]api.StatsPoint(nil), s.points...)
 }
+
+// flowStats returns the flows of a flow-stats reply; ok is false for any
+// other message (or nil).
+func flowStats(reply ofp.Message) (stats []ofp.FlowStats, ok bool) {
+	mp, ok := reply.(*ofp.MultipartReply)
+	if !ok {
+		return nil, false
+	}
+	fs, ok := mp.Body.(*ofp.FlowStatsReply)
+	if !ok {
+		return nil, false
+	}
+	return fs.Stats, true
+}

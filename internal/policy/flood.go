@@ -71,14 +71,7 @@ func SYNCountDelete(port uint32) []ofp.Message {
 // SYNCountersRequest asks for the statistics of every SYN counter flow, the
 // ports' and the stations'.
 func SYNCountersRequest() *ofp.MultipartRequest {
-	c, m := forward.KindCookie(forward.KindCount)
-	return &ofp.MultipartRequest{Body: &ofp.FlowStatsRequest{
-		TableID:    forward.TableAdmission,
-		OutPort:    ofp.PortAny,
-		OutGroup:   ofp.GroupAny,
-		Cookie:     c,
-		CookieMask: m,
-	}}
+	return flowsOfKind(forward.TableAdmission, forward.KindCount)
 }
 
 // Station counters. A port with several stations behind it (a downstream

@@ -13,9 +13,15 @@ import (
 // BlockFlowsRequest returns the flow-stats request that lists every block flow of ours on a switch
 // (cookie-masked on magic and kind): its reply is the "have" of Reconcile.
 func BlockFlowsRequest() *ofp.MultipartRequest {
-	c, m := forward.KindCookie(forward.KindBlock)
+	return flowsOfKind(ofp.TableAll, forward.KindBlock)
+}
+
+// flowsOfKind is a flow-stats request for every flow of ours of kind k in
+// table (ofp.TableAll: every table).
+func flowsOfKind(table uint8, k forward.Kind) *ofp.MultipartRequest {
+	c, m := forward.KindCookie(k)
 	return &ofp.MultipartRequest{Body: &ofp.FlowStatsRequest{
-		TableID:    ofp.TableAll,
+		TableID:    table,
 		OutPort:    ofp.PortAny,
 		OutGroup:   ofp.GroupAny,
 		Cookie:     c,

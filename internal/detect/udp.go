@@ -1,0 +1,141 @@
+package detect
+
+import (
+	"time"
+
+	"portcullis/internal/packet"
+)
+
+func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
+	rev := flowKey{a: p.Dst, b: p.Src, proto: packet.ProtoUDP, cls: clsUDP, ap: p.DstPort, bp: p.SrcPort}
+	if pe, ok := d.takePending(rev); ok {
+		d.rememberConn(p)
+		return d.outcome(now, pe, true, evSuccess)
+	}
+	if d.isNoisy(p.SrcPort) || d.isNoisy(p.DstPort) || !unicastTarget(p, p.Dst) {
+		return Verdict{}, false
+	}
+	if (p.SrcPort == 53 || p.SrcPort == 123 || p.SrcPort == 5353) && p.DstPort >= 1024 {
+		return Verdict{}, false // a server's reply whose query we did not see
+	}
+	if udpOSProbe(p) {
+		return d.osProbe(now, src, p, shapeU1)
+	}
+	if p.DstPort >= traceroutePortMin && p.DstPort <= traceroutePortMax {
+		// UDP traceroute: a new port per probe, and the destination answers
+		// the ones that reach it with port unreachable by design.
+		return Verdict{}, false
+	}
+	// Who started the exchange: a packet of a flow already seen (in either
+	// direction) is not a probe. This keeps a server's second or late reply
+	// (to a client that has since closed its port and answers with ICMP port
+	// unreachable) from counting against the server.
+	if d.knownConn(p) {
+		return Verdict{}, false
+	}
+	d.rememberConn(p)
+	a := d.actorFor(now, src, p.Src)
+	if !d.firstContact(a, p.Dst, clsUDP, p.DstPort) {
+		return Verdict{}, false
+	}
+	a.probes++
+	d.stats.Probes++
+	d.addPending(now, flowKey{a: p.Src, b: p.Dst, proto: packet.ProtoUDP, cls: clsUDP, ap: p.SrcPort, bp: p.DstPort},
+		pending{act: a, gen: a.gen, kind: pendSilent, cls: clsUDP, port: p.DstPort, host: p.Dst})
+	return Verdict{}, false
+}
+
+// observeSCTP treats an SCTP INIT like a TCP SYN (nmap -sY): INIT-ACK is a
+// success, ABORT or ICMP unreachable a failure, silence a failure at the
+// timeout.
+func (d *Detector) observeSCTP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
+	if len(p.Payload) == 0 {
+		return Verdict{}, false
+	}
+	rev := flowKey{a: p.Dst, b: p.Src, proto: packet.ProtoSCTP, cls: clsSCTP, ap: p.DstPort, bp: p.SrcPort}
+	switch p.Payload[0] {
+	case sctpInitAck:
+		if pe, ok := d.takePending(rev); ok {
+			return d.outcome(now, pe, true, evSuccess)
+		}
+	case sctpAbort:
+		if pe, ok := d.takePending(rev); ok {
+			return d.outcome(now, pe, false, evFail)
+		}
+	case sctpInit:
+		if !unicastTarget(p, p.Dst) {
+			return Verdict{}, false
+		}
+		a := d.actorFor(now, src, p.Src)
+		if !d.firstContact(a, p.Dst, clsSCTP, p.DstPort) {
+			return Verdict{}, false
+		}
+		a.probes++
+		d.stats.Probes++
+		d.addPending(now, flowKey{a: p.Src, b: p.Dst, proto: packet.ProtoSCTP, cls: clsSCTP, ap: p.SrcPort, bp: p.DstPort},
+			pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsSCTP, port: p.DstPort, host: p.Dst})
+	}
+	return Verdict{}, false
+}
+
+// observeProto handles IP protocols other than TCP, UDP and ICMP: probes of
+// nmap -sO, answered by ICMP protocol unreachable when closed.
+func (d *Detector) observeProto(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
+	rev := flowKey{a: p.Dst, b: p.Src, proto: p.Proto, cls: clsProto}
+	if pe, ok := d.takePending(rev); ok {
+		return d.outcome(now, pe, true, evSuccess)
+	}
+	if !unicastTarget(p, p.Dst) {
+		return Verdict{}, false
+	}
+	a := d.actorFor(now, src, p.Src)
+	if !d.firstContact(a, p.Dst, clsProto, uint16(p.Proto)) {
+		return Verdict{}, false
+	}
+	a.probes++
+	d.stats.Probes++
+	d.addPending(now, flowKey{a: p.Src, b: p.Dst, proto: p.Proto, cls: clsProto},
+		pending{act: a, gen: a.gen, kind: pendSilent, cls: clsProto, port: uint16(p.Proto), host: p.Dst})
+	return Verdict{}, false
+}
+
+// unreachable turns an ICMP/ICMPv6 destination unreachable (or ICMPv6
+// "unrecognized next header") into the failure of the attempt it quotes.
+func (d *Detector) unreachable(now time.Time, p *packet.Packet) (Verdict, bool) {
+	if !p.HasInner {
+		return Verdict{}, false
+	}
+	in := &p.Inner
+	k := flowKey{a: in.Src, b: in.Dst, proto: in.Proto}
+	// The target itself refusing (port or protocol unreachable) is a
+	// refusal; a router saying the target cannot be reached (host or net
+	// unreachable, administratively prohibited) says no more than silence
+	// would, and is judged like a timeout (see outcome).
+	ek := evFail
+	if p.Src != in.Dst {
+		ek = evTimeout
+	}
+	switch in.Proto {
+	case packet.ProtoTCP:
+		k.cls, k.ap, k.bp = clsTCP, in.SrcPort, in.DstPort
+	case packet.ProtoUDP:
+		k.cls, k.ap, k.bp = clsUDP, in.SrcPort, in.DstPort
+	case packet.ProtoSCTP:
+		k.cls, k.ap, k.bp = clsSCTP, in.SrcPort, in.DstPort
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		// An echo, timestamp or mask request that could not be delivered.
+		for _, c := range [...]uint8{clsEcho, clsTimestamp, clsMask} {
+			k.cls = c
+			if pe, ok := d.takePending(k); ok {
+				return d.outcome(now, pe, false, ek)
+			}
+		}
+		return Verdict{}, false
+	default:
+		k.cls = clsProto
+	}
+	if pe, ok := d.takePending(k); ok {
+		return d.outcome(now, pe, false, ek)
+	}
+	return Verdict{}, false
+}

@@ -1,0 +1,100 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"portcullis/internal/forward"
+	"portcullis/ofp"
+)
+
+// Pair is one direction of a conversation judged benign: packets from Src to Dst with protocol
+// Proto (TCP, UDP or SCTP), and the given ports (0: any).
+type Pair struct {
+	Src, Dst         netip.Addr
+	Proto            uint8
+	SrcPort, DstPort uint16
+}
+
+// Reverse returns the other direction of the conversation.
+func (p Pair) Reverse() Pair {
+	return Pair{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort}
+}
+
+// ErrBadPair is returned for a pair BypassFlow cannot express.
+var ErrBadPair = errors.New("policy: bad bypass pair")
+
+func (p Pair) match() ([]ofp.OXM, error) {
+	src, dst := p.Src.Unmap(), p.Dst.Unmap()
+	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
+		return nil, fmt.Errorf("%w: addresses %v and %v", ErrBadPair, p.Src, p.Dst)
+	}
+	var fs []ofp.OXM
+	if src.Is4() {
+		fs = append(fs, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(p.Proto), ofp.MatchIPv4Src(src), ofp.MatchIPv4Dst(dst))
+	} else {
+		fs = append(fs, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(p.Proto), ofp.MatchIPv6Src(src), ofp.MatchIPv6Dst(dst))
+	}
+	var sp, dp func(uint16) ofp.OXM
+	switch p.Proto {
+	case ipProtoTCP:
+		sp, dp = ofp.MatchTCPSrc, ofp.MatchTCPDst
+	case ipProtoUDP:
+		sp, dp = ofp.MatchUDPSrc, ofp.MatchUDPDst
+	case ipProtoSCTP:
+		sp, dp = ofp.MatchSCTPSrc, ofp.MatchSCTPDst
+	default:
+		return nil, fmt.Errorf("%w: protocol %d (TCP, UDP or SCTP only: ICMP errors must stay watched)", ErrBadPair, p.Proto)
+	}
+	if p.SrcPort != 0 {
+		fs = append(fs, sp(p.SrcPort))
+	}
+	if p.DstPort != 0 {
+		fs = append(fs, dp(p.DstPort))
+	}
+	return fs, nil
+}
+
+// BypassFlow returns the TableWatch flow that stops copying one direction of a conversation judged
+// benign; it expires after idleTimeout seconds without traffic. Install one per direction (see
+// Pair.Reverse). Name the service port: a bypass for "A to B port 53" keeps A's UDP to B's other
+// ports watched.
+func BypassFlow(p Pair, idleTimeout uint16) (*ofp.FlowMod, error) {
+	fs, err := p.match()
+	if err != nil {
+		return nil, err
+	}
+	return &ofp.FlowMod{
+		Cookie:       forward.Cookie(forward.KindBypass, 0),
+		TableID:      forward.TableWatch,
+		Command:      ofp.FlowAdd,
+		IdleTimeout:  idleTimeout,
+		Priority:     forward.PriorityBypass,
+		BufferID:     ofp.NoBuffer,
+		OutPort:      ofp.PortAny,
+		OutGroup:     ofp.GroupAny,
+		Match:        ofp.Match{Fields: fs},
+		Instructions: []ofp.Instruction{forward.Goto(forward.TableLearn)},
+	}, nil
+}
+
+// BypassDelete returns the flow-mod that removes the bypass flow of p (its source was blocked, or
+// it must be watched again).
+func BypassDelete(p Pair) (*ofp.FlowMod, error) {
+	fs, err := p.match()
+	if err != nil {
+		return nil, err
+	}
+	c, m := forward.KindCookie(forward.KindBypass)
+	return &ofp.FlowMod{
+		Cookie: c, CookieMask: m,
+		TableID:  forward.TableWatch,
+		Command:  ofp.FlowDeleteStrict,
+		Priority: forward.PriorityBypass,
+		BufferID: ofp.NoBuffer,
+		OutPort:  ofp.PortAny,
+		OutGroup: ofp.GroupAny,
+		Match:    ofp.Match{Fields: fs},
+	}, nil
+}

@@ -6,7 +6,7 @@ FUZZTIME  ?= 3s
 # Debian packages the lab, the demo and the e2e tests use.
 DEB_PKGS  := openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump curl python3
 
-.PHONY: all build test vet fmt-check unit fuzz e2e demo deps bench clean
+.PHONY: all build test vet fmt-check unit fuzz e2e demo deps test-deps bench clean
 
 all: build
 
@@ -35,6 +35,10 @@ e2e: build
 
 deps:
 	./scripts/deps.sh $(DEB_PKGS)
+
+# Every Debian package `make test` uses (what .ci/run installs).
+test-deps:
+	./scripts/deps.sh $$(grep -v '^#' scripts/test-packages.txt)
 
 demo: build
 	./scripts/demo.sh

@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"portcullis/internal/config"
+	"portcullis/internal/testenv"
 )
 
 const (
@@ -236,7 +237,8 @@ func moduleRoot(t *testing.T) string {
 	return root
 }
 
-// binary builds cmd/portcullis once for the tests that run it, or skips.
+// binary builds cmd/portcullis once for the tests that run it. A build
+// that fails fails the test: it is a broken tree, not a missing tool.
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -254,13 +256,16 @@ func binary(t *testing.T) string {
 		build := exec.Command(goBin, "build", "-o", bin, "./cmd/portcullis")
 		build.Dir = moduleRoot(t)
 		if out, err := build.CombinedOutput(); err != nil {
-			buildSkip = "cmd/portcullis does not build right now (another package mid-edit?):\n" + string(out)
+			buildErr = "go build ./cmd/portcullis failed:\n" + string(out)
 			return
 		}
 		builtBin = bin
 	})
+	if buildErr != "" {
+		t.Fatal(buildErr)
+	}
 	if builtBin == "" {
-		t.Skip(buildSkip)
+		testenv.Missing(t, "%s", buildSkip)
 	}
 	return builtBin
 }
@@ -269,6 +274,7 @@ var (
 	buildOnce sync.Once
 	builtBin  string
 	buildSkip string
+	buildErr  string
 )
 
 func TestMain(m *testing.M) {
@@ -427,7 +433,7 @@ func TestDocsCommandsExist(t *testing.T) {
 func TestSystemdAnalyze(t *testing.T) {
 	sa, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze not installed (apt-get install systemd); the directive tests above still ran")
+		testenv.Missing(t, "systemd-analyze not installed (apt-get install systemd); the directive tests above still ran")
 	}
 	var stderr bytes.Buffer
 	verify := exec.Command(sa, "verify", "./"+unitFile)

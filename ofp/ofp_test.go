@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"portcullis/internal/testenv"
 	"reflect"
 	"strings"
 	"testing"
@@ -149,9 +150,7 @@ func ovsPrint(t *testing.T, b []byte) string {
 // TestOVSDecodesGolden has Open vSwitch's decoder confirm every golden file: it must decode without
 // error and name the expected message.
 func TestOVSDecodesGolden(t *testing.T) {
-	if _, err := exec.LookPath("ovs-ofctl"); err != nil {
-		t.Skip("ovs-ofctl not on PATH")
-	}
+	testenv.Tool(t, "ovs-ofctl")
 	for _, fx := range allFixtures() {
 		t.Run(fx.name, func(t *testing.T) {
 			want := fx.ovs

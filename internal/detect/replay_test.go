@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"portcullis/internal/packet"
+	"portcullis/internal/testenv"
 )
 
 // pcapDir finds the shared captures: $PORTCULLIS_PCAPS, else
@@ -21,7 +22,7 @@ func pcapDir(t testing.TB) string {
 		dir = filepath.Join("..", "..", "..", "shared", "pcaps")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "manifest.tsv")); err != nil {
-		t.Skipf("shared captures not found (%v); set PORTCULLIS_PCAPS", err)
+		testenv.Missing(t, "shared captures not found (%v); set PORTCULLIS_PCAPS", err)
 	}
 	return dir
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"portcullis/internal/testenv"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,10 +175,7 @@ func TestFrameZeroChecksumSentAsOnes(t *testing.T) {
 // TestFrameTshark has Wireshark's dissector validate the checksums, as a
 // second opinion independent of parseFrame. Skipped without tshark.
 func TestFrameTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed")
-	}
+	tshark := testenv.Tool(t, "tshark")[0]
 	notice := Seal(testKey, sample())
 	frames := [][]byte{
 		Frame(victimMAC, ctlMAC, netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.254"), 6686, 6686, notice),

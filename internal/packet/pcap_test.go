@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"portcullis/internal/testenv"
 	"testing"
 	"time"
 )
@@ -118,7 +119,7 @@ func pcapDir(t testing.TB) string {
 		dir = filepath.Join("..", "..", "..", "shared", "pcaps")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "manifest.tsv")); err != nil {
-		t.Skipf("shared captures not found (%v); set PORTCULLIS_PCAPS", err)
+		testenv.Missing(t, "shared captures not found (%v); set PORTCULLIS_PCAPS", err)
 	}
 	return dir
 }

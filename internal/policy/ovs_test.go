@@ -17,6 +17,7 @@ import (
 
 	"portcullis/internal/forward"
 	"portcullis/internal/packet"
+	"portcullis/internal/testenv"
 	"portcullis/ofp"
 )
 
@@ -39,17 +40,11 @@ func startOVS(t *testing.T) *ovsBridge {
 	if testing.Short() {
 		t.Skip("starts Open vSwitch daemons")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run Open vSwitch")
-	}
-	for _, bin := range []string{"ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("Open vSwitch not installed (%s missing): apt-get install openvswitch-switch", bin)
-		}
-	}
+	testenv.Root(t, "runs Open vSwitch")
+	testenv.Tool(t, "ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl")
 	schema := "/usr/share/openvswitch/vswitch.ovsschema"
 	if _, err := os.Stat(schema); err != nil {
-		t.Skipf("no OVS schema at %s", schema)
+		testenv.Missing(t, "no OVS schema at %s: apt-get install openvswitch-switch", schema)
 	}
 	dir, err := os.MkdirTemp("/tmp", "pcpol")
 	if err != nil {

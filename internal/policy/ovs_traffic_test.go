@@ -16,6 +16,7 @@ import (
 
 	"portcullis/internal/forward"
 	"portcullis/internal/packet"
+	"portcullis/internal/testenv"
 	"portcullis/ofp"
 )
 
@@ -155,11 +156,7 @@ func (c *miniController) counts() (learn int, copies map[Class]int) {
 // copied; a SYN flood's copies are held to the meter's rate while the flood is still forwarded; a
 // block cuts one host off and leaves the others alone.
 func TestOVSPipelineWithTraffic(t *testing.T) {
-	for _, bin := range []string{"ping", "ethtool", "hping3", "iperf3"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed", bin)
-		}
-	}
+	testenv.Tool(t, "ping", "ethtool", "hping3", "iperf3")
 	b := startOVS(t)
 	hs := b.addHosts(3)
 	h1, h2, h3 := hs[0], hs[1], hs[2]

@@ -3,8 +3,8 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"portcullis/internal/testenv"
 	"strconv"
 	"strings"
 	"testing"
@@ -288,12 +288,10 @@ var scanBenignPcaps = []string{
 // captures at their own timing are replayed into the detector alone by
 // internal/detect's tests.
 func scanReplayBenign(t *testing.T, e *scanEnv) {
-	if _, err := exec.LookPath("tcpreplay"); err != nil {
-		t.Skip("tcpreplay missing: apt-get install tcpreplay")
-	}
+	testenv.Tool(t, "tcpreplay")
 	dir := filepath.Join(repoRoot(), "..", "shared", "pcaps")
 	if _, err := os.Stat(filepath.Join(dir, "manifest.tsv")); err != nil {
-		t.Skipf("benign captures not found: %v", err)
+		testenv.Missing(t, "benign captures not found: %v", err)
 	}
 	h := e.L.Host(4)
 	// Both directions of every captured conversation enter at h4's port,

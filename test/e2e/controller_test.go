@@ -18,6 +18,7 @@ import (
 
 	"portcullis/internal/api"
 	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
 )
 
 // This file: issue 2's first check ("controls a bridge that someone else
@@ -224,9 +225,7 @@ func (r IperfResult) Gbps() float64 { return r.BitsPerSec / 1e9 }
 // "-t", "5" or "-n", "500M".
 func Iperf(t testing.TB, l *lab.Lab, server, client int, extra ...string) IperfResult {
 	t.Helper()
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		t.Skip("e2e: iperf3 missing: apt-get install iperf3")
-	}
+	testenv.Tool(t, "iperf3")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	srv := l.Host(server)

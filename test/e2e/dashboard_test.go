@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"portcullis/internal/api"
+	"portcullis/internal/testenv"
 	"portcullis/internal/web/chrometest"
 )
 
@@ -24,7 +25,7 @@ import (
 // TestDashboardLive drives the dashboard as an operator would.
 func TestDashboardLive(t *testing.T) {
 	if chrometest.Find() == "" {
-		t.Skip("e2e: chromium not found: apt-get install chromium (or set PORTCULLIS_CHROMIUM)")
+		testenv.Missing(t, "e2e: chromium not found: apt-get install chromium (or set PORTCULLIS_CHROMIUM)")
 	}
 	c, l := opLab(t, 3)
 	opLearnHosts(t, c, l)

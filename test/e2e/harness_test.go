@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
 )
 
 // buildDir holds the binary built for this run; TestMain removes it.
@@ -52,7 +53,7 @@ func TestMain(m *testing.M) {
 func RequireLab(t testing.TB) {
 	t.Helper()
 	if err := lab.CheckHost(); err != nil {
-		t.Skipf("e2e: cannot run the lab here: %v", err)
+		testenv.Missing(t, "e2e: cannot run the lab here: %v", err)
 	}
 }
 

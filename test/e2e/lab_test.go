@@ -262,12 +262,9 @@ func TestLabCLI(t *testing.T) {
 }
 
 // The real controller with a lab in fail_mode=secure: every pair pings and
-// TCP flows. Skips until `portcullis run` exists.
+// TCP flows.
 func TestControllerForwards(t *testing.T) {
 	RequireLab(t)
-	if out, _ := exec.Command(Binary(t), "run", "--help").CombinedOutput(); strings.Contains(string(out), "not implemented") {
-		t.Skip("e2e: portcullis run is not implemented yet")
-	}
 	c := StartController(t)
 	cfg := LabConfig(3)
 	cfg.Controllers = []string{c.Target}

@@ -25,6 +25,7 @@ import (
 
 	"portcullis/internal/api"
 	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
 )
 
 // This file: issue 4's operator checks against the real binary, a real
@@ -866,9 +867,7 @@ func opSum(fams map[string]*opFamily, name string) float64 {
 // packet-ins, one switch connected, a detection, an active block and its
 // install latency, and no label that carries an IP or a MAC address.
 func TestOperatorMetrics(t *testing.T) {
-	if _, err := exec.LookPath("nmap"); err != nil {
-		t.Skip("e2e: nmap missing")
-	}
+	testenv.Tool(t, "nmap")
 	c, l := opLab(t, 3)
 	opLearnHosts(t, c, l)
 	scan := scanStart(t, l, 3, 60*time.Second, "nmap", "-n", "-Pn", "-sS", "-T4", "-p", "1-200", l.Host(2).IP.String())

@@ -15,6 +15,7 @@ import (
 
 	"portcullis/internal/api"
 	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
 )
 
 // This file: issue 3 item 5 (persistence and reconcile by cookie) and item
@@ -60,9 +61,7 @@ func persistHas(flows []string, parts ...string) bool {
 // controller blocks something, and returns the blocks.
 func persistScan(t testing.TB, c *Controller, l *lab.Lab, from, to int) []api.Block {
 	t.Helper()
-	if _, err := exec.LookPath("nmap"); err != nil {
-		t.Skip("e2e: nmap missing")
-	}
+	testenv.Tool(t, "nmap")
 	scan := scanStart(t, l, from, 60*time.Second, "nmap", "-n", "-Pn", "-sS", "-T4", "-p", "1-300", l.Host(to).IP.String())
 	blocks := scanWaitBlock(t, c, 30*time.Second, scan.done)
 	scan.Kill()

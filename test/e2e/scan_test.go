@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"portcullis/internal/api"
+	"portcullis/internal/testenv"
 )
 
 // Issue 3, "How it will be checked": every nmap scan type and timing a user
@@ -225,9 +226,7 @@ func scanAttack(t *testing.T, e *scanEnv, tc scanCase, argv []string) {
 // happened to carry; the other hosts keep talking and the controller
 // stays up.
 func TestScanSpoofedFlood(t *testing.T) {
-	if _, err := exec.LookPath("hping3"); err != nil {
-		t.Skip("e2e: hping3 missing")
-	}
+	testenv.Tool(t, "hping3")
 	e := scanStartEnv(t, 4)
 	e.WarmUp(t)
 	for _, tc := range []struct {
@@ -286,9 +285,7 @@ func TestScanSYNFloodBlocked(t *testing.T) {
 			"-c", "1000000", "-N", "-q", "fd00::2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := exec.LookPath(tc.args[0]); err != nil {
-				t.Skipf("e2e: %s missing", tc.args[0])
-			}
+			testenv.Tool(t, tc.args[0])
 			e.Fresh(t)
 			e.WarmUp(t)
 			argv := tc.args
@@ -316,9 +313,7 @@ func TestScanSYNFloodBlocked(t *testing.T) {
 // controller counts each station's SYNs and blocks the one that floods.
 // h1 itself keeps talking.
 func TestScanSYNFloodBehindSharedPort(t *testing.T) {
-	if _, err := exec.LookPath("hping3"); err != nil {
-		t.Skip("e2e: hping3 missing")
-	}
+	testenv.Tool(t, "hping3")
 	e := scanStartEnv(t, 3)
 	const mvMAC, mvIP = "02:00:00:00:00:a1", "10.0.0.101"
 	ns := fmt.Sprintf("pc-mv-%d", os.Getpid())

@@ -18,6 +18,7 @@ import (
 
 	"portcullis/internal/api"
 	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
 )
 
 // Issue 3's benchmarks (figures, not pass/fail; docs/BENCHMARKS.md, section
@@ -284,9 +285,7 @@ func scanBenignRun(b *testing.B, e *scanEnv, secs int) (gbps, loss float64) {
 // pinned rows; goal >= 0.95, no loss), and each unpinned flood's as a
 // fraction of the unconnected floor.
 func BenchmarkScanBenignDuringAttack(b *testing.B) {
-	if _, err := exec.LookPath("hping3"); err != nil {
-		b.Skip("hping3 missing")
-	}
+	testenv.Tool(b, "hping3")
 	const secs = 5
 	e := scanStartEnv(b, 4)
 	scanVoid(b, e.L, 1)
@@ -474,9 +473,7 @@ func scanRSS(pid int) (int, error) {
 // and probes it caused. Every per-source table is bounded, so the peak
 // must stay flat however long the flood runs.
 func BenchmarkScanSpoofedFloodMemory(b *testing.B) {
-	if _, err := exec.LookPath("hping3"); err != nil {
-		b.Skip("hping3 missing")
-	}
+	testenv.Tool(b, "hping3")
 	flood := 30 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("PORTCULLIS_BENCH_FLOOD")); err == nil && d > 0 {
 		flood = d

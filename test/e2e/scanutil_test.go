@@ -18,6 +18,7 @@ import (
 
 	"portcullis/internal/api"
 	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
 )
 
 // This file: helpers shared by the scan-defense tests (scan_test.go,
@@ -89,11 +90,7 @@ type scanEnv struct {
 func scanStartEnv(t testing.TB, n int) *scanEnv {
 	t.Helper()
 	RequireLab(t)
-	for _, tool := range []string{"nmap", "python3", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("e2e: %s missing", tool)
-		}
-	}
+	testenv.Tool(t, "nmap", "python3", "ping")
 	e := &scanEnv{t: t, dir: t.TempDir()}
 	if err := os.WriteFile(filepath.Join(e.dir, "services.py"), []byte(scanServices), 0o644); err != nil {
 		t.Fatal(err)

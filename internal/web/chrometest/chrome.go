@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"portcullis/internal/testenv"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,7 +66,7 @@ func Start(t testing.TB) *Browser {
 	t.Helper()
 	bin := Find()
 	if bin == "" {
-		t.Skip("chromium not found: apt-get install chromium (or set PORTCULLIS_CHROMIUM)")
+		testenv.Missing(t, "chromium not found: apt-get install chromium (or set PORTCULLIS_CHROMIUM)")
 	}
 	b, err := start(bin, t.TempDir())
 	if err != nil {

@@ -27,6 +27,25 @@ type Config struct {
 	// SeenDPIDs bounds the memory of datapaths that connected before
 	// (for Session.Reconnect); default 65536, oldest forgotten first.
 	SeenDPIDs int
+
+	// ProbeTimeout bounds the echo that settles a claim on a datapath id
+	// held by a connected session: that session is sent an ECHO_REQUEST,
+	// and if it answers within ProbeTimeout the new connection is refused
+	// (RefusedError, ErrDPIDInUse); if not, the old session is closed
+	// (ErrReplaced) and the new one takes over. Default 2s, at most
+	// EchoTimeout.
+	ProbeTimeout time.Duration
+
+	// Identities maps datapath ids to the identity the switch's TLS
+	// certificate must carry to claim them: its subject common name, one
+	// of its DNS names or one of its URIs (see CarriesIdentity). A switch
+	// that claims a mapped datapath id without that identity is refused
+	// (ErrIdentity). Read-only once the server runs. Needs TLS: without a
+	// certificate to check, a mapped datapath id is always refused.
+	Identities map[uint64]string
+	// RequireIdentity refuses, too, every switch whose datapath id has no
+	// entry in Identities.
+	RequireIdentity bool
 }
 
 // Defaults used for zero Config fields.
@@ -40,6 +59,7 @@ const (
 	DefaultMaxMessageLen    = 65535
 	DefaultMissSendLen      = 0xffff
 	DefaultSeenDPIDs        = 65536
+	DefaultProbeTimeout     = 2 * time.Second
 )
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -74,6 +94,10 @@ func (c Config) withDefaults() Config {
 	if c.SeenDPIDs <= 0 {
 		c.SeenDPIDs = DefaultSeenDPIDs
 	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = DefaultProbeTimeout
+	}
+	c.ProbeTimeout = min(c.ProbeTimeout, c.EchoTimeout)
 	return c
 }
 

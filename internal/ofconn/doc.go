@@ -29,17 +29,33 @@
 // # Session life cycle
 //
 //	accept --(TLS handshake)--> hello --HELLO with 1.3--> features --FEATURES_REPLY-->
-//	  ports --last PORT_DESC part--> Connected --(messages)--> closing --> Disconnected
+//	  ports --last PORT_DESC part--> claim --identity ok, DPID free--> Connected
+//	  --(messages)--> closing --> Disconnected
 //	hello --HELLO without 1.3--> OFPT_ERROR HELLO_FAILED/INCOMPATIBLE, closed
+//	claim --certificate lacks the DPID's identity / DPID held by a session
+//	  that answers echo--> OFPT_ERROR HELLO_FAILED/EPERM, closed (RefusedError)
 //	any state --malformed message--> OFPT_ERROR (type/code from the spec), closed
 //	any state --timeout / echo unanswered / Close / replaced by same DPID--> closed
 //
-// A session whose handshake never finished is closed without Connected or
-// Disconnected calls. Disconnected is called exactly once for every session
-// that got Connected, after its reader and writer have stopped. When a
-// datapath reconnects while its old session is still open, the old session is
-// closed and its Disconnected returns before Connected is called for the new
-// one, so a Handler sees each datapath's sessions strictly one after another.
+// A session whose handshake never finished, or that was refused, is closed
+// without Connected or Disconnected calls (a Handler that implements
+// RefusalHandler hears of refusals). Disconnected is called exactly once for
+// every session that got Connected, after its reader and writer have stopped.
+//
+// # Claiming a datapath id
+//
+// A switch names its datapath id in FEATURES_REPLY, and any client that
+// reaches the listener can name any id. A new connection that claims the id
+// of a connected session does not replace it outright: the server sends the
+// old session an ECHO_REQUEST and waits up to Config.ProbeTimeout. If the old
+// switch answers, it is alive and the newcomer is refused (ErrDPIDInUse). If
+// it does not (a switch that reconnected after a network break, whose old TCP
+// connection we have not seen die), the old session is closed (ErrReplaced)
+// and its Disconnected returns before Connected is called for the new one, so
+// a Handler sees each datapath's sessions strictly one after another. Claims
+// on one id are settled one at a time. With TLS, Config.Identities binds
+// datapath ids to certificate identities, checked before the echo probe:
+// without it, any certificate of the CA can claim any id.
 //
 // # Concurrency contract
 //

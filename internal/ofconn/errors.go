@@ -3,6 +3,7 @@ package ofconn
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"portcullis/ofp"
 )
@@ -14,8 +15,16 @@ var (
 	ErrQueueFull = errors.New("ofconn: write queue full")
 	// ErrClosed is returned by Send and Request on a closed session.
 	ErrClosed = errors.New("ofconn: session closed")
-	// ErrReplaced closes a session whose datapath connected again.
+	// ErrReplaced closes a session whose datapath connected again while
+	// the session did not answer an echo.
 	ErrReplaced = errors.New("ofconn: replaced by a new connection from the same datapath")
+	// ErrDPIDInUse refuses a connection that claims the datapath id of a
+	// session that still answers echoes (in a RefusedError).
+	ErrDPIDInUse = errors.New("ofconn: datapath id held by a live session")
+	// ErrIdentity refuses a switch whose TLS certificate does not carry
+	// the identity configured for its datapath id, or whose datapath id
+	// has none while one is required (in a RefusedError).
+	ErrIdentity = errors.New("ofconn: certificate does not carry the datapath's identity")
 	// ErrEchoTimeout closes a session whose switch did not answer an
 	// echo request within Config.EchoTimeout.
 	ErrEchoTimeout = errors.New("ofconn: echo timeout: switch is dead")
@@ -55,6 +64,34 @@ func (e *HandshakeError) Error() string {
 }
 
 func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// Reasons of a RefusedError.
+const (
+	RefusedDPIDInUse        = "dpid-in-use"       // a live session holds the datapath id
+	RefusedIdentityMismatch = "identity-mismatch" // the certificate lacks the datapath's identity
+	RefusedIdentityRequired = "identity-required" // no identity is configured for the datapath id
+)
+
+// RefusedError is why a switch was refused after its handshake: the
+// datapath id it claims is held by a live session, or its certificate
+// does not prove it may claim it. The switch was sent OFPT_ERROR
+// OFPET_HELLO_FAILED/OFPHFC_EPERM and closed; it never reached
+// Handler.Connected.
+type RefusedError struct {
+	DPID   uint64 // the datapath id the switch claimed
+	Reason string // RefusedDPIDInUse, RefusedIdentityMismatch or RefusedIdentityRequired
+	Err    error  // ErrDPIDInUse or ErrIdentity
+	// HeldBy is the address of the live session that holds the datapath
+	// id (RefusedDPIDInUse), nil otherwise. It is not told to the refused
+	// switch.
+	HeldBy net.Addr
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("ofconn: switch refused (%s): datapath %s: %v", e.Reason, FormatDPID(e.DPID), e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // PanicError is why a session was closed after a panic in its goroutines.
 type PanicError struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -29,12 +30,19 @@ type disc struct {
 	err error
 }
 
+// refusal is a Refused call.
+type refusal struct {
+	remote string
+	err    *ofconn.RefusedError
+}
+
 // recorder is a Handler that records every call on channels. OnMessage,
 // if set, runs first in Message (on the session's reader goroutine).
 type recorder struct {
 	connected    chan *ofconn.Session
 	messages     chan msg
 	disconnected chan disc
+	refused      chan refusal
 	OnMessage    func(s *ofconn.Session, xid uint32, m ofp.Message)
 
 	mu     sync.Mutex
@@ -46,6 +54,7 @@ func newRecorder() *recorder {
 		connected:    make(chan *ofconn.Session, 256),
 		messages:     make(chan msg, 4096),
 		disconnected: make(chan disc, 256),
+		refused:      make(chan refusal, 256),
 	}
 }
 
@@ -77,6 +86,24 @@ func (r *recorder) Disconnected(s *ofconn.Session, err error) {
 	r.events = append(r.events, "disconnected "+ofconn.FormatDPID(s.DPID()))
 	r.mu.Unlock()
 	r.disconnected <- disc{s, err}
+}
+
+func (r *recorder) Refused(remote net.Addr, err *ofconn.RefusedError) {
+	r.mu.Lock()
+	r.events = append(r.events, "refused "+ofconn.FormatDPID(err.DPID))
+	r.mu.Unlock()
+	r.refused <- refusal{remote.String(), err}
+}
+
+func (r *recorder) waitRefused(t *testing.T) refusal {
+	t.Helper()
+	select {
+	case f := <-r.refused:
+		return f
+	case <-time.After(wait):
+		t.Fatal("no Refused call")
+		return refusal{}
+	}
 }
 
 func (r *recorder) Events() []string {

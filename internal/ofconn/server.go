@@ -35,6 +35,14 @@ type Handler interface {
 	Disconnected(s *Session, err error)
 }
 
+// RefusalHandler is an optional interface of a Handler: Refused is called,
+// on the refused connection's reader goroutine, for every switch refused
+// after its handshake (see RefusedError), after the refusal was logged and
+// the OFPT_ERROR queued. Such a switch never reaches Connected.
+type RefusalHandler interface {
+	Refused(remote net.Addr, err *RefusedError)
+}
+
 // ServerStats counts events over the server's life.
 type ServerStats struct {
 	Accepted          uint64 // TCP connections accepted
@@ -44,6 +52,7 @@ type ServerStats struct {
 	Reconnects        uint64 // of those, datapaths seen before
 	ProtocolErrors    uint64 // sessions closed for a malformed message
 	Panics            uint64 // sessions closed after a recovered panic
+	Refused           uint64 // switches refused after the handshake (RefusedError)
 	Active            int    // sessions currently connected
 }
 
@@ -55,7 +64,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	ln        net.Listener
-	sessions  map[uint64]*Session // connected sessions by DPID
+	sessions  map[uint64]*Session      // connected sessions by DPID
+	claims    map[uint64]chan struct{} // DPIDs whose holder is being probed; closed when settled
 	conns     map[*Session]struct{}
 	seen      map[uint64]struct{}
 	seenOrder []uint64 // ring of seen DPIDs, oldest at seenHead
@@ -64,7 +74,7 @@ type Server struct {
 
 	wg sync.WaitGroup // one per connection goroutine
 
-	accepted, tlsFailures, hsFailures, connected, reconnects, protoErrors, panics atomic.Uint64
+	accepted, tlsFailures, hsFailures, connected, reconnects, protoErrors, panics, refused atomic.Uint64
 }
 
 // NewServer returns a server for cfg (zero fields take defaults) that
@@ -78,6 +88,7 @@ func NewServer(cfg Config, h Handler, log *slog.Logger) *Server {
 		handler:  h,
 		log:      log,
 		sessions: make(map[uint64]*Session),
+		claims:   make(map[uint64]chan struct{}),
 		conns:    make(map[*Session]struct{}),
 		seen:     make(map[uint64]struct{}),
 	}
@@ -251,26 +262,97 @@ func (s *Server) Stats() ServerStats {
 		Reconnects:        s.reconnects.Load(),
 		ProtocolErrors:    s.protoErrors.Load(),
 		Panics:            s.panics.Load(),
+		Refused:           s.refused.Load(),
 		Active:            active,
 	}
 }
 
-// register makes sess the session of its DPID. It returns the session it
-// replaces (to be closed by the caller) and whether the DPID was seen
-// before.
-func (s *Server) register(sess *Session) (old *Session, seen bool, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, false, false
+// admit makes sess the session of its DPID, unless a live session holds
+// that DPID. It returns whether the DPID was seen before.
+//
+// A session holding the DPID is probed with an ECHO_REQUEST (bounded by
+// Config.ProbeTimeout): if it answers, sess is refused with a RefusedError
+// (ErrDPIDInUse); if not, it is closed with ErrReplaced and its
+// Disconnected returns (bounded by HandshakeTimeout) before sess takes the
+// DPID. Claims on one DPID are settled one at a time: a claim that arrives
+// while another is being probed waits for the outcome (at most
+// HandshakeTimeout, then it is refused), so that two claimants never both
+// replace the holder. Called on sess's reader goroutine.
+func (s *Server) admit(ctx context.Context, sess *Session) (seen bool, err error) {
+	dpid := sess.dpid
+	inLine := time.NewTimer(s.cfg.HandshakeTimeout)
+	defer inLine.Stop()
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return false, ErrServerClosed
+		}
+		if settled, busy := s.claims[dpid]; busy {
+			s.mu.Unlock()
+			select {
+			case <-settled:
+				continue
+			case <-ctx.Done():
+				return false, ErrServerClosed
+			case <-sess.done:
+				return false, sess.closeErr
+			case <-inLine.C:
+				return false, &RefusedError{DPID: dpid, Reason: RefusedDPIDInUse,
+					Err: fmt.Errorf("%w (another claim on it is still being settled)", ErrDPIDInUse)}
+			}
+		}
+		old := s.sessions[dpid]
+		if old == nil {
+			seen = s.take(sess, false)
+			s.mu.Unlock()
+			return seen, nil
+		}
+		settled := make(chan struct{})
+		s.claims[dpid] = settled
+		s.mu.Unlock()
+
+		alive := old.probe(ctx, s.cfg.ProbeTimeout)
+		if !alive && ctx.Err() == nil {
+			sess.log.Info("datapath connected again and its old session does not answer echo; closing the old session",
+				"old_remote", old.remote.String())
+			old.Close(ErrReplaced)
+			// Let the old session's Disconnected finish before our Connected.
+			select {
+			case <-old.finished:
+			case <-ctx.Done():
+			case <-time.After(s.cfg.HandshakeTimeout):
+				sess.log.Warn("old session of the datapath did not finish in time", "old_remote", old.remote.String())
+			}
+		}
+		s.mu.Lock()
+		delete(s.claims, dpid)
+		close(settled)
+		switch {
+		case s.closed || ctx.Err() != nil:
+			err = ErrServerClosed
+		case alive:
+			err = &RefusedError{DPID: dpid, Reason: RefusedDPIDInUse, Err: ErrDPIDInUse}
+		default:
+			seen = s.take(sess, true)
+		}
+		s.mu.Unlock()
+		if re, ok := err.(*RefusedError); ok {
+			re.HeldBy = old.remote
+		}
+		return seen, err
 	}
-	old = s.sessions[sess.dpid]
+}
+
+// take makes sess the session of its DPID and returns whether the DPID
+// was seen before (replaced: it had a session). Must hold s.mu.
+func (s *Server) take(sess *Session, replaced bool) bool {
 	s.sessions[sess.dpid] = sess
-	_, seen = s.seen[sess.dpid]
+	_, seen := s.seen[sess.dpid]
 	if !seen {
 		s.remember(sess.dpid)
 	}
-	return old, seen || old != nil, true
+	return seen || replaced
 }
 
 // remember adds dpid to the bounded set of seen datapaths. Must hold s.mu.

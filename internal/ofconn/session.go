@@ -279,6 +279,11 @@ func (s *Session) closeAfter(err error, out []outMsg) {
 // when ctx is done or the session closes. The reply does not alias any
 // buffer of the session. Do not call it from Handler.Message.
 func (s *Session) Request(ctx context.Context, m ofp.Message) (ofp.Message, error) {
+	return s.request(ctx, m, false)
+}
+
+// request is Request; force ignores the write queue's bounds.
+func (s *Session) request(ctx context.Context, m ofp.Message, force bool) (ofp.Message, error) {
 	p := &pendingReq{ch: make(chan result, 1)}
 	// The xid is registered before the request is queued, so that the
 	// reply cannot arrive first; send allocates the xid, so reserve it.
@@ -295,7 +300,7 @@ func (s *Session) Request(ctx context.Context, m ofp.Message) (ofp.Message, erro
 	s.mu.Unlock()
 	defer s.forget(xid)
 
-	if err := s.sendXID([]outMsg{{xid, m}}, false); err != nil {
+	if err := s.sendXID([]outMsg{{xid, m}}, force); err != nil {
 		return nil, err
 	}
 	select {
@@ -313,6 +318,23 @@ func (s *Session) forget(xid uint32) {
 	delete(s.pending, xid)
 	s.npending.Store(int32(len(s.pending)))
 	s.mu.Unlock()
+}
+
+// probe reports whether the switch answers an ECHO_REQUEST within d. The
+// echo is queued past the queue's bounds: a switch that is slow to drain
+// a full queue is late, not dead, and gets the whole d to answer.
+func (s *Session) probe(ctx context.Context, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	r, err := s.request(ctx, &ofp.EchoRequest{Data: []byte("portcullis: datapath id claimed")}, true)
+	if oe := (*ofp.Error)(nil); errors.As(err, &oe) {
+		return true // an OFPT_ERROR answer is an answer
+	}
+	if err != nil {
+		return false
+	}
+	_, ok := r.(*ofp.EchoReply)
+	return ok
 }
 
 // Barrier sends a BARRIER_REQUEST and waits for its reply: every message
@@ -513,20 +535,15 @@ func (s *Session) handshake(ctx context.Context) error {
 	s.mu.Unlock()
 	s.log = s.log.With("dpid", FormatDPID(s.dpid))
 
-	old, seen, ok := s.srv.register(s)
-	if !ok {
-		return ErrServerClosed
+	if err := s.checkIdentity(); err != nil {
+		return s.refuse(hs.featuresXID, err)
 	}
-	if old != nil {
-		s.log.Info("datapath connected again; closing its old session", "old_remote", old.remote.String())
-		old.Close(ErrReplaced)
-		// Let the old session's Disconnected finish before our Connected.
-		select {
-		case <-old.finished:
-		case <-ctx.Done():
-		case <-time.After(s.cfg.HandshakeTimeout):
-			s.log.Warn("old session of the datapath did not finish in time", "old_remote", old.remote.String())
+	seen, err := s.srv.admit(ctx, s)
+	if err != nil {
+		if re, ok := err.(*RefusedError); ok {
+			return s.refuse(hs.featuresXID, re)
 		}
+		return err
 	}
 	s.reconnect = seen
 	s.connectedAt = time.Now()

@@ -197,9 +197,11 @@ func TestDeadSwitch(t *testing.T) {
 
 func TestReconnect(t *testing.T) {
 	ts := startServer(t, ofconn.Config{}, nil)
-	swA, a := connect(t, ts, ofconntest.Config{DPID: 5})
+	// A stops answering echoes: a switch whose connection broke without
+	// a FIN or RST reaching us.
+	swA, a := connect(t, ts, ofconntest.Config{DPID: 5, NoEchoReply: true})
 
-	// Same datapath again while A is open: A is closed first.
+	// Same datapath again while A is open but silent: A is closed first.
 	_, b := connect(t, ts, ofconntest.Config{DPID: 5})
 	d := ts.rec.waitDisconnected(t)
 	if d.s != a || !errors.Is(d.err, ofconn.ErrReplaced) {

@@ -36,11 +36,20 @@ type Listen struct {
 	OpenFlow string `yaml:"openflow"` // host:port, default ":6653"
 }
 
-// TLS configures mutual TLS on the OpenFlow listener. All three or none.
+// TLS configures mutual TLS on the OpenFlow listener. All three files or
+// none; the identity keys need TLS (see tls.go).
 type TLS struct {
 	Cert string `yaml:"cert"` // controller certificate (PEM)
 	Key  string `yaml:"key"`  // its private key (PEM)
 	CA   string `yaml:"ca"`   // CA that signed the switches' certificates (PEM)
+
+	// SwitchIdentities maps a datapath id ("0000aabbccddeeff" or
+	// "00:00:aa:bb:cc:dd:ee:ff") to the identity the certificate of the
+	// switch claiming it must carry: its subject CN, a DNS name or a URI.
+	SwitchIdentities map[string]string `yaml:"switch_identities"`
+	// RequireIdentity refuses switches whose datapath id is not in
+	// SwitchIdentities.
+	RequireIdentity bool `yaml:"require_identity"`
 }
 
 // Enabled reports whether TLS is configured.

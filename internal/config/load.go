@@ -192,6 +192,8 @@ func (d *decoder) value(n *yaml.Node, rv reflect.Value, key string) {
 		if len(d.errs) == before { // else keep the default list: no follow-on errors
 			rv.Set(s)
 		}
+	case rv.Kind() == reflect.Map && rv.Type().Key().Kind() == reflect.String:
+		d.stringMap(n, rv, key)
 	case rv.Kind() == reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n, key, "must be a string, got %s", describe(n))
@@ -288,6 +290,42 @@ func (d *decoder) mapping(n *yaml.Node, rv reflect.Value, key string) {
 		}
 		d.lines[fk] = kn.Line
 		d.value(vn, rv.Field(idx), fk)
+	}
+}
+
+// stringMap decodes a mapping with free-form string keys (key.NAME in
+// errors) into a map; "{}" leaves it nil, like an absent one.
+func (d *decoder) stringMap(n *yaml.Node, rv reflect.Value, key string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, key, "must be a mapping (like {name: value} or lines of \"name: value\"), got %s", describe(n))
+		return
+	}
+	if len(n.Content) == 0 {
+		rv.SetZero()
+		return
+	}
+	m := reflect.MakeMapWithSize(rv.Type(), len(n.Content)/2)
+	before := len(d.errs)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		ek := key + "." + kn.Value
+		if kn.Kind != yaml.ScalarNode || kn.Value == "<<" {
+			d.fail(kn, ek, "unsupported key (merge keys and complex keys are not allowed)")
+			continue
+		}
+		if first, dup := seen[kn.Value]; dup {
+			d.fail(kn, ek, "duplicate key (first set on line %d)", first)
+			continue
+		}
+		seen[kn.Value] = kn.Line
+		d.lines[ek] = kn.Line
+		ev := reflect.New(rv.Type().Elem()).Elem()
+		d.value(vn, ev, ek)
+		m.SetMapIndex(reflect.ValueOf(kn.Value).Convert(rv.Type().Key()), ev)
+	}
+	if len(d.errs) == before {
+		rv.Set(m)
 	}
 }
 

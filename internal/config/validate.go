@@ -136,6 +136,7 @@ func (c *Config) validate() Errors {
 			}
 		}
 	}
+	v.validateIdentities(t)
 
 	v.hostPort("api.listen", c.API.Listen)
 	if (c.API.TLS.Cert == "") != (c.API.TLS.Key == "") {

@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"portcullis/internal/api"
@@ -45,7 +46,7 @@ func (c *Controller) Reload(next config.Config) error {
 	if next.Listen != c.cfg.Listen {
 		restart = append(restart, "listen")
 	}
-	if next.TLS != c.cfg.TLS {
+	if !reflect.DeepEqual(next.TLS, c.cfg.TLS) { // holds a map: not comparable
 		restart = append(restart, "tls")
 	}
 	if next.API.Listen != c.cfg.API.Listen || next.API.TLS != c.cfg.API.TLS {

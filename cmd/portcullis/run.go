@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -46,8 +48,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		scope     = fs.String("block-scope", "", "where blocks apply: network (every switch) or ingress")
 		events    = fs.String("events", "", "write events as JSON lines to this file, or - for stdout")
 		noticeKey = fs.String("notice-key-file", "", "key file for signed notices to protected hosts")
+		requireID = fs.Bool("tls-require-identity", false, "refuse switches whose datapath id has no --tls-identity (or tls.switch_identities entry)")
 		tokens    stringList
+		ids       = identityFlag{}
 	)
+	fs.Var(ids, "tls-identity", "DPID=IDENTITY: the switch claiming datapath id DPID (16 hex digits or colon form) must present a certificate whose CN, DNS name or URI is IDENTITY (repeatable; added to tls.switch_identities)")
 	fs.Var(&tokens, "api-token", "bearer token allowed to change state through the API (repeatable; also PORTCULLIS_API_TOKENS, comma-separated)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -79,6 +84,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		if set["tls-cert"] || set["tls-key"] || set["tls-ca"] {
 			cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA = *tlsCert, *tlsKey, *tlsCA
+		}
+		if len(ids) > 0 {
+			merged := maps.Clone(cfg.TLS.SwitchIdentities)
+			if merged == nil {
+				merged = map[string]string{}
+			}
+			maps.Copy(merged, ids)
+			cfg.TLS.SwitchIdentities = merged
+		}
+		if set["tls-require-identity"] {
+			cfg.TLS.RequireIdentity = *requireID
 		}
 		if set["state-dir"] {
 			cfg.StateDir = *stateDir
@@ -151,6 +167,27 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("stopped")
 	return 0
+}
+
+// identityFlag collects --tls-identity DPID=IDENTITY; the identity may
+// hold commas and spaces, so values are not split.
+type identityFlag map[string]string
+
+func (f identityFlag) String() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		parts = append(parts, k+"="+f[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func (f identityFlag) Set(v string) error {
+	dpid, id, ok := strings.Cut(v, "=")
+	if !ok || dpid == "" || id == "" {
+		return fmt.Errorf("want DPID=IDENTITY, like 0000aabbccddeeff=br0.hv1.example, got %q", v)
+	}
+	f[dpid] = id
+	return nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

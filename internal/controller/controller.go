@@ -200,11 +200,19 @@ func New(opts Options) (*Controller, error) {
 		return nil, err
 	}
 	c.srv = ofconn.NewServer(ofconn.Config{
-		Listen:       cfg.Listen.OpenFlow,
-		TLS:          tlsCfg,
-		EchoInterval: cfg.Echo.Interval,
-		EchoTimeout:  cfg.Echo.Timeout,
+		Listen:          cfg.Listen.OpenFlow,
+		TLS:             tlsCfg,
+		EchoInterval:    cfg.Echo.Interval,
+		EchoTimeout:     cfg.Echo.Timeout,
+		Identities:      cfg.TLS.Identities(),
+		RequireIdentity: cfg.TLS.RequireIdentity,
 	}, c, log)
+	if err := c.m.CounterFunc("openflow", "switches_refused_total",
+		"Connections refused after the OpenFlow handshake: their datapath id was held by a live session, or their certificate lacked its identity (see switch_refused events).",
+		func() float64 { return float64(c.srv.Stats().Refused) }); err != nil {
+		c.store.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -295,6 +303,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.blocker(ctx)
 	}()
+	c.warnPlaintext()
 	c.log.Info("portcullis running", "openflow", c.srv.Addr().String(), "api", ln.Addr().String(),
 		"tls", c.cfg.TLS.Enabled(), "state_dir", c.cfg.StateDir, "blocks", len(c.blocks))
 

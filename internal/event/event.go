@@ -29,6 +29,7 @@ type Type string
 const (
 	SwitchUp           Type = "switch_up"            // a switch finished the handshake
 	SwitchDown         Type = "switch_down"          // a switch disconnected or stopped answering echoes
+	SwitchRefused      Type = "switch_refused"       // a connection claimed a datapath id it may not take
 	ScanDetected       Type = "scan_detected"        // detection decided a source is scanning
 	Blocked            Type = "blocked"              // drop flows for a source are installed (barrier confirmed)
 	BlockFailed        Type = "block_failed"         // installing a block failed on a switch
@@ -45,7 +46,7 @@ const (
 
 // Types lists every Type, for validation and documentation.
 var Types = []Type{
-	SwitchUp, SwitchDown, ScanDetected, Blocked, BlockFailed, Unblocked, BlockExpired,
+	SwitchUp, SwitchDown, SwitchRefused, ScanDetected, Blocked, BlockFailed, Unblocked, BlockExpired,
 	NoticeSent, NoticeFailed, AllowAdded, AllowRemoved, ConfigReloaded, ConfigReloadFailed,
 	EventsSuppressed,
 }
@@ -95,7 +96,7 @@ func DefaultSeverity(t Type) string {
 		return SeverityWarning
 	case BlockFailed, NoticeFailed, ConfigReloadFailed:
 		return SeverityError
-	case SwitchDown, EventsSuppressed:
+	case SwitchDown, SwitchRefused, EventsSuppressed:
 		return SeverityWarning
 	case Unblocked, BlockExpired, SwitchUp, AllowAdded, AllowRemoved, ConfigReloaded:
 		return SeverityNotice

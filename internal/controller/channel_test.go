@@ -1,0 +1,69 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"portcullis/internal/api"
+	"portcullis/internal/ofconn/ofconntest"
+)
+
+// An impostor claims the datapath id of a connected, live switch: it is
+// refused, the API keeps listing the real switch once, and the refusal is
+// an event and a metric.
+func TestImpostorRefused(t *testing.T) {
+	h := startController(t, testConfig(t), nil)
+	holder := h.connect(5, 2)
+
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	imp, err := ofconntest.Dial(ctx, h.ofAddr, ofconntest.Config{DPID: 5, Ports: ofconntest.Ports(7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	select {
+	case <-imp.Done():
+	case <-ctx.Done():
+		t.Fatal("impostor not closed")
+	}
+	var ev []api.Event
+	eventually(t, "a switch_refused event", func() bool { ev = h.events("switch_refused"); return len(ev) > 0 })
+	e := ev[0]
+	if len(ev) != 1 || e.DPID != "00:00:00:00:00:00:00:05" || e.IP != "127.0.0.1" || e.Reason != "dpid-in-use" ||
+		e.Severity != "warning" || !strings.Contains(e.Message, holder.Conn().LocalAddr().String()) {
+		t.Errorf("switch_refused events %+v, want one for dpid 5 from 127.0.0.1 naming the holder %s", ev, holder.Conn().LocalAddr())
+	}
+	var sl api.SwitchList
+	h.get("/api/v1/switches", &sl)
+	if sws := sl.Switches; len(sws) != 1 || sws[0].DatapathID != 5 || sws[0].Address != holder.Conn().LocalAddr().String() || len(sws[0].Ports) != 2 {
+		t.Errorf("switches %+v, want the holder switch 5 once", sl.Switches)
+	}
+	if n := len(h.events("switch_down")); n != 0 {
+		t.Errorf("%d switch_down events: the holder switch was dropped", n)
+	}
+	code, body := h.call("GET", "/metrics", testToken, nil)
+	if code != 200 || !strings.Contains(string(body), "portcullis_openflow_switches_refused_total 1\n") {
+		t.Errorf("GET /metrics: %d, no portcullis_openflow_switches_refused_total 1", code)
+	}
+}
+
+// Plain TCP on every address warns at start; on loopback it does not.
+func TestPlaintextWarning(t *testing.T) {
+	const warning = "OpenFlow is plain TCP on a non-loopback address"
+	cfg := testConfig(t)
+	h := startController(t, cfg, nil)
+	if strings.Contains(h.logs.String(), warning) {
+		t.Errorf("warning on loopback:\n%s", h.logs.String())
+	}
+	h.stop()
+
+	cfg = testConfig(t)
+	cfg.Listen.OpenFlow = ":0"
+	h = startController(t, cfg, nil)
+	log := h.logs.String()
+	if !strings.Contains(log, "level=WARN msg=\"OpenFlow is plain TCP on a non-loopback address") {
+		t.Errorf("no warning for plain TCP on all addresses:\n%s", log)
+	}
+}

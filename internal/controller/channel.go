@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"fmt"
 	"net"
+	"sync"
+	"time"
 
 	"portcullis/internal/event"
 	"portcullis/internal/ofconn"
@@ -26,7 +29,45 @@ func (c *Controller) Refused(remote net.Addr, err *ofconn.RefusedError) {
 	default:
 		msg += "its certificate does not carry the identity configured in tls.switch_identities"
 	}
+	ok, missed := c.refusals.allow(c.now())
+	if !ok {
+		return // logged by ofconn and counted in the metric
+	}
+	if missed > 0 {
+		msg += fmt.Sprintf(" (%d earlier refusals not reported as events: more than %d a minute; see the log and portcullis_openflow_switches_refused_total)",
+			missed, refusalEventsPerMinute)
+	}
 	c.bus.Publish(event.Event{Type: event.SwitchRefused, DPID: err.DPID, IP: ip, Reason: err.Reason, Message: msg})
+}
+
+// refusalEventsPerMinute bounds switch_refused events (bursts of as many).
+const refusalEventsPerMinute = 10
+
+// refusalEvents bounds the switch_refused events that refused connections
+// publish. Any client that reaches the OpenFlow port can cause a refusal;
+// unbounded, a loop of them would push other events out of the history and
+// spend the sinks' alert budget (notify.alert_rate) that scan and block
+// events need. Safe for concurrent use; the zero value is ready.
+type refusalEvents struct {
+	mu     sync.Mutex
+	lim    *event.Limiter // made on first use; Must hold mu
+	missed int            // refusals not published since the last event; Must hold mu
+}
+
+// allow reports whether a refusal at now may be an event, and how many
+// were not since the last one that was.
+func (r *refusalEvents) allow(now time.Time) (ok bool, missed int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lim == nil {
+		r.lim = event.NewLimiter(refusalEventsPerMinute, refusalEventsPerMinute)
+	}
+	if !r.lim.Allow(now) {
+		r.missed++
+		return false, 0
+	}
+	missed, r.missed = r.missed, 0
+	return true, missed
 }
 
 // warnPlaintext warns when switches reach the OpenFlow listener over plain

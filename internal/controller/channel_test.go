@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"portcullis/internal/api"
 	"portcullis/internal/ofconn/ofconntest"
@@ -65,5 +66,28 @@ func TestPlaintextWarning(t *testing.T) {
 	log := h.logs.String()
 	if !strings.Contains(log, "level=WARN msg=\"OpenFlow is plain TCP on a non-loopback address") {
 		t.Errorf("no warning for plain TCP on all addresses:\n%s", log)
+	}
+}
+
+// A loop of refused connections publishes at most refusalEventsPerMinute
+// events a minute; the next event says how many were not published.
+func TestRefusalEventsBounded(t *testing.T) {
+	var r refusalEvents
+	t0 := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	published := 0
+	for i := range 100 {
+		if ok, missed := r.allow(t0.Add(time.Duration(i) * time.Millisecond)); ok {
+			published++
+			if missed != 0 {
+				t.Errorf("refusal %d: %d missed within the burst", i, missed)
+			}
+		}
+	}
+	if published != refusalEventsPerMinute {
+		t.Errorf("%d of 100 refusals in 100 ms published, want %d", published, refusalEventsPerMinute)
+	}
+	ok, missed := r.allow(t0.Add(time.Minute / refusalEventsPerMinute))
+	if !ok || missed != 100-refusalEventsPerMinute {
+		t.Errorf("after a token's time: allow = %v, missed %d, want true, %d", ok, missed, 100-refusalEventsPerMinute)
 	}
 }

@@ -60,6 +60,8 @@ type Controller struct {
 	apiAddr atomic.Pointer[net.Addr]
 	m       *metricsSet
 
+	refusals refusalEvents // bounds switch_refused events (channel.go)
+
 	fwdCfg   forward.Config
 	watchCfg policy.WatchConfig
 	durs     []time.Duration

@@ -251,3 +251,64 @@ func TestHijackTLSIdentity(t *testing.T) {
 	CheckPorts(t, after, l)
 	PingAll(t, l)
 }
+
+// A session that holds the lab switch's datapath id but no longer answers
+// (here a client that claimed the id first and went silent, as a connection
+// cut off without a FIN or RST looks to the controller) does not lock the
+// real switch out: when Open vSwitch connects, the silent session fails the
+// echo probe and is replaced, and the switch is listed with its own address
+// and forwards.
+func TestHijackStaleSessionReplaced(t *testing.T) {
+	RequireLab(t)
+	c := StartPortcullis(t)
+	const dpidHex = "00000000000e2e72"
+	const dpid = 0xe2e72
+	cfg := LabConfig(2)
+	cfg.DatapathID = dpidHex
+	l := StartLab(t, cfg) // no controller yet
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	stale, err := ofconntest.Dial(ctx, c.Addr, ofconntest.Config{DPID: dpid, Ports: ofconntest.Ports(1), NoEchoReply: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	held := WaitSwitch(t, c, dpid)
+	if held.Address != stale.Conn().LocalAddr().String() {
+		t.Fatalf("switch %s listed from %s, want the stale client %s", dpidHex, held.Address, stale.Conn().LocalAddr())
+	}
+
+	start := time.Now()
+	if err := l.SetController(c.Target); err != nil {
+		t.Fatal(err)
+	}
+	var sw api.Switch
+	waitFor(t, 20*time.Second, "Open vSwitch to hold the datapath id", func() bool {
+		for _, s := range Switches(t, c) {
+			if s.DatapathID == dpid && s.Address != held.Address {
+				sw = s
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("Open vSwitch listed %v after set-controller (the probe waits up to 2 s)", time.Since(start).Round(10*time.Millisecond))
+	select {
+	case <-stale.Done():
+	case <-ctx.Done():
+		t.Error("the stale session was not closed")
+	}
+	WaitConnected(t, l, true)
+	if n := switchCount(t, c, dpid); n != 1 {
+		t.Errorf("switch listed %d times", n)
+	}
+	if n := len(refusedEvents(t, c, dpid)); n != 0 {
+		t.Errorf("%d switch_refused events: the real switch was refused", n)
+	}
+	if !strings.Contains(c.Logs(), "its old session does not answer echo; closing the old session") {
+		t.Error("no log line for the replaced session")
+	}
+	CheckPorts(t, sw, l)
+	PingAll(t, l)
+}

@@ -153,6 +153,60 @@ func TestClaimOfSilentDatapathReplaces(t *testing.T) {
 	})
 }
 
+// A holder that does not answer the echo but keeps sending (a switch
+// whose echo handling is late under load) is alive: the claim is refused.
+func TestClaimOfBusyDatapathRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		srv := ofconn.NewServer(ofconn.Config{EchoInterval: 5 * time.Second, EchoTimeout: 10 * time.Second,
+			ProbeTimeout: time.Second}, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		serve := func(cfg ofconntest.Config) (*ofconntest.Switch, chan struct{}) {
+			ctl, swc := net.Pipe()
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				srv.ServeConn(context.Background(), ctl)
+			}()
+			sw, err := ofconntest.Start(swc, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sw, served
+		}
+		swA, servedA := serve(ofconntest.Config{DPID: 5, NoEchoReply: true, Handle: func(*ofconntest.Switch, ofp.Header, ofp.Message) {}})
+		a := <-rec.connected
+		stop := make(chan struct{})
+		sending := make(chan struct{})
+		go func() {
+			defer close(sending)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(300 * time.Millisecond):
+					swA.Send(0, &ofp.PacketIn{BufferID: ofp.NoBuffer, Data: []byte{1}})
+				}
+			}
+		}()
+		swB, servedB := serve(ofconntest.Config{DPID: 5, Handle: func(*ofconntest.Switch, ofp.Header, ofp.Message) {}})
+		select {
+		case r := <-rec.refused:
+			if r.err.Reason != ofconn.RefusedDPIDInUse || srv.Session(5) != a || a.Err() != nil {
+				t.Errorf("refusal %v, Session(5) %p (err %v): want the claim refused and the busy holder %p kept",
+					r.err, srv.Session(5), a.Err(), a)
+			}
+		case <-rec.connected:
+			t.Error("the claim replaced a holder that keeps sending")
+		}
+		close(stop)
+		<-sending
+		swB.Close()
+		<-servedB
+		swA.Close()
+		<-servedA
+	})
+}
+
 // The old session ends by itself (its switch closed the connection) while
 // the probe waits: the claim succeeds without waiting out the timeout.
 func TestClaimWhileHolderCloses(t *testing.T) {

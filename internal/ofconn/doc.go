@@ -48,8 +48,8 @@
 // reaches the listener can name any id. A new connection that claims the id
 // of a connected session does not replace it outright: the server sends the
 // old session an ECHO_REQUEST and waits up to Config.ProbeTimeout. If the old
-// switch answers, it is alive and the newcomer is refused (ErrDPIDInUse). If
-// it does not (a switch that reconnected after a network break, whose old TCP
+// switch answers, or sends anything meanwhile, it is alive and the newcomer
+// is refused (ErrDPIDInUse). If it does not (a switch that reconnected after a network break, whose old TCP
 // connection we have not seen die), the old session is closed (ErrReplaced)
 // and its Disconnected returns before Connected is called for the new one, so
 // a Handler sees each datapath's sessions strictly one after another. Claims

@@ -320,10 +320,12 @@ func (s *Session) forget(xid uint32) {
 	s.mu.Unlock()
 }
 
-// probe reports whether the switch answers an ECHO_REQUEST within d. The
-// echo is queued past the queue's bounds: a switch that is slow to drain
-// a full queue is late, not dead, and gets the whole d to answer.
+// probe reports whether the switch is alive: it answers an ECHO_REQUEST
+// within d, or at least sends us something meanwhile (a connection cut off
+// without a FIN or RST brings nothing). The echo is queued past the queue's
+// bounds: a switch that is slow to drain a full queue is late, not dead.
 func (s *Session) probe(ctx context.Context, d time.Duration) bool {
+	rx := s.rx.Load()
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	r, err := s.request(ctx, &ofp.EchoRequest{Data: []byte("portcullis: datapath id claimed")}, true)
@@ -331,7 +333,7 @@ func (s *Session) probe(ctx context.Context, d time.Duration) bool {
 		return true // an OFPT_ERROR answer is an answer
 	}
 	if err != nil {
-		return false
+		return s.Err() == nil && s.rx.Load() != rx
 	}
 	_, ok := r.(*ofp.EchoReply)
 	return ok

@@ -389,7 +389,7 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 	}
 	targets := c.sessionsSnapshot()
 	for _, sw := range targets {
-		msgs := policy.BlockFlows(*b, sw.dpid, now)
+		msgs := policy.BlockInstall(*b, sw.dpid, now)
 		if len(msgs) == 0 {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -521,7 +522,7 @@ func TestReconcile(t *testing.T) {
 	b3 := block(ScopeIngress)
 	b3.ID, b3.Source.Port, b3.Source.MAC = "blk-3", 5, [6]byte{2, 0, 0, 0, 0, 3}
 	const dpid = 7
-	have := asStats(append(BlockFlows(b1, dpid, t0), BlockFlows(b2, dpid, t0)...))
+	have := asStats(append(BlockInstall(b1, dpid, t0), BlockInstall(b2, dpid, t0)...))
 	foreign := ofp.FlowStats{TableID: 0, Priority: 40000, Cookie: 0xdead}
 	base := ofp.FlowStats{TableID: 0, Cookie: forward.Cookie(forward.KindBase, 0)}
 	have = append(have, foreign, base)
@@ -536,8 +537,8 @@ func TestReconcile(t *testing.T) {
 		msgs := Reconcile([]Block{b1, b3}, have, dpid, later)
 		wire(t, msgs)
 		fms := flowMods(t, msgs)
-		if len(fms) != 2 {
-			t.Fatalf("got %d flow-mods, want delete b2 + add b3", len(fms))
+		if len(fms) != 1+len(BlockInstall(b3, dpid, later)) {
+			t.Fatalf("got %d flow-mods, want delete b2 + add b3 (drops and guards)", len(fms))
 		}
 		if fms[0].Command != ofp.FlowDelete || fms[0].Cookie != b2.FlowCookie() || fms[0].CookieMask != forward.CookieExactMask {
 			t.Errorf("first %+v, want delete of b2", fms[0])
@@ -552,9 +553,13 @@ func TestReconcile(t *testing.T) {
 			return isIP
 		})
 		fms := flowMods(t, Reconcile([]Block{b1, b2}, partial, dpid, later))
-		if len(fms) != 3 || fms[0].Command != ofp.FlowDelete || fms[0].Cookie != b1.FlowCookie() ||
-			fms[1].Cookie != b1.FlowCookie() || fms[2].Cookie != b1.FlowCookie() {
+		if len(fms) != 1+len(BlockInstall(b1, dpid, later)) || fms[0].Command != ofp.FlowDelete {
 			t.Errorf("got %+v, want b1 deleted and re-added", fms)
+		}
+		for _, fm := range fms {
+			if fm.Cookie != b1.FlowCookie() {
+				t.Errorf("flow-mod %+v is not b1's", fm)
+			}
 		}
 	})
 	t.Run("expired", func(t *testing.T) {
@@ -578,14 +583,14 @@ func TestReconcile(t *testing.T) {
 				}
 			}
 		}
-		if dels != 2 || adds != 1 {
+		if dels != 2 || adds != len(BlockInstall(b1, 8, later)) {
 			t.Errorf("%d deletes, %d adds; want b1 replaced, b2 removed", dels, adds)
 		}
 	})
 	t.Run("empty switch", func(t *testing.T) {
 		fms := flowMods(t, Reconcile([]Block{b1, b2, b1}, nil, dpid, later))
-		if len(fms) != 3 {
-			t.Errorf("got %d adds, want 3 (b1 twice in want counts once)", len(fms))
+		if want := len(BlockInstall(b1, dpid, later)) + len(BlockInstall(b2, dpid, later)); len(fms) != want {
+			t.Errorf("got %d adds, want %d (b1 twice in want counts once)", len(fms), want)
 		}
 	})
 }
@@ -686,5 +691,57 @@ func TestFirstContactFlows(t *testing.T) {
 	if fm, ok := del[0].(*ofp.FlowMod); !ok || fm.Command != ofp.FlowDelete || fm.Cookie != FirstContactCookie(3) ||
 		fm.CookieMask != forward.CookieExactMask {
 		t.Errorf("delete %+v", del[0])
+	}
+}
+
+// The guards of a block (BlockInstall): after the drops, one priority above
+// them, each a drop flow's match plus ECN CE (IPv4, IPv6) or ARP opcode 255,
+// so they drop only what the block drops; same cookie and hard timeout.
+func TestBlockInstallGuard(t *testing.T) {
+	for _, c := range []struct {
+		dpid   uint64
+		guards int
+	}{
+		{7, 3 + 1}, // MAC flow: IPv4, IPv6, ARP; IPv4 flow: IPv4
+		{8, 3},     // elsewhere the MAC flow only
+	} {
+		b := block(ScopeNetwork, "10.0.0.9")
+		drops := flowMods(t, BlockFlows(b, c.dpid, t0))
+		all := flowMods(t, BlockInstall(b, c.dpid, t0))
+		wire(t, BlockInstall(b, c.dpid, t0))
+		if len(all) != len(drops)+c.guards {
+			t.Fatalf("dpid %d: %d flows, want the %d drops and %d guards", c.dpid, len(all), len(drops), c.guards)
+		}
+		for i, d := range drops {
+			if !reflect.DeepEqual(all[i], d) {
+				t.Errorf("dpid %d: flow %d is not drop flow %d", c.dpid, i, i)
+			}
+		}
+		for _, g := range all[len(drops):] {
+			if g.Priority != forward.PriorityBlock+1 || g.Cookie != b.FlowCookie() || g.HardTimeout != drops[0].HardTimeout ||
+				len(g.Instructions) != 0 || g.TableID != forward.TableAdmission {
+				t.Errorf("dpid %d: guard %+v", c.dpid, g)
+			}
+			_, ecn := g.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMIPECN)
+			_, op := g.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMARPOp)
+			if !hasField(g.Match, ofp.OXMIPECN, []byte{3}) && !hasField(g.Match, ofp.OXMARPOp, []byte{0, 0xff}) || ecn == op {
+				t.Errorf("dpid %d: guard match %+v", c.dpid, g.Match)
+			}
+			// It narrows one of the drop flows: every field of that flow is in it.
+			narrows := false
+			for _, d := range drops {
+				all := true
+				for _, f := range d.Match.Fields {
+					all = all && hasField(g.Match, f.Field, f.Value)
+				}
+				narrows = narrows || all
+			}
+			if !narrows {
+				t.Errorf("dpid %d: guard %+v narrows no drop flow", c.dpid, g.Match)
+			}
+		}
+	}
+	if n := len(BlockInstall(block(ScopeIngress), 8, t0)); n != 0 {
+		t.Errorf("ingress-scoped block installs %d flows on another switch", n)
 	}
 }

@@ -16,6 +16,18 @@ func BlockFlowsRequest() *ofp.MultipartRequest {
 	return flowsOfKind(ofp.TableAll, forward.KindBlock)
 }
 
+// BlockFlowRequest returns the flow-stats request that lists the flows of block b alone (by its
+// exact cookie): Reconcile([]Block{b}, reply, ...) returns nothing when they are all there.
+func BlockFlowRequest(b Block) *ofp.MultipartRequest {
+	return &ofp.MultipartRequest{Body: &ofp.FlowStatsRequest{
+		TableID:    ofp.TableAll,
+		OutPort:    ofp.PortAny,
+		OutGroup:   ofp.GroupAny,
+		Cookie:     b.FlowCookie(),
+		CookieMask: forward.CookieExactMask,
+	}}
+}
+
 // flowsOfKind is a flow-stats request for every flow of ours of kind k in
 // table (ofp.TableAll: every table).
 func flowsOfKind(table uint8, k forward.Kind) *ofp.MultipartRequest {
@@ -34,7 +46,7 @@ func flowsOfKind(table uint8, k forward.Kind) *ofp.MultipartRequest {
 // any request can be passed) and returns the messages that make the switch agree at now:
 //
 //   - a block flow whose cookie belongs to no active wanted block is stale: deleted by its cookie;
-//   - a wanted block whose flows are missing on the switch, or differ from what BlockFlows would
+//   - a wanted block whose flows are missing on the switch, or differ from what BlockInstall would
 //     install (a match missing or extra), gets its flows deleted by cookie and installed again;
 //   - a wanted block whose flows are all there is left alone (their hard timeouts keep running).
 //
@@ -54,7 +66,7 @@ func Reconcile(want []Block, have []ofp.FlowStats, dpid uint64, now time.Time) [
 	wanted := map[uint64]bool{}
 	for _, b := range want {
 		c := b.FlowCookie()
-		flows := BlockFlows(b, dpid, now)
+		flows := BlockInstall(b, dpid, now)
 		if len(flows) == 0 || wanted[c] {
 			continue
 		}

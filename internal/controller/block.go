@@ -146,12 +146,19 @@ func (c *Controller) blocker(ctx context.Context) {
 	defer t.Stop()
 	var lastPoll, lastExempt, lastSYN time.Time
 	var lastEvicted uint64
+	var batch []detect.Verdict
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case v := <-c.verdicts:
 			c.onVerdict(v)
+		case <-c.vq.ready:
+			batch = c.vq.drain(batch[:0])
+			for _, v := range batch {
+				c.onVerdict(v)
+			}
+			clear(batch)
 		case <-t.C:
 			now := c.now()
 			c.detMu.Lock()

@@ -88,7 +88,8 @@ type Controller struct {
 	allowSet atomic.Pointer[policy.Allowlist]
 	apiH     atomic.Pointer[http.Handler]
 
-	verdicts chan detect.Verdict
+	verdicts chan detect.Verdict // flood verdicts (flood.go)
+	vq       *verdictQueue       // packet-in verdicts (verdicts.go)
 
 	// counters for the API's stats
 	packetIns  atomic.Uint64
@@ -125,6 +126,7 @@ func New(opts Options) (*Controller, error) {
 		blocks:   map[string]*blockRecord{},
 		allow:    map[string]api.AllowEntry{},
 		verdicts: make(chan detect.Verdict, 1024),
+		vq:       newVerdictQueue(maxPendingVerdicts),
 		durs:     cfg.Block.Durations,
 	}
 	c.m = newMetrics(opts.Version)

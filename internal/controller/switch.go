@@ -275,11 +275,7 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 	c.detMu.Unlock()
 	c.probes.Add(1)
 	if decided {
-		select {
-		case c.verdicts <- v:
-		default:
-			c.m.Errors.WithLabelValues("verdict_queue_full").Inc()
-		}
+		c.queueVerdict(v)
 	}
 }
 

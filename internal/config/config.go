@@ -131,6 +131,13 @@ type Block struct {
 	Allowlist     []string        `yaml:"allowlist"`      // CIDR[:port,port...] never counted or blocked
 	NeverBlock    []string        `yaml:"never_block"`    // CIDRs never blocked (gateways, DNS servers, ...)
 	NoisyPorts    []uint16        `yaml:"noisy_ports"`    // destination ports that never count
+
+	// AuditInterval is how often the controller reads every switch's block
+	// flows (one flow-stats request per switch, by cookie) and repairs what
+	// differs from the blocks in force: a drop flow deleted by hand comes
+	// back, a stale one of ours goes. 0 turns the audit off (installs are
+	// still retried until confirmed).
+	AuditInterval time.Duration `yaml:"audit_interval"`
 }
 
 // Meters configures the OpenFlow meter that bounds packet-ins.
@@ -223,6 +230,8 @@ func Default() Config {
 			HistoryExpiry: 30 * 24 * time.Hour,
 			Scope:         "network",
 			NoisyPorts:    append([]uint16(nil), DefaultNoisyPorts...),
+
+			AuditInterval: 15 * time.Second,
 		},
 		Meters:  Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4},
 		Forward: Forward{IdleTimeout: 5 * time.Minute},

@@ -218,6 +218,10 @@ func (c *Config) validate() Errors {
 		}
 	}
 
+	if b.AuditInterval != 0 {
+		v.durationIn("block.audit_interval", b.AuditInterval, time.Second, time.Hour)
+	}
+
 	v.intIn("meters.packet_in_rate", int(c.Meters.PacketInRate), 1, 1_000_000)
 	v.intIn("meters.packet_in_burst", int(c.Meters.PacketInBurst), 0, 1_000_000)
 	v.intIn("meters.first_contact_rate", int(c.Meters.FirstContactRate), 0, 1_000_000)

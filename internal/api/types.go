@@ -127,7 +127,31 @@ type Block struct {
 	Expires  time.Time `json:"expires,omitzero"` // zero: no expiry
 	Level    int       `json:"level"`            // escalation level, 0 first offence
 	Scope    string    `json:"scope"`            // ScopeNetwork or ScopeIngress
+	// Switches says, for every connected switch the block has flows on, whether
+	// they are confirmed there (empty while no such switch is connected).
+	Switches []BlockSwitch `json:"switches"`
 }
+
+// BlockSwitch is a block's state on one switch.
+type BlockSwitch struct {
+	DPID  string `json:"dpid"`
+	State string `json:"state"` // BlockPending, BlockConfirmed or BlockFailed
+	// ConfirmedAt is when the switch was last seen holding every flow of the
+	// block (read back after a barrier, or by the periodic audit).
+	ConfirmedAt time.Time `json:"confirmed_at,omitzero"`
+	Error       string    `json:"error,omitempty"` // why the last attempt failed (BlockFailed)
+}
+
+// Block states on a switch.
+const (
+	// BlockPending: the flows were sent and are not yet read back.
+	BlockPending = "pending"
+	// BlockConfirmed: the switch holds every flow of the block.
+	BlockConfirmed = "confirmed"
+	// BlockFailed: the last attempt failed (send, barrier, or the switch
+	// did not hold the flows); it is retried while the switch is connected.
+	BlockFailed = "failed"
+)
 
 // Block scopes.
 const (

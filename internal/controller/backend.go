@@ -95,15 +95,22 @@ func blockDTO(r *blockRecord) api.Block {
 	if len(out.IPs) == 0 {
 		out.IPs = addrStrings(b.IPs)
 	}
+	out.Switches = []api.BlockSwitch{}
 	return out
 }
 
-// Blocks lists the blocks in force.
+// Blocks lists the blocks in force, each with its state on every connected
+// switch it has flows on.
 func (c *Controller) Blocks() []api.Block {
+	states := c.syncs.states()
 	c.mu.Lock()
 	out := make([]api.Block, 0, len(c.blocks))
 	for _, r := range c.blocks {
-		out = append(out, blockDTO(r))
+		b := blockDTO(r)
+		if sw := states[b.ID]; sw != nil {
+			b.Switches = sw
+		}
+		out = append(out, b)
 	}
 	c.mu.Unlock()
 	slices.SortFunc(out, func(a, b api.Block) int { return a.Created.Compare(b.Created) })
@@ -158,7 +165,11 @@ func (c *Controller) AddBlock(ctx context.Context, req api.BlockRequest) (api.Bl
 		r.Block.Expires = now.Add(req.Duration)
 	}
 	c.install(r, now, "operator")
-	return blockDTO(r), nil
+	d := blockDTO(r)
+	if sw := c.syncs.states()[d.ID]; sw != nil {
+		d.Switches = sw
+	}
+	return d, nil
 }
 
 // RemoveBlock lifts a block.

@@ -310,11 +310,7 @@ func (c *Controller) extend(src policy.Source, v detect.Verdict, bound []netip.A
 	rec := *r
 	c.mu.Unlock()
 	if added {
-		for _, sw := range c.sessionsSnapshot() {
-			if msgs := policy.BlockFlows(b, sw.dpid, now); len(msgs) > 0 {
-				c.sendTo(sw.sess, msgs...)
-			}
-		}
+		c.reinstall(b, now)
 	}
 	if err := store.PutJSON(c.store, store.BucketBlocks, b.ID, rec); err != nil {
 		c.log.Error("store: saving block failed", "block", b.ID, "err", err)
@@ -375,8 +371,9 @@ func (c *Controller) sourceOwns(src policy.Source, ip netip.Addr) bool {
 }
 
 // install sets the block's level and expiry from the source's history,
-// installs its drop flows on every switch in scope, confirms each with a
-// barrier (recording the latency), persists it and publishes the event.
+// installs its drop flows on every switch in scope (confirmed in the
+// background, retried until confirmed: sync.go), persists it and publishes
+// the event.
 func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 	b := &r.Block
 	if b.Expires.IsZero() {
@@ -394,24 +391,16 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 			c.log.Error("store: saving history failed", "err", err)
 		}
 	}
-	targets := c.sessionsSnapshot()
-	for _, sw := range targets {
-		msgs := policy.BlockInstall(*b, sw.dpid, now)
-		if len(msgs) == 0 {
-			continue
-		}
-		if err := c.sendTo(sw.sess, msgs...); err != nil {
-			c.log.Error("block install failed", "dpid", fmtDPID(sw.dpid), "block", b.ID, "err", err)
-			c.bus.Publish(event.Event{Type: event.BlockFailed, DPID: sw.dpid, BlockID: b.ID, MAC: macString(b.Source.MAC),
-				Message: "installing block " + b.ID + " failed: " + err.Error()})
-			continue
-		}
-		go c.confirm(sw, b.ID, b.Scope.String(), now)
-	}
+	// In c.blocks before any flow is sent: a pass that reads the blocks
+	// after this sends them too, one that read them before cannot remove
+	// them (sendBlock and the pass take bs.sendMu in turn).
 	c.mu.Lock()
 	c.blocks[b.ID] = r
 	n := len(c.blocks)
 	c.mu.Unlock()
+	for _, bs := range c.syncs.all() {
+		c.sendBlock(bs, *b, now)
+	}
 	c.blocksN.Add(1)
 	c.m.Active.Set(float64(n))
 	if err := store.PutJSON(c.store, store.BucketBlocks, b.ID, *r); err != nil {
@@ -426,20 +415,6 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 	c.log.Info("blocked", "block", b.ID, "mac", macString(b.Source.MAC), "dpid", fmtDPID(b.Source.DPID), "port", b.Source.Port,
 		"ips", addrStrings(b.IPs), "kind", b.Kind, "level", b.Level, "expires", exp.UTC().Format(time.RFC3339), "by", by)
 	c.notifyVictims(r, now)
-}
-
-// confirm waits for the barrier after a block's flow-mods and records the
-// install latency (verdict to barrier reply).
-func (c *Controller) confirm(sw *switchState, id, scope string, since time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.barrier(ctx, sw.sess); err != nil {
-		c.log.Warn("block barrier failed", "dpid", fmtDPID(sw.dpid), "block", id, "err", err)
-		return
-	}
-	d := c.now().Sub(since)
-	c.m.BlockInstalled(scope, d)
-	c.log.Debug("block confirmed", "dpid", fmtDPID(sw.dpid), "block", id, "latency", d.String())
 }
 
 // expire removes blocks past their expiry.
@@ -465,11 +440,18 @@ func (c *Controller) expire(now time.Time) {
 }
 
 // lift removes a block's flows everywhere, its stored record, and lets the
-// detector start afresh for the source.
+// detector start afresh for the source. The caller has removed it from
+// c.blocks, so no pass or late install sends its flows again.
 func (c *Controller) lift(r *blockRecord, t event.Type, why string) {
 	b := r.Block
-	for _, sw := range c.sessionsSnapshot() {
-		c.sendTo(sw.sess, policy.UnblockFlows(b)...)
+	for _, bs := range c.syncs.all() {
+		bs.sendMu.Lock()
+		err := c.sendTo(bs.sw.sess, policy.UnblockFlows(b)...)
+		bs.forget(b.ID)
+		bs.sendMu.Unlock()
+		if err != nil {
+			bs.poke() // the next pass deletes the stale flows by cookie
+		}
 	}
 	if err := c.store.Delete(store.BucketBlocks, b.ID); err != nil {
 		c.log.Error("store: deleting block failed", "block", b.ID, "err", err)

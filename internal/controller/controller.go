@@ -88,6 +88,8 @@ type Controller struct {
 	allowSet atomic.Pointer[policy.Allowlist]
 	apiH     atomic.Pointer[http.Handler]
 
+	syncs syncTable // block flows per connected switch (sync.go)
+
 	verdicts chan detect.Verdict // flood verdicts (flood.go)
 	vq       *verdictQueue       // packet-in verdicts (verdicts.go)
 

@@ -426,7 +426,8 @@ func blockByMAC(t *testing.T, h *harness, fs *fakeSwitch, x host) (api.Block, ui
 	if err := json.Unmarshal(body, &b); err != nil {
 		t.Fatal(err)
 	}
-	_, r := fs.waitFor(from, "the block's drop flow", isBlockAdd)
+	i, r := fs.waitFor(from, "the block's drop flow", isBlockAdd)
+	fs.waitFor(i, "the barrier after the block's flows", isType(ofp.TypeBarrierRequest))
 	fm, _ := flowMod(r)
 	return b, fm.Cookie
 }
@@ -825,7 +826,7 @@ func TestRepeatOffenceEscalates(t *testing.T) {
 	if code, body := h.call("DELETE", "/api/v1/blocks/"+bl[0].ID, testToken, nil); code != http.StatusNoContent {
 		t.Fatalf("DELETE: %d %s", code, body)
 	}
-	from = fs.count()
+	from = fs.fence() // the first block's flows may still be in flight
 	fs.synScan(hostS, hostS, hostV, 24, 25, 26)
 	_, r = fs.waitFor(from, "the second block", isBlockAdd)
 	if fm, _ := flowMod(r); fm.HardTimeout != 3600 {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -262,9 +263,14 @@ type fakeSwitch struct {
 
 	mu      sync.Mutex
 	msgs    []ofconntest.Received
-	changed chan struct{} // closed and replaced on every new message
-	stats   []ofp.FlowStats
+	changed chan struct{}          // closed and replaced on every new message
+	stats   []ofp.FlowStats        // the flow table: the flows given to dial, then changed by flow-mods
 	statsFn func() []ofp.FlowStats // if set, answers flow-stats requests instead of stats
+
+	// dropAdds is how many of the next FLOW_MOD adds the switch ignores (as
+	// if it lost them); rejectAdds how many it answers with an OFPT_ERROR
+	// instead of applying.
+	dropAdds, rejectAdds atomic.Int32
 
 	fenceXID atomic.Uint32
 }
@@ -308,9 +314,15 @@ func (h *harness) dial(dpid uint64, nports int, stats ...ofp.FlowStats) *fakeSwi
 // buffer, so the record is decoded from a fresh encoding.
 func (fs *fakeSwitch) handle(sw *ofconntest.Switch, hdr ofp.Header, m ofp.Message) {
 	if mp, ok := m.(*ofp.MultipartRequest); ok {
-		if _, ok := mp.Body.(*ofp.FlowStatsRequest); ok {
+		if fr, ok := mp.Body.(*ofp.FlowStatsRequest); ok {
 			fs.mu.Lock()
-			stats, fn := fs.stats, fs.statsFn
+			var stats []ofp.FlowStats
+			for _, f := range fs.stats {
+				if f.Cookie&fr.CookieMask == fr.Cookie&fr.CookieMask && (fr.TableID == ofp.TableAll || fr.TableID == f.TableID) {
+					stats = append(stats, f)
+				}
+			}
+			fn := fs.statsFn
 			fs.mu.Unlock()
 			if fn != nil {
 				stats = fn()
@@ -324,10 +336,53 @@ func (fs *fakeSwitch) handle(sw *ofconntest.Switch, hdr ofp.Header, m ofp.Messag
 		fs.t.Errorf("switch %d: re-decoding %v: %v", fs.dpid, hdr.Type, err)
 		return
 	}
+	if fm, ok := m2.(*ofp.FlowMod); ok {
+		fs.apply(sw, hdr.Xid, fm) // m2: its fields do not alias the reader's buffer
+	}
 	fs.mu.Lock()
 	fs.msgs = append(fs.msgs, ofconntest.Received{Header: h2, Msg: m2, Raw: raw})
 	close(fs.changed)
 	fs.changed = make(chan struct{})
+	fs.mu.Unlock()
+}
+
+// apply changes the fake's flow table as a switch would: an add replaces the
+// flow with the same table, priority and match; a delete removes the flows
+// whose cookie matches under the mask (in the table, or all tables).
+func (fs *fakeSwitch) apply(sw *ofconntest.Switch, xid uint32, fm *ofp.FlowMod) {
+	key := func(table uint8, prio uint16, m ofp.Match) string {
+		return fmt.Sprintf("%d/%d/%v", table, prio, m.Fields)
+	}
+	switch fm.Command {
+	case ofp.FlowAdd:
+		if fs.dropAdds.Load() > 0 && fs.dropAdds.Add(-1) >= 0 {
+			return
+		}
+		if fs.rejectAdds.Load() > 0 && fs.rejectAdds.Add(-1) >= 0 {
+			sw.Send(xid, &ofp.Error{ErrType: ofp.ErrTypeFlowModFailed, Code: 0})
+			return
+		}
+		f := ofp.FlowStats{TableID: fm.TableID, Priority: fm.Priority, Cookie: fm.Cookie, HardTimeout: fm.HardTimeout,
+			IdleTimeout: fm.IdleTimeout, Match: ofp.Match{Fields: slices.Clone(fm.Match.Fields)}}
+		k := key(f.TableID, f.Priority, f.Match)
+		fs.mu.Lock()
+		fs.stats = slices.DeleteFunc(fs.stats, func(g ofp.FlowStats) bool { return key(g.TableID, g.Priority, g.Match) == k })
+		fs.stats = append(fs.stats, f)
+		fs.mu.Unlock()
+	case ofp.FlowDelete, ofp.FlowDeleteStrict:
+		fs.mu.Lock()
+		fs.stats = slices.DeleteFunc(fs.stats, func(g ofp.FlowStats) bool {
+			return g.Cookie&fm.CookieMask == fm.Cookie&fm.CookieMask && (fm.TableID == ofp.TableAll || fm.TableID == g.TableID)
+		})
+		fs.mu.Unlock()
+	}
+}
+
+// deleteFlows removes the flows of cookie from the fake's table behind the
+// controller's back (an operator's ovs-ofctl del-flows).
+func (fs *fakeSwitch) deleteFlows(cookie uint64) {
+	fs.mu.Lock()
+	fs.stats = slices.DeleteFunc(fs.stats, func(g ofp.FlowStats) bool { return g.Cookie == cookie })
 	fs.mu.Unlock()
 }
 

@@ -1,12 +1,10 @@
 package controller
 
 import (
-	"context"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"portcullis/internal/detect"
 	"portcullis/internal/event"
@@ -84,34 +82,7 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	go c.reconcile(sw)
 }
 
-func (c *Controller) reconcile(sw *switchState) {
-	s := sw.sess
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	reply, err := c.request(ctx, s, policy.BlockFlowsRequest())
-	if err != nil {
-		s.Logger().Warn("reconcile: dumping block flows failed", "err", err)
-		return
-	}
-	have, _ := flowStats(reply)
-	want := c.activeBlocks()
-	msgs := policy.Reconcile(want, have, sw.dpid, c.now())
-	if len(msgs) > 0 {
-		if err := c.sendTo(s, msgs...); err != nil {
-			s.Logger().Warn("reconcile: send failed", "err", err)
-			return
-		}
-	}
-	if err := c.barrier(ctx, s); err != nil {
-		s.Logger().Warn("reconcile: barrier failed", "err", err)
-		return
-	}
-	s.Logger().Info("switch ready", "blocks", len(want), "had_block_flows", len(have), "sent", len(msgs),
-		"took", time.Since(start).Round(time.Microsecond).String())
-	c.bus.Publish(event.Event{Type: event.SwitchUp, DPID: sw.dpid,
-		Message: "switch " + fmtDPID(sw.dpid) + " connected from " + s.RemoteAddr().String()})
-}
+// reconcile: sync.go.
 
 // Disconnected forgets a switch whose session ended.
 func (c *Controller) Disconnected(s *ofconn.Session, err error) {

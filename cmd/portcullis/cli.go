@@ -472,7 +472,7 @@ func blockList(args []string, stdout, stderr io.Writer) int {
 }
 
 func printBlocks(c *client, blocks []api.Block) {
-	tw := c.table("ID\tMAC\tIPS\tSWITCH\tPORT\tKIND\tLEVEL\tSCOPE\tCREATED\tEXPIRES\tREASON")
+	tw := c.table("ID\tMAC\tIPS\tSWITCH\tPORT\tKIND\tLEVEL\tSCOPE\tCREATED\tEXPIRES\tCONFIRMED\tREASON")
 	for _, b := range blocks {
 		port := "-"
 		if b.DPID != "" {
@@ -482,10 +482,28 @@ func printBlocks(c *client, blocks []api.Block) {
 		if !b.Expires.IsZero() {
 			exp = ago(b.Expires)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", b.ID, orDash(b.MAC), orDash(strings.Join(b.IPs, ",")),
-			orDash(b.DPID), port, orDash(b.Kind), b.Level, orDash(b.Scope), ago(b.Created), exp, orDash(b.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", b.ID, orDash(b.MAC), orDash(strings.Join(b.IPs, ",")),
+			orDash(b.DPID), port, orDash(b.Kind), b.Level, orDash(b.Scope), ago(b.Created), exp, blockSwitches(b.Switches), orDash(b.Reason))
 	}
 	tw.Flush()
+}
+
+// blockSwitches says where a block is confirmed: the switches holding its
+// flows, then the others with their state, e.g.
+// "00:00:00:00:00:00:00:01 00:00:00:00:00:00:00:02(pending)"; "-" for none.
+func blockSwitches(sws []api.BlockSwitch) string {
+	var parts []string
+	for _, s := range sws {
+		if s.State == api.BlockConfirmed {
+			parts = append(parts, s.DPID)
+		}
+	}
+	for _, s := range sws {
+		if s.State != api.BlockConfirmed {
+			parts = append(parts, s.DPID+"("+s.State+")")
+		}
+	}
+	return orDash(strings.Join(parts, " "))
 }
 
 func blockAdd(args []string, stdout, stderr io.Writer) int {

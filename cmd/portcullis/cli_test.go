@@ -47,7 +47,8 @@ func TestCLIListTables(t *testing.T) {
 	}{
 		{[]string{"switch", "list"}, []string{"DPID", "00:00:00:00:00:00:00:01", "127.0.0.1:40000", "1:h1-eth 2:h2-eth 3:h3-eth"}},
 		{[]string{"host", "list"}, []string{"MAC", "02:00:00:00:00:01", "10.0.0.1", "10.0.0.3"}},
-		{[]string{"block", "list"}, []string{"ID", "b1", "02:00:00:00:00:03", "10.0.0.3", "tcp_syn", "port scan", "in 9m"}},
+		{[]string{"block", "list"}, []string{"ID", "b1", "02:00:00:00:00:03", "10.0.0.3", "tcp_syn", "port scan", "in 9m",
+			"CONFIRMED", "00:00:00:00:00:00:00:01 00:00:00:00:00:00:00:02(pending)"}},
 		{[]string{"block", "ls"}, []string{"b1"}},
 		{[]string{"allow", "list"}, []string{"CIDR", "a1", "10.0.0.254/32", "all", "gateway"}},
 		{[]string{"status"}, []string{"version:", "v9", "switches:", "active blocks:", "1234"}},

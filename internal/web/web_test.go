@@ -125,6 +125,8 @@ func TestDashboardInChromium(t *testing.T) {
 		getComputedStyle(document.querySelector('#network g.host.blocked circle')).stroke === 'rgb(229, 72, 77)'`)
 	within(5*time.Second, "the suspect has a score bar", `document.querySelector('#suspects li[data-mac="02:00:00:00:00:02"] .bar span').style.width === '50%'`)
 	within(5*time.Second, "the block is listed", `document.querySelector('#blocks tr[data-id="b1"] button.unblock')`)
+	within(5*time.Second, "the block says where it is confirmed", `document.querySelector('#blocks tr[data-id="b1"] .sw.confirmed[data-dpid="00:00:00:00:00:00:00:01"]') &&
+		document.querySelector('#blocks tr[data-id="b1"] .sw.pending[data-dpid="00:00:00:00:00:00:00:02"]')`)
 	within(5*time.Second, "the charts are drawn", `document.querySelectorAll('.chart svg path.line').length === 3`)
 	within(5*time.Second, "recorded events are listed", `document.querySelectorAll('#events li').length === 3`)
 	within(10*time.Second, "the event stream is live", `document.querySelector('#live.on')`)

@@ -68,6 +68,10 @@ func Demo() *Fake {
 		ID: "b1", DPID: api.FormatDPID(1), Port: 3, MAC: "02:00:00:00:00:03", IPs: []string{"10.0.0.3"},
 		Reason: "port scan", Kind: "tcp_syn", Evidence: []string{"SYN to 10.0.0.1:22 refused"},
 		Created: now.Add(-time.Minute), Expires: now.Add(9 * time.Minute), Scope: api.ScopeNetwork,
+		Switches: []api.BlockSwitch{
+			{DPID: api.FormatDPID(1), State: api.BlockConfirmed, ConfirmedAt: now.Add(-time.Minute)},
+			{DPID: api.FormatDPID(2), State: api.BlockPending},
+		},
 	}})
 	f.SetAllowlist([]api.AllowEntry{{ID: "a1", CIDR: mustPrefix("10.0.0.254/32"), Comment: "gateway", Created: now}})
 	series := make([]api.StatsPoint, 10)
@@ -200,7 +204,7 @@ func (f *Fake) AddBlock(ctx context.Context, req api.BlockRequest) (api.Block, e
 		d = 10 * time.Minute
 	}
 	b := api.Block{ID: "m" + strconv.Itoa(f.nextID), MAC: req.MAC, Reason: req.Reason, Kind: "manual",
-		Created: now, Expires: now.Add(d), Scope: api.ScopeNetwork}
+		Created: now, Expires: now.Add(d), Scope: api.ScopeNetwork, Switches: []api.BlockSwitch{}}
 	if ip != "" {
 		b.IPs = []string{ip}
 	}

@@ -236,8 +236,23 @@ function renderBlocks() {
     tbody.append(el('tr', { 'data-id': b.id },
       el('td', { text: b.id }), source, el('td', { text: where }),
       el('td', { text: (b.kind || '-') + (b.level ? ' (level ' + b.level + ')' : '') }),
-      reason, el('td', { text: b.expires ? ago(b.expires) : 'never' }), el('td', {}, btn)));
+      reason, el('td', { text: b.expires ? ago(b.expires) : 'never' }), blockSwitches(b), el('td', {}, btn)));
   }
+}
+
+// blockSwitches is the cell saying on which switches a block is confirmed:
+// one tag per switch, green when the switch holds the block's flows.
+function blockSwitches(b) {
+  const td = el('td', { class: 'switches' });
+  const sws = b.switches || [];
+  if (!sws.length) td.append('-');
+  const mark = { confirmed: '\u2713', pending: '\u2026', failed: '\u2717' };
+  for (const s of sws) {
+    const title = s.state === 'confirmed' ? 'confirmed ' + ago(s.confirmed_at) : s.state + (s.error ? ': ' + s.error : '');
+    td.append(el('span', { class: 'sw ' + s.state, 'data-dpid': s.dpid, title: title,
+      text: shortDpid(s.dpid) + ' ' + (mark[s.state] || s.state) }));
+  }
+  return td;
 }
 
 function renderSuspects() {

@@ -185,7 +185,10 @@ func scanAttack(t *testing.T, e *scanEnv, tc scanCase, argv []string) {
 
 	scanCheckCutOff(t, l, scanAttacker)
 
-	// An operator lifts the block: the attacker is back.
+	// An operator lifts the block: the attacker is back. (It once stayed cut
+	// off after about 1 lift in 15: a datapath megaflow rewritten to drop
+	// when the block landed outlived the lift; the block's guards fix it,
+	// see policy.BlockInstall and TestLifecycleBlockFlows.)
 	for _, b := range blocks {
 		scanLift(t, c, b.ID)
 	}
@@ -211,12 +214,8 @@ func scanAttack(t *testing.T, e *scanEnv, tc scanCase, argv []string) {
 		dp, _ := exec.Command("ovs-appctl", "-t", ctl, "dpctl/dump-flows").CombinedOutput()
 		trace, _ := exec.Command("ovs-appctl", "-t", ctl, "ofproto/trace", l.Bridge(),
 			fmt.Sprintf("in_port=%d,icmp,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s", att.Port, att.MAC, l.Host(3).MAC, att.IP, l.Host(3).IP)).CombinedOutput()
-		t.Logf("h%d still cut off 15 s after its block was lifted; blocks %s\nping: %s\nflows:\n%s\ndatapath flows:\n%s\ntrace:\n%s",
+		t.Errorf("h%d still cut off 15 s after its block was lifted; blocks %s\nping: %s\nflows:\n%s\ndatapath flows:\n%s\ntrace:\n%s",
 			scanAttacker, scanJSON(scanBlocks(t, c)), ping, strings.Join(flows, "\n"), dp, trace)
-		t.Skipf("known issue: after DELETE /api/v1/blocks/{id} the drop flow is gone from the OpenFlow table and " +
-			"ofproto/trace forwards, but a datapath megaflow with actions:drop installed during the block " +
-			"(e.g. in_port(h1),eth(src=h1,dst=h3),ipv4(proto=1) actions:drop) stays in dpctl/dump-flows while the host keeps " +
-			"sending into it, so the host stays cut off (seen in about 1 of 15 lifts, logged above)")
 	}
 }
 

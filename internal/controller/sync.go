@@ -30,9 +30,9 @@ import (
 //	      back failed             ▼  │                              │ flows missing
 //	                             failed ◄────────────────────────────┘ (re-sends: pending)
 //
-// Lock order: c.mu is never held while taking a blockSync's locks and the
-// other way round; bs.sendMu is taken before bs.mu. The packet-in path takes
-// neither.
+// Lock order: bs.sendMu, then c.mu (reading the blocks in force) or bs.mu;
+// neither c.mu nor bs.mu is held while taking bs.sendMu. The packet-in path
+// takes no blockSync lock.
 
 // Retry delays after a pass that failed or had to send something.
 const (

@@ -49,6 +49,12 @@ ok "Open vSwitch $(ovs-vswitchd --version | head -1 | awk '{print $NF}'), nmap, 
 "$BIN" lab down --name "$LAB" >/dev/null 2>&1
 
 bold "Starting Portcullis"
+for p in "$OFPORT" "$APIPORT"; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		bad "127.0.0.1:$p is already in use by another program: stop it, or set DEMO_OF_PORT / DEMO_API_PORT"
+		exit 1
+	fi
+done
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/notice.key"
 chmod 600 "$WORK/notice.key"
 "$BIN" run --listen "127.0.0.1:$OFPORT" --api-listen "127.0.0.1:$APIPORT" \
@@ -57,7 +63,9 @@ chmod 600 "$WORK/notice.key"
 	>"$WORK/controller.log" 2>&1 &
 CTL_PID=$!
 for _ in $(seq 50); do curl -sf "$API/healthz" >/dev/null && break; sleep 0.1; done
-curl -sf "$API/healthz" >/dev/null || { bad "controller did not start"; cat "$WORK/controller.log"; exit 1; }
+if ! kill -0 "$CTL_PID" 2>/dev/null || ! curl -sf "$API/healthz" >/dev/null; then
+	bad "controller did not start"; cat "$WORK/controller.log"; exit 1
+fi
 ok "controller listening: OpenFlow on 127.0.0.1:$OFPORT, API and dashboard on $API"
 
 bold "Building the lab: one Open vSwitch bridge, three hosts"

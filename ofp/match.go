@@ -66,6 +66,17 @@ const (
 	NXMNXTCPFlags     uint8  = 34         // NXM_NX_TCP_FLAGS (class OXMClassNXM1)
 )
 
+// IP fragment matching. OpenFlow 1.3 has no OXM for it; Open vSwitch accepts its Nicira field
+// NXM_NX_IP_FRAG (class NXM1, field 26, one byte, maskable; ovs-fields(7) "nw_frag") in OpenFlow 1.3
+// matches too. Value and mask are made of the two bits below: nw_frag=no is 0/IPFragAny, yes is
+// IPFragAny/IPFragAny, first is IPFragAny/IPFragAny|IPFragLater, later is both bits set under both,
+// not_later is 0/IPFragLater.
+const (
+	NXMNXIPFrag uint8 = 26     // NXM_NX_IP_FRAG (class OXMClassNXM1)
+	IPFragAny   uint8 = 1 << 0 // FLOW_NW_FRAG_ANY: the packet is a fragment
+	IPFragLater uint8 = 1 << 1 // FLOW_NW_FRAG_LATER: a fragment with a nonzero offset
+)
+
 // TCP flag bits for MatchTCPFlags.
 const (
 	TCPFlagFIN uint16 = 1 << 0
@@ -485,6 +496,18 @@ func MatchTunnelID(id uint64) OXM { return basic(OXMTunnelID, u64(id)) }
 
 // MatchIPv6ExtHdr matches the IPv6 extension header pseudo-field (enum ofp_ipv6exthdr_flags).
 func MatchIPv6ExtHdr(flags uint16) OXM { return basic(OXMIPv6ExtHdr, u16(flags)) }
+
+// MatchIPFrag matches the fragment bits (IPFragAny, IPFragLater) under mask: Open vSwitch's
+// NXM_NX_IP_FRAG, which needs an eth_type of IPv4 or IPv6. A mask of both bits is sent as an exact
+// match.
+func MatchIPFrag(value, mask uint8) OXM {
+	mask &= IPFragAny | IPFragLater
+	o := OXM{Class: OXMClassNXM1, Field: NXMNXIPFrag, Value: u8(value & mask)}
+	if mask != IPFragAny|IPFragLater {
+		o.Mask = u8(mask)
+	}
+	return o
+}
 
 // MatchTCPFlags matches TCP flags under mask (TCPFlagSYN, ...): the ONF experimenter OXM
 // ONFOXM_ET_TCP_FLAGS, which is how Open vSwitch encodes tcp_flags in OpenFlow 1.3. A mask of 0x0fff

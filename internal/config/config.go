@@ -151,6 +151,26 @@ type Meters struct {
 	FirstContactRate   uint32   `yaml:"first_contact_rate"`
 	FirstContactBurst  uint32   `yaml:"first_contact_burst"`
 	FirstContactExempt []string `yaml:"first_contact_exempt"` // switch port names never limited (uplinks)
+	// ProbeBudget are the other per-port budgets of first contacts (see
+	// ProbeBudget); first_contact_exempt ports get none either.
+	ProbeBudget ProbeBudget `yaml:"probe_budget"`
+}
+
+// ProbeBudget limits, in the switch and per switch port, the probes other
+// than TCP SYNs that no bypass flow covers, in packets per second (Rate; 0
+// turns the class off) and at once (Burst): ACK-shaped TCP segments outside
+// a known conversation (pure ACK, FIN/ACK, URG/ACK: ACK, window and Maimon
+// scans), UDP to unicast addresses, ICMP requests, and other IP protocols
+// to unicast addresses (docs/pipeline.md "Probe budgets per port").
+type ProbeBudget struct {
+	StrayRate  uint32 `yaml:"stray_rate"`
+	StrayBurst uint32 `yaml:"stray_burst"`
+	UDPRate    uint32 `yaml:"udp_rate"`
+	UDPBurst   uint32 `yaml:"udp_burst"`
+	ICMPRate   uint32 `yaml:"icmp_rate"`
+	ICMPBurst  uint32 `yaml:"icmp_burst"`
+	OtherRate  uint32 `yaml:"other_rate"`
+	OtherBurst uint32 `yaml:"other_burst"`
 }
 
 // Forward configures learned forwarding flows.
@@ -233,7 +253,9 @@ func Default() Config {
 
 			AuditInterval: 15 * time.Second,
 		},
-		Meters:  Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4},
+		Meters: Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4,
+			ProbeBudget: ProbeBudget{StrayRate: 500, StrayBurst: 4, UDPRate: 100, UDPBurst: 4, ICMPRate: 100, ICMPBurst: 4,
+				OtherRate: 50, OtherBurst: 4}},
 		Forward: Forward{IdleTimeout: 5 * time.Minute},
 		Notify: Notify{
 			Syslog:    Syslog{Network: "udp", AppName: "portcullis"},

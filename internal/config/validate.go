@@ -226,6 +226,18 @@ func (c *Config) validate() Errors {
 	v.intIn("meters.packet_in_burst", int(c.Meters.PacketInBurst), 0, 1_000_000)
 	v.intIn("meters.first_contact_rate", int(c.Meters.FirstContactRate), 0, 1_000_000)
 	v.intIn("meters.first_contact_burst", int(c.Meters.FirstContactBurst), 0, 1_000_000)
+	// Probe budgets (issue 8): each class's rate may be 0 (off); a burst below 1 would drop every probe.
+	pb := c.Meters.ProbeBudget
+	for _, r := range []struct {
+		name        string
+		rate, burst uint32
+	}{{"stray", pb.StrayRate, pb.StrayBurst}, {"udp", pb.UDPRate, pb.UDPBurst}, {"icmp", pb.ICMPRate, pb.ICMPBurst},
+		{"other", pb.OtherRate, pb.OtherBurst}} {
+		v.intIn("meters.probe_budget."+r.name+"_rate", int(r.rate), 0, 1_000_000)
+		if r.rate != 0 {
+			v.intIn("meters.probe_budget."+r.name+"_burst", int(r.burst), 1, 1_000_000)
+		}
+	}
 	for i, name := range c.Meters.FirstContactExempt {
 		if name == "" {
 			v.add(fmt.Sprintf("meters.first_contact_exempt[%d]", i), "must be a switch port name, like eth0 or uplink")

@@ -146,9 +146,9 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 	}
 }
 
-// firstContactAdd returns the first-contact meter and flows and the SYN
-// counter flows for a port, each unless its feature is off, or none if the
-// port is exempt by name. Must hold sw.mu.
+// firstContactAdd returns the first-contact meter and flows, the probe
+// budgets and the SYN counter flows for a port, each unless its feature is
+// off, or none if the port is exempt by name. Must hold sw.mu.
 func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message {
 	m := c.cfg.Meters
 	if slices.Contains(m.FirstContactExempt, p.Name) {
@@ -157,9 +157,14 @@ func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message 
 	var msgs []ofp.Message
 	if m.FirstContactRate != 0 {
 		msgs = policy.FirstContactFlows(p.PortNo, policy.FirstContactConfig{Rate: m.FirstContactRate, Burst: m.FirstContactBurst})
-		if msgs != nil {
-			sw.fcPorts[p.PortNo] = true
-		}
+	}
+	pb := m.ProbeBudget
+	msgs = append(msgs, policy.BudgetFlows(p.PortNo, policy.BudgetConfig{
+		Rate:  [...]uint32{pb.StrayRate, pb.UDPRate, pb.ICMPRate, pb.OtherRate},
+		Burst: [...]uint32{pb.StrayBurst, pb.UDPBurst, pb.ICMPBurst, pb.OtherBurst},
+	})...)
+	if msgs != nil {
+		sw.fcPorts[p.PortNo] = true // policy.FirstContactDelete removes both
 	}
 	return append(msgs, c.synCountAdd(sw, p.PortNo)...)
 }

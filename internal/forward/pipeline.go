@@ -138,3 +138,23 @@ func Apply(actions ...ofp.Action) ofp.Instruction { return &ofp.InstrApplyAction
 
 // Output returns an output action to port p (maxLen only matters for ofp.PortController).
 func Output(p uint32, maxLen uint16) ofp.Action { return &ofp.ActionOutput{Port: p, MaxLen: maxLen} }
+
+// Probe budgets and evasion rules in TableWatch (internal/policy watch.go and budget.go; docs/pipeline.md
+// "Table 1 WATCH" and "Probe budgets per port"). Kept apart from the constants above, which they do not
+// renumber.
+const (
+	// PriorityWatchFragment: IP fragments with a nonzero offset (nw_frag=later) are copied and
+	// forwarded before any other watch or bypass rule sees them: they carry no transport header, so
+	// every rule below would judge them by zeroed fields.
+	PriorityWatchFragment uint16 = 3200
+	// PriorityWatchDrop: TCP flag combinations no stack sends outside a handshake (FIN, NULL, Xmas,
+	// SYN+FIN, SYN+RST, FIN+RST) and first fragments too short for their TCP header are copied and
+	// dropped, above the bypass flows: no conversation makes them legitimate.
+	PriorityWatchDrop uint16 = 3100
+
+	// MeterWatchFragment meters the copies of later fragments.
+	MeterWatchFragment uint32 = 8
+	// MeterBudgetBase | class<<16 | port is the meter of a port's probe budget of one class
+	// (policy.BudgetFlows); classes 0-3, ports up to 0xfffe.
+	MeterBudgetBase uint32 = 0x100000
+)

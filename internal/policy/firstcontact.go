@@ -101,15 +101,16 @@ func portSYNFlows(port uint32, table uint8, priority uint16, cookie uint64, inst
 	return msgs
 }
 
-// FirstContactDelete removes a port's first-contact flows and meter (the
-// port went away, or it is exempt).
+// FirstContactDelete removes a port's first-contact flows and meter and its
+// probe budgets (BudgetFlows), which share the cookie (the port went away,
+// or it is exempt).
 func FirstContactDelete(port uint32) []ofp.Message {
 	if port == 0 || port > MaxFirstContactPort {
 		return nil
 	}
-	return []ofp.Message{
+	return append([]ofp.Message{
 		&ofp.FlowMod{Cookie: FirstContactCookie(port), CookieMask: forward.CookieExactMask, TableID: forward.TableWatch,
 			Command: ofp.FlowDelete, BufferID: ofp.NoBuffer, OutPort: ofp.PortAny, OutGroup: ofp.GroupAny},
 		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: FirstContactMeterBase + port},
-	}
+	}, budgetMeterDeletes(port)...)
 }

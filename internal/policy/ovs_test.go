@@ -260,7 +260,7 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 		"table=3, idle_timeout=120, send_flow_rem priority=100,dl_dst=02:00:00:00:00:0a actions=output:3",
 		"priority=1900,tcp,tcp_flags=+syn-ack actions=controller(max_len=192,meter_id=1),goto_table:2",
 		"priority=1900,tcp6,tcp_flags=+syn-ack actions=controller(max_len=192,meter_id=1),goto_table:2",
-		"priority=1870,tcp,tcp_flags=-syn-rst-ack actions=controller(max_len=192,meter_id=1),goto_table:2",
+		"priority=3100,tcp,tcp_flags=-syn-rst-ack actions=controller(max_len=192,meter_id=1)\n",
 		"priority=1880,tcp,tcp_flags=+rst actions=controller(max_len=192,meter_id=2),goto_table:2",
 		"priority=1500,udp actions=controller(max_len=192,meter_id=3),goto_table:2",
 		"priority=1400,icmp actions=controller(max_len=192,meter_id=4),goto_table:2",

@@ -80,8 +80,8 @@ func TestWatchFlows(t *testing.T) {
 			meters[mm.MeterID] = mm.Bands[0]
 		}
 	}
-	if len(meters) != len(forward.WatchMeters) {
-		t.Errorf("%d meters, want %d", len(meters), len(forward.WatchMeters))
+	if len(meters) != len(forward.WatchMeters)+1 { // and the fragment meter
+		t.Errorf("%d meters, want %d", len(meters), len(forward.WatchMeters)+1)
 	}
 	if b := meters[forward.MeterWatchUDP]; b.Rate != 50 || b.BurstSize != 5 {
 		t.Errorf("UDP meter %+v", b)
@@ -95,12 +95,13 @@ func TestWatchFlows(t *testing.T) {
 		if fm.TableID != forward.TableWatch || fm.Command != ofp.FlowAdd {
 			t.Errorf("watch flow in table %d command %d", fm.TableID, fm.Command)
 		}
-		if fm.Priority < forward.PriorityWatchLow || fm.Priority > forward.PriorityWatchHigh {
+		if (fm.Priority < forward.PriorityWatchLow || fm.Priority > forward.PriorityWatchHigh) &&
+			fm.Priority != forward.PriorityWatchDrop && fm.Priority != forward.PriorityWatchFragment {
 			t.Errorf("priority %d outside the watch band", fm.Priority)
 		}
 		k, _ := forward.CookieKind(fm.Cookie)
 		c := Class(forward.CookieValue(fm.Cookie))
-		if k != forward.KindWatch || c > ClassOther {
+		if k != forward.KindWatch || c > ClassFragment {
 			t.Errorf("cookie %#x", fm.Cookie)
 		}
 		classes[c]++
@@ -110,6 +111,12 @@ func TestWatchFlows(t *testing.T) {
 			}
 			if g, ok := fm.Instructions[0].(*ofp.InstrGotoTable); !ok || g.TableID != forward.TableLearn {
 				t.Errorf("pass rule %+v", fm.Instructions)
+			}
+			continue
+		}
+		if fm.Priority == forward.PriorityWatchDrop { // copy, then nothing: dropped
+			if _, ok := fm.Instructions[0].(*ofp.InstrApplyActions); len(fm.Instructions) != 1 || !ok || c != ClassTCPProbe {
+				t.Errorf("drop rule class %v instructions %+v", c, fm.Instructions)
 			}
 			continue
 		}
@@ -131,10 +138,11 @@ func TestWatchFlows(t *testing.T) {
 			}
 		}
 	}
-	// IPv4 and IPv6 for each TCP rule and UDP; ICMPv4, 5 ICMPv6 types; ARP, NS, NA; pure ACK and
-	// the other-protocol catch-all per family; pass rules for other TCP (v4, v6) and other ICMPv6.
-	for c, n := range map[Class]int{ClassTCPProbe: 6, ClassTCPReply: 6, ClassUDP: 2, ClassICMP: 6, ClassDiscover: 3,
-		ClassTCPAck: 2, ClassOther: 2, 0: 3} {
+	// IPv4 and IPv6 for each TCP rule (4 of them drop rules) and UDP (unicast and group); ICMPv4, 5
+	// ICMPv6 types; ARP, NS, NA; pure ACK, the other-protocol catch-all and its group rule, and later
+	// fragments per family; pass rules for other TCP (v4, v6) and other ICMPv6.
+	for c, n := range map[Class]int{ClassTCPProbe: 12, ClassTCPReply: 6, ClassUDP: 4, ClassICMP: 6, ClassDiscover: 3,
+		ClassTCPAck: 2, ClassOther: 4, ClassFragment: 2, 0: 3} {
 		if classes[c] != n {
 			t.Errorf("class %v has %d flows, want %d", c, classes[c], n)
 		}
@@ -164,6 +172,7 @@ func TestWatchTCPFlagCoverage(t *testing.T) {
 		prio        uint16
 		class       Class
 		flags, mask uint16
+		drop        bool
 	}
 	var rules []rule
 	for _, r := range watchRules() {
@@ -177,18 +186,18 @@ func TestWatchTCPFlagCoverage(t *testing.T) {
 				if f.Mask != nil {
 					mask = uint16(f.Mask[0])<<8 | uint16(f.Mask[1])
 				}
-				rules = append(rules, rule{r.priority, r.class, uint16(f.Value[0])<<8 | uint16(f.Value[1]), mask})
+				rules = append(rules, rule{r.priority, r.class, uint16(f.Value[0])<<8 | uint16(f.Value[1]), mask, r.drop})
 			}
 		}
 	}
 	slices.SortFunc(rules, func(a, b rule) int { return int(b.prio) - int(a.prio) })
-	classify := func(flags uint16) (Class, bool) {
+	classify := func(flags uint16) (Class, bool, bool) {
 		for _, r := range rules {
 			if flags&r.mask == r.flags {
-				return r.class, true
+				return r.class, true, r.drop
 			}
 		}
-		return 0, false
+		return 0, false, false
 	}
 	const F, S, R, P, A, U = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 	for _, c := range []struct {
@@ -196,23 +205,27 @@ func TestWatchTCPFlagCoverage(t *testing.T) {
 		flags  uint16
 		copied bool
 		class  Class
+		drop   bool
 	}{
-		{"SYN", S, true, ClassTCPProbe},
-		{"SYN+FIN", S | F, true, ClassTCPProbe},
-		{"SYN-ACK", S | A, true, ClassTCPReply},
-		{"RST", R, true, ClassTCPReply},
-		{"RST-ACK", R | A, true, ClassTCPReply},
-		{"FIN scan", F, true, ClassTCPProbe},
-		{"NULL scan", 0, true, ClassTCPProbe},
-		{"Xmas scan", F | P | U, true, ClassTCPProbe},
-		{"Maimon FIN-ACK", F | A, true, ClassTCPReply},
-		{"URG-ACK", U | A, true, ClassTCPProbe},
-		{"pure ACK (ACK/window probe; benign streams are bypassed)", A, true, ClassTCPAck},
-		{"PSH-ACK (bulk)", P | A, false, 0},
+		{"SYN", S, true, ClassTCPProbe, false},
+		{"SYN+ECE+CWR (ECN setup)", S | 0x40 | 0x80, true, ClassTCPProbe, false},
+		{"SYN+FIN", S | F, true, ClassTCPProbe, true},
+		{"SYN+RST", S | R, true, ClassTCPProbe, true},
+		{"FIN+RST+ACK", F | R | A, true, ClassTCPProbe, true},
+		{"SYN-ACK", S | A, true, ClassTCPReply, false},
+		{"RST", R, true, ClassTCPReply, false},
+		{"RST-ACK", R | A, true, ClassTCPReply, false},
+		{"FIN scan", F, true, ClassTCPProbe, true},
+		{"NULL scan (or a tiny first fragment)", 0, true, ClassTCPProbe, true},
+		{"Xmas scan", F | P | U, true, ClassTCPProbe, true},
+		{"Maimon FIN-ACK", F | A, true, ClassTCPReply, false},
+		{"URG-ACK", U | A, true, ClassTCPProbe, false},
+		{"pure ACK (ACK/window probe; benign streams are bypassed)", A, true, ClassTCPAck, false},
+		{"PSH-ACK (bulk)", P | A, false, 0, false},
 	} {
-		class, copied := classify(c.flags)
-		if copied != c.copied || class != c.class {
-			t.Errorf("%s: copied %v class %v, want %v %v", c.name, copied, class, c.copied, c.class)
+		class, copied, drop := classify(c.flags)
+		if copied != c.copied || class != c.class || drop != c.drop {
+			t.Errorf("%s: copied %v class %v drop %v, want %v %v %v", c.name, copied, class, drop, c.copied, c.class, c.drop)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/binary"
+	"net"
 
 	"portcullis/internal/forward"
 	"portcullis/ofp"
@@ -20,9 +21,10 @@ const (
 	ClassDiscover Class = 5 // ARP, IPv6 neighbour solicitation/advertisement
 	ClassTCPAck   Class = 6 // pure ACK (exactly ACK): ACK and window scans; benign streams are bypassed
 	ClassOther    Class = 7 // IP protocols other than TCP, UDP and ICMP: IP protocol scans
+	ClassFragment Class = 8 // IP fragments with a nonzero offset (overlap evidence)
 )
 
-var classNames = [...]string{"unknown", "tcp-probe", "tcp-reply", "udp", "icmp", "discover", "tcp-ack", "other"}
+var classNames = [...]string{"unknown", "tcp-probe", "tcp-reply", "udp", "icmp", "discover", "tcp-ack", "other", "fragment"}
 
 // String returns the class name ("tcp-probe").
 func (c Class) String() string {
@@ -49,6 +51,8 @@ func (c Class) Meter() uint32 {
 		return forward.MeterWatchTCPAck
 	case ClassOther:
 		return forward.MeterWatchOther
+	case ClassFragment:
+		return forward.MeterWatchFragment
 	}
 	return 0
 }
@@ -61,7 +65,7 @@ func WatchClass(pi *ofp.PacketIn) (Class, bool) {
 		return 0, false
 	}
 	c := Class(forward.CookieValue(pi.Cookie))
-	if c < ClassTCPProbe || c > ClassOther {
+	if c < ClassTCPProbe || c > ClassFragment {
 		return 0, false
 	}
 	return c, true
@@ -78,6 +82,7 @@ type WatchConfig struct {
 	TCPProbeBurst, TCPReplyBurst, UDPBurst, ICMPBurst, DiscoverBurst uint32
 	TCPAckRate, OtherRate                                            uint32
 	TCPAckBurst, OtherBurst                                          uint32
+	FragmentRate, FragmentBurst                                      uint32
 	// PlainController copies with a plain output:CONTROLLER (all classes then share the
 	// OFPM_CONTROLLER meter) instead of Open vSwitch's controller action with a per-class
 	// meter_id. For switches without the Nicira extension.
@@ -94,6 +99,7 @@ const (
 	DefaultDiscoverRate = 200
 	DefaultTCPAckRate   = 200
 	DefaultOtherRate    = 100
+	DefaultFragmentRate = 100
 )
 
 func (c WatchConfig) withDefaults() WatchConfig {
@@ -115,6 +121,7 @@ func (c WatchConfig) withDefaults() WatchConfig {
 	def(&c.DiscoverRate, &c.DiscoverBurst, DefaultDiscoverRate)
 	def(&c.TCPAckRate, &c.TCPAckBurst, DefaultTCPAckRate)
 	def(&c.OtherRate, &c.OtherBurst, DefaultOtherRate)
+	def(&c.FragmentRate, &c.FragmentBurst, DefaultFragmentRate)
 	return c
 }
 
@@ -134,6 +141,8 @@ func (c WatchConfig) rate(cl Class) (rate, burst uint32) {
 		return c.TCPAckRate, c.TCPAckBurst
 	case ClassOther:
 		return c.OtherRate, c.OtherBurst
+	case ClassFragment:
+		return c.FragmentRate, c.FragmentBurst
 	}
 	return 0, 0
 }
@@ -183,38 +192,58 @@ type watchRule struct {
 	class    Class
 	priority uint16
 	fields   []ofp.OXM
+	drop     bool // copy and drop: the packet does not continue
 }
+
+// multicastDst matches a group (multicast or broadcast) destination MAC: the I/G bit.
+var multicastDst = ofp.MatchEthDstMasked(net.HardwareAddr{1, 0, 0, 0, 0, 0}, net.HardwareAddr{1, 0, 0, 0, 0, 0})
 
 // watchRules is the watch table (docs/pipeline.md explains each row).
 func watchRules() []watchRule {
 	var rs []watchRule
 	tcp := func(et uint16, class Class, prio uint16, flags, mask uint16) {
-		rs = append(rs, watchRule{class, prio, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flags, mask)}})
+		rs = append(rs, watchRule{class, prio, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flags, mask)}, false})
+	}
+	drop := func(et uint16, flags, mask uint16) {
+		rs = append(rs, watchRule{ClassTCPProbe, forward.PriorityWatchDrop,
+			[]ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flags, mask)}, true})
 	}
 	for _, et := range []uint16{ethTypeIPv4, ethTypeIPv6} {
+		// Later fragments first: no transport header, so every rule below would see zeroed flags.
+		rs = append(rs, watchRule{ClassFragment, forward.PriorityWatchFragment,
+			[]ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPFrag(ofp.IPFragAny|ofp.IPFragLater, ofp.IPFragAny|ofp.IPFragLater)}, false})
+		// Flag mixes no stack sends: copied and dropped. The last one also catches a first fragment
+		// too short to hold the TCP flags (RFC 1858), which Open vSwitch matches with flags 0.
+		drop(et, flagsSYN|flagsFIN, flagsSYN|flagsFIN)                                       // SYN+FIN
+		drop(et, flagsSYN|flagsRST, flagsSYN|flagsRST)                                       // SYN+RST
+		drop(et, flagsFIN|flagsRST, flagsFIN|flagsRST)                                       // FIN+RST
+		drop(et, 0, flagsSYN|flagsACK|flagsRST)                                              // no SYN/ACK/RST: FIN, NULL, Xmas ...
 		tcp(et, ClassTCPProbe, 1900, flagsSYN, flagsSYN|flagsACK)                            // SYN, no ACK
 		tcp(et, ClassTCPReply, 1890, flagsSYN|flagsACK, flagsSYN|flagsACK)                   // SYN-ACK
 		tcp(et, ClassTCPReply, 1880, flagsRST, flagsRST)                                     // any RST
-		tcp(et, ClassTCPProbe, 1870, 0, flagsSYN|flagsACK|flagsRST)                          // no SYN/ACK/RST: FIN, NULL, Xmas ...
 		tcp(et, ClassTCPReply, 1860, flagsFIN|flagsACK, flagsFIN|flagsACK|flagsSYN|flagsRST) // FIN-ACK (Maimon)
 		tcp(et, ClassTCPProbe, 1850, flagsURG|flagsACK, flagsURG|flagsACK|flagsSYN|flagsRST) // URG with ACK
 		tcp(et, ClassTCPAck, 1840, flagsACK, tcpFlagsAll)                                    // exactly ACK: ACK/window probes
 		// Other TCP (data, PSH/ACK) is never copied; the pass rule keeps it from the catch-all below.
-		rs = append(rs, watchRule{0, 1200, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP)}})
+		rs = append(rs, watchRule{0, 1200, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP)}, false})
 		// Any other IP protocol (GRE, ESP, SCTP, raw protocol numbers): IP protocol scans.
-		rs = append(rs, watchRule{ClassOther, 1100, []ofp.OXM{ofp.MatchEthType(et)}})
-		rs = append(rs, watchRule{ClassUDP, 1500, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP)}})
+		rs = append(rs, watchRule{ClassOther, 1100, []ofp.OXM{ofp.MatchEthType(et)}, false})
+		rs = append(rs, watchRule{ClassUDP, 1500, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP)}, false})
+		// UDP and other protocols to a group address (mDNS, SSDP, DHCP, IGMP, VRRP, OSPF) are
+		// copied without the per-port budgets below them (budget.go): scans probe unicast.
+		rs = append(rs, watchRule{ClassUDP, priorityGroupUDP, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP), multicastDst}, false})
+		rs = append(rs, watchRule{ClassOther, priorityGroupOther, []ofp.OXM{ofp.MatchEthType(et), multicastDst}, false})
 	}
-	rs = append(rs, watchRule{ClassICMP, 1400, []ofp.OXM{ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP)}})
+	rs = append(rs, watchRule{ClassICMP, 1400, []ofp.OXM{ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP)}, false})
 	for _, typ := range []uint8{1, 3, 4, 128, 129} {
-		rs = append(rs, watchRule{ClassICMP, 1400, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(typ)}})
+		rs = append(rs, watchRule{ClassICMP, 1400, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(typ)}, false})
 	}
 	for _, typ := range []uint8{135, 136} {
-		rs = append(rs, watchRule{ClassDiscover, 1300, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(typ)}})
+		rs = append(rs, watchRule{ClassDiscover, 1300, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(typ)}, false})
 	}
-	rs = append(rs, watchRule{ClassDiscover, 1300, []ofp.OXM{ofp.MatchEthType(ethTypeARP)}})
+	rs = append(rs, watchRule{ClassDiscover, 1300, []ofp.OXM{ofp.MatchEthType(ethTypeARP)}, false})
 	// ICMPv6 not listed above (router and multicast listener messages) is never copied.
-	rs = append(rs, watchRule{0, 1200, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6)}})
+	rs = append(rs, watchRule{0, 1200, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6)}, false})
 	return rs
 }
 
@@ -226,7 +255,7 @@ func WatchFlows(cfg WatchConfig) []ofp.Message {
 	cfg = cfg.withDefaults()
 	msgs := []ofp.Message{forward.DeleteKind(forward.KindWatch)}
 	if !cfg.PlainController {
-		for c := ClassTCPProbe; c <= ClassOther; c++ {
+		for c := ClassTCPProbe; c <= ClassFragment; c++ {
 			rate, burst := cfg.rate(c)
 			msgs = append(msgs,
 				&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: c.Meter()},
@@ -246,8 +275,11 @@ func WatchFlows(cfg WatchConfig) []ofp.Message {
 			copyAct = ControllerMetered(cfg.MaxLen, r.class.Meter())
 		}
 		instrs := []ofp.Instruction{forward.Apply(copyAct), forward.Goto(forward.TableLearn)}
-		if r.class == 0 { // a pass rule: shields traffic from a catch-all below it
+		switch {
+		case r.class == 0: // a pass rule: shields traffic from a catch-all below it
 			instrs = []ofp.Instruction{forward.Goto(forward.TableLearn)}
+		case r.drop:
+			instrs = instrs[:1]
 		}
 		msgs = append(msgs, &ofp.FlowMod{
 			Cookie:       forward.Cookie(forward.KindWatch, uint64(r.class)),

@@ -205,6 +205,8 @@ const (
 	evImpossible
 	evSig
 	evOS
+	evTiny    // a tiny first fragment (fragment.go)
+	evOverlap // overlapping fragments (fragment.go)
 )
 
 type evidence struct {
@@ -305,6 +307,7 @@ type Detector struct {
 	verdicts          [16]uint64
 	addrs             [addrSlots]addrSeen
 	alives            [aliveSlots]aliveEntry
+	frags             [fragSlots]fragEntry // recent fragments, for overlaps (fragment.go)
 }
 
 // New returns a Detector. Zero fields of cfg take their defaults; call
@@ -369,8 +372,15 @@ func (d *Detector) Observe(now time.Time, src Source, p *packet.Packet) (Verdict
 	if p.EthType == packet.EthTypeARP {
 		return d.observeARP(now, src, p)
 	}
-	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Fragment {
+	if !p.Src.IsValid() || !p.Dst.IsValid() {
 		return Verdict{}, false
+	}
+	if p.Fragment || p.FirstFragment {
+		// Tiny and overlapping fragments decide; a first fragment with its
+		// whole transport header goes on as a whole datagram would.
+		if v, ok := d.observeFragment(now, src, p); ok || p.Fragment || p.TinyFragment {
+			return v, ok
+		}
 	}
 	d.noteAddr(src, p.Src)
 	d.noteAlive(p.Src, now)

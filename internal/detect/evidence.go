@@ -54,6 +54,10 @@ func (d *Detector) evidenceLines(a *actor) []string {
 			s = fmt.Sprintf("+%.3fs nmap raw SYN (window %d, MSS only) to %s:%d", t, e.flags, e.host, e.port)
 		case evOS:
 			s = fmt.Sprintf("+%.3fs nmap OS probe %s to %s", t, shapeNames[e.flags], e.host)
+		case evTiny:
+			s = fmt.Sprintf("+%.3fs tiny first fragment (%d bytes) to %s", t, e.flags, e.host)
+		case evOverlap:
+			s = fmt.Sprintf("+%.3fs fragment overlapping an earlier one at offset %d to %s", t, e.port, e.host)
 		default:
 			continue
 		}

@@ -38,6 +38,7 @@ import (
 //	                                      quoting DST->SRC (or DST->NAME): the probe it answers
 //	icmp6 ns|na target=NAME-or-IP
 //	arp who-has | arp is-at               ARP for DST, or DST's reply
+//	any of them + frag=first|tiny|later [id=N] [off=BYTES] [flen=BYTES]   an IP fragment
 //	proto N                               a bare IP packet of protocol N
 //	sctp|sctp6 SPORT>DPORT init|init-ack|abort
 
@@ -487,6 +488,19 @@ func (s *scenario) packet(w []string) {
 		p.PayloadLen = 4
 	default:
 		s.fatalf("unknown protocol %q", proto)
+	}
+	// frag=first|tiny|later id=N off=BYTES flen=BYTES: the packet is a fragment (fragment.go); tiny
+	// and later fragments carry no transport fields.
+	switch f := kv["frag"]; f {
+	case "":
+	case "first", "tiny", "later":
+		p.FirstFragment, p.TinyFragment, p.Fragment = f != "later", f == "tiny", f == "later"
+		p.FragID, p.FragOffset, p.FragLen = uint32(num("id", 1)), uint16(num("off", 0)), uint16(num("flen", 8))
+		if f != "first" {
+			p.SrcPort, p.DstPort, p.TCPFlags, p.TCPWindow, p.TCPOptions, p.Payload = 0, 0, 0, 0, nil, nil
+		}
+	default:
+		s.fatalf("frag=first|tiny|later, got %q", f)
 	}
 	if dst.IsMulticast() || dst == netip.MustParseAddr("255.255.255.255") {
 		p.EthDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}

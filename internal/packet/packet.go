@@ -31,7 +31,18 @@ type Packet struct {
 	IPID     uint16     // IPv4 identification
 	DF       bool       // IPv4 don't-fragment
 	Fragment bool       // a non-first fragment: no L4 header
-	IPLen    uint16     // IP total length (IPv4) or payload length (IPv6)
+	// FirstFragment is a first fragment of several (offset 0, more to
+	// come); TinyFragment one too short to hold its whole transport header
+	// (RFC 1858 section 3.1: the TCP flags travel in the second fragment),
+	// whose L4 fields are then zero. FragID, FragOffset and FragLen (the
+	// identification, the offset in bytes and the bytes of fragmentable
+	// data this packet carries) are set for every fragment, IPv4 and IPv6.
+	FirstFragment bool
+	TinyFragment  bool
+	FragID        uint32
+	FragOffset    uint16
+	FragLen       uint16
+	IPLen         uint16 // IP total length (IPv4) or payload length (IPv6)
 
 	// TCP / UDP / SCTP.
 	SrcPort, DstPort uint16

@@ -196,6 +196,7 @@ func parseIPv4(b []byte, p *Packet) error {
 	frag := binary.BigEndian.Uint16(b[6:8])
 	p.DF = frag&0x4000 != 0
 	p.Fragment = frag&0x1fff != 0
+	p.FirstFragment = frag&0x3fff == 0x2000 // MF, offset 0
 	p.TTL = b[8]
 	p.Proto = b[9]
 	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
@@ -210,11 +211,36 @@ func parseIPv4(b []byte, p *Packet) error {
 	if len(body) > l4len {
 		body = body[:l4len] // strip Ethernet padding
 	}
+	if p.Fragment || p.FirstFragment {
+		p.FragID = uint32(p.IPID)
+		p.FragOffset = (frag & 0x1fff) * 8
+		p.FragLen = uint16(l4len)
+	}
 	if p.Fragment {
 		p.PayloadLen = l4len
 		return nil
 	}
+	if p.FirstFragment && tinyFragment(p.Proto, l4len) {
+		p.TinyFragment = true
+		p.PayloadLen = l4len
+		return nil
+	}
 	return parseL4(body, l4len, p)
+}
+
+// tinyFragment reports whether a first fragment whose fragmentable part is
+// l4len bytes cannot hold the whole header of transport proto: RFC 1858's
+// tiny fragment (and RFC 7112's incomplete header chain, for IPv6).
+func tinyFragment(proto uint8, l4len int) bool {
+	switch proto {
+	case ProtoTCP:
+		return l4len < tcpMinHeaderLen
+	case ProtoUDP, ProtoICMP, ProtoICMPv6:
+		return l4len < 8
+	case ProtoSCTP:
+		return l4len < sctpCommonHeaderLen
+	}
+	return false
 }
 
 func parseIPv6(b []byte, p *Packet) error {
@@ -234,9 +260,9 @@ func parseIPv6(b []byte, p *Packet) error {
 	if len(body) > l4len {
 		body = body[:l4len]
 	}
-	proto, off, frag, err := walkIPv6Ext(b[6], body)
+	proto, off, fr, err := walkIPv6Ext(b[6], body)
 	p.Proto = proto
-	p.Fragment = frag
+	p.Fragment = fr.later
 	if err != nil {
 		return err
 	}
@@ -244,7 +270,16 @@ func parseIPv6(b []byte, p *Packet) error {
 	if l4len < 0 {
 		l4len = 0
 	}
-	if frag || !knownL4(proto) {
+	if fr.present {
+		p.FirstFragment = !fr.later && fr.more
+		p.FragID, p.FragOffset, p.FragLen = fr.id, fr.offset, uint16(l4len)
+	}
+	if fr.later || !knownL4(proto) {
+		p.PayloadLen = l4len
+		return nil
+	}
+	if p.FirstFragment && tinyFragment(proto, l4len) {
+		p.TinyFragment = true
 		p.PayloadLen = l4len
 		return nil
 	}
@@ -253,8 +288,8 @@ func parseIPv6(b []byte, p *Packet) error {
 
 // walkIPv6Ext walks the IPv6 extension headers starting with next header nh
 // at the start of b. It returns the upper-layer protocol, the offset of its
-// header in b, and whether the packet is a non-first fragment.
-func walkIPv6Ext(nh uint8, b []byte) (proto uint8, off int, frag bool, err error) {
+// header in b, and the fragment header's fields if there is one.
+func walkIPv6Ext(nh uint8, b []byte) (proto uint8, off int, frag fragHeader, err error) {
 	for n := 0; ; n++ {
 		switch nh {
 		case protoHopByHop, protoRouting, protoDestOpts:
@@ -281,9 +316,9 @@ func walkIPv6Ext(nh uint8, b []byte) (proto uint8, off int, frag bool, err error
 			if len(b)-off < 8 {
 				return nh, off, frag, ErrShortExtHdr
 			}
-			if binary.BigEndian.Uint16(b[off+2:off+4])&0xfff8 != 0 {
-				frag = true
-			}
+			fo := binary.BigEndian.Uint16(b[off+2 : off+4])
+			frag = fragHeader{present: true, later: fo&0xfff8 != 0, more: fo&1 != 0, offset: fo & 0xfff8,
+				id: binary.BigEndian.Uint32(b[off+4 : off+8])}
 			nh = b[off]
 			off += 8
 		default:
@@ -293,6 +328,13 @@ func walkIPv6Ext(nh uint8, b []byte) (proto uint8, off int, frag bool, err error
 			return nh, off, frag, ErrTooManyExtHdr
 		}
 	}
+}
+
+// fragHeader is what an IPv6 fragment header says.
+type fragHeader struct {
+	present, later, more bool
+	offset               uint16 // bytes
+	id                   uint32
 }
 
 func knownL4(proto uint8) bool {
@@ -452,7 +494,7 @@ func parseInnerIPv6(b []byte, p *Packet) {
 	p.Inner.Dst = netip.AddrFrom16([16]byte(b[24:40]))
 	proto, off, frag, err := walkIPv6Ext(b[6], b[ipv6HeaderLen:])
 	p.Inner.Proto = proto
-	if err != nil || frag {
+	if err != nil || frag.later {
 		return
 	}
 	innerPorts(b[ipv6HeaderLen+off:], p)

@@ -285,10 +285,41 @@ func TestParse(t *testing.T) {
 				eq(t, "TCPFlags", p.TCPFlags, uint16(0))
 				eq(t, "PayloadLen", p.PayloadLen, 24)
 			}},
-		{"ipv4 first fragment (MF) parses L4", eth(EthTypeIPv4, nil, ipv4(v4A, v4B, ProtoTCP, v4opts{fragOff: 0x2000}, tcp(1, 80, TCPSyn, 1, nil, nil))),
+		{"ipv4 first fragment (MF) parses L4", eth(EthTypeIPv4, nil, ipv4(v4A, v4B, ProtoTCP, v4opts{fragOff: 0x2000, id: 9}, tcp(1, 80, TCPSyn, 1, nil, nil))),
 			func(t *testing.T, p *Packet) {
 				eq(t, "Fragment", p.Fragment, false)
 				eq(t, "DstPort", p.DstPort, uint16(80))
+				eq(t, "FirstFragment", p.FirstFragment, true)
+				eq(t, "TinyFragment", p.TinyFragment, false)
+				eq(t, "frag", [3]uint32{p.FragID, uint32(p.FragOffset), uint32(p.FragLen)}, [3]uint32{9, 0, 20})
+			}},
+		// nmap -f: the first fragment carries 8 bytes of the TCP header (ports and sequence
+		// number); the flags come in the second. RFC 1858 section 3.1.
+		{"ipv4 tiny first fragment (nmap -f)", eth(EthTypeIPv4, nil, ipv4(v4A, v4B, ProtoTCP, v4opts{fragOff: 0x2000, id: 5},
+			tcp(40000, 22, TCPSyn, 1024, nil, nil)[:8])),
+			func(t *testing.T, p *Packet) {
+				eq(t, "FirstFragment", p.FirstFragment, true)
+				eq(t, "TinyFragment", p.TinyFragment, true)
+				eq(t, "no L4", [3]uint16{p.SrcPort, p.DstPort, p.TCPFlags}, [3]uint16{0, 0, 0})
+				eq(t, "FragLen", p.FragLen, uint16(8))
+			}},
+		{"ipv4 later fragment offset and id", eth(EthTypeIPv4, nil, ipv4(v4A, v4B, ProtoTCP, v4opts{fragOff: 0x2001, id: 5}, []byte("01234567"))),
+			func(t *testing.T, p *Packet) {
+				eq(t, "Fragment", p.Fragment, true)
+				eq(t, "FirstFragment", p.FirstFragment, false)
+				eq(t, "frag", [3]uint32{p.FragID, uint32(p.FragOffset), uint32(p.FragLen)}, [3]uint32{5, 8, 8})
+			}},
+		{"ipv4 whole datagram is no fragment", eth(EthTypeIPv4, nil, ipv4(v4A, v4B, ProtoUDP, v4opts{df: true}, udp(1, 2, nil))),
+			func(t *testing.T, p *Packet) {
+				eq(t, "fragment fields", [3]bool{p.Fragment, p.FirstFragment, p.TinyFragment}, [3]bool{})
+			}},
+		{"ipv6 tiny first fragment", eth(EthTypeIPv6, nil, ipv6(v6A, v6B, protoFragment, 0,
+			cat(fragHdr(ProtoTCP, 0, true), tcp(40000, 22, TCPSyn, 1024, nil, nil)[:16]))),
+			func(t *testing.T, p *Packet) {
+				eq(t, "FirstFragment", p.FirstFragment, true)
+				eq(t, "TinyFragment", p.TinyFragment, true)
+				eq(t, "DstPort", p.DstPort, uint16(0))
+				eq(t, "FragLen", p.FragLen, uint16(16))
 			}},
 		{"ipv6 tcp with hop-by-hop, routing, dest opts", eth(EthTypeIPv6, nil, ipv6(v6A, v6B, protoHopByHop, 0xb8,
 			cat(ext(protoRouting, 0, 0), ext(protoDestOpts, 1, 0), ext(ProtoTCP, 0, 0), tcp(5555, 8080, TCPSyn|TCPEce|TCPCwr, 3, []byte{3, 3, 10, 1}, nil)))),

@@ -20,8 +20,12 @@ func (d *Detector) observeTCP(now time.Time, src Source, p *packet.Packet) (Verd
 	if shape := tcpOSShape(p); shape != 0 && unicastTarget(p, p.Dst) {
 		return d.osProbe(now, src, p, shape)
 	}
+	// Without SYN, ACK or RST: NULL, FIN (RFC 9293 section 3.1: once a
+	// connection is established the ACK "is always sent", FIN included),
+	// Xmas and every PSH/URG mix. The switch drops these (policy watch.go),
+	// so no RST ever answers them: the probe itself is the evidence.
 	impossible := f&(syn|fin) == syn|fin || f&(syn|rst) == syn|rst || f&(fin|rst) == fin|rst ||
-		f == 0 || (f&(syn|ack|rst) == 0 && f&(psh|urg) != 0)
+		f&(syn|ack|rst) == 0
 	if impossible {
 		if !unicastTarget(p, p.Dst) {
 			return Verdict{}, false

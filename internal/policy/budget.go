@@ -73,7 +73,7 @@ const (
 
 // Budget defaults: packets per second and at once, per port and class.
 const (
-	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 500, 4
+	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 500, 3
 	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 100, 4
 	DefaultBudgetICMPRate, DefaultBudgetICMPBurst   = 100, 4
 	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 50, 4

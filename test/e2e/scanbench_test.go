@@ -73,7 +73,7 @@ type scanTap struct {
 	cancel context.CancelFunc
 }
 
-func scanStartTap(b *testing.B, e *scanEnv, i int, filter string) *scanTap {
+func scanStartTap(b testing.TB, e *scanEnv, i int, filter string) *scanTap {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	tp := &scanTap{out: &syncBuffer{}, cancel: cancel}

@@ -421,6 +421,9 @@ const (
 	sctpInit    = 1
 	sctpInitAck = 2
 	sctpAbort   = 6
+	// COOKIE ECHO only ever follows the peer's INIT-ACK; sent out of the
+	// blue it is nmap -sZ's probe, answered by ABORT when closed.
+	sctpCookieEcho = 10
 )
 
 // The destination ports of UDP traceroute (base 33434, one port per probe,

@@ -476,11 +476,11 @@ func (s *scenario) packet(w []string) {
 		p.Proto = uint8(n)
 	case "sctp", "sctp6":
 		if len(bare) < 2 {
-			s.fatalf("sctp SPORT>DPORT init|init-ack|abort")
+			s.fatalf("sctp SPORT>DPORT init|init-ack|abort|cookie-echo")
 		}
 		p.Proto = packet.ProtoSCTP
 		p.SrcPort, p.DstPort = ports(bare[0])
-		chunk := map[string]byte{"init": 1, "init-ack": 2, "abort": 6}[bare[1]]
+		chunk := map[string]byte{"init": 1, "init-ack": 2, "abort": 6, "cookie-echo": 10}[bare[1]]
 		if chunk == 0 {
 			s.fatalf("unknown SCTP chunk %q", bare[1])
 		}

@@ -62,7 +62,7 @@ func (d *Detector) observeSCTP(now time.Time, src Source, p *packet.Packet) (Ver
 		if pe, ok := d.takePending(rev); ok {
 			return d.outcome(now, pe, false, evFail)
 		}
-	case sctpInit:
+	case sctpInit, sctpCookieEcho:
 		if !unicastTarget(p, p.Dst) {
 			return Verdict{}, false
 		}

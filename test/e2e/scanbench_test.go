@@ -587,3 +587,49 @@ func scanManualBlock(t testing.TB, c *Controller, mac string) {
 		t.Fatalf("POST /api/v1/blocks: %s", resp.Status)
 	}
 }
+
+// BenchmarkScanStealth runs every scan of TestScanStealth (stealth_test.go:
+// nmap FIN, NULL, Xmas, Maimon, ACK, window, UDP, IP-protocol, SCTP and
+// fragmented SYN scans, with timing and IPv6 variants) from h1 at h2, each
+// against a fresh controller, and reports per scan
+//
+//   - NAME-learned: the distinct ports (or protocols) whose state the
+//     victim's answers told h1 (tcpdump in h1; goal <= 5);
+//   - NAME-ms-to-block: from nmap's start (including its own start-up, about
+//     100 ms) until the API lists the block;
+//   - NAME-packet-ins: packet-ins the controller received meanwhile.
+//
+// PORTCULLIS_BENCH_STEALTH=name,name limits it to those scans.
+//
+//	go test ./test/e2e -run '^$' -bench BenchmarkScanStealth -benchtime 1x -v
+func BenchmarkScanStealth(b *testing.B) {
+	cases := stealthCases
+	if only := os.Getenv("PORTCULLIS_BENCH_STEALTH"); only != "" {
+		cases = slices.DeleteFunc(slices.Clone(cases), func(c stealthCase) bool {
+			return !slices.Contains(strings.Split(only, ","), c.name)
+		})
+	}
+	e := scanStartEnv(b, 4)
+	sum := map[string][3]float64{}
+	for range b.N {
+		for _, c := range cases {
+			r := stealthRun(b, e, c)
+			blocked := len(r.blocks) > 0
+			b.Logf("%-16s nmap %-40s learned %2d %v; blocked %v after %v; %d packet-ins", c.name, strings.Join(c.args, " "),
+				len(r.learned), r.learned, blocked, r.took.Round(time.Millisecond), r.packetIns)
+			s := sum[c.name]
+			ms := r.took.Seconds() * 1000
+			if !blocked {
+				ms = -1 // never blocked
+			}
+			sum[c.name] = [3]float64{s[0] + float64(len(r.learned)), s[1] + ms, s[2] + float64(r.packetIns)}
+		}
+	}
+	nf := float64(b.N)
+	for _, c := range cases {
+		s := sum[c.name]
+		b.ReportMetric(s[0]/nf, c.name+"-learned")
+		b.ReportMetric(s[1]/nf, c.name+"-ms-to-block")
+		b.ReportMetric(s[2]/nf, c.name+"-packet-ins")
+	}
+}

@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"portcullis/internal/api"
+	"portcullis/internal/testenv"
 )
 
 // Issue 8, item 1: nothing informative reaches the victim before the
@@ -132,11 +132,7 @@ func stealthAnswer(line string) string {
 }
 
 func TestScanStealth(t *testing.T) {
-	for _, tool := range []string{"tcpdump", "nmap"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s missing", tool)
-		}
-	}
+	testenv.Tool(t, "tcpdump", "nmap")
 	e := scanStartEnv(t, 4)
 	for _, c := range stealthCases {
 		t.Run(c.name, func(t *testing.T) {

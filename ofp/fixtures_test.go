@@ -129,6 +129,11 @@ func fixtures() []fixture {
 			OutPort: PortAny, OutGroup: GroupAny,
 			Match:        Match{Fields: []OXM{MatchEthType(0x86dd), MatchIPFrag(0, IPFragLater)}},
 			Instructions: []Instruction{&InstrApplyActions{}}}, "nw_frag=not_later"},
+		{"flow_mod_udp_masked", &FlowMod{TableID: 1, Command: FlowAdd, Priority: 1555, BufferID: NoBuffer,
+			OutPort: PortAny, OutGroup: GroupAny,
+			Match: Match{Fields: []OXM{MatchEthType(0x0800), MatchIPProto(17), MatchUDPSrcMasked(0, 0xfc00),
+				MatchUDPDstMasked(0x8000, 0x8000)}},
+			Instructions: []Instruction{&InstrGotoTable{TableID: 2}}}, "tp_src=0x0/0xfc00,tp_dst=0x8000/0x8000"},
 		{"flow_mod_delete", &FlowMod{Cookie: 0x5043000000000000, CookieMask: 0xffff000000000000, TableID: TableAll,
 			Command: FlowDelete, BufferID: NoBuffer, OutPort: PortAny, OutGroup: GroupAny}, "DEL"},
 		{"group_mod", &GroupMod{Command: GroupAdd, GroupType: GroupTypeSelect, GroupID: 5, Buckets: []Bucket{

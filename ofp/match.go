@@ -434,6 +434,13 @@ func MatchUDPSrc(p uint16) OXM { return basic(OXMUDPSrc, u16(p)) }
 // MatchUDPDst matches the UDP destination port.
 func MatchUDPDst(p uint16) OXM { return basic(OXMUDPDst, u16(p)) }
 
+// MatchUDPSrcMasked matches the UDP source port under a bitwise mask (Open vSwitch accepts masks
+// on OXM_OF_UDP_SRC; the OpenFlow 1.3 spec does not require it).
+func MatchUDPSrcMasked(p, mask uint16) OXM { return basicMasked(OXMUDPSrc, u16(p), u16(mask)) }
+
+// MatchUDPDstMasked matches the UDP destination port under a bitwise mask (see MatchUDPSrcMasked).
+func MatchUDPDstMasked(p, mask uint16) OXM { return basicMasked(OXMUDPDst, u16(p), u16(mask)) }
+
 // MatchSCTPSrc matches the SCTP source port.
 func MatchSCTPSrc(p uint16) OXM { return basic(OXMSCTPSrc, u16(p)) }
 

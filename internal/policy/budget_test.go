@@ -86,7 +86,7 @@ func TestBudgetFlows(t *testing.T) {
 // Budget flows must sit above the watch rule of their class and below any rule that would take
 // their packets first (emulates the priority order for one IPv4 packet of each kind).
 func TestBudgetBelowGroupRules(t *testing.T) {
-	if !(priorityGroupUDP > priorityBudgetUDP && priorityBudgetUDP > 1500) {
+	if !(priorityGroupUDP > priorityServiceAnswer && priorityServiceAnswer > priorityBudgetUDP && priorityBudgetUDP > 1500) {
 		t.Error("UDP: group rule, budget, watch rule out of order")
 	}
 	if !(priorityGroupOther > priorityBudgetOther && priorityBudgetOther > 1100 && priorityGroupOther < 1200) {
@@ -115,6 +115,7 @@ func TestOVSAcceptsBudgetsAndEvasionRules(t *testing.T) {
 		"priority=3100,tcp6,tcp_flags=-syn-rst-ack actions=controller(max_len=192,meter_id=1)\n",
 		"priority=1560,udp,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=controller(max_len=192,meter_id=3),goto_table:2",
 		"priority=1160,ip,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=controller(max_len=192,meter_id=7),goto_table:2",
+		"priority=1555,udp6,tp_src=0x0/0xfc00,tp_dst=0x8000/0x8000 actions=controller(max_len=192,meter_id=3),goto_table:2",
 		"priority=1845,tcp,in_port=7,tcp_flags=-fin-syn-rst-psh+ack-urg-ece-cwr-ns actions=meter:1048583,controller(max_len=192,meter_id=6),goto_table:2",
 		"priority=1865,tcp6,in_port=7,tcp_flags=+fin-syn-rst+ack actions=meter:1048583,controller(max_len=192,meter_id=2),goto_table:2",
 		"priority=1550,udp,in_port=7 actions=meter:1114119,controller(max_len=192,meter_id=3),goto_table:2",
@@ -132,7 +133,7 @@ func TestOVSAcceptsBudgetsAndEvasionRules(t *testing.T) {
 	meters := b.ofctl("dump-meters")
 	for _, want := range []string{
 		"meter=8 pktps burst stats bands=\ntype=drop rate=100 burst_size=50",
-		"meter=1114119 pktps burst stats bands=\ntype=drop rate=100 burst_size=4",
+		"meter=1114119 pktps burst stats bands=\ntype=drop rate=100 burst_size=8",
 	} {
 		if !strings.Contains(meters, want) {
 			t.Errorf("dump-meters lacks %q:\n%s", want, meters)

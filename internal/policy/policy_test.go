@@ -138,10 +138,10 @@ func TestWatchFlows(t *testing.T) {
 			}
 		}
 	}
-	// IPv4 and IPv6 for each TCP rule (4 of them drop rules) and UDP (unicast and group); ICMPv4, 5
+	// IPv4 and IPv6 for each TCP rule (4 of them drop rules) and UDP (unicast, group, service answers); ICMPv4, 5
 	// ICMPv6 types; ARP, NS, NA; pure ACK, the other-protocol catch-all and its group rule, and later
 	// fragments per family; pass rules for other TCP (v4, v6) and other ICMPv6.
-	for c, n := range map[Class]int{ClassTCPProbe: 12, ClassTCPReply: 6, ClassUDP: 4, ClassICMP: 6, ClassDiscover: 3,
+	for c, n := range map[Class]int{ClassTCPProbe: 12, ClassTCPReply: 6, ClassUDP: 6, ClassICMP: 6, ClassDiscover: 3,
 		ClassTCPAck: 2, ClassOther: 4, ClassFragment: 2, 0: 3} {
 		if classes[c] != n {
 			t.Errorf("class %v has %d flows, want %d", c, classes[c], n)

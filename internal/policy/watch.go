@@ -233,6 +233,10 @@ func watchRules() []watchRule {
 		// copied without the per-port budgets below them (budget.go): scans probe unicast.
 		rs = append(rs, watchRule{ClassUDP, priorityGroupUDP, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP), multicastDst}, false})
 		rs = append(rs, watchRule{ClassOther, priorityGroupOther, []ofp.OXM{ofp.MatchEthType(et), multicastDst}, false})
+		// UDP from a privileged port to an ephemeral one: a server's answer (DNS, NTP, SNMP ...) to a
+		// client socket, copied without the sending port's budget (budget.go explains the trade).
+		rs = append(rs, watchRule{ClassUDP, priorityServiceAnswer, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP),
+			ofp.MatchUDPSrcMasked(0, 0xfc00), ofp.MatchUDPDstMasked(0x8000, 0x8000)}, false})
 	}
 	rs = append(rs, watchRule{ClassICMP, 1400, []ofp.OXM{ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP)}, false})
 	for _, typ := range []uint8{1, 3, 4, 128, 129} {

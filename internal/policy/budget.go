@@ -82,8 +82,8 @@ const (
 
 // Budget defaults: packets per second and at once, per port and class.
 const (
-	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 500, 3
-	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 100, 8
+	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 100, 3
+	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 100, 5
 	DefaultBudgetICMPRate, DefaultBudgetICMPBurst   = 100, 4
 	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 50, 4
 )

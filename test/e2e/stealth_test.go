@@ -46,6 +46,10 @@ var stealthCases = []stealthCase{
 	{"syn-frag", []string{"-sS", "-f", "-T4", "--top-ports", "100"}, false},
 	{"syn-frag-ff", []string{"-sS", "-ff", "-T4", "--top-ports", "100"}, false},
 	{"syn-mtu8-T5", []string{"-sS", "--mtu", "8", "-T5", "--top-ports", "100"}, false},
+	// Whole TCP header in the first fragment: the same rules as a whole SYN (first-contact budget,
+	// nmap signature).
+	{"syn-mtu24", []string{"-sS", "--mtu", "24", "-T4", "--top-ports", "100"}, false},
+	{"syn-frag-v6", []string{"-sS", "-f", "-T4", "--top-ports", "100"}, true},
 	{"sctp-init", []string{"-sY", "-T4", "--top-ports", "100"}, false},
 	{"sctp-cookie", []string{"-sZ", "-T4", "--top-ports", "100"}, false},
 }

@@ -110,7 +110,7 @@ type Config struct {
 	MaxPending      int // attempts awaiting an answer [32768]
 	MaxSuspects     int // entries returned by Suspects [100]
 
-	StealthMinProbes int // stray FIN/ACK/Maimon targets answered by RST that decide [3]
+	StealthMinProbes int // stray ACK/Maimon targets answered by RST that decide [3]
 	SignatureProbes  int // nmap-shaped SYN first contacts that decide [3]
 	OSProbeMin       int // distinct nmap -O probe shapes that decide [2]
 

@@ -97,11 +97,18 @@
 // # Single-packet and shape evidence
 //
 //   - Impossible TCP flags decide at once (stealth-scan): SYN with FIN or RST,
-//     FIN with RST, NULL (no flags), and PSH/URG without ACK (Xmas and
-//     variants). RFC 9293 section 3.1 on the acknowledgment number: "Once a
-//     connection is established, this is always sent", so apart from the
-//     first SYN and a RST no conforming stack sends a segment without ACK.
-//   - Stray segments, FIN alone, ACK alone, FIN|ACK (Maimon), with no payload
+//     FIN with RST, and every segment without SYN, ACK and RST: FIN alone,
+//     NULL (no flags), PSH/URG (Xmas and variants). RFC 9293 section 3.1 on
+//     the acknowledgment number: "Once a connection is established, this is
+//     always sent", so apart from the first SYN and a RST no conforming stack
+//     sends a segment without ACK. The switch drops these (the watch table's
+//     drop rules), so no answer ever follows them.
+//   - Fragments (fragment.go): a tiny first fragment (too short for its
+//     transport header, RFC 1858 section 3.1: nmap -f) or a fragment that
+//     overlaps an earlier one of the same datagram (section 4) decides
+//     stealth-scan at once; a first fragment with its whole header counts as
+//     the whole datagram would.
+//   - Stray segments, ACK alone, FIN|ACK (Maimon), with no payload
 //     to a flow the detector has not seen start, are normal after a
 //     controller restart or flow expiry. Each one the target answers with RST
 //     (it has no such connection: a closed port for FIN and Maimon, any
@@ -123,7 +130,7 @@
 //
 // Noisy service ports (Config.NoisyPorts: DHCP, DHCPv6, mDNS, LLMNR, NetBIOS,
 // SSDP), multicast and broadcast destinations, DAD and gratuitous ARP, non-first
-// fragments, and packets that answer an exchange the other side started (a
+// fragments that overlap nothing, and packets that answer an exchange the other side started (a
 // DNS server answering many client ports is answering, not probing). UDP from
 // source port 53, 123 or 5353 to a port >= 1024 is taken as a reply even when
 // its query was not seen (so nmap -sU -g 53 against ports >= 1024 is missed).

@@ -72,7 +72,7 @@ func (d *Detector) observeTCP(now time.Time, src Source, p *packet.Packet) (Verd
 	if f&^(fin|ack) != 0 || f == 0 {
 		return Verdict{}, false
 	}
-	// A stray FIN, ACK or FIN|ACK to a flow not seen starting.
+	// A stray ACK or FIN|ACK to a flow not seen starting.
 	a := d.actorFor(now, src, p.Src)
 	if !d.firstContact(a, p.Dst, clsStray, p.DstPort) {
 		return Verdict{}, false

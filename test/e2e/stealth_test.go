@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,37 +23,80 @@ import (
 // stealthBudget is the goal of issue 8: what nmap's SYN scan already meets.
 const stealthBudget = 5
 
-// stealthCase is one scan: nmap's arguments before the target.
+// stealthCase is one scan: nmap's arguments before the target, or a
+// scapy script (stealthScapy) with its arguments after the target.
 type stealthCase struct {
-	name string
-	args []string
-	v6   bool
+	name  string
+	args  []string
+	v6    bool
+	scapy string // a key of stealthScapy, instead of nmap
+}
+
+// tool names what sends the probes.
+func (c stealthCase) tool() string {
+	if c.scapy != "" {
+		return "scapy " + c.scapy
+	}
+	return "nmap"
+}
+
+// stealthScapy are fragment evasions nmap cannot send, as scapy scripts
+// (argv: target, first port, last port). The checksums are the whole
+// segment's, so a victim that reassembles answers.
+var stealthScapy = map[string]string{
+	// IPv6 tiny fragments: nmap does not fragment IPv6 ("fragmentation not
+	// supported with IPv6"). 8 bytes of the SYN in the first fragment, the
+	// rest (flags included) in the second.
+	"tiny6": `
+import sys
+from scapy.all import IPv6, IPv6ExtHdrFragment, TCP, Raw, send, conf
+conf.verb = 0
+dst, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i, port in enumerate(range(first, last + 1)):
+    tcp = bytes(IPv6(dst=dst) / TCP(sport=40000, dport=port, flags='S', window=1024, options=[('MSS', 1460)]))[40:]
+    send(IPv6(dst=dst, nh=44) / IPv6ExtHdrFragment(nh=6, m=1, offset=0, id=0x1000 + i) / Raw(tcp[:8]))
+    send(IPv6(dst=dst, nh=44) / IPv6ExtHdrFragment(nh=6, m=0, offset=1, id=0x1000 + i) / Raw(tcp[8:]))
+`,
+	// RFC 1858 section 4: a first fragment with a harmless ACK header, then
+	// a fragment at offset 8 that rewrites the flags (and the rest) as a SYN.
+	"overlap": `
+import sys
+from scapy.all import IP, TCP, Raw, send, conf
+conf.verb = 0
+dst, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i, port in enumerate(range(first, last + 1)):
+    ack = bytes(IP(dst=dst) / TCP(sport=40000, dport=port, flags='A', window=1024, options=[('MSS', 1460)]))[20:]
+    syn = bytes(IP(dst=dst) / TCP(sport=40000, dport=port, flags='S', window=1024, options=[('MSS', 1460)]))[20:]
+    send(IP(dst=dst, id=0x2000 + i, flags='MF', frag=0, proto=6) / Raw(ack))
+    send(IP(dst=dst, id=0x2000 + i, frag=1, proto=6) / Raw(syn[8:]))
+`,
 }
 
 // stealthCases are the scans of issue 8's table and variants of each class
 // (timing, rate, fragment size, IPv6).
 var stealthCases = []stealthCase{
-	{"fin", []string{"-sF", "-T4", "--top-ports", "100"}, false},
-	{"null", []string{"-sN", "-T4", "--top-ports", "100"}, false},
-	{"xmas", []string{"-sX", "-T4", "--top-ports", "100"}, false},
-	{"xmas-T5-v6", []string{"-sX", "-T5", "--top-ports", "100"}, true},
-	{"maimon", []string{"-sM", "-T4", "--top-ports", "100"}, false},
-	{"ack", []string{"-sA", "-T4", "--top-ports", "100"}, false},
-	{"ack-T5-v6", []string{"-sA", "-T5", "--top-ports", "100"}, true},
-	{"ack-scan-delay", []string{"-sA", "--scan-delay", "50ms", "--top-ports", "100"}, false},
-	{"window", []string{"-sW", "-T4", "--top-ports", "100"}, false},
-	{"udp", []string{"-sU", "-T4", "--top-ports", "30"}, false},
-	{"udp-v6", []string{"-sU", "-T4", "--top-ports", "30"}, true},
-	{"ip-proto", []string{"-sO", "-T4"}, false},
-	{"syn-frag", []string{"-sS", "-f", "-T4", "--top-ports", "100"}, false},
-	{"syn-frag-ff", []string{"-sS", "-ff", "-T4", "--top-ports", "100"}, false},
-	{"syn-mtu8-T5", []string{"-sS", "--mtu", "8", "-T5", "--top-ports", "100"}, false},
+	{"fin", []string{"-sF", "-T4", "--top-ports", "100"}, false, ""},
+	{"null", []string{"-sN", "-T4", "--top-ports", "100"}, false, ""},
+	{"xmas", []string{"-sX", "-T4", "--top-ports", "100"}, false, ""},
+	{"xmas-T5-v6", []string{"-sX", "-T5", "--top-ports", "100"}, true, ""},
+	{"maimon", []string{"-sM", "-T4", "--top-ports", "100"}, false, ""},
+	{"ack", []string{"-sA", "-T4", "--top-ports", "100"}, false, ""},
+	{"ack-T5-v6", []string{"-sA", "-T5", "--top-ports", "100"}, true, ""},
+	{"ack-scan-delay", []string{"-sA", "--scan-delay", "50ms", "--top-ports", "100"}, false, ""},
+	{"window", []string{"-sW", "-T4", "--top-ports", "100"}, false, ""},
+	{"udp", []string{"-sU", "-T4", "--top-ports", "30"}, false, ""},
+	{"udp-v6", []string{"-sU", "-T4", "--top-ports", "30"}, true, ""},
+	{"ip-proto", []string{"-sO", "-T4"}, false, ""},
+	{"syn-frag", []string{"-sS", "-f", "-T4", "--top-ports", "100"}, false, ""},
+	{"syn-frag-ff", []string{"-sS", "-ff", "-T4", "--top-ports", "100"}, false, ""},
+	{"syn-mtu8-T5", []string{"-sS", "--mtu", "8", "-T5", "--top-ports", "100"}, false, ""},
 	// Whole TCP header in the first fragment: the same rules as a whole SYN (first-contact budget,
 	// nmap signature).
-	{"syn-mtu24", []string{"-sS", "--mtu", "24", "-T4", "--top-ports", "100"}, false},
-	{"syn-frag-v6", []string{"-sS", "-f", "-T4", "--top-ports", "100"}, true},
-	{"sctp-init", []string{"-sY", "-T4", "--top-ports", "100"}, false},
-	{"sctp-cookie", []string{"-sZ", "-T4", "--top-ports", "100"}, false},
+	{"syn-mtu24", []string{"-sS", "--mtu", "24", "-T4", "--top-ports", "100"}, false, ""},
+	{"sctp-init", []string{"-sY", "-T4", "--top-ports", "100"}, false, ""},
+	{"sctp-cookie", []string{"-sZ", "-T4", "--top-ports", "100"}, false, ""},
+	{"tiny-frag-v6-scapy", []string{"1", "40"}, true, "tiny6"},
+	{"overlap-frag-scapy", []string{"1", "40"}, false, "overlap"},
 }
 
 // stealthResult is what one scan taught the attacker and cost the controller.
@@ -75,8 +120,16 @@ func stealthRun(t testing.TB, e *scanEnv, c stealthCase) stealthResult {
 	if c.v6 {
 		argv = append(argv, "-6")
 	}
+	argv = append(argv, vic)
+	if c.scapy != "" {
+		script := filepath.Join(e.dir, c.scapy+".py")
+		if err := os.WriteFile(script, []byte(stealthScapy[c.scapy]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		argv = append([]string{"/usr/bin/python3", script, vic}, c.args...)
+	}
 	start := time.Now()
-	p := scanStart(t, e.L, 1, 2*time.Minute, append(argv, vic)...)
+	p := scanStart(t, e.L, 1, 2*time.Minute, argv...)
 	blocks := scanWaitBlock(t, e.C, time.Minute, p.done)
 	took := time.Since(start)
 	time.Sleep(2 * time.Second) // answers still in flight, if any
@@ -141,14 +194,18 @@ func TestScanStealth(t *testing.T) {
 	for _, c := range stealthCases {
 		t.Run(c.name, func(t *testing.T) {
 			r := stealthRun(t, e, c)
-			t.Logf("%s: %d learned %v, blocked after %v, %d packet-ins", c.name, len(r.learned), r.learned,
-				r.took.Round(time.Millisecond), r.packetIns)
+			reason := ""
+			if len(r.blocks) > 0 {
+				reason = r.blocks[0].Kind + ": " + r.blocks[0].Reason
+			}
+			t.Logf("%s: %d learned %v, blocked after %v (%s), %d packet-ins", c.name, len(r.learned), r.learned,
+				r.took.Round(time.Millisecond), reason, r.packetIns)
 			if len(r.blocks) == 0 {
-				t.Fatalf("nmap %v: attacker never blocked; nmap said:\n%s", c.args, r.output)
+				t.Fatalf("%s %v: attacker never blocked; it said:\n%s", c.tool(), c.args, r.output)
 			}
 			scanBlockedOnly(t, e.L, r.blocks, 1)
 			if len(r.learned) > stealthBudget {
-				t.Errorf("nmap %v learned %d port states before the block (goal <= %d): %v", c.args, len(r.learned), stealthBudget, r.learned)
+				t.Errorf("%s %v learned %d port states before the block (goal <= %d): %v", c.tool(), c.args, len(r.learned), stealthBudget, r.learned)
 			}
 			scanCheckOthers(t, e.L, 1)
 		})

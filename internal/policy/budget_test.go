@@ -133,7 +133,7 @@ func TestOVSAcceptsBudgetsAndEvasionRules(t *testing.T) {
 	meters := b.ofctl("dump-meters")
 	for _, want := range []string{
 		"meter=8 pktps burst stats bands=\ntype=drop rate=100 burst_size=50",
-		"meter=1114119 pktps burst stats bands=\ntype=drop rate=100 burst_size=5",
+		"meter=1114119 pktps burst stats bands=\ntype=drop rate=100 burst_size=16",
 	} {
 		if !strings.Contains(meters, want) {
 			t.Errorf("dump-meters lacks %q:\n%s", want, meters)

@@ -615,7 +615,7 @@ func BenchmarkScanStealth(b *testing.B) {
 		for _, c := range cases {
 			r := stealthRun(b, e, c)
 			blocked := len(r.blocks) > 0
-			b.Logf("%-16s nmap %-40s learned %2d %v; blocked %v after %v; %d packet-ins", c.name, strings.Join(c.args, " "),
+			b.Logf("%-18s %s %-40s learned %2d %v; blocked %v after %v; %d packet-ins", c.name, c.tool(), strings.Join(c.args, " "),
 				len(r.learned), r.learned, blocked, r.took.Round(time.Millisecond), r.packetIns)
 			s := sum[c.name]
 			ms := r.took.Seconds() * 1000

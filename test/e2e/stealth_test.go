@@ -161,8 +161,9 @@ func stealthAnswer(line string) string {
 	if len(f) < 4 || (f[1] != "IP" && f[1] != "IP6") {
 		return ""
 	}
-	if strings.Contains(line, "neighbor") || strings.Contains(line, "router") || strings.Contains(line, "multicast listener") {
-		return ""
+	if strings.Contains(line, "neighbor") || strings.Contains(line, "router") || strings.Contains(line, "multicast listener") ||
+		strings.Contains(line, "reassembly") {
+		return "" // reassembly time exceeded: the host is there, no port's state
 	}
 	for _, proto := range []string{"tcp port ", "udp port ", "sctp port ", "protocol "} {
 		if i := strings.Index(line, proto); i >= 0 && strings.Contains(line, "unreachable") {

@@ -20,6 +20,8 @@ func FuzzParse(f *testing.F) {
 		eth(EthTypeIPv6, nil, ipv6(v6B, v6A, ProtoICMPv6, 0, icmp(ICMPv6Unreachable, 4, [4]byte{}, ipv6(v6A, v6B, ProtoSCTP, 0, make([]byte, 12))))),
 		eth(EthTypeIPv6, nil, ipv6(v6A, v6B, ProtoICMPv6, 0, icmp(ICMPv6NeighborSol, 0, [4]byte{}, v6B.AsSlice()))),
 		eth(EthTypeARP, nil, arp(1, macA, v4A, v4B)),
+		eth(EthTypeIPv4, nil, ipv4(v4A, v4B, ProtoTCP, v4opts{fragOff: 0x2000, id: 5}, tcp(1, 2, TCPSyn, 1024, nil, nil)[:8])),
+		eth(EthTypeIPv6, nil, ipv6(v6A, v6B, protoFragment, 0, cat(fragHdr(ProtoTCP, 0, true), tcp(1, 2, TCPSyn, 1024, nil, nil)[:16]))),
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -39,8 +41,11 @@ func FuzzParse(f *testing.F) {
 		if p.PayloadLen < 0 {
 			t.Fatalf("negative PayloadLen %d", p.PayloadLen)
 		}
-		if p.Fragment && (p.SrcPort != 0 || p.DstPort != 0) {
-			t.Fatalf("fragment with ports")
+		if (p.Fragment || p.TinyFragment) && (p.SrcPort != 0 || p.DstPort != 0 || p.TCPFlags != 0) {
+			t.Fatalf("fragment without a transport header has ports or flags")
+		}
+		if p.Fragment && p.FirstFragment {
+			t.Fatalf("a fragment both first and later")
 		}
 	})
 }

@@ -82,7 +82,7 @@ const (
 
 // Budget defaults: packets per second and at once, per port and class.
 const (
-	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 100, 3
+	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 50, 4
 	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 100, 16
 	DefaultBudgetICMPRate, DefaultBudgetICMPBurst   = 100, 4
 	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 50, 4

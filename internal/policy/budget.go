@@ -83,7 +83,7 @@ const (
 // Budget defaults: packets per second and at once, per port and class.
 const (
 	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 50, 4
-	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 100, 16
+	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 0, 16
 	DefaultBudgetICMPRate, DefaultBudgetICMPBurst   = 100, 4
 	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 50, 4
 )

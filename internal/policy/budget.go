@@ -18,7 +18,8 @@ import (
 //	       and what a conversation sends; a benign conversation is bypassed
 //	       once its SYN-ACK was seen, so only its handshake's last ACK and the
 //	       packets of a conversation whose handshake the controller missed meet it
-//	udp    UDP to a unicast address; an answered exchange is bypassed
+//	udp    UDP to a unicast address; an answered exchange is bypassed (off by
+//	       default: it did not lower what a UDP scan learns, docs/pipeline.md)
 //	icmp   ICMP echo, timestamp, information and address-mask requests,
 //	       ICMPv6 echo requests
 //	other  every other IP protocol (SCTP, GRE, ESP, raw protocol numbers) to a

@@ -41,6 +41,8 @@ type stealthCase struct {
 const (
 	gapUDP = "UDP: the verdict, not the switch, bounds what a UDP scan learns (noisy-port exemptions, " +
 		"issue 8 item 2, and one more failure per open port); the UDP budget is off by default"
+	gapIPProto = "nmap -sO also probes TCP, UDP and ICMP, whose answers count here and which their own classes " +
+		"let through (UDP has no budget by default); the other budget's burst of 5 leaves no slack"
 	gapSYNRate = "a SYN scan with its whole header in the first fragment is a plain SYN scan: the first-contact " +
 		"budget's 500/s lets 5-7 through when the block takes 10-30 ms under load"
 )
@@ -99,7 +101,7 @@ var stealthCases = []stealthCase{
 	{"window", []string{"-sW", "-T4", "--top-ports", "100"}, false, "", ""},
 	{"udp", []string{"-sU", "-T4", "--top-ports", "30"}, false, "", gapUDP},
 	{"udp-v6", []string{"-sU", "-T4", "--top-ports", "30"}, true, "", gapUDP},
-	{"ip-proto", []string{"-sO", "-T4"}, false, "", ""},
+	{"ip-proto", []string{"-sO", "-T4"}, false, "", gapIPProto},
 	{"syn-frag", []string{"-sS", "-f", "-T4", "--top-ports", "100"}, false, "", ""},
 	{"syn-frag-ff", []string{"-sS", "-ff", "-T4", "--top-ports", "100"}, false, "", ""},
 	{"syn-mtu8-T5", []string{"-sS", "--mtu", "8", "-T5", "--top-ports", "100"}, false, "", ""},

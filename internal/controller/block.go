@@ -376,9 +376,9 @@ func (c *Controller) sourceOwns(src policy.Source, ip netip.Addr) bool {
 // the event.
 func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 	b := &r.Block
+	var hist *history // the source's offences, written once the flows are out
 	if b.Expires.IsZero() {
-		key := historyKey(b.Source)
-		h, _, _ := store.GetJSON[history](c.store, store.BucketHistory, key)
+		h, _, _ := store.GetJSON[history](c.store, store.BucketHistory, historyKey(b.Source))
 		bs := c.blockSettings()
 		if !h.Last.IsZero() && bs.historyExpiry > 0 && now.Sub(h.Last) > bs.historyExpiry {
 			h.Count = 0
@@ -387,9 +387,7 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 		b.Expires = now.Add(policy.Escalation(bs.durs, h.Count))
 		h.Count++
 		h.Last = now
-		if err := store.PutJSON(c.store, store.BucketHistory, key, h); err != nil {
-			c.log.Error("store: saving history failed", "err", err)
-		}
+		hist = &h
 	}
 	// In c.blocks before any flow is sent: a pass that reads the blocks
 	// after this sends them too, one that read them before cannot remove
@@ -403,6 +401,13 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 	}
 	c.blocksN.Add(1)
 	c.m.Active.Set(float64(n))
+	// The store's writes (each an fsync) come after the flow-mods: every
+	// millisecond before the drop flow lands is more probes answered.
+	if hist != nil {
+		if err := store.PutJSON(c.store, store.BucketHistory, historyKey(b.Source), *hist); err != nil {
+			c.log.Error("store: saving history failed", "err", err)
+		}
+	}
 	if err := store.PutJSON(c.store, store.BucketBlocks, b.ID, *r); err != nil {
 		c.log.Error("store: saving block failed", "block", b.ID, "err", err)
 	}

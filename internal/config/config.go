@@ -130,7 +130,7 @@ type Block struct {
 	Scope         string          `yaml:"scope"`          // network (every switch) or ingress (the switch it entered)
 	Allowlist     []string        `yaml:"allowlist"`      // CIDR[:port,port...] never counted or blocked
 	NeverBlock    []string        `yaml:"never_block"`    // CIDRs never blocked (gateways, DNS servers, ...)
-	NoisyPorts    []uint16        `yaml:"noisy_ports"`    // destination ports that never count
+	NoisyPorts    []uint16        `yaml:"noisy_ports"`    // UDP services whose own exchanges never count (detect.Config.NoisyPorts)
 
 	// AuditInterval is how often the controller reads every switch's block
 	// flows (one flow-stats request per switch, by cookie) and repairs what

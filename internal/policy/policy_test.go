@@ -485,18 +485,28 @@ func TestAllowlist(t *testing.T) {
 	}
 }
 
+// Issue 8, item 2: noisy-service exemptions apply only to the protocol, direction and addresses
+// the service uses, never because of a source port.
 func TestNoisyService(t *testing.T) {
+	ip := netip.MustParseAddr
+	uni, bc := ip("10.0.0.2"), ip("255.255.255.255")
 	for _, c := range []struct {
-		proto uint8
-		port  uint16
-		want  bool
+		proto        uint8
+		dst          netip.Addr
+		sport, dport uint16
+		want         bool
 	}{
-		{17, 67, true}, {17, 68, true}, {17, 546, true}, {17, 547, true}, {17, 5353, true}, {17, 5355, true},
-		{17, 137, true}, {17, 138, true}, {17, 1900, true}, {6, 5355, true},
-		{17, 53, false}, {6, 67, false}, {6, 80, false}, {17, 123, false},
+		{17, bc, 68, 67, true}, {17, uni, 68, 67, true}, {17, uni, 67, 68, true}, {17, ip("ff02::1:2"), 546, 547, true},
+		{17, bc, 137, 137, true}, {17, uni, 138, 138, true}, {17, ip("224.0.0.251"), 5353, 5353, true},
+		{17, ip("ff02::fb"), 40000, 5353, true}, {17, ip("239.255.255.250"), 40000, 1900, true},
+		{17, ip("224.0.0.252"), 40000, 5355, true},
+		// a source port buys nothing
+		{17, uni, 67, 80, false}, {17, uni, 137, 161, false}, {17, uni, 5353, 53, false}, {17, uni, 53, 40000, false},
+		{17, uni, 40000, 5353, false}, {17, uni, 40000, 137, false},
+		{6, uni, 67, 80, false}, {6, uni, 5353, 22, false}, {6, uni, 40000, 5355, false}, {6, uni, 137, 139, false},
 	} {
-		if got := NoisyService(c.proto, c.port); got != c.want {
-			t.Errorf("NoisyService(%d, %d) = %v", c.proto, c.port, got)
+		if got := NoisyService(c.proto, c.dst, c.sport, c.dport); got != c.want {
+			t.Errorf("NoisyService(%d, %v, %d, %d) = %v", c.proto, c.dst, c.sport, c.dport, got)
 		}
 	}
 }

@@ -235,7 +235,7 @@ func TestWatchClass(t *testing.T) {
 
 func TestBypassFlow(t *testing.T) {
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	p := Pair{Src: a, Dst: b, Proto: 17, DstPort: 53}
+	p := Pair{Src: a, Dst: b, Proto: 17, DstPort: 53, InPort: 1, DstInPort: 2}
 	fm, err := BypassFlow(p, 30)
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +251,9 @@ func TestBypassFlow(t *testing.T) {
 		!hasField(fm.Match, ofp.OXMUDPDst, []byte{0, 53}) || !hasField(fm.Match, ofp.OXMIPProto, []byte{17}) {
 		t.Errorf("match %+v", fm.Match)
 	}
+	if in, ok := fm.Match.InPort(); !ok || in != 1 {
+		t.Errorf("bypass ingress %d %v, want in_port 1 (where its source lives)", in, ok)
+	}
 	if _, ok := fm.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMUDPSrc); ok {
 		t.Error("source port 0 should be a wildcard")
 	}
@@ -259,10 +262,10 @@ func TestBypassFlow(t *testing.T) {
 	}
 
 	r, _ := BypassFlow(p.Reverse(), 30)
-	if !hasField(r.Match, ofp.OXMIPv4Src, b.AsSlice()) || !hasField(r.Match, ofp.OXMUDPSrc, []byte{0, 53}) {
+	if in, _ := r.Match.InPort(); !hasField(r.Match, ofp.OXMIPv4Src, b.AsSlice()) || !hasField(r.Match, ofp.OXMUDPSrc, []byte{0, 53}) || in != 2 {
 		t.Errorf("reverse match %+v", r.Match)
 	}
-	v6, err := BypassFlow(Pair{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), Proto: 6, DstPort: 22}, 30)
+	v6, err := BypassFlow(Pair{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), Proto: 6, DstPort: 22, InPort: 3}, 30)
 	if err != nil || !hasField(v6.Match, ofp.OXMEthType, []byte{0x86, 0xdd}) || !hasField(v6.Match, ofp.OXMTCPDst, []byte{0, 22}) {
 		t.Errorf("IPv6 bypass %+v %v", v6, err)
 	}
@@ -271,7 +274,9 @@ func TestBypassFlow(t *testing.T) {
 		{Src: a, Dst: netip.MustParseAddr("2001:db8::2"), Proto: 17},
 		{Src: a, Proto: 17},
 		{Src: a, Dst: b, Proto: 1},
-		{Src: a, Dst: b, Proto: 58},
+		{Src: a, Dst: b, Proto: 58, InPort: 1},
+		{Src: a, Dst: b, Proto: 17},                             // no ingress port
+		{Src: a, Dst: b, Proto: 17, InPort: ofp.PortController}, // a reserved port
 	} {
 		if _, err := BypassFlow(bad, 30); !errors.Is(err, ErrBadPair) {
 			t.Errorf("BypassFlow(%+v) err %v", bad, err)

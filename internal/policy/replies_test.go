@@ -44,3 +44,28 @@ func TestReplyFlows(t *testing.T) {
 		t.Errorf("delete %+v", del)
 	}
 }
+
+// Issue 8, item 3: a block of a spoofer stays where the probes entered: never on other switches
+// (the MAC it used may be another station's there), and a port-wide block is the port alone.
+func TestBlockFlowsSpoofer(t *testing.T) {
+	b := block(ScopeNetwork, "10.0.0.9")
+	b.Spoofed = true
+	if fms := flowMods(t, BlockFlows(b, 7, t0)); len(fms) != 2 {
+		t.Errorf("ingress: %d flows, want MAC + IP", len(fms))
+	}
+	if msgs := BlockFlows(b, 8, t0); len(msgs) != 0 {
+		t.Errorf("a spoofer's block on another switch: %+v", msgs)
+	}
+	b.PortWide = true
+	fms := flowMods(t, BlockFlows(b, 7, t0))
+	wire(t, BlockFlows(b, 7, t0))
+	if len(fms) != 1 || len(fms[0].Match.Fields) != 1 {
+		t.Fatalf("port-wide: %+v, want one in_port flow", fms)
+	}
+	if in, ok := fms[0].Match.InPort(); !ok || in != 3 || fms[0].Priority != forward.PriorityBlock || len(fms[0].Instructions) != 0 {
+		t.Errorf("port-wide flow %+v", fms[0])
+	}
+	if msgs := BlockFlows(b, 8, t0); len(msgs) != 0 {
+		t.Errorf("a port-wide block on another switch: %+v", msgs)
+	}
+}

@@ -40,11 +40,14 @@ const (
 	KindUDPScan       Kind = "udp-scan"       // UDP to many ports or hosts, answered by port unreachable
 	KindIPProtoScan   Kind = "ip-proto-scan"  // many IP protocol numbers to one host
 	KindOSFingerprint Kind = "os-fingerprint" // nmap -O probe shapes
+	// KindMACSpoof is decided by the controller, not the detector: frames
+	// with a MAC whose home is another port (forward.Switch.Attribute).
+	KindMACSpoof Kind = "mac-spoof"
 )
 
 // Kinds lists every Kind, for metrics and the API.
 var Kinds = []Kind{KindPortScan, KindHostSweep, KindPingSweep, KindARPSweep, KindNDSweep,
-	KindStealthScan, KindUDPScan, KindIPProtoScan, KindOSFingerprint, KindSYNFlood}
+	KindStealthScan, KindUDPScan, KindIPProtoScan, KindOSFingerprint, KindSYNFlood, KindMACSpoof}
 
 // Verdict says that a Source is scanning. IPs and Evidence are bounded.
 type Verdict struct {

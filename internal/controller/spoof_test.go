@@ -1,0 +1,114 @@
+package controller
+
+import (
+	"testing"
+
+	"portcullis/internal/forward"
+	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/internal/store"
+)
+
+// Issue 8, item 2: an answer counts, and opens a bypass, only where its
+// sender lives. S forges B's SYN-ACK to A: nothing is bypassed. B's own
+// SYN-ACK opens both directions, each naming the port its sender lives at.
+func TestForgedAnswerOpensNoBypass(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 4)
+	for _, x := range []host{hostA, hostB, hostS} {
+		fs.learn(x)
+	}
+	from := fs.count()
+	fs.packetIn(watchCopy(hostA.port, tcpFrame(hostA, hostB, hostA.ip, 40000, 80, tcpSYN)))
+	fs.packetIn(watchCopy(hostS.port, tcpFrame(hostS, hostA, hostB.ip, 80, 40000, tcpSYN|tcpACK)))
+	at := fs.fence()
+	for _, r := range fs.recorded(from)[:at-from] {
+		if isBypassAdd(r) {
+			t.Fatalf("a forged SYN-ACK (B's address from S's port) opened a bypass: %+v", r.Msg)
+		}
+	}
+	fs.packetIn(watchCopy(hostB.port, tcpFrame(hostB, hostA, hostB.ip, 80, 40000, tcpSYN|tcpACK)))
+	i, r := fs.waitFor(at, "a bypass flow", isBypassAdd)
+	_, r2 := fs.waitFor(i+1, "the reverse bypass flow", isBypassAdd)
+	for _, r := range []ofconntest.Received{r, r2} {
+		fm, _ := flowMod(r)
+		in, ok := fm.Match.InPort()
+		src, _ := matchIPv4Src(fm.Match)
+		switch {
+		case !ok:
+			t.Errorf("bypass without in_port: %+v", fm.Match)
+		case src == hostA.ip && in != hostA.port, src == hostB.ip && in != hostB.port:
+			t.Errorf("bypass from %v names in_port %d", src, in)
+		}
+	}
+}
+
+// Issue 8, item 3: frames from S's port with the MAC of M, who lives on
+// another switch (behind switch 1's patch port 8, at access port 3 of
+// switch 2), are blocked where they entered: in_port 3 + M's MAC on switch
+// 1, and nothing on switch 2 or at switch 1's patch port, whatever the
+// scope. A second spoofed MAC from the same port, which has one real
+// station, blocks the port itself.
+func TestMACSpoofBlockedWhereItEntered(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Block.Scope = "network"
+	h := startController(t, cfg, store.NewMemory())
+	sw1 := h.connect(0x1, 8)
+	sw2 := h.connect(0x2, 8)
+	m := newHost(77, 3)                         // M at access port 3 of switch 2
+	mVia := host{mac: m.mac, ip: m.ip, port: 8} // ... seen at switch 1's patch port 8
+	other := newHost(78, 8)                     // another station behind the patch port
+	sw2.learn(m)
+	for _, x := range []host{mVia, other, hostA, hostS} {
+		sw1.learn(x)
+	}
+	from1, from2 := sw1.count(), sw2.count()
+	// S's stealth probe with M's MAC (and S's own address).
+	spoofer := host{mac: m.mac, ip: hostS.ip, port: hostS.port}
+	sw1.packetIn(learnMiss(hostS.port, tcpFrame(spoofer, hostA, hostS.ip, 40000, 22, 0x29)))
+	_, r := sw1.waitFor(from1, "the spoof's block", isBlockAdd)
+	fm, _ := flowMod(r)
+	if in, _ := fm.Match.InPort(); in != hostS.port {
+		t.Errorf("spoof blocked at in_port %d, want %d", in, hostS.port)
+	}
+	if mac, ok := matchEthSrc(fm.Match); !ok || mac != m.mac {
+		t.Errorf("spoof block %+v, want in_port + the spoofed MAC", fm.Match)
+	}
+	// The second spoofed MAC from the same port: the port.
+	spoofer2 := host{mac: hostA.mac, ip: hostS.ip, port: hostS.port}
+	sw1.packetIn(learnMiss(hostS.port, tcpFrame(spoofer2, other, hostS.ip, 40001, 22, tcpSYN)))
+	sw1.waitFor(from1, "the port-wide block", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		return ok && isBlockAdd(r) && len(fm.Match.Fields) == 1
+	})
+	at1, at2 := sw1.fence(), sw2.fence()
+	for _, r := range sw2.recorded(from2)[:at2-from2] {
+		if isBlockChange(r) {
+			t.Errorf("switch 2 (where M lives) got a block flow: %+v", r.Msg)
+		}
+	}
+	for _, r := range sw1.recorded(from1)[:at1-from1] {
+		if fm, ok := flowMod(r); ok && isBlockAdd(r) {
+			if in, ok := fm.Match.InPort(); !ok || in != hostS.port {
+				t.Errorf("block flow on switch 1 not at the spoofer's port: %+v", fm.Match)
+			}
+		}
+	}
+	// M's home did not move: switch 1 still sends M's frames to the patch port.
+	for _, r := range sw1.recorded(from1)[:at1-from1] {
+		if learnFlowFor(r, forward.TableLearn, m.mac, hostS.port) || learnFlowFor(r, forward.TableForward, m.mac, hostS.port) {
+			t.Errorf("the spoofer's port learned M's MAC: %+v", r.Msg)
+		}
+	}
+	var hosts int
+	for _, hh := range h.hosts() {
+		if hh.MAC == m.macString() {
+			hosts++
+			if hh.Port != 8 && hh.Port != 3 {
+				t.Errorf("M's MAC at port %d: %+v", hh.Port, hh)
+			}
+		}
+	}
+	if hosts == 0 {
+		t.Error("M forgotten")
+	}
+}

@@ -69,6 +69,8 @@ func cmdLab(args []string, stdout, stderr io.Writer) int {
 	if sub == "up" {
 		fs.IntVar(&cfg.Hosts, "hosts", lab.DefaultHosts, "number of hosts")
 		fs.StringVar(&cfg.Bridge, "bridge", lab.DefaultBridge, "bridge name")
+		fs.IntVar(&cfg.Split, "split", 0, "two switches: hosts 1..N on --bridge, the rest on --bridge2, joined by a patch port pair (0: one switch)")
+		fs.StringVar(&cfg.Bridge2, "bridge2", lab.DefaultBridge2, "the second bridge of a --split lab")
 		fs.Var(&controllers, "controller", "controller target, e.g. tcp:127.0.0.1:6653 (repeatable)")
 		fs.StringVar(&cfg.FailMode, "fail-mode", lab.FailSecure, "bridge fail mode: secure or standalone")
 		fs.DurationVar(&probe, "inactivity-probe", 0, "controller inactivity probe (0: OVS default)")

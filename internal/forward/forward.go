@@ -35,6 +35,11 @@ type Config struct {
 	// (default 30s). Within it, a frame with that MAC on another port, or with that source address
 	// behind another port or MAC, is a spoof: it moves nothing (see Attribute).
 	HomeHold time.Duration
+	// AddrHold is how long an address stays with its home (port and MAC) after it was last used
+	// there, while that MAC is still learned on that port (default 10m). Another station using the
+	// address meanwhile is a spoofer; there is no check in the switch for addresses, so the hold
+	// is long: one forged frame must not move an address whose owner was merely quiet.
+	AddrHold time.Duration
 	// MoveCheck is the idle timeout, in seconds, of the check that decides whether a MAC seen on
 	// another port after its home went quiet has moved (default 10): the home's learned flow is
 	// re-added with this idle timeout and SEND_FLOW_REM; if it expires the station has stopped
@@ -50,6 +55,7 @@ const (
 	DefaultMaxHosts            = 4096
 	DefaultHoldoff             = time.Second
 	DefaultHomeHold            = 30 * time.Second
+	DefaultAddrHold            = 10 * time.Minute
 	DefaultMoveCheck           = 10
 )
 
@@ -77,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HomeHold <= 0 {
 		c.HomeHold = DefaultHomeHold
+	}
+	if c.AddrHold <= 0 {
+		c.AddrHold = DefaultAddrHold
 	}
 	if c.MoveCheck == 0 {
 		c.MoveCheck = DefaultMoveCheck
@@ -326,8 +335,8 @@ const (
 	AttrUnknown Attribution = iota
 	// AttrHere: the source address lives behind the port and MAC the packet entered with.
 	AttrHere
-	// AttrIPElsewhere: the source address has its home behind another port or MAC, seen there within
-	// HomeHold: the packet's source address is spoofed.
+	// AttrIPElsewhere: the source address has its home behind another port or MAC, used there
+	// within AddrHold: the packet's source address is spoofed.
 	AttrIPElsewhere
 	// AttrMACElsewhere: the frame's MAC has its home on another port, seen there within HomeHold (or
 	// confirmed there by a move check): the frame's source MAC is spoofed.
@@ -379,10 +388,10 @@ func (s *Switch) Attribute(now time.Time, port uint32, mac [6]byte, ip netip.Add
 }
 
 // ipHomeHeld reports whether binding b still holds its address against other claimants: its owner
-// is still learned on its port and used the address within HomeHold.
+// is still learned on its port and used the address within AddrHold.
 func (s *Switch) ipHomeHeld(b ipBind, now time.Time) bool {
 	j, ok := s.byMAC[b.mac]
-	return ok && s.ents[j].port == b.port && now.Sub(b.seen) < s.cfg.HomeHold
+	return ok && s.ents[j].port == b.port && now.Sub(b.seen) < s.cfg.AddrHold
 }
 
 // appendInstall appends the two flows of a learned host: in TableLearn, "this MAC is known on this
@@ -566,7 +575,7 @@ func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
 
 // IPLivesAt returns the port and MAC behind which ip lives: its home, the (port, MAC) it was first
 // seen behind and that kept using it, as long as that MAC is still learned there. Another port or
-// MAC using the address while its home holds it (HomeHold) is a spoofer (a scanner's decoys, an
+// MAC using the address while its home holds it (AddrHold) is a spoofer (a scanner's decoys, an
 // idle scan's zombie address, a forged answer) and changes nothing; an address whose home went
 // quiet moves to the next one that uses it.
 func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {

@@ -535,7 +535,7 @@ func TestEvictionBoundsTable(t *testing.T) {
 }
 
 func TestIPAttribution(t *testing.T) {
-	s := NewSwitch(Config{HomeHold: time.Minute})
+	s := NewSwitch(Config{HomeHold: time.Minute, AddrHold: time.Minute})
 	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
 	s.PacketIn(t0, learnMiss(2), arpPacket(macB, ipB), nil)
 	if p, m, ok := s.IPLivesAt(ipA); !ok || p != 1 || m != macA {
@@ -572,7 +572,7 @@ func TestIPAttribution(t *testing.T) {
 	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 1 {
 		t.Error("address moved while its home still used it")
 	}
-	// Once A has not used it for HomeHold, the address moves to its next user (DHCP gave it to B).
+	// Once A has not used it for AddrHold, the address moves to its next user (DHCP gave it to B).
 	s.PacketIn(t0.Add(200*time.Second), watchCopy(2), ipPacket(macB, ipA), nil)
 	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 2 {
 		t.Error("address of a quiet home never moves")

@@ -151,6 +151,13 @@ type Meters struct {
 	FirstContactRate   uint32   `yaml:"first_contact_rate"`
 	FirstContactBurst  uint32   `yaml:"first_contact_burst"`
 	FirstContactExempt []string `yaml:"first_contact_exempt"` // switch port names never limited (uplinks)
+	// ReplyRate limits the copies of answers (SYN-ACK, RST, ICMP replies
+	// and errors, ARP replies, neighbour advertisements) each switch port
+	// sends the controller per second, through a meter of its own;
+	// ReplyBurst at once. Answers a meter drops are unknown to detection,
+	// never silence. 0: defaults (500/s, burst 250).
+	ReplyRate  uint32 `yaml:"reply_rate"`
+	ReplyBurst uint32 `yaml:"reply_burst"`
 }
 
 // Forward configures learned forwarding flows.

@@ -240,7 +240,8 @@ func Default() Config {
 
 			AuditInterval: 15 * time.Second,
 		},
-		Meters:  Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4},
+		Meters: Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4,
+			ReplyRate: 500, ReplyBurst: 250},
 		Forward: Forward{IdleTimeout: 5 * time.Minute},
 		Notify: Notify{
 			Syslog:    Syslog{Network: "udp", AppName: "portcullis"},

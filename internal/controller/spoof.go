@@ -158,15 +158,38 @@ func (c *Controller) macHomeElsewhere(src policy.Source) bool {
 	return false
 }
 
-// releaseSpoofBlocks lifts the mac-spoof blocks of macs on switch dpid: their
-// home port went down, so what looked like a spoof was a move (a virtual
-// machine migrating before its old port was removed).
-func (c *Controller) releaseSpoofBlocks(dpid uint64, macs [][6]byte) {
+// releaseMoved handles stations whose home port on switch dpid went down:
+// they may have moved, on that switch or to another one. On every other
+// switch where such a MAC lives behind a port shared by several stations
+// (the uplink toward dpid), its home is released so that its next frame
+// learns it where it now is; and the mac-spoof blocks of those MACs are
+// lifted: what looked like a spoof was a move (a virtual machine migrating
+// before its old port was removed).
+func (c *Controller) releaseMoved(dpid uint64, macs [][6]byte) {
+	for _, sw := range c.sessionsSnapshot() {
+		if sw.dpid == dpid {
+			continue
+		}
+		sw.mu.Lock()
+		sw.out = sw.out[:0]
+		for _, m := range macs {
+			if port, ok := sw.fwd.PortOf(m); ok && sw.fwd.StationsAt(port) > 1 {
+				sw.out = sw.fwd.Forget(m, sw.out)
+			}
+		}
+		c.send(sw)
+		sw.mu.Unlock()
+	}
+	c.releaseSpoofBlocks(macs)
+}
+
+// releaseSpoofBlocks lifts the mac-spoof blocks (not port-wide ones) of macs.
+func (c *Controller) releaseSpoofBlocks(macs [][6]byte) {
 	var gone []*blockRecord
 	c.mu.Lock()
 	for id, r := range c.blocks {
 		b := r.Block
-		if b.Kind != string(detect.KindMACSpoof) || b.Source.DPID != dpid || b.PortWide {
+		if b.Kind != string(detect.KindMACSpoof) || b.PortWide {
 			continue
 		}
 		for _, m := range macs {

@@ -129,7 +129,7 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 		gone := macsAt(sw, m.Port.PortNo)
 		sw.out = sw.fwd.PortStatus(c.now(), m, sw.out[:0])
 		if _, still := sw.fwd.PortOf(firstMAC(gone)); len(gone) > 0 && !still {
-			go c.releaseSpoofBlocks(sw.dpid, gone)
+			go c.releaseMoved(sw.dpid, gone)
 		}
 		switch m.Reason {
 		case ofp.PortReasonAdd:

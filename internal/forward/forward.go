@@ -550,6 +550,32 @@ func (s *Switch) checkExpired(fr *ofp.FlowRemoved, out []ofp.Message) []ofp.Mess
 	return append(out, forwardFlowDelete(mac))
 }
 
+// Forget releases mac's home: the station and its IP bindings are forgotten and its flows
+// deleted, so its next frame, wherever it enters, learns it there. The controller calls it when
+// the station's port went down on another switch (it may have moved here through this switch's
+// uplink). Nothing happens for a MAC not learned.
+func (s *Switch) Forget(mac [6]byte, out []ofp.Message) []ofp.Message {
+	i, known := s.byMAC[mac]
+	if !known {
+		return out
+	}
+	port := s.ents[i].port
+	s.stats.Moves++
+	s.remove(i)
+	return append(out, learnFlowDelete(port, mac), forwardFlowDelete(mac))
+}
+
+// StationsAt returns how many stations are learned at port.
+func (s *Switch) StationsAt(port uint32) int {
+	n := 0
+	for i := s.head; i != none; i = s.ents[i].next {
+		if s.ents[i].port == port {
+			n++
+		}
+	}
+	return n
+}
+
 // Hosts returns the learned hosts, most recently seen first.
 func (s *Switch) Hosts() []Host {
 	hs := make([]Host, 0, len(s.byMAC))

@@ -675,3 +675,32 @@ func BenchmarkPacketInNewHost(b *testing.B) {
 		i++
 	}
 }
+
+// The controller releases a station's home on this switch when its port went down on another one
+// (a move between switches through this switch's uplink).
+func TestForget(t *testing.T) {
+	s := NewSwitch(Config{})
+	s.PacketIn(t0, learnMiss(9), arpPacket(macA, ipA), nil)
+	s.PacketIn(t0, learnMiss(9), arpPacket(macB, ipB), nil)
+	if n := s.StationsAt(9); n != 2 {
+		t.Errorf("StationsAt = %d", n)
+	}
+	fms := flowMods(t, s.Forget(macA, nil))
+	if len(fms) != 2 || fms[0].TableID != TableLearn || fms[1].TableID != TableForward {
+		t.Fatalf("Forget sent %+v", fms)
+	}
+	if _, ok := s.PortOf(macA); ok {
+		t.Error("still learned")
+	}
+	if _, _, ok := s.IPLivesAt(ipA); ok {
+		t.Error("its address still attributed")
+	}
+	if out := s.Forget(macC, nil); len(out) != 0 {
+		t.Errorf("Forget of an unknown MAC sent %+v", out)
+	}
+	// Its next frame, on another port, learns it there at once.
+	s.PacketIn(t0.Add(time.Second), learnMiss(4), ipPacket(macA, ipA), nil)
+	if p, _ := s.PortOf(macA); p != 4 {
+		t.Errorf("PortOf after Forget = %d", p)
+	}
+}

@@ -339,4 +339,22 @@ sendp([Ether(src=%q, dst=%q)/IP(src=%q, dst=%q)/TCP(sport=40000+p, dport=p, flag
 	if !scanPing(l, 2, 4, false, 3) {
 		t.Error("h2 (switch A) cannot reach h4 (switch B)")
 	}
+
+	// A legit move still works: h4 leaves switch B (its port goes away)
+	// and comes back on switch A, where its MAC lived behind the patch
+	// port (a virtual machine migrating between switches).
+	brA, brB := l.Bridges()[0], l.Bridges()[1]
+	if out, err := l.Vsctl("del-port", brB, "h4", "--", "add-port", brA, "h4", "--", "set", "Interface", "h4", "ofport_request=4"); err != nil {
+		t.Fatalf("moving h4 to %s: %v %s", brA, err, out)
+	}
+	for _, to := range []int{2, 3} {
+		if !scanPing(l, 4, to, false, 5) {
+			t.Errorf("h4 cannot reach h%d after moving to switch A", to)
+		}
+	}
+	for _, b := range scanBlocks(t, c) {
+		if strings.EqualFold(b.MAC, l.Host(4).MAC.String()) {
+			t.Errorf("the moved h4 is blocked: %s", scanJSON(b))
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"portcullis/internal/api"
 	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
 )
 
 // Issue 8, items 2 and 3: evidence counts only where it entered, and one
@@ -26,7 +27,7 @@ const spoofScapy = "/usr/bin/python3"
 func spoofNeedScapy(t *testing.T) {
 	t.Helper()
 	if out, err := exec.Command(spoofScapy, "-c", "import scapy.all").CombinedOutput(); err != nil {
-		t.Skipf("e2e: scapy missing (apt-get install python3-scapy): %v %s", err, out)
+		testenv.Missing(t, "scapy for %s missing: apt-get install python3-scapy (%v %s)", spoofScapy, err, out)
 	}
 }
 

@@ -89,12 +89,13 @@ func (c *Controller) placement(src policy.Source, ips []netip.Addr, kind detect.
 			spoofed = true
 		}
 	}
-	stations, real := 0, 0
+	var macs [][6]byte
+	real := 0
 	for _, h := range sw.fwd.Hosts() {
 		if h.Port != src.Port {
 			continue
 		}
-		stations++
+		macs = append(macs, h.MAC)
 		for _, ip := range h.IPs {
 			if p, m, ok := sw.fwd.IPLivesAt(ip); ok && p == src.Port && m == h.MAC {
 				real++
@@ -110,7 +111,34 @@ func (c *Controller) placement(src policy.Source, ips []netip.Addr, kind detect.
 	if kind == detect.KindMACSpoof {
 		repeat = c.spoofStrike(src) >= 2
 	}
-	return spoofed, repeat && real <= 1
+	return spoofed, repeat && real <= 1 && c.accessPort(src.DPID, macs)
+}
+
+// accessPort reports whether the port where macs are learned on switch dpid
+// is an access port rather than a link toward another switch: every one of
+// its stations that another switch knows sits there behind a port shared by
+// more stations (that switch's uplink toward this one). A link whose far
+// side has a single station looks the same from both ends and counts as a
+// link: never blocked whole.
+func (c *Controller) accessPort(dpid uint64, macs [][6]byte) bool {
+	for _, sw := range c.sessionsSnapshot() {
+		if sw.dpid == dpid {
+			continue
+		}
+		sw.mu.Lock()
+		ok := true
+		for _, m := range macs {
+			if p, learned := sw.fwd.PortOf(m); learned && sw.fwd.StationsAt(p) <= len(macs) {
+				ok = false
+				break
+			}
+		}
+		sw.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // spoofStrike counts a mac-spoof verdict against src's port and returns the

@@ -112,3 +112,37 @@ func TestMACSpoofBlockedWhereItEntered(t *testing.T) {
 		t.Error("M forgotten")
 	}
 }
+
+// A link between switches is never blocked whole, however often spoofed
+// frames come through it: switch 2 sees spoofed MACs of its own stations
+// enter at its patch port 8, behind which only X (at access port 2 of
+// switch 1) lives. The spoofs are blocked at (patch, MAC) on switch 2, the
+// patch port itself never.
+func TestSpoofThroughLinkNeverBlocksLink(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	sw1 := h.connect(0x1, 8)
+	sw2 := h.connect(0x2, 8)
+	x := newHost(90, 2)
+	xVia := host{mac: x.mac, ip: x.ip, port: 8}
+	w1, w2 := newHost(91, 3), newHost(92, 4) // stations of switch 2
+	sw1.learn(x)
+	for _, s := range []host{xVia, w1, w2} {
+		sw2.learn(s)
+	}
+	from := sw2.count()
+	for _, w := range []host{w1, w2, w1, w2} {
+		sw2.packetIn(learnMiss(8, tcpFrame(host{mac: w.mac, ip: x.ip, port: 8}, w1, x.ip, 40000, 22, tcpSYN)))
+	}
+	sw2.waitFor(from, "a spoof block", isBlockAdd)
+	at := sw2.fence()
+	for _, r := range sw2.recorded(from)[:at-from] {
+		if fm, ok := flowMod(r); ok && isBlockAdd(r) {
+			if len(fm.Match.Fields) == 1 {
+				t.Errorf("the link (patch port 8) was blocked whole: %+v", fm.Match)
+			}
+			if in, _ := fm.Match.InPort(); in != 8 {
+				t.Errorf("block at in_port %d, want the patch port 8 (with the spoofed MAC)", in)
+			}
+		}
+	}
+}

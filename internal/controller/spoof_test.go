@@ -133,7 +133,8 @@ func TestSpoofThroughLinkNeverBlocksLink(t *testing.T) {
 	for _, w := range []host{w1, w2, w1, w2} {
 		sw2.packetIn(learnMiss(8, tcpFrame(host{mac: w.mac, ip: x.ip, port: 8}, w1, x.ip, 40000, 22, tcpSYN)))
 	}
-	sw2.waitFor(from, "a spoof block", isBlockAdd)
+	i, _ := sw2.waitFor(from, "a spoof block", isBlockAdd)
+	sw2.waitFor(i+1, "the second spoof's block", isBlockAdd)
 	at := sw2.fence()
 	for _, r := range sw2.recorded(from)[:at-from] {
 		if fm, ok := flowMod(r); ok && isBlockAdd(r) {

@@ -222,6 +222,9 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 	now := c.now()
 	c.detections.Add(1)
 	c.m.Verdict(string(v.Kind), v.Probes)
+	if v.Kind == detect.KindMACSpoof {
+		v = c.stolenHome(v)
+	}
 	src := policy.Source{DPID: v.Source.DPID, Port: v.Source.Port, MAC: v.Source.MAC}
 	ev := event.Event{Type: event.ScanDetected, DPID: src.DPID, Port: src.Port, MAC: macString(src.MAC),
 		IP: firstIP(v.IPs), IPs: addrStrings(v.IPs), Kind: string(v.Kind), Reason: v.Reason,

@@ -141,6 +141,50 @@ func (c *Controller) accessPort(dpid uint64, macs [][6]byte) bool {
 	return true
 }
 
+// stolenHome turns around a mac-spoof seen at a link between switches: the
+// MAC's home on this switch is an access port, but the MAC lives at an
+// access port of another switch and now comes in through the link. Then the
+// home here was taken by a spoofer before the real station's traffic ever
+// reached this switch (one frame on a switch that had not seen the MAC):
+// the verdict is against that access port, and the MAC's home here is
+// released so the real station is learned behind the link.
+func (c *Controller) stolenHome(v detect.Verdict) detect.Verdict {
+	src := v.Source
+	c.mu.Lock()
+	sw := c.byDPID[src.DPID]
+	c.mu.Unlock()
+	if sw == nil {
+		return v
+	}
+	sw.mu.Lock()
+	home, ok := sw.fwd.PortOf(src.MAC)
+	var atLink, atHome [][6]byte
+	if ok && home != src.Port {
+		atLink = macsAt(sw, src.Port)
+		for _, m := range macsAt(sw, home) {
+			if m != src.MAC {
+				atHome = append(atHome, m)
+			}
+		}
+	}
+	sw.mu.Unlock()
+	if !ok || home == src.Port || len(atLink) == 0 || c.accessPort(src.DPID, atLink) ||
+		!c.accessPort(src.DPID, atHome) || !c.macHomeElsewhere(policy.Source{DPID: src.DPID, Port: src.Port, MAC: src.MAC}) {
+		return v
+	}
+	sw.mu.Lock()
+	if p, still := sw.fwd.PortOf(src.MAC); still && p == home {
+		sw.out = sw.fwd.Forget(src.MAC, sw.out[:0])
+		c.send(sw)
+	}
+	sw.mu.Unlock()
+	v.Source.Port = home
+	v.Reason = fmt.Sprintf("frames with MAC %s, which lives on another switch, took it over at port %d; the station itself comes in at port %d",
+		macString(src.MAC), home, src.Port)
+	v.Evidence = []string{v.Reason}
+	return v
+}
+
 // spoofStrike counts a mac-spoof verdict against src's port and returns the
 // port's count (distinct spoofed MACs and repeats alike).
 func (c *Controller) spoofStrike(src policy.Source) int {

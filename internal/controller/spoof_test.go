@@ -147,3 +147,39 @@ func TestSpoofThroughLinkNeverBlocksLink(t *testing.T) {
 		}
 	}
 }
+
+// A spoofer takes the MAC of M, who lives on switch 2, on switch 1 before
+// M's own traffic ever reached switch 1 (so switch 1 learned M at the
+// spoofer's port 2). When M's frames then come in through switch 1's link
+// (port 8), the spoof is pinned on the spoofer's port, never on the link:
+// M keeps reaching switch 1.
+func TestStolenHomeBlocksTheThief(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	sw1 := h.connect(0x1, 8)
+	sw2 := h.connect(0x2, 8)
+	m := newHost(77, 3)                      // M at access port 3 of switch 2
+	thief := newHost(66, 2)                  // the spoofer's own station at port 2 of switch 1
+	a1, b2 := newHost(10, 1), newHost(11, 5) // a station of each switch
+	sw2.learn(m)
+	sw2.learn(b2)
+	sw2.learn(host{mac: thief.mac, ip: thief.ip, port: 8})
+	sw2.learn(host{mac: a1.mac, ip: a1.ip, port: 8})
+	sw1.learn(a1)
+	sw1.learn(thief)
+	sw1.learn(host{mac: b2.mac, ip: b2.ip, port: 8})
+	// The thief's frame with M's MAC: switch 1 has never seen M, so it learns M at port 2.
+	sw1.learn(host{mac: m.mac, ip: thief.ip, port: 2})
+	from := sw1.count()
+	// M's own frame comes in through the link: a spoof there by switch 1's table.
+	sw1.packetIn(learnMiss(8, tcpFrame(host{mac: m.mac, ip: m.ip, port: 8}, a1, m.ip, 40000, 22, tcpSYN)))
+	_, r := sw1.waitFor(from, "the spoof's block", isBlockAdd)
+	fm, _ := flowMod(r)
+	if in, _ := fm.Match.InPort(); in != thief.port {
+		t.Errorf("spoof blocked at in_port %d, want the thief's port %d (never the link 8): %+v", in, thief.port, fm.Match)
+	}
+	for _, b := range h.blocks() {
+		if b.Port == 8 {
+			t.Errorf("the link is blocked: %+v", b)
+		}
+	}
+}

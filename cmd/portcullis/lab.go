@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -209,9 +210,19 @@ func labPrintStatus(l *lab.Lab, jsonOut bool, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "  controller    %s %s\n", c.Target, state)
 	}
+	split := slices.ContainsFunc(s.Hosts, func(h lab.HostStatus) bool { return h.Bridge != "" && h.Bridge != s.Bridge })
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tNETNS\tIPV4\tIPV6\tMAC\tPORT")
+	if split {
+		// Two switches (lab up --split): say which one each host is on.
+		fmt.Fprintln(tw, "HOST\tNETNS\tIPV4\tIPV6\tMAC\tBRIDGE\tPORT")
+	} else {
+		fmt.Fprintln(tw, "HOST\tNETNS\tIPV4\tIPV6\tMAC\tPORT")
+	}
 	for _, h := range s.Hosts {
+		if split {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", h.Name, h.Netns, h.IP, h.IPv6, h.MAC, h.Bridge, h.Port)
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", h.Name, h.Netns, h.IP, h.IPv6, h.MAC, h.Port)
 	}
 	tw.Flush()

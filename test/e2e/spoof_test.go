@@ -53,9 +53,14 @@ func spoofPortDropped(t *testing.T, l *lab.Lab, br string, port uint32, mac stri
 }
 
 // spoofWarm makes every host send to another one, so the controller knows
-// where each station and address lives (their homes).
+// where each station and address lives (their homes). It first empties the
+// hosts' neighbour caches: a spoofing scanner's ARP (nmap --spoof-mac, -S)
+// poisons them, which no switch controller undoes.
 func spoofWarm(t *testing.T, l *lab.Lab) {
 	t.Helper()
+	for _, h := range l.Hosts() {
+		scanRun(l, h.Index, 5*time.Second, "ip", "neigh", "flush", "all")
+	}
 	for _, h := range l.Hosts() {
 		next := h.Index%len(l.Hosts()) + 1
 		if !scanPing(l, h.Index, next, false, 5) {

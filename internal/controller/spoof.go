@@ -62,10 +62,10 @@ func (c *Controller) macSpoof(sw *switchState, now time.Time, port uint32, mac [
 	reason := fmt.Sprintf("frames with MAC %s entered at port %d; that MAC lives at port %d", macString(mac), port, home)
 	v := detect.Verdict{Source: detect.Source{DPID: sw.dpid, Port: port, MAC: mac}, Kind: detect.KindMACSpoof,
 		Reason: reason, Evidence: []string{reason}, Probes: 1, First: now, At: now, Score: 1}
-	select {
-	case c.verdicts <- v:
-	default:
+	if !c.vq.push(v) {
+		// No room: the next frame of this spoof reports it again.
 		c.m.Errors.WithLabelValues("verdict_queue_full").Inc()
+		delete(r.seen, k)
 	}
 }
 

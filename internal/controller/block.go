@@ -279,7 +279,7 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 	}
 	// A spoofer is blocked where it entered, and at an access port with one
 	// real station the port is the machine (spoof.go).
-	spoofed, portWide := c.placement(src, v.IPs, v.Kind)
+	spoofed, portWide := c.placement(src, v.IPs, v.Kind, v.Probes)
 	portWide = portWide && !ipOnly
 	if c.extend(src, v, bound, portWide, now) {
 		return

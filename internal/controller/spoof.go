@@ -74,7 +74,10 @@ func (c *Controller) macSpoof(sw *switchState, now time.Time, port uint32, mac [
 // ingress switch), portWide when the machine behind the port is the
 // spoofer and the port is an access port with at most one real station
 // (a station with an address of its own there).
-func (c *Controller) placement(src policy.Source, ips []netip.Addr, kind detect.Kind) (spoofed, portWide bool) {
+//
+// probes is the verdict's count: a mac-spoof verdict that folded in more
+// (another report of the spoof, or the scan it carried) is a repeat.
+func (c *Controller) placement(src policy.Source, ips []netip.Addr, kind detect.Kind, probes int) (spoofed, portWide bool) {
 	c.mu.Lock()
 	sw := c.byDPID[src.DPID]
 	c.mu.Unlock()
@@ -109,7 +112,7 @@ func (c *Controller) placement(src policy.Source, ips []netip.Addr, kind detect.
 	}
 	repeat := spoofed && kind != detect.KindMACSpoof
 	if kind == detect.KindMACSpoof {
-		repeat = c.spoofStrike(src) >= 2
+		repeat = c.spoofStrike(src) >= 2 || probes > 1
 	}
 	return spoofed, repeat && real <= 1 && c.accessPort(src.DPID, macs)
 }

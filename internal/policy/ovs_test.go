@@ -264,7 +264,7 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 		"priority=1881,tcp6,in_port=7,tcp_flags=+rst actions=controller(max_len=192,meter_id=131079),goto_table:2",
 		"priority=1401,icmp,in_port=7,icmp_type=3 actions=controller(max_len=192,meter_id=131079),goto_table:2",
 		"priority=1401,icmp6,in_port=7,icmp_type=129 actions=controller(max_len=192,meter_id=131079),goto_table:2",
-		"priority=1301,arp,in_port=7,arp_op=2 actions=controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1301,arp,in_port=7 actions=controller(max_len=192,meter_id=131079),goto_table:2",
 		"priority=1301,icmp6,in_port=7,icmp_type=136 actions=controller(max_len=192,meter_id=131079),goto_table:2",
 		"priority=1900,tcp,tcp_flags=+syn-ack actions=controller(max_len=192,meter_id=1),goto_table:2",
 		"priority=1900,tcp6,tcp_flags=+syn-ack actions=controller(max_len=192,meter_id=1),goto_table:2",

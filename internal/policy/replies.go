@@ -70,8 +70,10 @@ func replyRules() []replyRule {
 	for _, typ := range []uint8{1, 3, 4, 129} {
 		rs = append(rs, replyRule{forward.PriorityReplyICMP, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(typ)}})
 	}
+	// All ARP, not only replies: no flow of the pipeline may look at the ARP opcode, which the
+	// blocks' datapath guards use (guard.go). A port's lookups go through its meter too.
 	rs = append(rs,
-		replyRule{forward.PriorityReplyDiscover, []ofp.OXM{ofp.MatchEthType(ethTypeARP), ofp.MatchARPOp(2)}},
+		replyRule{forward.PriorityReplyDiscover, []ofp.OXM{ofp.MatchEthType(ethTypeARP)}},
 		replyRule{forward.PriorityReplyDiscover, []ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(136)}})
 	return rs
 }

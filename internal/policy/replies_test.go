@@ -25,9 +25,13 @@ func TestReplyFlows(t *testing.T) {
 		if fm.Priority <= forward.PriorityWatchLow || fm.Priority >= forward.PriorityWatchHigh {
 			t.Errorf("priority %d outside the watch band", fm.Priority)
 		}
+		// The blocks' datapath guards rely on no flow looking at the ARP opcode (guard.go).
+		if _, ok := fm.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMARPOp); ok {
+			t.Errorf("an answer flow matches the ARP opcode: %+v", fm.Match)
+		}
 	}
 	if n != 16 {
-		t.Errorf("%d answer flows, want 16 (TCP SYN-ACK and RST x2, 6 ICMP, 4 ICMPv6, ARP reply, NA)", n)
+		t.Errorf("%d answer flows, want 16 (TCP SYN-ACK and RST x2, 6 ICMP, 4 ICMPv6, ARP, NA)", n)
 	}
 	if p, ok := ReplyPort(ReplyMeter(7)); !ok || p != 7 {
 		t.Errorf("ReplyPort = %d %v", p, ok)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -69,6 +70,8 @@ func cmdLab(args []string, stdout, stderr io.Writer) int {
 	if sub == "up" {
 		fs.IntVar(&cfg.Hosts, "hosts", lab.DefaultHosts, "number of hosts")
 		fs.StringVar(&cfg.Bridge, "bridge", lab.DefaultBridge, "bridge name")
+		fs.IntVar(&cfg.Split, "split", 0, "two switches: hosts 1..N on --bridge, the rest on --bridge2, joined by a patch port pair (0: one switch)")
+		fs.StringVar(&cfg.Bridge2, "bridge2", lab.DefaultBridge2, "the second bridge of a --split lab")
 		fs.Var(&controllers, "controller", "controller target, e.g. tcp:127.0.0.1:6653 (repeatable)")
 		fs.StringVar(&cfg.FailMode, "fail-mode", lab.FailSecure, "bridge fail mode: secure or standalone")
 		fs.DurationVar(&probe, "inactivity-probe", 0, "controller inactivity probe (0: OVS default)")
@@ -207,9 +210,19 @@ func labPrintStatus(l *lab.Lab, jsonOut bool, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "  controller    %s %s\n", c.Target, state)
 	}
+	split := slices.ContainsFunc(s.Hosts, func(h lab.HostStatus) bool { return h.Bridge != "" && h.Bridge != s.Bridge })
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tNETNS\tIPV4\tIPV6\tMAC\tPORT")
+	if split {
+		// Two switches (lab up --split): say which one each host is on.
+		fmt.Fprintln(tw, "HOST\tNETNS\tIPV4\tIPV6\tMAC\tBRIDGE\tPORT")
+	} else {
+		fmt.Fprintln(tw, "HOST\tNETNS\tIPV4\tIPV6\tMAC\tPORT")
+	}
 	for _, h := range s.Hosts {
+		if split {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", h.Name, h.Netns, h.IP, h.IPv6, h.MAC, h.Bridge, h.Port)
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", h.Name, h.Netns, h.IP, h.IPv6, h.MAC, h.Port)
 	}
 	tw.Flush()

@@ -130,7 +130,7 @@ type Block struct {
 	Scope         string          `yaml:"scope"`          // network (every switch) or ingress (the switch it entered)
 	Allowlist     []string        `yaml:"allowlist"`      // CIDR[:port,port...] never counted or blocked
 	NeverBlock    []string        `yaml:"never_block"`    // CIDRs never blocked (gateways, DNS servers, ...)
-	NoisyPorts    []uint16        `yaml:"noisy_ports"`    // destination ports that never count
+	NoisyPorts    []uint16        `yaml:"noisy_ports"`    // UDP services whose own exchanges never count (detect.Config.NoisyPorts)
 
 	// AuditInterval is how often the controller reads every switch's block
 	// flows (one flow-stats request per switch, by cookie) and repairs what
@@ -151,6 +151,13 @@ type Meters struct {
 	FirstContactRate   uint32   `yaml:"first_contact_rate"`
 	FirstContactBurst  uint32   `yaml:"first_contact_burst"`
 	FirstContactExempt []string `yaml:"first_contact_exempt"` // switch port names never limited (uplinks)
+	// ReplyRate limits the copies of answers (SYN-ACK, RST, ICMP replies
+	// and errors, ARP replies, neighbour advertisements) each switch port
+	// sends the controller per second, through a meter of its own;
+	// ReplyBurst at once. Answers a meter drops are unknown to detection,
+	// never silence. 0: defaults (500/s, burst 250).
+	ReplyRate  uint32 `yaml:"reply_rate"`
+	ReplyBurst uint32 `yaml:"reply_burst"`
 	// ProbeBudget are the other per-port budgets of first contacts (see
 	// ProbeBudget); first_contact_exempt ports get none either.
 	ProbeBudget ProbeBudget `yaml:"probe_budget"`
@@ -254,6 +261,7 @@ func Default() Config {
 			AuditInterval: 15 * time.Second,
 		},
 		Meters: Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4,
+			ReplyRate: 500, ReplyBurst: 250,
 			ProbeBudget: ProbeBudget{StrayRate: 50, StrayBurst: 4, UDPRate: 0, UDPBurst: 16, ICMPRate: 100, ICMPBurst: 4,
 				OtherRate: 20, OtherBurst: 5}},
 		Forward: Forward{IdleTimeout: 5 * time.Minute},

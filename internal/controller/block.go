@@ -53,6 +53,16 @@ func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }
 
 func historyKey(src policy.Source) string { return macString(src.MAC) }
 
+// blockHistoryKey is the escalation key of a block: the MAC, or for a
+// spoofer's block where it entered (a MAC it used may be someone else's,
+// whose record must not grow from it).
+func blockHistoryKey(b policy.Block) string {
+	if b.Spoofed {
+		return fmt.Sprintf("%x/%d/%s", b.Source.DPID, b.Source.Port, macString(b.Source.MAC))
+	}
+	return historyKey(b.Source)
+}
+
 // restore loads blocks and run-time allowlist entries from the store.
 func (c *Controller) restore() error {
 	items, err := store.ListJSON[blockRecord](c.store, store.BucketBlocks)
@@ -162,7 +172,7 @@ func (c *Controller) blocker(ctx context.Context) {
 		case <-t.C:
 			now := c.now()
 			c.detMu.Lock()
-			vs := c.det.Tick(now)
+			vs := c.det.Tick(c.evidenceHorizon(now))
 			c.detMu.Unlock()
 			for _, v := range vs {
 				c.onVerdict(v)
@@ -177,9 +187,9 @@ func (c *Controller) blocker(ctx context.Context) {
 				lastExempt = now
 				c.exemptProtectedPorts()
 			}
+			c.pollMeters() // every tick: answer meters' drops must reach detection before silence counts
 			if now.Sub(lastPoll) >= 10*time.Second {
 				lastPoll = now
-				c.pollMeters()
 				c.detMu.Lock()
 				st := c.det.Stats()
 				c.detMu.Unlock()
@@ -212,6 +222,9 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 	now := c.now()
 	c.detections.Add(1)
 	c.m.Verdict(string(v.Kind), v.Probes)
+	if v.Kind == detect.KindMACSpoof {
+		v = c.stolenHome(v)
+	}
 	src := policy.Source{DPID: v.Source.DPID, Port: v.Source.Port, MAC: v.Source.MAC}
 	ev := event.Event{Type: event.ScanDetected, DPID: src.DPID, Port: src.Port, MAC: macString(src.MAC),
 		IP: firstIP(v.IPs), IPs: addrStrings(v.IPs), Kind: string(v.Kind), Reason: v.Reason,
@@ -264,11 +277,16 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 		}
 		ipOnly = true
 	}
-	if c.extend(src, v, bound, now) {
+	// A spoofer is blocked where it entered, and at an access port with one
+	// real station the port is the machine (spoof.go).
+	spoofed, portWide := c.placement(src, v.IPs, v.Kind, v.Probes)
+	portWide = portWide && !ipOnly
+	if c.extend(src, v, bound, portWide, now) {
 		return
 	}
 	r := &blockRecord{
 		Block: policy.Block{ID: newID(), Source: src, IPs: bound, IPBound: len(bound) > 0, IPOnly: ipOnly,
+			Spoofed: spoofed, PortWide: portWide,
 			Reason: v.Reason, Kind: string(v.Kind), Created: now, Scope: c.blockSettings().scope},
 		AllIPs: v.IPs, Evidence: v.Evidence, Probes: v.Probes, Targets: v.Targets,
 	}
@@ -279,11 +297,18 @@ func (c *Controller) onVerdict(v detect.Verdict) {
 // block (the detector decides per source and address, so a decoy scan can
 // yield several verdicts before the first block lands): one block per
 // source, no extra escalation. New bound addresses get their drop flows.
-func (c *Controller) extend(src policy.Source, v detect.Verdict, bound []netip.Addr, now time.Time) bool {
+//
+// A port-wide block covers every source at its port; a verdict that makes
+// a source's block port-wide (portWide) widens it.
+func (c *Controller) extend(src policy.Source, v detect.Verdict, bound []netip.Addr, portWide bool, now time.Time) bool {
 	c.mu.Lock()
 	var r *blockRecord
 	for _, x := range c.blocks {
-		if x.Block.Source == src && x.Block.Active(now) {
+		b := x.Block
+		if !b.Active(now) {
+			continue
+		}
+		if b.Source == src || (b.PortWide && b.Source.DPID == src.DPID && b.Source.Port == src.Port) {
 			r = x
 			break
 		}
@@ -293,6 +318,10 @@ func (c *Controller) extend(src policy.Source, v detect.Verdict, bound []netip.A
 		return false
 	}
 	added := false
+	if portWide && !r.Block.PortWide {
+		r.Block.PortWide, r.Block.Spoofed = true, true
+		added = true
+	}
 	for _, ip := range bound {
 		if !slices.Contains(r.Block.IPs, ip) {
 			r.Block.IPs = append(r.Block.IPs, ip)
@@ -377,8 +406,10 @@ func (c *Controller) sourceOwns(src policy.Source, ip netip.Addr) bool {
 func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 	b := &r.Block
 	var hist *history // the source's offences, written once the flows are out
+	var key string
 	if b.Expires.IsZero() {
-		h, _, _ := store.GetJSON[history](c.store, store.BucketHistory, historyKey(b.Source))
+		key = blockHistoryKey(*b)
+		h, _, _ := store.GetJSON[history](c.store, store.BucketHistory, key)
 		bs := c.blockSettings()
 		if !h.Last.IsZero() && bs.historyExpiry > 0 && now.Sub(h.Last) > bs.historyExpiry {
 			h.Count = 0
@@ -404,7 +435,7 @@ func (c *Controller) install(r *blockRecord, now time.Time, by string) {
 	// The store's writes (each an fsync) come after the flow-mods: every
 	// millisecond before the drop flow lands is more probes answered.
 	if hist != nil {
-		if err := store.PutJSON(c.store, store.BucketHistory, historyKey(b.Source), *hist); err != nil {
+		if err := store.PutJSON(c.store, store.BucketHistory, key, *hist); err != nil {
 			c.log.Error("store: saving history failed", "err", err)
 		}
 	}

@@ -14,6 +14,12 @@ import (
 // table and stop being copied to the controller (docs/pipeline.md). A UDP
 // scan gets no bypass for the ports that answer ICMP unreachable, and a bypass
 // names the service port, so the scanner's other probes stay watched.
+//
+// Only an answer that entered where its sender lives opens a bypass (the
+// caller checks forward.Switch.Attribute), and each direction's flow names
+// the switch port its sender lives behind (in_port): a forged answer from
+// another port opens nothing, and a bypass never covers packets with the
+// same addresses entering anywhere else.
 
 const (
 	udpPairsMax    = 4096
@@ -60,13 +66,22 @@ func (c *Controller) bypass(sw *switchState, pr policy.Pair) {
 	c.send(sw)
 }
 
-func (c *Controller) udpBypass(sw *switchState, now time.Time, p *packet.Packet) {
+// peerPort returns the port behind which the other side of p (its
+// destination) lives on this switch. Must hold sw.mu.
+func peerPort(sw *switchState, p *packet.Packet) (uint32, bool) {
+	port, _, ok := sw.fwd.IPLivesAt(p.Dst)
+	return port, ok
+}
+
+func (c *Controller) udpBypass(sw *switchState, now time.Time, inPort uint32, p *packet.Packet) {
 	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Dst.IsMulticast() || isBroadcast(p.Dst) {
 		return
 	}
 	if sw.udp.answers(now, p) {
 		// p answers the client p.Dst from the service p.Src:p.SrcPort.
-		c.bypass(sw, policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 17, DstPort: p.SrcPort})
+		if cport, ok := peerPort(sw, p); ok {
+			c.bypass(sw, policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 17, DstPort: p.SrcPort, InPort: cport, DstInPort: inPort})
+		}
 	}
 }
 
@@ -74,11 +89,13 @@ func (c *Controller) udpBypass(sw *switchState, now time.Time, p *packet.Packet)
 // SYN-ACK from server:port to client installs a bypass for client->server:port
 // and its reverse. Later SYNs to that service, its FINs and the RSTs of its
 // close stay in the switch. Other ports of the server stay watched.
-func (c *Controller) tcpBypass(sw *switchState, p *packet.Packet) {
+func (c *Controller) tcpBypass(sw *switchState, inPort uint32, p *packet.Packet) {
 	if !p.Src.IsValid() || !p.Dst.IsValid() {
 		return
 	}
-	c.bypass(sw, policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 6, DstPort: p.SrcPort})
+	if cport, ok := peerPort(sw, p); ok {
+		c.bypass(sw, policy.Pair{Src: p.Dst, Dst: p.Src, Proto: 6, DstPort: p.SrcPort, InPort: cport, DstInPort: inPort})
+	}
 }
 
 // ackBypass stops copying an established TCP conversation whose handshake the
@@ -87,12 +104,14 @@ func (c *Controller) tcpBypass(sw *switchState, p *packet.Packet) {
 // like them, but a conversation with pure ACKs in both directions is a real
 // one (a scanned port answers an ACK probe with RST, never ACK). Both
 // directions get a 5-tuple bypass.
-func (c *Controller) ackBypass(sw *switchState, now time.Time, p *packet.Packet) {
+func (c *Controller) ackBypass(sw *switchState, now time.Time, inPort uint32, p *packet.Packet) {
 	if !p.Src.IsValid() || !p.Dst.IsValid() {
 		return
 	}
 	if sw.acks.answers(now, p) {
-		c.bypass(sw, policy.Pair{Src: p.Src, Dst: p.Dst, Proto: 6, SrcPort: p.SrcPort, DstPort: p.DstPort})
+		if dport, ok := peerPort(sw, p); ok {
+			c.bypass(sw, policy.Pair{Src: p.Src, Dst: p.Dst, Proto: 6, SrcPort: p.SrcPort, DstPort: p.DstPort, InPort: inPort, DstInPort: dport})
+		}
 	}
 }
 

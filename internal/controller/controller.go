@@ -93,6 +93,10 @@ type Controller struct {
 	verdicts chan detect.Verdict // flood verdicts (flood.go)
 	vq       *verdictQueue       // packet-in verdicts (verdicts.go)
 
+	meterPolling atomic.Bool       // a meter reading round is in flight (pollMeters)
+	meterHorizon atomic.Int64      // unix ns: start of the last complete meter reading round
+	strikes      map[spoofPort]int // mac-spoof verdicts per port (spoof.go); guarded by mu
+
 	// counters for the API's stats
 	packetIns  atomic.Uint64
 	probes     atomic.Uint64

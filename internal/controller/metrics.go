@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,6 +20,8 @@ type metricsSet struct {
 	*metrics.Metrics
 	packetIn [3][4]prometheus.Counter // [reason][table] for our four tables
 	messages [2][int(ofp.TypeMeterMod) + 1]prometheus.Counter
+	spoofed  atomic.Uint64 // packets whose source lives elsewhere (forward.Attribution.Spoofed)
+	losses   atomic.Uint64 // answer meter drops reported to the detector (detect.Loss)
 }
 
 const (
@@ -32,6 +34,12 @@ var packetInReasons = [3]string{"no_match", "action", "invalid_ttl"}
 func newMetrics(version string) *metricsSet {
 	m := &metricsSet{Metrics: metrics.New()}
 	m.SetBuildInfo(version)
+	m.CounterFunc("detect", "spoofed_packets_total",
+		"Copied packets whose source address or MAC lives behind another port: they count as probes of the port they entered at, never as answers.",
+		func() float64 { return float64(m.spoofed.Load()) })
+	m.CounterFunc("detect", "answer_losses_total",
+		"Meter readings in which a port's answer meter (or the UDP watch meter) dropped copies: attempts waiting then expire as unknown, not as failures.",
+		func() float64 { return float64(m.losses.Load()) })
 	for r := range m.packetIn {
 		for t := range m.packetIn[r] {
 			m.packetIn[r][t] = m.PacketIns.WithLabelValues(packetInReasons[r], strconv.Itoa(t))
@@ -94,33 +102,3 @@ func (c *Controller) sendTo(s *ofconn.Session, msgs ...ofp.Message) error {
 }
 
 func (m *metricsSet) handler() http.Handler { return m.Handler() }
-
-// pollMeters asks every switch for its meter statistics and feeds the drop
-// bands' counts to portcullis_openflow_meter_dropped_packets_total.
-func (c *Controller) pollMeters() {
-	for _, sw := range c.sessionsSnapshot() {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			reply, err := c.request(ctx, sw.sess, &ofp.MultipartRequest{Body: &ofp.MeterStatsRequest{MeterID: ofp.MeterAll}})
-			if err != nil {
-				return
-			}
-			mp, ok := reply.(*ofp.MultipartReply)
-			if !ok {
-				return
-			}
-			ms, ok := mp.Body.(*ofp.MeterStatsReply)
-			if !ok {
-				return
-			}
-			for _, s := range ms.Stats {
-				var dropped uint64
-				for _, b := range s.Bands {
-					dropped += b.PacketBandCount
-				}
-				c.m.ObserveMeterBand(sw.dpid, s.MeterID, dropped)
-			}
-		}()
-	}
-}

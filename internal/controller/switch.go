@@ -30,6 +30,9 @@ type switchState struct {
 	acks      udpPairs        // recent pure ACKs outside bypassed conversations
 	fcPorts   map[uint32]bool // ports with a first-contact meter (policy.FirstContactFlows)
 	synPorts  map[uint32]bool // ports with SYN counter flows (policy.SYNCountFlows)
+	spoofs    spoofReports    // recent MAC spoofs reported (spoof.go)
+
+	meters meterReadings // the last meter reading (pollMeters' goroutine only)
 
 	synPolling atomic.Bool // a SYN counter request is in flight
 }
@@ -53,6 +56,7 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	msgs = append(msgs, policy.SYNCountReset())
 	for _, p := range s.Ports() {
 		msgs = append(msgs, c.firstContactAdd(sw, p)...)
+		msgs = append(msgs, c.replyAdd(p)...)
 	}
 	err := c.sendTo(s, msgs...)
 	sw.mu.Unlock()
@@ -122,11 +126,17 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 		c.packetIn(sw, m)
 	case *ofp.PortStatus:
 		sw.mu.Lock()
+		gone := macsAt(sw, m.Port.PortNo)
 		sw.out = sw.fwd.PortStatus(c.now(), m, sw.out[:0])
+		if _, still := sw.fwd.PortOf(firstMAC(gone)); len(gone) > 0 && !still {
+			go c.releaseMoved(sw.dpid, gone)
+		}
 		switch m.Reason {
 		case ofp.PortReasonAdd:
 			sw.out = append(sw.out, c.firstContactAdd(sw, m.Port)...)
+			sw.out = append(sw.out, c.replyAdd(m.Port)...)
 		case ofp.PortReasonDelete:
+			sw.out = append(sw.out, policy.ReplyDelete(m.Port.PortNo)...)
 			if sw.fcPorts[m.Port.PortNo] {
 				delete(sw.fcPorts, m.Port.PortNo)
 				sw.out = append(sw.out, policy.FirstContactDelete(m.Port.PortNo)...)
@@ -226,28 +236,50 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 	}
 	sw.out = sw.fwd.PacketIn(now, pi, &sw.pkt, sw.out[:0])
 	c.send(sw)
-	if pi.TableID != forward.TableWatch {
-		return
-	}
 	inPort, ok := pi.Match.InPort()
 	if !ok {
 		return
 	}
 	p := &sw.pkt
-	switch {
-	case p.Proto == 17 && !p.Fragment:
-		c.udpBypass(sw, now, p)
-	case p.Proto == 6 && p.TCPFlags&0x17 == 0x12: // SYN+ACK, no RST/FIN: accepted
-		c.tcpBypass(sw, p)
-	case p.Proto == 6 && p.TCPFlags&0x1ff == 0x10: // pure ACK
-		c.ackBypass(sw, now, p)
+	// Evidence counts only where it entered (docs/pipeline.md "IP
+	// attribution"): is the packet's source where it entered?
+	srcIP := p.Src
+	if p.EthType == packet.EthTypeARP {
+		srcIP = p.ARPSenderIP
+	}
+	attr := sw.fwd.Attribute(now, inPort, p.EthSrc, srcIP)
+	if attr == forward.AttrMACElsewhere {
+		c.macSpoof(sw, now, inPort, p.EthSrc)
+	}
+	if attr.Spoofed() {
+		c.m.spoofed.Add(1)
+	}
+	if pi.TableID != forward.TableWatch {
+		return
+	}
+	if attr == forward.AttrHere {
+		// Only an answer from where its sender lives opens a bypass.
+		switch {
+		case p.Proto == 17 && !p.Fragment:
+			c.udpBypass(sw, now, inPort, p)
+		case p.Proto == 6 && p.TCPFlags&0x17 == 0x12: // SYN+ACK, no RST/FIN: accepted
+			c.tcpBypass(sw, inPort, p)
+		case p.Proto == 6 && p.TCPFlags&0x1ff == 0x10: // pure ACK
+			c.ackBypass(sw, now, inPort, p)
+		}
 	}
 	if c.exempt(p) {
 		return
 	}
 	src := detect.Source{DPID: sw.dpid, Port: inPort, MAC: p.EthSrc}
 	c.detMu.Lock()
-	v, decided := c.det.Observe(now, src, p)
+	var v detect.Verdict
+	var decided bool
+	if attr.Spoofed() {
+		v, decided = c.det.ObserveSpoofed(now, src, p)
+	} else {
+		v, decided = c.det.Observe(now, src, p)
+	}
 	c.detMu.Unlock()
 	c.probes.Add(1)
 	if decided {

@@ -119,18 +119,29 @@ const (
 type aliveEntry struct {
 	ip   netip.Addr
 	last time.Time
+	dpid uint64 // where it was last heard from: the port its answers enter at
+	port uint32
 }
 
 func addrSlot(ip netip.Addr, n int) int {
 	return int(targetHash(ip, 0, 0) % uint64(n))
 }
 
-func (d *Detector) noteAlive(ip netip.Addr, now time.Time) {
-	if !ip.IsValid() || ip.IsUnspecified() {
+func (d *Detector) noteAlive(src Source, ip netip.Addr, now time.Time) {
+	if !ip.IsValid() || ip.IsUnspecified() || d.spoofed {
 		return
 	}
 	e := &d.alives[addrSlot(ip, aliveSlots)]
-	e.ip, e.last = ip, now
+	e.ip, e.last, e.dpid, e.port = ip, now, src.DPID, src.Port
+}
+
+// heardAt returns where ip was last heard from, if it was.
+func (d *Detector) heardAt(ip netip.Addr) (dpid uint64, port uint32, ok bool) {
+	e := &d.alives[addrSlot(ip, aliveSlots)]
+	if e.ip != ip || e.last.IsZero() {
+		return 0, 0, false
+	}
+	return e.dpid, e.port, true
 }
 
 func (d *Detector) alive(ip netip.Addr, now time.Time) bool {

@@ -20,6 +20,9 @@ func connHash(a, b netip.Addr, ap, bp uint16) uint64 {
 }
 
 func (d *Detector) rememberConn(p *packet.Packet) {
+	if d.spoofed {
+		return // a forged answer establishes nothing
+	}
 	h := connHash(p.Src, p.Dst, p.SrcPort, p.DstPort)
 	if d.knownConn(p) {
 		return

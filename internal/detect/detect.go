@@ -40,11 +40,14 @@ const (
 	KindUDPScan       Kind = "udp-scan"       // UDP to many ports or hosts, answered by port unreachable
 	KindIPProtoScan   Kind = "ip-proto-scan"  // many IP protocol numbers to one host
 	KindOSFingerprint Kind = "os-fingerprint" // nmap -O probe shapes
+	// KindMACSpoof is decided by the controller, not the detector: frames
+	// with a MAC whose home is another port (forward.Switch.Attribute).
+	KindMACSpoof Kind = "mac-spoof"
 )
 
 // Kinds lists every Kind, for metrics and the API.
 var Kinds = []Kind{KindPortScan, KindHostSweep, KindPingSweep, KindARPSweep, KindNDSweep,
-	KindStealthScan, KindUDPScan, KindIPProtoScan, KindOSFingerprint, KindSYNFlood}
+	KindStealthScan, KindUDPScan, KindIPProtoScan, KindOSFingerprint, KindSYNFlood, KindMACSpoof}
 
 // Verdict says that a Source is scanning. IPs and Evidence are bounded.
 type Verdict struct {
@@ -81,6 +84,7 @@ type Stats struct {
 	Successes       uint64
 	Failures        uint64
 	Timeouts        uint64 // pending attempts that expired unanswered
+	Unknown         uint64 // pending attempts that expired while a meter dropped answers (see ReplyLoss)
 	ActorsEvicted   uint64 // actors dropped because the table was full
 	ActorsExpired   uint64 // actors dropped after IdleExpiry
 	PendingEvicted  uint64 // attempts dropped because the table was full
@@ -114,8 +118,13 @@ type Config struct {
 	SignatureProbes  int // nmap-shaped SYN first contacts that decide [3]
 	OSProbeMin       int // distinct nmap -O probe shapes that decide [2]
 
-	// NoisyPorts never count, as source or destination (TCP and UDP) [67,
-	// 68, 546, 547, 5353, 5355, 137, 138, 139, 1900].
+	// NoisyPorts are UDP services whose own traffic looks like scanning
+	// [67, 68, 546, 547, 5353, 5355, 137, 138, 139, 1900]. Only their own
+	// exchanges never count: UDP from one listed port to the same port
+	// (NetBIOS 137->137, mDNS 5353->5353, ...) and DHCP's client/server
+	// pairs (68<->67, 546<->547). A TCP first contact, or UDP to any other
+	// port, counts whatever its source port: nmap -g 53/67/137/5353 is seen.
+	// Multicast and broadcast destinations are never first contacts anyway.
 	NoisyPorts []uint16
 }
 
@@ -308,6 +317,12 @@ type Detector struct {
 	addrs             [addrSlots]addrSeen
 	alives            [aliveSlots]aliveEntry
 	frags             [fragSlots]fragEntry // recent fragments, for overlaps (fragment.go)
+	losses            lossTable
+
+	// The packet being observed: where it entered, and whether its source
+	// address may be an answer (see ObserveSpoofed). Set by observe.
+	cur     Source
+	spoofed bool
 }
 
 // New returns a Detector. Zero fields of cfg take their defaults; call
@@ -368,6 +383,21 @@ func (d *Detector) isNoisy(port uint16) bool { return d.noisy[port/64]&(1<<(port
 // answers. It returns a verdict the first time an actor is decided to be a
 // scanner (at most once per actor until Forget).
 func (d *Detector) Observe(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
+	return d.observe(now, src, p, false)
+}
+
+// ObserveSpoofed feeds a packet whose source address (or MAC) does not live
+// where it entered (forward.Switch.Attribute): it still counts as a probe
+// of src, which sent it, but it is never an answer to anyone's attempt (a
+// forged SYN-ACK, RST, UDP answer or ICMP error resolves nothing), it does
+// not mark a conversation as established, and it does not make the
+// address it claims look alive.
+func (d *Detector) ObserveSpoofed(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
+	return d.observe(now, src, p, true)
+}
+
+func (d *Detector) observe(now time.Time, src Source, p *packet.Packet, spoofed bool) (Verdict, bool) {
+	d.cur, d.spoofed = src, spoofed
 	d.stats.Observed++
 	if p.EthType == packet.EthTypeARP {
 		return d.observeARP(now, src, p)
@@ -383,7 +413,7 @@ func (d *Detector) Observe(now time.Time, src Source, p *packet.Packet) (Verdict
 		}
 	}
 	d.noteAddr(src, p.Src)
-	d.noteAlive(p.Src, now)
+	d.noteAlive(src, p.Src, now)
 	switch p.Proto {
 	case packet.ProtoTCP:
 		return d.observeTCP(now, src, p)
@@ -472,6 +502,10 @@ func (d *Detector) Tick(now time.Time) []Verdict {
 			continue // answered already
 		}
 		delete(d.pend, it.key)
+		if d.answerLost(pe, now) {
+			d.stats.Unknown++
+			continue
+		}
 		d.stats.Timeouts++
 		var v Verdict
 		var decided bool

@@ -63,7 +63,7 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 		return Verdict{}, false
 	}
 	d.noteAddr(src, p.ARPSenderIP)
-	d.noteAlive(p.ARPSenderIP, now)
+	d.noteAlive(src, p.ARPSenderIP, now)
 	switch p.ARPOp {
 	case 1:
 		// Probes (sender 0.0.0.0) and gratuitous announcements are not lookups.

@@ -128,14 +128,34 @@
 //
 // # What never counts
 //
-// Noisy service ports (Config.NoisyPorts: DHCP, DHCPv6, mDNS, LLMNR, NetBIOS,
-// SSDP), multicast and broadcast destinations, DAD and gratuitous ARP, non-first
-// fragments that overlap nothing, and packets that answer an exchange the other side started (a
-// DNS server answering many client ports is answering, not probing). UDP from
-// source port 53, 123 or 5353 to a port >= 1024 is taken as a reply even when
-// its query was not seen (so nmap -sU -g 53 against ports >= 1024 is missed).
-// UDP to ports 33434-33534 is traceroute, whose probes reaching the
-// destination are answered by port unreachable by design.
+// Noisy services' own exchanges (Config.NoisyPorts: UDP between one listed
+// port and itself, as NetBIOS, mDNS, LLMNR and SSDP peers talk, and DHCP's
+// client/server pairs 68<->67 and 546<->547), multicast and broadcast
+// destinations, DAD and gratuitous ARP, non-first fragments, and packets
+// that answer an exchange the other side started (a DNS server answering
+// many client ports is answering, not probing). A source port buys nothing:
+// TCP first contacts always count, and so does UDP to any port but the
+// service's own (nmap -g 53/67/137/5353 is judged like any scan). UDP to
+// ports 33434-33534 is traceroute, whose probes reaching the destination are
+// answered by port unreachable by design.
+//
+// # Evidence counts only where it entered
+//
+// The controller asks its switch's station table (forward.Switch.Attribute)
+// whether a packet's source address and MAC live behind the port it entered
+// at. A packet that contradicts it goes to ObserveSpoofed: it may still be a
+// probe of the Source that sent it, but it answers nobody's attempt (a
+// forged SYN-ACK, RST, UDP answer or ICMP error resolves nothing, marks no
+// conversation as established, and makes no address look alive). A packet
+// from an attempt's own Source never answers it either: no station answers
+// itself through the switch.
+//
+// # Meter-aware silence
+//
+// Answers reach the detector through meters. ReplyLoss reports that a meter
+// dropped answer copies (per switch port, or the UDP meter shared by probes
+// and answers); an attempt whose wait overlaps a loss on the path of its
+// answer expires as unknown (Stats.Unknown), not as a failure. See loss.go.
 //
 // ARP and ND lookups from a router are not sweeps: a router resolves next
 // hops for the traffic it forwards (zeek_wikipedia.pcap's gateway asks for

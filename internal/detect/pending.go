@@ -40,11 +40,19 @@ func (d *Detector) addPending(now time.Time, k flowKey, pe pending) {
 	d.ringLen++
 }
 
+// takePending returns and removes the attempt that the packet being
+// observed answers. A spoofed packet answers nothing (ObserveSpoofed), and
+// neither does a packet from the attempt's own Source: no station answers
+// itself through the switch, so such an "answer" is forged.
 func (d *Detector) takePending(k flowKey) (pending, bool) {
+	if d.spoofed {
+		return pending{}, false
+	}
 	k = attemptKey(k)
 	pe, ok := d.pend[k]
-	if ok {
-		delete(d.pend, k)
+	if !ok || (pe.act != nil && pe.act.key.src == d.cur && d.cur.DPID != 0) {
+		return pending{}, false
 	}
-	return pe, ok
+	delete(d.pend, k)
+	return pe, true
 }

@@ -21,9 +21,12 @@ import (
 //	host NAME PORT IPv4 [IPv6]           a host on switch port PORT (MAC 02:00:00:00:00:PORT)
 //	config KEY=VALUE ...                 before the first packet: timeout, signature, stealth, osmin
 //	T SRC->DST PROTO ARGS                a packet at T seconds; SRC may be NAME(IP) to spoof the address,
-//	                                     DST a NAME or a literal IP
+//	                                     DST a NAME or a literal IP; a packet whose spoofed address is
+//	                                     another host's goes to ObserveSpoofed (it does not live there)
 //	repeat i=A..B at=T step=S LINE       LINE (without T) for i in A..B, "{i}" replaced by i
 //	tick T                               Detector.Tick at T seconds
+//	loss NAME|* FROM TO [udp]            Detector.ReplyLoss: answers entering at NAME's port (* every port)
+//	                                     dropped by a meter between FROM and TO seconds
 //	forget NAME                          Detector.Forget(NAME's Source)
 //	expect verdict NAME KIND             a verdict for NAME's Source with that kind arrived since the last expect
 //	expect none                          no verdict arrived since the last expect
@@ -170,6 +173,15 @@ func (s *scenario) exec(line string) {
 		s.pending = append(s.pending, s.detector().Tick(s.at(w[1]))...)
 	case "forget":
 		s.detector().Forget(s.host(w[1]).src)
+	case "loss":
+		if len(w) < 4 {
+			s.fatalf("loss NAME|* FROM TO [udp]")
+		}
+		l := Loss{From: s.at(w[2]), To: s.at(w[3]), UDP: len(w) > 4 && w[4] == "udp"}
+		if w[1] != "*" {
+			l.DPID, l.Port = s.host(w[1]).src.DPID, s.host(w[1]).src.Port
+		}
+		s.detector().ReplyLoss(l)
 	case "repeat":
 		// repeat i=A..B at=T step=S LINE...
 		if len(w) < 5 {
@@ -191,6 +203,16 @@ func (s *scenario) exec(line string) {
 	default:
 		s.packet(w)
 	}
+}
+
+// ownerOf returns the declared host whose address ip is, or nil.
+func (s *scenario) ownerOf(ip netip.Addr) *scenHost {
+	for _, h := range s.hosts {
+		if h.v4 == ip || h.v6 == ip {
+			return h
+		}
+	}
+	return nil
 }
 
 func (s *scenario) host(name string) *scenHost {
@@ -506,7 +528,11 @@ func (s *scenario) packet(w []string) {
 		p.EthDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	}
 	s.packets++
-	if v, ok := s.detector().Observe(now, sh.src, &p); ok {
+	observe := s.detector().Observe
+	if spoof != "" && s.ownerOf(src) != nil && s.ownerOf(src) != sh {
+		observe = s.detector().ObserveSpoofed
+	}
+	if v, ok := observe(now, sh.src, &p); ok {
 		s.pending = append(s.pending, v)
 	}
 }

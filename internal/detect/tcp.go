@@ -12,9 +12,6 @@ func (d *Detector) observeTCP(now time.Time, src Source, p *packet.Packet) (Verd
 	const (
 		fin, syn, rst, psh, ack, urg = packet.TCPFin, packet.TCPSyn, packet.TCPRst, packet.TCPPsh, packet.TCPAck, packet.TCPUrg
 	)
-	if d.isNoisy(p.SrcPort) || d.isNoisy(p.DstPort) {
-		return Verdict{}, false
-	}
 	// nmap OS detection shapes come first: some of them (T2, T3, T7) also
 	// carry impossible flags, and the verdict should name what it is.
 	if shape := tcpOSShape(p); shape != 0 && unicastTarget(p, p.Dst) {

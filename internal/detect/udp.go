@@ -6,17 +6,32 @@ import (
 	"portcullis/internal/packet"
 )
 
+// noisyUDP reports whether a UDP packet between these ports is a noisy
+// service's own exchange (Config.NoisyPorts): both ports listed, and either
+// the same port (NetBIOS, mDNS, LLMNR and SSDP peers) or DHCP's client and
+// server pair. A scanner choosing a noisy source port (nmap -g 67) gains
+// nothing for any other destination port.
+func (d *Detector) noisyUDP(sport, dport uint16) bool {
+	if !d.isNoisy(sport) || !d.isNoisy(dport) {
+		return false
+	}
+	switch {
+	case sport == dport:
+		return true
+	case sport > dport:
+		sport, dport = dport, sport
+	}
+	return (sport == 67 && dport == 68) || (sport == 546 && dport == 547)
+}
+
 func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
 	rev := flowKey{a: p.Dst, b: p.Src, proto: packet.ProtoUDP, cls: clsUDP, ap: p.DstPort, bp: p.SrcPort}
 	if pe, ok := d.takePending(rev); ok {
 		d.rememberConn(p)
 		return d.outcome(now, pe, true, evSuccess)
 	}
-	if d.isNoisy(p.SrcPort) || d.isNoisy(p.DstPort) || !unicastTarget(p, p.Dst) {
+	if d.noisyUDP(p.SrcPort, p.DstPort) || !unicastTarget(p, p.Dst) {
 		return Verdict{}, false
-	}
-	if (p.SrcPort == 53 || p.SrcPort == 123 || p.SrcPort == 5353) && p.DstPort >= 1024 {
-		return Verdict{}, false // a server's reply whose query we did not see
 	}
 	if udpOSProbe(p) {
 		return d.osProbe(now, src, p, shapeU1)

@@ -30,9 +30,21 @@ type Config struct {
 	// Holdoff is how long after installing a host's flows further TableLearn misses for it are
 	// taken as in flight and ignored (default 1s).
 	Holdoff time.Duration
-	// ConflictHold is how long an IP address seen behind two different ports or MACs stays
-	// untrusted by IPLivesAt (default 10m).
-	ConflictHold time.Duration
+	// HomeHold is how long a station's home (the port where its MAC was learned) and an address's
+	// home (the port and MAC it was seen behind) stay theirs after they were last seen there
+	// (default 30s). Within it, a frame with that MAC on another port, or with that source address
+	// behind another port or MAC, is a spoof: it moves nothing (see Attribute).
+	HomeHold time.Duration
+	// AddrHold is how long an address stays with its home (port and MAC) after it was last used
+	// there, while that MAC is still learned on that port (default 10m). Another station using the
+	// address meanwhile is a spoofer; there is no check in the switch for addresses, so the hold
+	// is long: one forged frame must not move an address whose owner was merely quiet.
+	AddrHold time.Duration
+	// MoveCheck is the idle timeout, in seconds, of the check that decides whether a MAC seen on
+	// another port after its home went quiet has moved (default 10): the home's learned flow is
+	// re-added with this idle timeout and SEND_FLOW_REM; if it expires the station has stopped
+	// sending there and the next frame elsewhere moves it, otherwise the home stays.
+	MoveCheck uint16
 }
 
 // Defaults of Config.
@@ -42,7 +54,9 @@ const (
 	DefaultControllerMeterRate = 1000
 	DefaultMaxHosts            = 4096
 	DefaultHoldoff             = time.Second
-	DefaultConflictHold        = 10 * time.Minute
+	DefaultHomeHold            = 30 * time.Second
+	DefaultAddrHold            = 10 * time.Minute
+	DefaultMoveCheck           = 10
 )
 
 // IPsPerHost is how many addresses a Host remembers (the most recent win).
@@ -67,8 +81,14 @@ func (c Config) withDefaults() Config {
 	if c.Holdoff <= 0 {
 		c.Holdoff = DefaultHoldoff
 	}
-	if c.ConflictHold <= 0 {
-		c.ConflictHold = DefaultConflictHold
+	if c.HomeHold <= 0 {
+		c.HomeHold = DefaultHomeHold
+	}
+	if c.AddrHold <= 0 {
+		c.AddrHold = DefaultAddrHold
+	}
+	if c.MoveCheck == 0 {
+		c.MoveCheck = DefaultMoveCheck
 	}
 	return c
 }
@@ -86,10 +106,11 @@ type Host struct {
 type Stats struct {
 	Hosts       int    // hosts in the table now
 	Learned     uint64 // hosts learned (new MAC)
-	Moves       uint64 // MAC seen on another port
+	Moves       uint64 // MAC moved to another port (its old home went quiet, or down)
+	MACSpoofs   uint64 // frames with a MAC whose home is another port, seen there lately
 	Evictions   uint64 // hosts evicted because the table was full
 	IPEvictions uint64 // IP bindings evicted because the index was full
-	IPConflicts uint64 // IP addresses seen behind two ports or MACs
+	IPSpoofs    uint64 // packets with a source address whose home is another port or MAC
 	Ignored     uint64 // packet-ins not learned from (multicast or zero source MAC, no in_port)
 }
 
@@ -100,6 +121,7 @@ type entry struct {
 	port      uint32
 	lastSeen  time.Time
 	installed time.Time // zero: no flows in the switch (expired or never installed)
+	checking  time.Time // a move check runs until then (zero: none); see Config.MoveCheck
 	ips       [IPsPerHost]netip.Addr
 	nips      int
 	ipNext    int // ring position of the next IP to replace
@@ -108,11 +130,9 @@ type entry struct {
 }
 
 type ipBind struct {
-	mac        [6]byte
-	port       uint32
-	seen       time.Time
-	conflict   bool
-	conflictAt time.Time
+	mac  [6]byte
+	port uint32
+	seen time.Time
 }
 
 // Switch is the L2 learning state of one datapath. It is pure: it takes events with the time and
@@ -240,16 +260,7 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 		e.installed = now
 		return s.appendInstall(out, e)
 	case known:
-		// MAC move: forget the old port's flow and the addresses bound there.
-		e := &s.ents[i]
-		s.stats.Moves++
-		out = append(out, learnFlowDelete(e.port, e.mac))
-		s.dropIPs(i)
-		e.port = port
-		e.installed = now
-		s.touch(i, now)
-		s.observeIPs(i, p, now)
-		return s.appendInstall(out, e)
+		return s.elsewhere(now, i, port, out)
 	}
 	if len(s.byMAC) >= s.cfg.MaxHosts {
 		out = s.evictOldest(out)
@@ -263,25 +274,133 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 	return s.appendInstall(out, &s.ents[i])
 }
 
+// elsewhere handles a learning miss of host i's MAC on a port other than its home. A home seen
+// lately (Config.HomeHold) stays: the frame is a spoof and moves nothing (Attribute tells the
+// caller). A quiet home is checked in the switch first: its learned flow is re-added with a short
+// idle timeout (Config.MoveCheck) and SEND_FLOW_REM. If it expires, the station stopped sending
+// there (FlowRemoved releases the home, and the next frame learns the new port: a move); if the
+// check ends without that, the station still sends at home and the home counts as seen.
+func (s *Switch) elsewhere(now time.Time, i int32, port uint32, out []ofp.Message) []ofp.Message {
+	e := &s.ents[i]
+	switch {
+	case s.homeFresh(e, now):
+		s.stats.MACSpoofs++
+		return out
+	case e.checking.IsZero():
+		e.checking = now.Add(time.Duration(s.cfg.MoveCheck)*time.Second + moveCheckGrace)
+		return append(out, s.learnFlow(e, s.cfg.MoveCheck, ofp.FlowFlagSendFlowRem))
+	case now.Before(e.checking):
+		return out // the check runs: the frame is neither a move nor (yet) a spoof
+	}
+	// The check ended and the home flow did not expire: the station is still at home.
+	e.checking = time.Time{}
+	s.touch(i, now)
+	s.stats.MACSpoofs++
+	return append(out, s.learnFlow(e, s.cfg.IdleTimeout, 0))
+}
+
+// moveCheckGrace is how long after a move check's idle timeout its FLOW_REMOVED may still arrive
+// (Open vSwitch expires flows about once a second).
+const moveCheckGrace = 2 * time.Second
+
+func (s *Switch) homeFresh(e *entry, now time.Time) bool {
+	return now.Sub(e.lastSeen) < s.cfg.HomeHold
+}
+
+// learnFlow is host e's TableLearn flow ("this MAC is known on this port").
+func (s *Switch) learnFlow(e *entry, idle uint16, flags uint16) *ofp.FlowMod {
+	return &ofp.FlowMod{
+		Cookie:       Cookie(KindLearned, 0),
+		TableID:      TableLearn,
+		Command:      ofp.FlowAdd,
+		IdleTimeout:  idle,
+		HardTimeout:  s.cfg.HardTimeout,
+		Priority:     PriorityLearned,
+		BufferID:     ofp.NoBuffer,
+		OutPort:      ofp.PortAny,
+		OutGroup:     ofp.GroupAny,
+		Flags:        flags,
+		Match:        ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(e.port), ofp.MatchEthSrc(e.mac[:])}},
+		Instructions: []ofp.Instruction{Goto(TableForward)},
+	}
+}
+
+// Attribution says whether a packet's source is where it entered (see Attribute).
+type Attribution uint8
+
+// Attributions.
+const (
+	// AttrUnknown: nothing contradicts the source, nothing confirms it (an address not seen before,
+	// or a MAC whose move is being checked).
+	AttrUnknown Attribution = iota
+	// AttrHere: the source address lives behind the port and MAC the packet entered with.
+	AttrHere
+	// AttrIPElsewhere: the source address has its home behind another port or MAC, used there
+	// within AddrHold: the packet's source address is spoofed.
+	AttrIPElsewhere
+	// AttrMACElsewhere: the frame's MAC has its home on another port, seen there within HomeHold (or
+	// confirmed there by a move check): the frame's source MAC is spoofed.
+	AttrMACElsewhere
+)
+
+var attrNames = [...]string{"unknown", "here", "ip-elsewhere", "mac-elsewhere"}
+
+// String returns the attribution's name ("ip-elsewhere").
+func (a Attribution) String() string {
+	if int(a) < len(attrNames) {
+		return attrNames[a]
+	}
+	return "unknown"
+}
+
+// Spoofed reports whether the attribution contradicts where the packet entered.
+func (a Attribution) Spoofed() bool { return a == AttrIPElsewhere || a == AttrMACElsewhere }
+
+// Attribute says whether a packet that entered at port with source MAC mac and source address ip
+// (invalid: none, as for ARP without a usable sender) comes from where its sources live. Call it
+// after PacketIn for the same packet. It never allocates.
+func (s *Switch) Attribute(now time.Time, port uint32, mac [6]byte, ip netip.Addr) Attribution {
+	i, known := s.byMAC[mac]
+	if known && s.ents[i].port != port {
+		e := &s.ents[i]
+		if s.homeFresh(e, now) || (!e.checking.IsZero() && !now.Before(e.checking)) {
+			return AttrMACElsewhere
+		}
+		return AttrUnknown
+	}
+	ip = ip.Unmap()
+	if !usableIP(ip) {
+		if known {
+			return AttrHere
+		}
+		return AttrUnknown
+	}
+	b, found := s.ips[ip]
+	switch {
+	case !found:
+		return AttrUnknown
+	case b.port == port && b.mac == mac:
+		return AttrHere
+	case s.ipHomeHeld(b, now):
+		return AttrIPElsewhere
+	}
+	return AttrUnknown
+}
+
+// ipHomeHeld reports whether binding b still holds its address against other claimants: its owner
+// is still learned on its port and used the address within AddrHold.
+func (s *Switch) ipHomeHeld(b ipBind, now time.Time) bool {
+	j, ok := s.byMAC[b.mac]
+	return ok && s.ents[j].port == b.port && now.Sub(b.seen) < s.cfg.AddrHold
+}
+
 // appendInstall appends the two flows of a learned host: in TableLearn, "this MAC is known on this
 // port" (continue to TableForward without a copy to the controller); in TableForward, "frames to
 // this MAC go out of this port" (with SEND_FLOW_REM so its expiry lets the host be relearned).
 func (s *Switch) appendInstall(out []ofp.Message, e *entry) []ofp.Message {
 	mac := e.mac[:]
 	return append(out,
-		&ofp.FlowMod{
-			Cookie:       Cookie(KindLearned, 0),
-			TableID:      TableLearn,
-			Command:      ofp.FlowAdd,
-			IdleTimeout:  s.cfg.IdleTimeout,
-			HardTimeout:  s.cfg.HardTimeout,
-			Priority:     PriorityLearned,
-			BufferID:     ofp.NoBuffer,
-			OutPort:      ofp.PortAny,
-			OutGroup:     ofp.GroupAny,
-			Match:        ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(e.port), ofp.MatchEthSrc(mac)}},
-			Instructions: []ofp.Instruction{Goto(TableForward)},
-		},
+		s.learnFlow(e, s.cfg.IdleTimeout, 0),
 		&ofp.FlowMod{
 			Cookie:       Cookie(KindLearned, 0),
 			TableID:      TableForward,
@@ -370,7 +489,13 @@ func (s *Switch) PortStatus(now time.Time, ps *ofp.PortStatus, out []ofp.Message
 // that only sends would keep its TableLearn flow alive while frames to it flood forever). Removals we
 // caused ourselves (reason DELETE) and removals of flows that are not ours are ignored.
 func (s *Switch) FlowRemoved(now time.Time, fr *ofp.FlowRemoved, out []ofp.Message) []ofp.Message {
-	if k, ok := CookieKind(fr.Cookie); !ok || k != KindLearned || fr.TableID != TableForward {
+	if k, ok := CookieKind(fr.Cookie); !ok || k != KindLearned {
+		return out
+	}
+	if fr.TableID == TableLearn {
+		return s.checkExpired(fr, out)
+	}
+	if fr.TableID != TableForward {
 		return out
 	}
 	if fr.Reason == ofp.FlowRemovedReasonDelete || fr.Reason == ofp.FlowRemovedReasonGroupDelete {
@@ -402,6 +527,55 @@ func (s *Switch) FlowRemoved(now time.Time, fr *ofp.FlowRemoved, out []ofp.Messa
 	})
 }
 
+// checkExpired handles the expiry of a move check's TableLearn flow (see elsewhere): the station
+// stopped sending at its home, so the home is released (the host forgotten, its TableForward flow
+// deleted) and its next frame, wherever it enters, learns it there.
+func (s *Switch) checkExpired(fr *ofp.FlowRemoved, out []ofp.Message) []ofp.Message {
+	if fr.Reason != ofp.FlowRemovedReasonIdleTimeout {
+		return out
+	}
+	f, ok := fr.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMEthSrc)
+	port, pok := fr.Match.InPort()
+	if !ok || !pok || len(f.Value) != 6 || f.Mask != nil {
+		return out
+	}
+	var mac [6]byte
+	copy(mac[:], f.Value)
+	i, known := s.byMAC[mac]
+	if !known || s.ents[i].port != port || s.ents[i].checking.IsZero() {
+		return out
+	}
+	s.stats.Moves++
+	s.remove(i)
+	return append(out, forwardFlowDelete(mac))
+}
+
+// Forget releases mac's home: the station and its IP bindings are forgotten and its flows
+// deleted, so its next frame, wherever it enters, learns it there. The controller calls it when
+// the station's port went down on another switch (it may have moved here through this switch's
+// uplink). Nothing happens for a MAC not learned.
+func (s *Switch) Forget(mac [6]byte, out []ofp.Message) []ofp.Message {
+	i, known := s.byMAC[mac]
+	if !known {
+		return out
+	}
+	port := s.ents[i].port
+	s.stats.Moves++
+	s.remove(i)
+	return append(out, learnFlowDelete(port, mac), forwardFlowDelete(mac))
+}
+
+// StationsAt returns how many stations are learned at port.
+func (s *Switch) StationsAt(port uint32) int {
+	n := 0
+	for i := s.head; i != none; i = s.ents[i].next {
+		if s.ents[i].port == port {
+			n++
+		}
+	}
+	return n
+}
+
 // Hosts returns the learned hosts, most recently seen first.
 func (s *Switch) Hosts() []Host {
 	hs := make([]Host, 0, len(s.byMAC))
@@ -425,13 +599,14 @@ func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
 	return s.ents[i].port, true
 }
 
-// IPLivesAt returns the port and MAC behind which ip lives: ok only if the address was seen from
-// exactly one (port, MAC) that is still learned there, and never from another one within
-// ConflictHold. A scanner that spoofs other hosts' addresses (decoys) makes those addresses
-// conflicted, so they are never attributed to either port.
+// IPLivesAt returns the port and MAC behind which ip lives: its home, the (port, MAC) it was first
+// seen behind and that kept using it, as long as that MAC is still learned there. Another port or
+// MAC using the address while its home holds it (AddrHold) is a spoofer (a scanner's decoys, an
+// idle scan's zombie address, a forged answer) and changes nothing; an address whose home went
+// quiet moves to the next one that uses it.
 func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
 	b, found := s.ips[ip.Unmap()]
-	if !found || b.conflict {
+	if !found {
 		return 0, mac, false
 	}
 	i, known := s.byMAC[b.mac]
@@ -477,24 +652,17 @@ func (s *Switch) bind(i int32, a netip.Addr, now time.Time) {
 	b, found := s.ips[a]
 	if found {
 		switch {
-		case b.mac == e.mac && b.port == e.port && !b.conflict:
+		case b.mac == e.mac && b.port == e.port:
 			b.seen = now
 			s.ips[a] = b
 			return
-		case b.conflict && now.Sub(b.conflictAt) < s.cfg.ConflictHold:
-			b.seen = now
-			if b.mac != e.mac || b.port != e.port {
-				b.conflictAt = now
-				b.mac, b.port = e.mac, e.port
-			}
-			s.ips[a] = b
+		case s.ipHomeHeld(b, now):
+			s.stats.IPSpoofs++
 			return
-		case b.conflict:
-			// The conflict is old: trust the address again for its current user.
-		default:
-			s.stats.IPConflicts++
-			s.ips[a] = ipBind{mac: e.mac, port: e.port, seen: now, conflict: true, conflictAt: now}
-			return
+		}
+		// The address's home went quiet (or its owner is gone): it moves here.
+		if j, ok := s.byMAC[b.mac]; ok {
+			s.unlistIP(j, a)
 		}
 	} else if len(s.ips) >= s.ipCap {
 		s.evictIPs(now)
@@ -513,7 +681,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now time.Time) {
 	old := e.ips[e.ipNext]
 	e.ips[e.ipNext] = a
 	e.ipNext = (e.ipNext + 1) % IPsPerHost
-	if ob, ok := s.ips[old]; ok && !ob.conflict && ob.mac == e.mac {
+	if ob, ok := s.ips[old]; ok && ob.mac == e.mac {
 		delete(s.ips, old)
 	}
 }
@@ -545,7 +713,7 @@ func (s *Switch) evictIPs(now time.Time) {
 func (s *Switch) dropIPs(i int32) {
 	e := &s.ents[i]
 	for _, a := range e.ips[:e.nips] {
-		if b, ok := s.ips[a]; ok && !b.conflict && b.mac == e.mac {
+		if b, ok := s.ips[a]; ok && b.mac == e.mac {
 			delete(s.ips, a)
 		}
 	}

@@ -303,32 +303,96 @@ func TestIgnored(t *testing.T) {
 	}
 }
 
+// learnRemoved is the FLOW_REMOVED of a move check's TableLearn flow of mac on port.
+func learnRemoved(port uint32, mac [6]byte) *ofp.FlowRemoved {
+	return &ofp.FlowRemoved{Cookie: Cookie(KindLearned, 0), TableID: TableLearn, Reason: ofp.FlowRemovedReasonIdleTimeout,
+		Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthSrc(mac[:])}}}
+}
+
 func TestMACMove(t *testing.T) {
 	s := NewSwitch(Config{})
 	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
-	out := s.PacketIn(t0.Add(time.Second), learnMiss(2), ipPacket(macA, ipA), nil)
+	// Seen on port 2 long after its home went quiet: first a check in the switch, no move yet.
+	at := t0.Add(time.Minute)
+	out := s.PacketIn(at, learnMiss(2), ipPacket(macA, ipA), nil)
 	wire(t, out)
 	fms := flowMods(t, out)
-	if len(fms) != 3 {
-		t.Fatalf("move sent %d flow-mods, want delete + 2 adds", len(fms))
+	if len(fms) != 1 || fms[0].TableID != TableLearn || u32(field(t, fms[0].Match, ofp.OXMInPort)) != 1 ||
+		fms[0].IdleTimeout != DefaultMoveCheck || fms[0].Flags != ofp.FlowFlagSendFlowRem {
+		t.Fatalf("move check sent %+v, want the home's learn flow with a short idle timeout and SEND_FLOW_REM", fms)
 	}
-	del := fms[0]
-	if del.Command != ofp.FlowDeleteStrict || del.TableID != TableLearn || u32(field(t, del.Match, ofp.OXMInPort)) != 1 ||
-		!bytes.Equal(field(t, del.Match, ofp.OXMEthSrc), macA[:]) || del.Priority != PriorityLearned {
-		t.Errorf("move delete %+v", del)
+	if p, _ := s.PortOf(macA); p != 1 {
+		t.Errorf("PortOf during the check = %d", p)
 	}
-	if u32(field(t, fms[1].Match, ofp.OXMInPort)) != 2 {
-		t.Errorf("new learn flow on port %d", u32(field(t, fms[1].Match, ofp.OXMInPort)))
+	if a := s.Attribute(at, 2, macA, ipA); a != AttrUnknown {
+		t.Errorf("Attribute during the check = %v", a)
+	}
+	// The home flow expires: the station left port 1; its next frame on port 2 learns it there.
+	out = s.FlowRemoved(at.Add(11*time.Second), learnRemoved(1, macA), nil)
+	if fms := flowMods(t, out); len(fms) != 1 || fms[0].TableID != TableForward || fms[0].Command != ofp.FlowDeleteStrict {
+		t.Errorf("release sent %+v, want the TableForward flow deleted", fms)
+	}
+	out = s.PacketIn(at.Add(12*time.Second), learnMiss(2), ipPacket(macA, ipA), nil)
+	if len(flowMods(t, out)) != 2 {
+		t.Errorf("relearn sent %d flow-mods", len(out))
 	}
 	if p, _ := s.PortOf(macA); p != 2 {
 		t.Errorf("PortOf after move = %d", p)
 	}
-	if st := s.Stats(); st.Moves != 1 || st.Hosts != 1 {
+	if st := s.Stats(); st.Moves != 1 || st.Hosts != 1 || st.MACSpoofs != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	// The address now lives at the new port.
 	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 2 {
 		t.Errorf("IPLivesAt after move = %d, %v", p, ok)
+	}
+}
+
+// One frame from another port cannot steal a station's home (issue 8, "Attribution that one frame
+// cannot abuse"): a home seen lately stays, and a quiet home that the check shows still in use
+// stays too.
+func TestMACSpoofKeepsHome(t *testing.T) {
+	s := NewSwitch(Config{})
+	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
+	s.PacketIn(t0, learnMiss(2), arpPacket(macB, ipB), nil)
+	// B sends a frame with A's MAC 5 s after A was seen: a spoof.
+	at := t0.Add(5 * time.Second)
+	if out := s.PacketIn(at, learnMiss(2), ipPacket(macA, ipB), nil); len(out) != 0 {
+		t.Errorf("spoofed frame sent %+v", out)
+	}
+	if a := s.Attribute(at, 2, macA, ipB); a != AttrMACElsewhere || !a.Spoofed() {
+		t.Errorf("Attribute = %v, want mac-elsewhere", a)
+	}
+	if p, _ := s.PortOf(macA); p != 1 {
+		t.Errorf("home stolen: PortOf = %d", p)
+	}
+	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 1 {
+		t.Errorf("A's address lost: %d %v", p, ok)
+	}
+	// A quiet home: checked first; A still sends at home (no expiry), so after the check the
+	// spoofer is recognised and the home stays.
+	at = t0.Add(time.Minute)
+	if fms := flowMods(t, s.PacketIn(at, learnMiss(2), ipPacket(macA, ipB), nil)); len(fms) != 1 {
+		t.Fatalf("no move check")
+	}
+	at = at.Add(time.Duration(DefaultMoveCheck)*time.Second + 3*time.Second)
+	fms := flowMods(t, s.PacketIn(at, learnMiss(2), ipPacket(macA, ipB), nil))
+	if len(fms) != 1 || fms[0].IdleTimeout != DefaultIdleTimeout || fms[0].Flags != 0 || u32(field(t, fms[0].Match, ofp.OXMInPort)) != 1 {
+		t.Errorf("after the check: %+v, want the home's learn flow restored", fms)
+	}
+	if a := s.Attribute(at, 2, macA, ipB); a != AttrMACElsewhere {
+		t.Errorf("Attribute after the check = %v", a)
+	}
+	if p, _ := s.PortOf(macA); p != 1 {
+		t.Errorf("home stolen after the check: PortOf = %d", p)
+	}
+	if st := s.Stats(); st.Moves != 0 || st.MACSpoofs != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	// A removal that is not a move check's (ours, or of another port) releases nothing.
+	s.FlowRemoved(at, learnRemoved(2, macA), nil)
+	if p, _ := s.PortOf(macA); p != 1 {
+		t.Errorf("PortOf after an unrelated removal = %d", p)
 	}
 }
 
@@ -471,7 +535,7 @@ func TestEvictionBoundsTable(t *testing.T) {
 }
 
 func TestIPAttribution(t *testing.T) {
-	s := NewSwitch(Config{ConflictHold: time.Minute})
+	s := NewSwitch(Config{HomeHold: time.Minute, AddrHold: time.Minute})
 	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
 	s.PacketIn(t0, learnMiss(2), arpPacket(macB, ipB), nil)
 	if p, m, ok := s.IPLivesAt(ipA); !ok || p != 1 || m != macA {
@@ -484,28 +548,34 @@ func TestIPAttribution(t *testing.T) {
 	if _, _, ok := s.IPLivesAt(netip.AddrFrom16(ipA.As16())); !ok {
 		t.Error("mapped address not found")
 	}
+	if a := s.Attribute(t0, 1, macA, ipA); a != AttrHere {
+		t.Errorf("Attribute(A at home) = %v", a)
+	}
 
-	// B spoofs A's address (an nmap -D decoy): A's address is attributed to nobody.
+	// B spoofs A's address (an nmap -D decoy, -S, a forged answer): A keeps it, B's packet is a spoof.
 	s.PacketIn(t0.Add(time.Second), watchCopy(2), ipPacket(macB, ipA), nil)
-	if _, _, ok := s.IPLivesAt(ipA); ok {
-		t.Error("spoofed address still attributed")
+	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 1 {
+		t.Error("spoofed address taken from its home")
+	}
+	if a := s.Attribute(t0.Add(time.Second), 2, macB, ipA); a != AttrIPElsewhere {
+		t.Errorf("Attribute(B with A's address) = %v", a)
 	}
 	if p, _, ok := s.IPLivesAt(ipB); !ok || p != 2 {
 		t.Error("the spoofer's own address lost")
 	}
-	if st := s.Stats(); st.IPConflicts != 1 {
-		t.Errorf("conflicts %d", st.IPConflicts)
+	if st := s.Stats(); st.IPSpoofs != 1 {
+		t.Errorf("spoofs %d", st.IPSpoofs)
 	}
-	// While both keep using it the conflict holds.
+	// While A keeps using it, B's claims change nothing.
 	s.PacketIn(t0.Add(50*time.Second), watchCopy(1), ipPacket(macA, ipA), nil)
-	s.PacketIn(t0.Add(100*time.Second), watchCopy(1), ipPacket(macA, ipA), nil)
-	if _, _, ok := s.IPLivesAt(ipA); ok {
-		t.Error("conflict cleared while the address was still contested")
-	}
-	// Once only A used it for ConflictHold, A owns it again.
-	s.PacketIn(t0.Add(200*time.Second), watchCopy(1), ipPacket(macA, ipA), nil)
+	s.PacketIn(t0.Add(100*time.Second), watchCopy(2), ipPacket(macB, ipA), nil)
 	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 1 {
-		t.Error("conflict never expires")
+		t.Error("address moved while its home still used it")
+	}
+	// Once A has not used it for AddrHold, the address moves to its next user (DHCP gave it to B).
+	s.PacketIn(t0.Add(200*time.Second), watchCopy(2), ipPacket(macB, ipA), nil)
+	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 2 {
+		t.Error("address of a quiet home never moves")
 	}
 
 	// Unusable addresses are never bound.
@@ -603,5 +673,34 @@ func BenchmarkPacketInNewHost(b *testing.B) {
 		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		out = s.PacketIn(t0, pi, p, out[:0])
 		i++
+	}
+}
+
+// The controller releases a station's home on this switch when its port went down on another one
+// (a move between switches through this switch's uplink).
+func TestForget(t *testing.T) {
+	s := NewSwitch(Config{})
+	s.PacketIn(t0, learnMiss(9), arpPacket(macA, ipA), nil)
+	s.PacketIn(t0, learnMiss(9), arpPacket(macB, ipB), nil)
+	if n := s.StationsAt(9); n != 2 {
+		t.Errorf("StationsAt = %d", n)
+	}
+	fms := flowMods(t, s.Forget(macA, nil))
+	if len(fms) != 2 || fms[0].TableID != TableLearn || fms[1].TableID != TableForward {
+		t.Fatalf("Forget sent %+v", fms)
+	}
+	if _, ok := s.PortOf(macA); ok {
+		t.Error("still learned")
+	}
+	if _, _, ok := s.IPLivesAt(ipA); ok {
+		t.Error("its address still attributed")
+	}
+	if out := s.Forget(macC, nil); len(out) != 0 {
+		t.Errorf("Forget of an unknown MAC sent %+v", out)
+	}
+	// Its next frame, on another port, learns it there at once.
+	s.PacketIn(t0.Add(time.Second), learnMiss(4), ipPacket(macA, ipA), nil)
+	if p, _ := s.PortOf(macA); p != 4 {
+		t.Errorf("PortOf after Forget = %d", p)
 	}
 }

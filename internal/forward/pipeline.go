@@ -158,3 +158,18 @@ const (
 	// (policy.BudgetFlows); classes 0-3, ports up to 0xfffe.
 	MeterBudgetBase uint32 = 0x100000
 )
+
+// Per-port answer copies (policy.ReplyFlows, docs/pipeline.md "Meter-aware evidence"): the answers
+// that enter at a switch port (SYN-ACK, RST, ICMP echo replies and errors, ARP replies, neighbour
+// advertisements) are copied through that port's own meter, MeterReplyBase + port, so a station
+// that floods answers overruns only its own meter and starves nobody else's evidence, and the
+// controller knows whose answers a drop cost. Each sits one above the TableWatch row it refines.
+const (
+	PriorityReplySYNACK   uint16 = 1891 // above the SYN-ACK row (1890)
+	PriorityReplyRST      uint16 = 1881 // above the RST row (1880)
+	PriorityReplyICMP     uint16 = 1401 // above the ICMP rows (1400)
+	PriorityReplyDiscover uint16 = 1301 // above the ARP and neighbour discovery rows (1300)
+
+	// MeterReplyBase + port is the meter of a port's answer copies.
+	MeterReplyBase uint32 = 0x20000
+)

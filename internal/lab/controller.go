@@ -44,15 +44,19 @@ func (l *Lab) setController(ctx context.Context, targets []string) error {
 		l.cfg.MaxBackoff.Milliseconds(), l.cfg.InactivityProbe.Milliseconds())
 	if len(targets) > 0 && l.relayAlive() {
 		if b, err := os.ReadFile(l.path("relay.spec")); err == nil && string(b) == want {
-			if st, err := l.Status(); err == nil && sameTargets(st.Controllers, targets) {
+			if st, err := l.Status(); err == nil && sameTargets(st.Controllers, targets, len(l.cfg.bridges())) {
 				return nil
 			}
 		}
 	}
 	l.stopRelay()
 	if len(targets) == 0 {
-		_, err := l.vsctl(ctx, "clear", "Bridge", l.cfg.Bridge, "controller")
-		return err
+		for _, br := range l.cfg.bridges() {
+			if _, err := l.vsctl(ctx, "clear", "Bridge", br, "controller"); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	spec := relaySpec{Netns: netnsDir + "/" + l.cfg.SwitchNetns(), Ready: l.path("relay.addrs")}
 	used := map[string]bool{}
@@ -76,20 +80,22 @@ func (l *Lab) setController(ctx context.Context, targets []string) error {
 		return err
 	}
 	args := []string{}
-	var ids []string
-	for i, t := range targets {
-		id := fmt.Sprintf("@c%d", i)
-		ids = append(ids, id)
-		args = append(args, "--", "--id="+id, "create", "Controller",
-			fmt.Sprintf("target=%q", schemes[i]+":"+addrs[i]),
-			fmt.Sprintf("max_backoff=%d", l.cfg.MaxBackoff.Milliseconds()),
-			"connection_mode=out-of-band",
-			fmt.Sprintf("external_ids:portcullis-target=%q", t))
-		if l.cfg.InactivityProbe > 0 {
-			args = append(args, fmt.Sprintf("inactivity_probe=%d", l.cfg.InactivityProbe.Milliseconds()))
+	for b, br := range l.cfg.bridges() {
+		var ids []string
+		for i, t := range targets {
+			id := fmt.Sprintf("@c%d_%d", b, i)
+			ids = append(ids, id)
+			args = append(args, "--", "--id="+id, "create", "Controller",
+				fmt.Sprintf("target=%q", schemes[i]+":"+addrs[i]),
+				fmt.Sprintf("max_backoff=%d", l.cfg.MaxBackoff.Milliseconds()),
+				"connection_mode=out-of-band",
+				fmt.Sprintf("external_ids:portcullis-target=%q", t))
+			if l.cfg.InactivityProbe > 0 {
+				args = append(args, fmt.Sprintf("inactivity_probe=%d", l.cfg.InactivityProbe.Milliseconds()))
+			}
 		}
+		args = append(args, "--", "set", "Bridge", br, "controller=["+strings.Join(ids, ",")+"]")
 	}
-	args = append(args, "--", "set", "Bridge", l.cfg.Bridge, "controller=["+strings.Join(ids, ",")+"]")
 	_, err = l.vsctl(ctx, args[1:]...)
 	if err == nil {
 		err = os.WriteFile(l.path("relay.spec"), []byte(want), 0o644)
@@ -107,8 +113,8 @@ func (l *Lab) relayAlive() bool {
 	return pid != 0 && ours(pid, l.cfg.RunDir)
 }
 
-func sameTargets(cs []ControllerStatus, targets []string) bool {
-	if len(cs) != len(targets) {
+func sameTargets(cs []ControllerStatus, targets []string, bridges int) bool {
+	if len(cs) != len(targets)*bridges {
 		return false
 	}
 	for _, c := range cs {

@@ -27,12 +27,16 @@ var (
 
 // Defaults used by Config fields left zero.
 const (
-	DefaultName       = "lab"
-	DefaultBridge     = "br0"
-	DefaultHosts      = 3
-	DefaultRunDirBase = "/run/portcullis-lab"
-	DefaultMaxBackoff = time.Second
-	MaxHosts          = 250
+	DefaultName    = "lab"
+	DefaultBridge  = "br0"
+	DefaultBridge2 = "br1"
+	// PatchPort is the OpenFlow port number of the patch port that joins the two bridges of a
+	// split lab, on each of them.
+	PatchPort         uint32 = 300
+	DefaultHosts             = 3
+	DefaultRunDirBase        = "/run/portcullis-lab"
+	DefaultMaxBackoff        = time.Second
+	MaxHosts                 = 250
 )
 
 // Fail modes of the bridge (OVS Bridge fail_mode).
@@ -64,6 +68,12 @@ type Config struct {
 	SSL *SSL
 	// DatapathID, when set, fixes the bridge's datapath id (16 hex digits).
 	DatapathID string
+	// Split, when set, makes a lab of two switches: hosts 1..Split on Bridge, the others on
+	// Bridge2, a second bridge in the same Open vSwitch (its own datapath id, the same
+	// controllers), the two joined by a patch port pair (PatchPort on each). 0: one bridge.
+	Split int
+	// Bridge2 is the second bridge of a split lab (default br1).
+	Bridge2 string
 }
 
 // SSL holds the PEM files the switch uses for ssl: controller targets.
@@ -82,6 +92,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Bridge == "" {
 		c.Bridge = DefaultBridge
+	}
+	if c.Bridge2 == "" {
+		c.Bridge2 = DefaultBridge2
 	}
 	if c.Hosts == 0 {
 		c.Hosts = DefaultHosts
@@ -109,6 +122,12 @@ func (c Config) Validate() error {
 	}
 	if c.Hosts < 1 || c.Hosts > MaxHosts {
 		return fmt.Errorf("lab: hosts %d out of range 1..%d", c.Hosts, MaxHosts)
+	}
+	if c.Split < 0 || c.Split >= c.Hosts && c.Split != 0 {
+		return fmt.Errorf("lab: split %d: want 1..%d hosts on the first bridge (0: one bridge)", c.Split, c.Hosts-1)
+	}
+	if c.Split > 0 && (!nameRE.MatchString(c.Bridge2) || len(c.Bridge2) > 12 || c.Bridge2 == c.Bridge) {
+		return fmt.Errorf("lab: bad second bridge name %q", c.Bridge2)
 	}
 	if c.FailMode != FailSecure && c.FailMode != FailStandalone {
 		return fmt.Errorf("lab: fail mode %q: want %s or %s", c.FailMode, FailSecure, FailStandalone)
@@ -140,6 +159,7 @@ type Host struct {
 	MAC    net.HardwareAddr // 02:00:00:00:00:i (i in hex)
 	Port   uint32           // OpenFlow port number on the bridge (= i)
 	Prefix netip.Prefix     // 10.0.0.0/24
+	Bridge string           // the bridge the host is attached to (Config.Bridge or, in a split lab, Bridge2)
 }
 
 func hostFor(c Config, i int, port uint32) Host {
@@ -156,8 +176,28 @@ func hostFor(c Config, i int, port uint32) Host {
 		MAC:    net.HardwareAddr{0x02, 0, 0, 0, byte(i >> 8), byte(i)},
 		Port:   port,
 		Prefix: netip.MustParsePrefix("10.0.0.0/24"),
+		Bridge: c.bridgeOf(i),
 	}
 }
+
+// bridgeOf is the bridge host i is attached to.
+func (c Config) bridgeOf(i int) string {
+	if c.Split > 0 && i > c.Split {
+		return c.Bridge2
+	}
+	return c.Bridge
+}
+
+// bridges are the lab's bridges, the first one first.
+func (c Config) bridges() []string {
+	if c.Split > 0 {
+		return []string{c.Bridge, c.Bridge2}
+	}
+	return []string{c.Bridge}
+}
+
+// patchName is the patch port of bridge br.
+func patchName(br string) string { return br + "-patch" }
 
 // Lab is a running lab. Obtain one with Up or Open.
 type Lab struct {
@@ -184,6 +224,18 @@ func (l *Lab) RunDir() string { return l.cfg.RunDir }
 
 // Bridge returns the bridge name.
 func (l *Lab) Bridge() string { return l.cfg.Bridge }
+
+// Bridges returns the lab's bridges: one, or two in a split lab (Config.Split).
+func (l *Lab) Bridges() []string { return l.cfg.bridges() }
+
+// DatapathID returns the datapath id of bridge br.
+func (l *Lab) DatapathID(br string) (uint64, error) {
+	out, err := l.Vsctl("get", "Bridge", br, "datapath_id")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.Trim(strings.TrimSpace(out), `"`), 16, 64)
+}
 
 // Hosts returns all hosts, in order.
 func (l *Lab) Hosts() []Host {
@@ -300,7 +352,22 @@ func Open(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	for i := 1; i <= n; i++ {
 		port, _ := l.ofport(ctx, fmt.Sprintf("h%d", i))
-		l.hosts = append(l.hosts, hostFor(cfg, i, port))
+		h := hostFor(cfg, i, port)
+		if br, err := l.vsctl(ctx, "port-to-br", h.Name); err == nil {
+			h.Bridge = strings.TrimSpace(br)
+			if h.Bridge != cfg.Bridge {
+				l.cfg.Split, l.cfg.Bridge2 = max(l.cfg.Split, i-1), h.Bridge
+			}
+		}
+		l.hosts = append(l.hosts, h)
+	}
+	if l.cfg.Split > 0 {
+		l.cfg.Split = 0
+		for _, h := range l.hosts {
+			if h.Bridge == cfg.Bridge {
+				l.cfg.Split = max(l.cfg.Split, h.Index)
+			}
+		}
 	}
 	return l, nil
 }
@@ -360,13 +427,18 @@ func (l *Lab) startSwitch(ctx context.Context) error {
 // configure applies bridge settings, hosts and controllers.
 func (l *Lab) configure(ctx context.Context) error {
 	c := l.cfg
-	args := []string{"--may-exist", "add-br", c.Bridge, "--", "set", "Bridge", c.Bridge,
-		"datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=" + c.FailMode,
-		"other-config:disable-in-band=true"}
-	if c.DatapathID != "" {
-		args = append(args, "other-config:datapath-id="+c.DatapathID)
+	for i, br := range c.bridges() {
+		args := []string{"--may-exist", "add-br", br, "--", "set", "Bridge", br,
+			"datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=" + c.FailMode,
+			"other-config:disable-in-band=true"}
+		if c.DatapathID != "" && i == 0 {
+			args = append(args, "other-config:datapath-id="+c.DatapathID)
+		}
+		if _, err := l.vsctl(ctx, args...); err != nil {
+			return err
+		}
 	}
-	if _, err := l.vsctl(ctx, args...); err != nil {
+	if err := l.patch(ctx); err != nil {
 		return err
 	}
 	if c.SSL != nil {
@@ -431,7 +503,7 @@ func (l *Lab) ensureHost(ctx context.Context, i int) (Host, error) {
 			return h, err
 		}
 	}
-	if _, err := l.vsctl(ctx, "--may-exist", "add-port", l.cfg.Bridge, h.Name,
+	if _, err := l.vsctl(ctx, "--may-exist", "add-port", h.Bridge, h.Name,
 		"--", "set", "Interface", h.Name, fmt.Sprintf("ofport_request=%d", i)); err != nil {
 		return h, err
 	}
@@ -455,12 +527,29 @@ func (l *Lab) ensureHost(ctx context.Context, i int) (Host, error) {
 
 func (l *Lab) removeHost(ctx context.Context, i int) error {
 	name := fmt.Sprintf("h%d", i)
-	if _, err := l.vsctl(ctx, "--if-exists", "del-port", l.cfg.Bridge, name); err != nil {
+	if _, err := l.vsctl(ctx, "--if-exists", "del-port", name); err != nil {
 		return err
 	}
 	run(ctx, nil, "ip", "-n", l.cfg.SwitchNetns(), "link", "del", name) // gone with the peer's namespace anyway
 	killInNetns(l.cfg.HostNetns(i))
 	return delNetns(ctx, l.cfg.HostNetns(i))
+}
+
+// patch joins the two bridges of a split lab with a patch port pair, or
+// removes the second bridge of an earlier split lab.
+func (l *Lab) patch(ctx context.Context) error {
+	c := l.cfg
+	if c.Split == 0 {
+		_, err := l.vsctl(ctx, "--if-exists", "del-port", patchName(c.Bridge), "--", "--if-exists", "del-br", c.Bridge2)
+		return err
+	}
+	a, b := c.Bridge, c.Bridge2
+	_, err := l.vsctl(ctx,
+		"--may-exist", "add-port", a, patchName(a), "--", "set", "Interface", patchName(a), "type=patch",
+		"options:peer="+patchName(b), fmt.Sprintf("ofport_request=%d", PatchPort), "--",
+		"--may-exist", "add-port", b, patchName(b), "--", "set", "Interface", patchName(b), "type=patch",
+		"options:peer="+patchName(a), fmt.Sprintf("ofport_request=%d", PatchPort))
+	return err
 }
 
 // ofport returns the OpenFlow port number of interface name (0 or -1 while
@@ -490,6 +579,11 @@ func (l *Lab) Vsctl(args ...string) (string, error) {
 // lab's bridge: args is COMMAND and its arguments (options before COMMAND are
 // kept in front), e.g. Ofctl("add-flow", "priority=0,actions=NORMAL").
 func (l *Lab) Ofctl(args ...string) (string, error) {
+	return l.OfctlOn(l.cfg.Bridge, args...)
+}
+
+// OfctlOn is Ofctl against bridge br (in a split lab, either bridge).
+func (l *Lab) OfctlOn(br string, args ...string) (string, error) {
 	argv := []string{"ovs-ofctl", "-O", "OpenFlow13"}
 	i := 0
 	for i < len(args) && strings.HasPrefix(args[i], "-") {
@@ -499,7 +593,7 @@ func (l *Lab) Ofctl(args ...string) (string, error) {
 		return "", errors.New("lab: ofctl: no command")
 	}
 	argv = append(argv, args[:i+1]...)
-	argv = append(argv, "unix:"+l.MgmtSocket())
+	argv = append(argv, "unix:"+l.path(br+".mgmt"))
 	argv = append(argv, args[i+1:]...)
 	return run(context.Background(), l.env(), argv...)
 }
@@ -507,7 +601,12 @@ func (l *Lab) Ofctl(args ...string) (string, error) {
 // DumpFlows returns the bridge's flows, one per line, without statistics
 // (durations, packet and byte counts), in ovs-ofctl's text form.
 func (l *Lab) DumpFlows() ([]string, error) {
-	out, err := l.Ofctl("--no-stats", "dump-flows")
+	return l.DumpFlowsOn(l.cfg.Bridge)
+}
+
+// DumpFlowsOn is DumpFlows of bridge br.
+func (l *Lab) DumpFlowsOn(br string) ([]string, error) {
+	out, err := l.OfctlOn(br, "--no-stats", "dump-flows")
 	if err != nil {
 		return nil, err
 	}
@@ -527,8 +626,10 @@ func (l *Lab) SetFailMode(mode string) error {
 	if mode != FailSecure && mode != FailStandalone {
 		return fmt.Errorf("lab: fail mode %q: want %s or %s", mode, FailSecure, FailStandalone)
 	}
-	if _, err := l.Vsctl("set", "Bridge", l.cfg.Bridge, "fail_mode="+mode); err != nil {
-		return err
+	for _, br := range l.cfg.bridges() {
+		if _, err := l.Vsctl("set", "Bridge", br, "fail_mode="+mode); err != nil {
+			return err
+		}
 	}
 	l.mu.Lock()
 	l.cfg.FailMode = mode
@@ -591,6 +692,8 @@ type HostStatus struct {
 	IPv6  string `json:"ipv6"`
 	MAC   string `json:"mac"`
 	Port  uint32 `json:"port"`
+	// Bridge is the host's switch (in a split lab, one of two).
+	Bridge string `json:"bridge,omitempty"`
 }
 
 // Status is a snapshot of a lab.
@@ -643,7 +746,7 @@ func (l *Lab) Status() (Status, error) {
 	}
 	for _, h := range l.Hosts() {
 		s.Hosts = append(s.Hosts, HostStatus{Name: h.Name, Netns: h.Netns, IP: h.IP.String(),
-			IPv6: h.IPv6.String(), MAC: h.MAC.String(), Port: h.Port})
+			IPv6: h.IPv6.String(), MAC: h.MAC.String(), Port: h.Port, Bridge: h.Bridge})
 	}
 	return s, nil
 }

@@ -193,19 +193,44 @@ func (l *Allowlist) ContainsAddr(ip netip.Addr) bool {
 	return false
 }
 
-// NoisyService reports whether a UDP port belongs to a service whose normal traffic looks like
-// scanning (broadcast and multicast discovery, address configuration) and must never count as
-// evidence: DHCP (67, 68), DHCPv6 (546, 547), NetBIOS (137, 138), SSDP (1900), mDNS (5353) and
-// LLMNR (5355). proto is the IP protocol; LLMNR also runs over TCP.
-func NoisyService(proto uint8, port uint16) bool {
-	switch proto {
-	case ipProtoUDP:
-		switch port {
-		case 67, 68, 546, 547, 137, 138, 1900, 5353, 5355:
-			return true
-		}
-	case ipProtoTCP:
-		return port == 5355
+// NoisyService reports whether a packet is a noisy service's own exchange, whose normal traffic
+// looks like scanning (broadcast and multicast discovery, address configuration) and must never
+// count as evidence. Only the protocol, direction and addresses the service uses qualify:
+//
+//   - DHCP and DHCPv6: UDP client 68 -> server 67 (broadcast or unicast) and 67 -> 68; 546 <-> 547;
+//   - NetBIOS name and datagram (137, 138): UDP from the port to itself;
+//   - mDNS (5353), LLMNR (5355), SSDP (1900): UDP from the port to itself, or to the service's
+//     multicast group (224.0.0.251 / ff02::fb, 224.0.0.252 / ff02::1:3, 239.255.255.250 / ff02::c).
+//
+// A TCP first contact, or UDP to any other port, is never noisy whatever its source port (nmap -g
+// 53/67/137/5353 chooses one to slip past such exemptions).
+func NoisyService(proto uint8, dst netip.Addr, sport, dport uint16) bool {
+	if proto != ipProtoUDP {
+		return false
+	}
+	dst = dst.Unmap()
+	switch {
+	case (sport == 68 && dport == 67) || (sport == 67 && dport == 68),
+		(sport == 546 && dport == 547) || (sport == 547 && dport == 546):
+		return true
+	case sport != dport && !dst.IsMulticast():
+		return false
+	}
+	switch dport {
+	case 137, 138:
+		return sport == dport
+	case 5353:
+		return sport == dport || dst == mdns4 || dst == mdns6
+	case 5355:
+		return sport == dport || dst == llmnr4 || dst == llmnr6
+	case 1900:
+		return sport == dport || dst == ssdp4 || dst == ssdp6
 	}
 	return false
 }
+
+var (
+	mdns4, mdns6   = netip.AddrFrom4([4]byte{224, 0, 0, 251}), netip.MustParseAddr("ff02::fb")
+	llmnr4, llmnr6 = netip.AddrFrom4([4]byte{224, 0, 0, 252}), netip.MustParseAddr("ff02::1:3")
+	ssdp4, ssdp6   = netip.AddrFrom4([4]byte{239, 255, 255, 250}), netip.MustParseAddr("ff02::c")
+)

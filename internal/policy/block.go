@@ -68,6 +68,15 @@ type Block struct {
 	// controller sets it when the source MAC belongs to a never-block host such as the gateway a
 	// scan came through, so blocking the scanner does not cut off everything behind the router.
 	IPOnly bool
+	// Spoofed is set when the source used a MAC or addresses that live elsewhere (nmap -S, -D,
+	// --spoof-mac, an idle scan's zombie, a MAC whose home is another port or switch): its flows
+	// stay at the ingress switch whatever the scope, since what it claimed may be someone else's
+	// everywhere else.
+	Spoofed bool
+	// PortWide drops everything that enters at Source.Port of the ingress switch: the source
+	// spoofed at an access port with at most one real station, so the machine is the port (a
+	// spoofer can change its MAC and addresses at will, never its port).
+	PortWide bool
 	// Cookie is the cookie of every flow of this block; zero means BlockCookie(ID).
 	Cookie uint64
 }
@@ -120,7 +129,9 @@ func (b Block) hardTimeout(now time.Time) uint16 {
 //     anywhere): eth_src (if a MAC was named) and ip_src on every switch, whatever the scope;
 //   - on other switches (network scope): eth_src only. An address is only known to live behind the
 //     ingress port; elsewhere an ip_src drop could hit the real owner of an address the scanner
-//     spoofed, so IP flows always carry the ingress in_port.
+//     spoofed, so IP flows always carry the ingress in_port;
+//   - a Spoofed block stays at the ingress switch whatever the scope (the MAC may be another
+//     station's elsewhere); a PortWide block is one flow, in_port alone, at the ingress switch.
 //
 // Every flow sits in forward.TableAdmission at forward.PriorityBlock with no instructions (drop),
 // carries b.FlowCookie() and a hard timeout of the time left.
@@ -129,7 +140,7 @@ func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
 		return nil
 	}
 	ingress := dpid == b.Source.DPID
-	if !ingress && b.Scope != ScopeNetwork && b.Source.DPID != 0 {
+	if !ingress && (b.Scope != ScopeNetwork || b.Spoofed || b.PortWide) && b.Source.DPID != 0 {
 		return nil
 	}
 	hard := b.hardTimeout(now)
@@ -163,6 +174,9 @@ func BlockFlows(b Block, dpid uint64, now time.Time) []ofp.Message {
 			}
 		}
 		return msgs
+	}
+	if b.PortWide {
+		return append(msgs, drop(ofp.MatchInPort(b.Source.Port)))
 	}
 	if b.IPOnly {
 		// The source's MAC is a router's or another protected host's: drop

@@ -10,16 +10,20 @@ import (
 )
 
 // Pair is one direction of a conversation judged benign: packets from Src to Dst with protocol
-// Proto (TCP, UDP or SCTP), and the given ports (0: any).
+// Proto (TCP, UDP or SCTP), and the given ports (0: any), entering the switch at InPort, the port
+// behind which Src lives. A bypass names its ingress port so that a packet with Src's address
+// from anywhere else (a spoofer, a forged answer) is still watched.
 type Pair struct {
 	Src, Dst         netip.Addr
 	Proto            uint8
 	SrcPort, DstPort uint16
+	// InPort is where Src's packets enter; DstInPort where Dst's do (the Reverse's InPort).
+	InPort, DstInPort uint32
 }
 
 // Reverse returns the other direction of the conversation.
 func (p Pair) Reverse() Pair {
-	return Pair{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort}
+	return Pair{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort, InPort: p.DstInPort, DstInPort: p.InPort}
 }
 
 // ErrBadPair is returned for a pair BypassFlow cannot express.
@@ -30,7 +34,10 @@ func (p Pair) match() ([]ofp.OXM, error) {
 	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
 		return nil, fmt.Errorf("%w: addresses %v and %v", ErrBadPair, p.Src, p.Dst)
 	}
-	var fs []ofp.OXM
+	if p.InPort == 0 || p.InPort > ofp.PortMax {
+		return nil, fmt.Errorf("%w: ingress port %d (a bypass names where its source lives)", ErrBadPair, p.InPort)
+	}
+	fs := []ofp.OXM{ofp.MatchInPort(p.InPort)}
 	if src.Is4() {
 		fs = append(fs, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(p.Proto), ofp.MatchIPv4Src(src), ofp.MatchIPv4Dst(dst))
 	} else {

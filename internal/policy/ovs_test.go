@@ -238,6 +238,7 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 	b.apply("first-contact meter", FirstContactFlows(7, FirstContactConfig{}))
 	b.apply("SYN counters", SYNCountFlows(7))
 	b.apply("station SYN counters", SYNCountStationFlows(7, [6]byte{2, 0, 0, 0, 0, 0x77}, 5, 30))
+	b.apply("answer flows", ReplyFlows(7, ReplyConfig{}))
 
 	macA, macB := [6]byte{2, 0, 0, 0, 0, 0xa}, [6]byte{2, 0, 0, 0, 0, 0xb}
 	learnMiss := func(port uint32) *ofp.PacketIn {
@@ -248,7 +249,8 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 	pB := &packet.Packet{EthSrc: macB, EthType: 0x0800, Src: netip.MustParseAddr("10.9.0.2")}
 	b.apply("learn", sw.PacketIn(now, learnMiss(1), pA, nil))
 	b.apply("learn", sw.PacketIn(now, learnMiss(2), pB, nil))
-	b.apply("move", sw.PacketIn(now.Add(5*time.Second), learnMiss(3), pA, nil))
+	// A's MAC on port 3 after its home went quiet: the move check re-adds the home's learn flow.
+	b.apply("move check", sw.PacketIn(now.Add(time.Minute), learnMiss(3), pA, nil))
 
 	dump := b.ofctl("dump-flows")
 	for _, want := range []string{
@@ -256,8 +258,14 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 		"table=1, priority=0 actions=goto_table:2",
 		"priority=0 actions=CONTROLLER:128,goto_table:3",
 		"priority=0 actions=FLOOD",
-		"idle_timeout=120, priority=100,in_port=3,dl_src=02:00:00:00:00:0a actions=goto_table:3",
-		"table=3, idle_timeout=120, send_flow_rem priority=100,dl_dst=02:00:00:00:00:0a actions=output:3",
+		"table=2, idle_timeout=10, send_flow_rem priority=100,in_port=1,dl_src=02:00:00:00:00:0a actions=goto_table:3",
+		"table=3, idle_timeout=120, send_flow_rem priority=100,dl_dst=02:00:00:00:00:0a actions=output:1",
+		"priority=1891,tcp,in_port=7,tcp_flags=+syn+ack actions=controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1881,tcp6,in_port=7,tcp_flags=+rst actions=controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1401,icmp,in_port=7,icmp_type=3 actions=controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1401,icmp6,in_port=7,icmp_type=129 actions=controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1301,arp,in_port=7 actions=controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1301,icmp6,in_port=7,icmp_type=136 actions=controller(max_len=192,meter_id=131079),goto_table:2",
 		"priority=1900,tcp,tcp_flags=+syn-ack actions=controller(max_len=192,meter_id=1),goto_table:2",
 		"priority=1900,tcp6,tcp_flags=+syn-ack actions=controller(max_len=192,meter_id=1),goto_table:2",
 		"priority=3100,tcp,tcp_flags=-syn-rst-ack actions=controller(max_len=192,meter_id=1)\n",
@@ -280,14 +288,15 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 			t.Errorf("dump-flows lacks %q:\n%s", want, dump)
 		}
 	}
-	if strings.Contains(dump, "in_port=1,dl_src=02:00:00:00:00:0a") {
-		t.Error("the moved MAC's old learn flow is still there")
+	if strings.Contains(dump, "in_port=3,dl_src=02:00:00:00:00:0a") {
+		t.Error("one frame on another port moved the MAC before the check")
 	}
 	meters := b.ofctl("dump-meters")
 	for _, want := range []string{"meter=controller pktps burst stats bands=\ntype=drop rate=100 burst_size=50",
 		"meter=1 pktps burst stats bands=\ntype=drop rate=500 burst_size=250",
 		"meter=5 pktps burst stats bands=\ntype=drop rate=200 burst_size=100",
-		"meter=65543 pktps burst stats bands=\ntype=drop rate=500 burst_size=4"} {
+		"meter=65543 pktps burst stats bands=\ntype=drop rate=500 burst_size=4",
+		"meter=131079 pktps burst stats bands=\ntype=drop rate=500 burst_size=250"} {
 		if !strings.Contains(meters, want) {
 			t.Errorf("dump-meters lacks %q:\n%s", want, meters)
 		}
@@ -295,9 +304,9 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 
 	// Bypass flows (both directions, IPv4 and IPv6), and the removal of one.
 	pairs := []Pair{
-		{Src: netip.MustParseAddr("10.9.0.1"), Dst: netip.MustParseAddr("10.9.0.2"), Proto: 17, DstPort: 53},
-		{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), Proto: 6, DstPort: 443},
-		{Src: netip.MustParseAddr("10.9.0.1"), Dst: netip.MustParseAddr("10.9.0.3"), Proto: 132, SrcPort: 9, DstPort: 9},
+		{Src: netip.MustParseAddr("10.9.0.1"), Dst: netip.MustParseAddr("10.9.0.2"), Proto: 17, DstPort: 53, InPort: 1, DstInPort: 2},
+		{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), Proto: 6, DstPort: 443, InPort: 1, DstInPort: 2},
+		{Src: netip.MustParseAddr("10.9.0.1"), Dst: netip.MustParseAddr("10.9.0.3"), Proto: 132, SrcPort: 9, DstPort: 9, InPort: 1, DstInPort: 3},
 	}
 	var bypass []ofp.Message
 	for _, p := range pairs {
@@ -314,9 +323,9 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 	b.apply("bypass delete", []ofp.Message{del})
 	dump = b.ofctl("dump-flows", "table=1")
 	for _, want := range []string{
-		"idle_timeout=60, priority=3000,udp,nw_src=10.9.0.1,nw_dst=10.9.0.2,tp_dst=53 actions=goto_table:2",
-		"priority=3000,udp,nw_src=10.9.0.2,nw_dst=10.9.0.1,tp_src=53 actions=goto_table:2",
-		"priority=3000,tcp6,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::2,tp_dst=443 actions=goto_table:2",
+		"idle_timeout=60, priority=3000,udp,in_port=1,nw_src=10.9.0.1,nw_dst=10.9.0.2,tp_dst=53 actions=goto_table:2",
+		"priority=3000,udp,in_port=2,nw_src=10.9.0.2,nw_dst=10.9.0.1,tp_src=53 actions=goto_table:2",
+		"priority=3000,tcp6,in_port=1,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::2,tp_dst=443 actions=goto_table:2",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("dump-flows table=1 lacks %q:\n%s", want, dump)

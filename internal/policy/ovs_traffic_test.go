@@ -244,7 +244,7 @@ func TestOVSPipelineWithTraffic(t *testing.T) {
 		t.Errorf("200 MB iperf3 copied %d handshake/FIN and %d RST segments to the controller", nonRST, rst)
 	}
 	var bypass []ofp.Message
-	fwd := Pair{Src: h1.ip, Dst: h2.ip, Proto: 6, DstPort: 5201}
+	fwd := Pair{Src: h1.ip, Dst: h2.ip, Proto: 6, DstPort: 5201, InPort: h1.port, DstInPort: h2.port}
 	for _, p := range []Pair{fwd, fwd.Reverse()} {
 		fm, err := BypassFlow(p, 30)
 		if err != nil {

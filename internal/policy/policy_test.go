@@ -248,7 +248,7 @@ func TestWatchClass(t *testing.T) {
 
 func TestBypassFlow(t *testing.T) {
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	p := Pair{Src: a, Dst: b, Proto: 17, DstPort: 53}
+	p := Pair{Src: a, Dst: b, Proto: 17, DstPort: 53, InPort: 1, DstInPort: 2}
 	fm, err := BypassFlow(p, 30)
 	if err != nil {
 		t.Fatal(err)
@@ -264,6 +264,9 @@ func TestBypassFlow(t *testing.T) {
 		!hasField(fm.Match, ofp.OXMUDPDst, []byte{0, 53}) || !hasField(fm.Match, ofp.OXMIPProto, []byte{17}) {
 		t.Errorf("match %+v", fm.Match)
 	}
+	if in, ok := fm.Match.InPort(); !ok || in != 1 {
+		t.Errorf("bypass ingress %d %v, want in_port 1 (where its source lives)", in, ok)
+	}
 	if _, ok := fm.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMUDPSrc); ok {
 		t.Error("source port 0 should be a wildcard")
 	}
@@ -272,10 +275,10 @@ func TestBypassFlow(t *testing.T) {
 	}
 
 	r, _ := BypassFlow(p.Reverse(), 30)
-	if !hasField(r.Match, ofp.OXMIPv4Src, b.AsSlice()) || !hasField(r.Match, ofp.OXMUDPSrc, []byte{0, 53}) {
+	if in, _ := r.Match.InPort(); !hasField(r.Match, ofp.OXMIPv4Src, b.AsSlice()) || !hasField(r.Match, ofp.OXMUDPSrc, []byte{0, 53}) || in != 2 {
 		t.Errorf("reverse match %+v", r.Match)
 	}
-	v6, err := BypassFlow(Pair{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), Proto: 6, DstPort: 22}, 30)
+	v6, err := BypassFlow(Pair{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), Proto: 6, DstPort: 22, InPort: 3}, 30)
 	if err != nil || !hasField(v6.Match, ofp.OXMEthType, []byte{0x86, 0xdd}) || !hasField(v6.Match, ofp.OXMTCPDst, []byte{0, 22}) {
 		t.Errorf("IPv6 bypass %+v %v", v6, err)
 	}
@@ -284,7 +287,9 @@ func TestBypassFlow(t *testing.T) {
 		{Src: a, Dst: netip.MustParseAddr("2001:db8::2"), Proto: 17},
 		{Src: a, Proto: 17},
 		{Src: a, Dst: b, Proto: 1},
-		{Src: a, Dst: b, Proto: 58},
+		{Src: a, Dst: b, Proto: 58, InPort: 1},
+		{Src: a, Dst: b, Proto: 17},                             // no ingress port
+		{Src: a, Dst: b, Proto: 17, InPort: ofp.PortController}, // a reserved port
 	} {
 		if _, err := BypassFlow(bad, 30); !errors.Is(err, ErrBadPair) {
 			t.Errorf("BypassFlow(%+v) err %v", bad, err)
@@ -498,18 +503,28 @@ func TestAllowlist(t *testing.T) {
 	}
 }
 
+// Issue 8, item 2: noisy-service exemptions apply only to the protocol, direction and addresses
+// the service uses, never because of a source port.
 func TestNoisyService(t *testing.T) {
+	ip := netip.MustParseAddr
+	uni, bc := ip("10.0.0.2"), ip("255.255.255.255")
 	for _, c := range []struct {
-		proto uint8
-		port  uint16
-		want  bool
+		proto        uint8
+		dst          netip.Addr
+		sport, dport uint16
+		want         bool
 	}{
-		{17, 67, true}, {17, 68, true}, {17, 546, true}, {17, 547, true}, {17, 5353, true}, {17, 5355, true},
-		{17, 137, true}, {17, 138, true}, {17, 1900, true}, {6, 5355, true},
-		{17, 53, false}, {6, 67, false}, {6, 80, false}, {17, 123, false},
+		{17, bc, 68, 67, true}, {17, uni, 68, 67, true}, {17, uni, 67, 68, true}, {17, ip("ff02::1:2"), 546, 547, true},
+		{17, bc, 137, 137, true}, {17, uni, 138, 138, true}, {17, ip("224.0.0.251"), 5353, 5353, true},
+		{17, ip("ff02::fb"), 40000, 5353, true}, {17, ip("239.255.255.250"), 40000, 1900, true},
+		{17, ip("224.0.0.252"), 40000, 5355, true},
+		// a source port buys nothing
+		{17, uni, 67, 80, false}, {17, uni, 137, 161, false}, {17, uni, 5353, 53, false}, {17, uni, 53, 40000, false},
+		{17, uni, 40000, 5353, false}, {17, uni, 40000, 137, false},
+		{6, uni, 67, 80, false}, {6, uni, 5353, 22, false}, {6, uni, 40000, 5355, false}, {6, uni, 137, 139, false},
 	} {
-		if got := NoisyService(c.proto, c.port); got != c.want {
-			t.Errorf("NoisyService(%d, %d) = %v", c.proto, c.port, got)
+		if got := NoisyService(c.proto, c.dst, c.sport, c.dport); got != c.want {
+			t.Errorf("NoisyService(%d, %v, %d, %d) = %v", c.proto, c.dst, c.sport, c.dport, got)
 		}
 	}
 }

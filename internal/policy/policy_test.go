@@ -566,27 +566,49 @@ func TestReconcile(t *testing.T) {
 		wire(t, msgs)
 		fms := flowMods(t, msgs)
 		if len(fms) != 1+len(BlockInstall(b3, dpid, later)) {
-			t.Fatalf("got %d flow-mods, want delete b2 + add b3 (drops and guards)", len(fms))
+			t.Fatalf("got %d flow-mods, want add b3 (drops and guards) + delete b2", len(fms))
 		}
-		if fms[0].Command != ofp.FlowDelete || fms[0].Cookie != b2.FlowCookie() || fms[0].CookieMask != forward.CookieExactMask {
-			t.Errorf("first %+v, want delete of b2", fms[0])
+		if fms[0].Command != ofp.FlowAdd || fms[0].Cookie != b3.FlowCookie() || fms[0].HardTimeout != 540 {
+			t.Errorf("first %+v, want add of b3 with 9 min left", fms[0])
 		}
-		if fms[1].Command != ofp.FlowAdd || fms[1].Cookie != b3.FlowCookie() || fms[1].HardTimeout != 540 {
-			t.Errorf("second %+v, want add of b3 with 9 min left", fms[1])
+		last := fms[len(fms)-1]
+		if last.Command != ofp.FlowDelete || last.Cookie != b2.FlowCookie() || last.CookieMask != forward.CookieExactMask {
+			t.Errorf("last %+v, want delete of b2 (after the adds)", last)
 		}
 	})
 	t.Run("partly missing", func(t *testing.T) {
+		// A flow of b1 deleted by hand: b1's flows are added again and
+		// nothing of b1 is deleted, so it never drops nothing.
 		partial := slices.DeleteFunc(slices.Clone(have), func(f ofp.FlowStats) bool {
 			_, isIP := f.Match.Get(ofp.OXMClassOpenflowBasic, ofp.OXMIPv4Src)
 			return isIP
 		})
 		fms := flowMods(t, Reconcile([]Block{b1, b2}, partial, dpid, later))
-		if len(fms) != 1+len(BlockInstall(b1, dpid, later)) || fms[0].Command != ofp.FlowDelete {
-			t.Errorf("got %+v, want b1 deleted and re-added", fms)
+		if len(fms) != len(BlockInstall(b1, dpid, later)) {
+			t.Errorf("got %d flow-mods, want b1's %d re-added", len(fms), len(BlockInstall(b1, dpid, later)))
 		}
 		for _, fm := range fms {
-			if fm.Cookie != b1.FlowCookie() {
-				t.Errorf("flow-mod %+v is not b1's", fm)
+			if fm.Cookie != b1.FlowCookie() || fm.Command != ofp.FlowAdd {
+				t.Errorf("flow-mod %+v: want only adds of b1", fm)
+			}
+		}
+	})
+	t.Run("extra flow", func(t *testing.T) {
+		// A flow under b1's cookie that b1 does not install (a leftover
+		// of an older layout): deleted strictly, after b1's adds.
+		extra := ofp.FlowStats{TableID: 0, Priority: 39999, Cookie: b1.FlowCookie(),
+			Match: ofp.Match{Fields: []ofp.OXM{{Class: ofp.OXMClassOpenflowBasic, Field: ofp.OXMInPort, Value: []byte{0, 0, 0, 9}}}}}
+		msgs := Reconcile([]Block{b1, b2}, append(slices.Clone(have), extra), dpid, later)
+		wire(t, msgs)
+		fms := flowMods(t, msgs)
+		last := fms[len(fms)-1]
+		if last.Command != ofp.FlowDeleteStrict || last.Cookie != b1.FlowCookie() || last.Priority != 39999 ||
+			len(last.Match.Fields) != 1 || last.CookieMask != forward.CookieExactMask {
+			t.Errorf("last %+v, want a strict delete of the extra flow", last)
+		}
+		for _, fm := range fms[:len(fms)-1] {
+			if fm.Command != ofp.FlowAdd || fm.Cookie != b1.FlowCookie() {
+				t.Errorf("flow-mod %+v: want adds of b1 before the delete", fm)
 			}
 		}
 	})
@@ -611,8 +633,22 @@ func TestReconcile(t *testing.T) {
 				}
 			}
 		}
-		if dels != 2 || adds != len(BlockInstall(b1, 8, later)) {
-			t.Errorf("%d deletes, %d adds; want b1 replaced, b2 removed", dels, adds)
+		if dels != 1 || adds != len(BlockInstall(b1, 8, later)) {
+			t.Errorf("%d deletes, %d adds; want b1's flows for switch 8 added, b2 removed", dels, adds)
+		}
+		// b1's flows for switch 7 (in_port, IP) that switch 8 must not
+		// have go one by one, after the adds: b1 always drops something.
+		var strict int
+		for _, fm := range fms {
+			if fm.Command == ofp.FlowDeleteStrict {
+				strict++
+				if fm.Cookie != b1.FlowCookie() {
+					t.Errorf("strict delete of %+v, want only b1's extra flows", fm)
+				}
+			}
+		}
+		if strict == 0 {
+			t.Error("no strict delete of b1's flows that switch 8 must not have")
 		}
 	})
 	t.Run("empty switch", func(t *testing.T) {

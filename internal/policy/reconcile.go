@@ -47,22 +47,32 @@ func flowsOfKind(table uint8, k forward.Kind) *ofp.MultipartRequest {
 //
 //   - a block flow whose cookie belongs to no active wanted block is stale: deleted by its cookie;
 //   - a wanted block whose flows are missing on the switch, or differ from what BlockInstall would
-//     install (a match missing or extra), gets its flows deleted by cookie and installed again;
+//     install (a match missing or extra), gets all its flows added again (an ADD of a flow that is
+//     there replaces it) and each extra flow of its cookie deleted strictly (table, priority,
+//     match, cookie), so the block never has a moment without its drops;
 //   - a wanted block whose flows are all there is left alone (their hard timeouts keep running).
 //
-// Deletes come before adds. The result is deterministic: blocks in the order given, stale cookies in
-// ascending order.
+// Adds come before deletes, for the same reason. The result is deterministic: blocks in the order
+// given, then extra flows in the order the switch reported them, then stale cookies in ascending
+// order. The returned messages share nothing with have.
 func Reconcile(want []Block, have []ofp.FlowStats, dpid uint64, now time.Time) []ofp.Message {
-	haveByCookie := map[uint64][]string{}
+	type haveFlow struct {
+		key   string
+		table uint8
+		prio  uint16
+		match ofp.Match
+	}
+	haveByCookie := map[uint64][]haveFlow{}
 	for i := range have {
 		f := &have[i]
 		if k, ok := forward.CookieKind(f.Cookie); !ok || k != forward.KindBlock {
 			continue
 		}
-		haveByCookie[f.Cookie] = append(haveByCookie[f.Cookie], flowKey(f.TableID, f.Priority, f.Match))
+		haveByCookie[f.Cookie] = append(haveByCookie[f.Cookie],
+			haveFlow{flowKey(f.TableID, f.Priority, f.Match), f.TableID, f.Priority, f.Match})
 	}
 
-	var deletes, adds []ofp.Message
+	var adds, deletes []ofp.Message
 	wanted := map[uint64]bool{}
 	for _, b := range want {
 		c := b.FlowCookie()
@@ -71,19 +81,34 @@ func Reconcile(want []Block, have []ofp.FlowStats, dpid uint64, now time.Time) [
 			continue
 		}
 		wanted[c] = true
-		wantKeys := make([]string, 0, len(flows))
+		wantKeys := make(map[string]bool, len(flows))
 		for _, m := range flows {
 			fm := m.(*ofp.FlowMod)
-			wantKeys = append(wantKeys, flowKey(fm.TableID, fm.Priority, fm.Match))
+			wantKeys[flowKey(fm.TableID, fm.Priority, fm.Match)] = true
 		}
-		haveKeys, present := haveByCookie[c]
-		if present && sameKeys(wantKeys, haveKeys) {
+		hv := haveByCookie[c]
+		same := len(hv) > 0
+		haveKeys := make(map[string]bool, len(hv))
+		for _, h := range hv {
+			haveKeys[h.key] = true
+			if !wantKeys[h.key] {
+				same = false
+			}
+		}
+		for k := range wantKeys {
+			if !haveKeys[k] {
+				same = false
+			}
+		}
+		if same {
 			continue
 		}
-		if present {
-			deletes = append(deletes, deleteCookie(c))
-		}
 		adds = append(adds, flows...)
+		for _, h := range hv {
+			if !wantKeys[h.key] {
+				deletes = append(deletes, deleteStrict(c, h.table, h.prio, h.match))
+			}
+		}
 	}
 	var stale []uint64
 	for c := range haveByCookie {
@@ -95,14 +120,29 @@ func Reconcile(want []Block, have []ofp.FlowStats, dpid uint64, now time.Time) [
 	for _, c := range stale {
 		deletes = append(deletes, deleteCookie(c))
 	}
-	return append(deletes, adds...)
+	return append(adds, deletes...)
 }
 
-func sameKeys(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(slices.Compact(a), slices.Compact(b))
+// deleteStrict removes exactly one flow of cookie c; the match is copied (a reply's fields alias
+// its buffer).
+func deleteStrict(c uint64, table uint8, prio uint16, m ofp.Match) *ofp.FlowMod {
+	fields := make([]ofp.OXM, len(m.Fields))
+	for i, f := range m.Fields {
+		f.Value = slices.Clone(f.Value)
+		f.Mask = slices.Clone(f.Mask)
+		fields[i] = f
+	}
+	return &ofp.FlowMod{
+		Cookie:     c,
+		CookieMask: forward.CookieExactMask,
+		TableID:    table,
+		Command:    ofp.FlowDeleteStrict,
+		Priority:   prio,
+		BufferID:   ofp.NoBuffer,
+		OutPort:    ofp.PortAny,
+		OutGroup:   ofp.GroupAny,
+		Match:      ofp.Match{Fields: fields},
+	}
 }
 
 // flowKey identifies a flow by table, priority and match, independent of the order of the match's

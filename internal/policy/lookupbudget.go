@@ -1,0 +1,132 @@
+package policy
+
+import (
+	"portcullis/internal/forward"
+	"portcullis/ofp"
+)
+
+// Lookup budget (issue 8, host sweeps). On a LAN every first contact of a
+// host's own stack with a new neighbour starts with an address lookup: an
+// ARP request (IPv4) or a neighbour solicitation (IPv6). A sweep is a burst
+// of lookups for many addresses, and each answer is a host learned; a
+// reactive verdict comes only once enough lookups went unanswered, by which
+// time a sweeper at full speed has asked for the whole /24 (nmap -sn -PR,
+// arp-scan, fping -g, a connect() loop: the kernel resolves every address
+// first). So each switch port's lookups pass a per-port meter instruction,
+// as its SYNs pass the first-contact meter: LookupBurst at once and
+// LookupRate per second after that; a lookup beyond the budget is dropped in
+// the switch (and not copied), and the stack asks again a second later (Linux
+// retries ARP and NS three times, one second apart), by which time a sweeper
+// is blocked. A host resolving its gateway, DNS server and a few peers stays
+// inside the burst; NUD and cache revalidation probes are spread over the
+// neighbour cache's randomised reachable time. Neighbour and ARP answers are
+// not metered, and neither are lookups by ports exempt from the first-contact
+// meter (uplinks, a never-block gateway's port).
+//
+// Echo, timestamp and mask requests that a raw-frame sweeper (zmap with a
+// gateway MAC) sends without any lookup pass a second per-port meter of their
+// own (EchoBurst, EchoRate), so a monitoring poller's pings do not use up
+// its port's lookups and the other way round.
+
+const (
+	// LookupMeterBase + port is the meter of a port's ARP requests and
+	// neighbour solicitations; EchoMeterBase + port that of its ICMP
+	// requests.
+	LookupMeterBase uint32 = 0x20000
+	EchoMeterBase   uint32 = 0x30000
+
+	DefaultLookupRate  = 2
+	DefaultLookupBurst = 8
+	DefaultEchoRate    = 4
+	DefaultEchoBurst   = 16
+
+	cookieLookup = 0x200 // cookie value marker (watch kind), OR the port
+)
+
+// LookupConfig sets the per-port lookup and echo meters.
+type LookupConfig struct {
+	Rate, Burst         uint32 // lookups per second, and at once; 0 = defaults
+	EchoRate, EchoBurst uint32 // ICMP requests per second, and at once; 0 = defaults
+	MaxLen              uint16 // bytes of the copy; 0 = DefaultWatchMaxLen
+	PlainController     bool   // see WatchConfig
+}
+
+// LookupCookie is the cookie of port's lookup and echo flows.
+func LookupCookie(port uint32) uint64 {
+	return forward.Cookie(forward.KindWatch, cookieLookup<<16|uint64(port))
+}
+
+// LookupFlows returns the two meters and the flows that hold the lookups
+// (ARP requests, neighbour solicitations) and ICMP requests (echo,
+// timestamp, address mask; ICMPv6 echo) entering at port to their budgets,
+// copying them to the controller as the discover and icmp watch classes do.
+// Nil for ports without a meter (reserved ports and numbers above
+// MaxFirstContactPort).
+func LookupFlows(port uint32, cfg LookupConfig) []ofp.Message {
+	if port == 0 || port > MaxFirstContactPort {
+		return nil
+	}
+	def := func(v *uint32, d uint32) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.Rate, DefaultLookupRate)
+	def(&cfg.Burst, DefaultLookupBurst)
+	def(&cfg.EchoRate, DefaultEchoRate)
+	def(&cfg.EchoBurst, DefaultEchoBurst)
+	if cfg.MaxLen == 0 {
+		cfg.MaxLen = DefaultWatchMaxLen
+	}
+	var msgs []ofp.Message
+	for _, m := range [...]struct{ id, rate, burst uint32 }{
+		{LookupMeterBase + port, cfg.Rate, cfg.Burst},
+		{EchoMeterBase + port, cfg.EchoRate, cfg.EchoBurst},
+	} {
+		msgs = append(msgs,
+			&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: m.id},
+			&ofp.MeterMod{Command: ofp.MeterAdd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
+				MeterID: m.id, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: m.rate, BurstSize: m.burst}}})
+	}
+	copyAct := func(c Class) ofp.Action {
+		if cfg.PlainController {
+			return forward.Output(ofp.PortController, cfg.MaxLen)
+		}
+		return ControllerMetered(cfg.MaxLen, c.Meter())
+	}
+	flow := func(meter uint32, c Class, fields ...ofp.OXM) {
+		msgs = append(msgs, &ofp.FlowMod{
+			Cookie:   LookupCookie(port),
+			TableID:  forward.TableWatch,
+			Command:  ofp.FlowAdd,
+			Priority: PriorityFirstContact,
+			BufferID: ofp.NoBuffer,
+			OutPort:  ofp.PortAny,
+			OutGroup: ofp.GroupAny,
+			Match:    ofp.Match{Fields: append([]ofp.OXM{ofp.MatchInPort(port)}, fields...)},
+			Instructions: []ofp.Instruction{&ofp.InstrMeter{MeterID: meter}, forward.Apply(copyAct(c)),
+				forward.Goto(forward.TableLearn)},
+		})
+	}
+	lookup, echo := LookupMeterBase+port, EchoMeterBase+port
+	flow(lookup, ClassDiscover, ofp.MatchEthType(ethTypeARP), ofp.MatchARPOp(1))
+	flow(lookup, ClassDiscover, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(135))
+	for _, typ := range []uint8{8, 13, 17} { // echo, timestamp, address mask (RFC 792, RFC 950)
+		flow(echo, ClassICMP, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP), ofp.MatchICMPv4Type(typ))
+	}
+	flow(echo, ClassICMP, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(128))
+	return msgs
+}
+
+// LookupDelete removes a port's lookup and echo flows and meters.
+func LookupDelete(port uint32) []ofp.Message {
+	if port == 0 || port > MaxFirstContactPort {
+		return nil
+	}
+	return []ofp.Message{
+		&ofp.FlowMod{Cookie: LookupCookie(port), CookieMask: forward.CookieExactMask, TableID: forward.TableWatch,
+			Command: ofp.FlowDelete, BufferID: ofp.NoBuffer, OutPort: ofp.PortAny, OutGroup: ofp.GroupAny},
+		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: LookupMeterBase + port},
+		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: EchoMeterBase + port},
+	}
+}

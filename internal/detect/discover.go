@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"portcullis/internal/packet"
@@ -25,6 +27,13 @@ func (d *Detector) observeICMP(now time.Time, src Source, p *packet.Packet) (Ver
 	case v6 && p.ICMPType == packet.ICMPv6NeighborAdv:
 		if pe, ok := d.takePending(flowKey{a: p.Dst, b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}); ok {
 			return d.outcome(now, pe, true, evSuccess)
+		}
+		// The answer to duplicate address detection goes to all nodes
+		// (RFC 4862 section 5.4.3).
+		if p.Dst.IsMulticast() {
+			if pe, ok := d.takePending(flowKey{a: netip.IPv6Unspecified(), b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}); ok {
+				return d.anonAnswered(now, pe)
+			}
 		}
 		return Verdict{}, false
 	case !v6 && p.ICMPType == packet.ICMPUnreachable, v6 && p.ICMPType == packet.ICMPv6Unreachable,
@@ -66,9 +75,13 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 	d.noteAlive(src, p.ARPSenderIP, now)
 	switch p.ARPOp {
 	case 1:
-		// Probes (sender 0.0.0.0) and gratuitous announcements are not lookups.
-		if p.ARPSenderIP.IsUnspecified() || p.ARPSenderIP == p.ARPTargetIP || p.ARPTargetIP.IsUnspecified() {
+		// Gratuitous announcements are not lookups; probes (sender
+		// 0.0.0.0) are anonymous ones.
+		if p.ARPSenderIP == p.ARPTargetIP || p.ARPTargetIP.IsUnspecified() {
 			return Verdict{}, false
+		}
+		if p.ARPSenderIP.IsUnspecified() {
+			return d.anonLookup(now, src, p.ARPSenderIP, p.ARPTargetIP, 0, clsARP)
 		}
 		a := d.actorFor(now, src, p.ARPSenderIP)
 		if d.forwarder(src, 4) || !d.firstContact(a, p.ARPTargetIP, clsARP, 0) {
@@ -76,10 +89,15 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 		}
 		a.probes++
 		d.stats.Probes++
-		d.addPending(now, flowKey{a: p.ARPSenderIP, b: p.ARPTargetIP, cls: clsARP},
-			pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsARP, host: p.ARPTargetIP})
+		k := flowKey{a: p.ARPSenderIP, b: p.ARPTargetIP, cls: clsARP}
+		d.addPending(now, k, pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsARP, host: p.ARPTargetIP})
+		d.noteLookup(now, k)
+		return d.expireLookupsOne(now)
 	case 2:
 		if pe, ok := d.takePending(flowKey{a: p.ARPTargetIP, b: p.ARPSenderIP, cls: clsARP}); ok {
+			if pe.kind == pendAnon {
+				return d.anonAnswered(now, pe)
+			}
 			return d.outcome(now, pe, true, evSuccess)
 		}
 	}
@@ -87,8 +105,11 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 }
 
 func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
-	if p.Src.IsUnspecified() || !p.NDTarget.IsValid() || p.NDTarget == p.Src || p.NDTarget.IsMulticast() {
-		return Verdict{}, false // duplicate address detection, or nonsense
+	if !p.NDTarget.IsValid() || p.NDTarget == p.Src || p.NDTarget.IsMulticast() || p.NDTarget.IsUnspecified() {
+		return Verdict{}, false // nonsense
+	}
+	if p.Src.IsUnspecified() {
+		return d.anonLookup(now, src, p.Src, p.NDTarget, packet.ProtoICMPv6, clsND)
 	}
 	a := d.actorFor(now, src, p.Src)
 	if d.forwarder(src, 6) || !d.firstContact(a, p.NDTarget, clsND, 0) {
@@ -96,7 +117,132 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 	}
 	a.probes++
 	d.stats.Probes++
-	d.addPending(now, flowKey{a: p.Src, b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND},
-		pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsND, host: p.NDTarget})
+	k := flowKey{a: p.Src, b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}
+	d.addPending(now, k, pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsND, host: p.NDTarget})
+	d.noteLookup(now, k)
+	return d.expireLookupsOne(now)
+}
+
+// Early failure of lookups. A neighbour answers an ARP request or a
+// neighbour solicitation at once (RFC 826; RFC 4861 section 7.2.4); a stack
+// that has no answer after a second asks again (Linux's retrans_time, RFC
+// 4861's RETRANS_TIMER: 1 s), so a lookup unanswered for lookupTimeout has
+// failed. Waiting for Config.NoAnswerTimeout (3 s, for TCP and ICMP across
+// routers) instead would give a sweeper three seconds of answers before the
+// first failure counts. The lookups wait in a ring of their own, since the
+// pending ring expires in arrival order with one timeout; a lookup that
+// falls off the full ring still fails at the ordinary timeout.
+const (
+	lookupTimeout = time.Second
+	lookupRingCap = 4096
+)
+
+type lookupItem struct {
+	key flowKey
+	seq uint64
+	at  time.Time
+}
+
+// lookupRing holds lookups in the order they were made (allocated on first
+// use).
+type lookupRing struct {
+	items   []lookupItem
+	head, n int
+}
+
+func (d *Detector) noteLookup(now time.Time, k flowKey) {
+	k = attemptKey(k)
+	pe, ok := d.pend[k]
+	if !ok {
+		return
+	}
+	r := &d.lookups
+	if r.items == nil {
+		r.items = make([]lookupItem, lookupRingCap)
+	}
+	if r.n == len(r.items) {
+		r.head = (r.head + 1) % len(r.items)
+		r.n--
+	}
+	r.items[(r.head+r.n)%len(r.items)] = lookupItem{key: k, seq: pe.seq, at: now}
+	r.n++
+}
+
+// expireLookups fails the lookups unanswered for lookupTimeout, appending
+// verdicts to out; with first it stops at the first verdict.
+func (d *Detector) expireLookups(now time.Time, out []Verdict, first bool) []Verdict {
+	r := &d.lookups
+	timeout := min(lookupTimeout, d.cfg.NoAnswerTimeout)
+	for r.n > 0 {
+		it := r.items[r.head]
+		if now.Sub(it.at) < timeout {
+			break
+		}
+		r.head = (r.head + 1) % len(r.items)
+		r.n--
+		pe, ok := d.pend[it.key]
+		if !ok || pe.seq != it.seq {
+			continue // answered, or expired already
+		}
+		delete(d.pend, it.key)
+		d.stats.Timeouts++
+		if v, decided := d.outcome(now, pe, false, evTimeout); decided {
+			out = append(out, v)
+			if first {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+// expireLookupsOne is expireLookups for Observe, which returns at most one
+// verdict: the rest wait for the next lookup or Tick.
+func (d *Detector) expireLookupsOne(now time.Time) (Verdict, bool) {
+	var buf [1]Verdict
+	if out := d.expireLookups(now, buf[:0], true); len(out) > 0 {
+		return out[0], true
+	}
 	return Verdict{}, false
+}
+
+// Anonymous lookups. An ARP probe (sender 0.0.0.0, RFC 5227) and duplicate
+// address detection (a neighbour solicitation from ::, RFC 4862 section
+// 5.4) ask whether anyone holds an address, and whoever does answers: they
+// are how a host checks an address before taking it, and a sweep that
+// leaves no address of its own to pin it on (arp-scan --arpspa 0.0.0.0).
+// For the host checking its new address silence is the normal outcome, so
+// silence counts for nothing; an answer means the address is taken, which
+// a host meets about once in its life and a sweeper at every live address.
+// anonFoundDecide answered anonymous lookups of distinct addresses decide.
+const anonFoundDecide = 3
+
+func (d *Detector) anonLookup(now time.Time, src Source, unspec, target netip.Addr, proto, cls uint8) (Verdict, bool) {
+	a := d.actorFor(now, src, unspec)
+	if !d.firstContact(a, target, cls, 0) {
+		return Verdict{}, false
+	}
+	a.probes++
+	d.stats.Probes++
+	d.addPending(now, flowKey{a: unspec, b: target, proto: proto, cls: cls},
+		pending{act: a, gen: a.gen, kind: pendAnon, cls: cls, host: target})
+	return Verdict{}, false
+}
+
+func (d *Detector) anonAnswered(now time.Time, pe pending) (Verdict, bool) {
+	a := pe.act
+	if a == nil || a.gen != pe.gen || pe.kind != pendAnon {
+		return Verdict{}, false
+	}
+	a.anonFound++
+	d.addEvidence(a, evidence{at: now, kind: evSuccess, cls: pe.cls, host: pe.host})
+	if a.anonFound < anonFoundDecide {
+		return Verdict{}, false
+	}
+	kind, what := KindARPSweep, "ARP probes (sender 0.0.0.0)"
+	if pe.cls == clsND {
+		kind, what = KindNDSweep, "duplicate address detection solicitations (source ::)"
+	}
+	return d.decide(now, a, kind, fmt.Sprintf("%d %s answered: addresses already taken, found without an address of its own", a.anonFound, what),
+		float64(a.anonFound)/anonFoundDecide)
 }

@@ -275,6 +275,7 @@ const (
 	pendSilent                      // UDP/IP-protocol: silence counts only on a rejecting host
 	pendStray                       // stealth evidence unless the target answers normally
 	pendAnon                        // anonymous lookup (ARP probe, DAD): evidence only when answered
+	pendLookup                      // ARP or ND lookup: judged by the lookup walk (discover.go)
 )
 
 type pending struct {

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"net"
+
 	"portcullis/internal/forward"
 	"portcullis/ofp"
 )
@@ -115,6 +117,28 @@ func LookupFlows(port uint32, cfg LookupConfig) []ofp.Message {
 		flow(echo, ClassICMP, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP), ofp.MatchICMPv4Type(typ))
 	}
 	flow(echo, ClassICMP, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(128))
+	// An echo request to a multicast or broadcast address sweeps the whole
+	// link in one packet (ping ff02::1: every IPv6 host answers, as RFC
+	// 4443 section 4.1 allows; 224.0.0.1 and broadcasts for stacks that
+	// answer those): copied and dropped. No application needs it.
+	group := net.HardwareAddr{1, 0, 0, 0, 0, 0} // the Ethernet group bit
+	for _, m := range [][]ofp.OXM{
+		{ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP), ofp.MatchICMPv4Type(8)},
+		{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(128)},
+	} {
+		msgs = append(msgs, &ofp.FlowMod{
+			Cookie:   LookupCookie(port),
+			TableID:  forward.TableWatch,
+			Command:  ofp.FlowAdd,
+			Priority: PriorityFirstContact + 1,
+			BufferID: ofp.NoBuffer,
+			OutPort:  ofp.PortAny,
+			OutGroup: ofp.GroupAny,
+			Match: ofp.Match{Fields: append([]ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthDstMasked(group, group)},
+				m...)},
+			Instructions: []ofp.Instruction{&ofp.InstrMeter{MeterID: echo}, forward.Apply(copyAct(ClassICMP))},
+		})
+	}
 	return msgs
 }
 

@@ -53,8 +53,8 @@ type sweepCase struct {
 	// dropped: the switch drops the probes (an echo to a group), so the
 	// sweeper learns nothing and is not judged for it.
 	dropped bool
-	limit time.Duration
-	lean  bool // part of TestSweepBlocked
+	limit   time.Duration
+	lean    bool // part of TestSweepBlocked
 }
 
 // Placeholders in argv: {targets6} a file listing fd00::2-254 (decimal),

@@ -63,9 +63,10 @@ func (d *Detector) observeICMP(now time.Time, src Source, p *packet.Packet) (Ver
 	}
 	a.probes++
 	d.stats.Probes++
-	d.addPending(now, flowKey{a: p.Src, b: p.Dst, proto: p.Proto, cls: cls, ap: p.ICMPID},
-		pending{act: a, gen: a.gen, kind: pendAttempt, cls: cls, host: p.Dst})
-	return Verdict{}, false
+	k := flowKey{a: p.Src, b: p.Dst, proto: p.Proto, cls: cls, ap: p.ICMPID}
+	d.addPending(now, k, pending{act: a, gen: a.gen, kind: pendAttempt, cls: cls, host: p.Dst})
+	d.noteLookup(now, k)
+	return d.expireLookupsOne(now)
 }
 
 func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
@@ -124,13 +125,15 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 	return d.expireLookupsOne(now)
 }
 
-// Early failure of lookups. A neighbour answers an ARP request or a
-// neighbour solicitation at once (RFC 826; RFC 4861 section 7.2.4); a stack
-// that has no answer after a second asks again (Linux's retrans_time, RFC
-// 4861's RETRANS_TIMER: 1 s), so a lookup unanswered for lookupTimeout has
-// failed. Waiting for Config.NoAnswerTimeout (3 s, for TCP and ICMP across
-// routers) instead would give a sweeper three seconds of answers before the
-// first failure counts. The lookups wait in a ring of their own, since the
+// Early failure of lookups and ICMP requests. A neighbour answers an ARP
+// request or a neighbour solicitation at once (RFC 826; RFC 4861 section
+// 7.2.4); a stack that has no answer after a second asks again (Linux's
+// retrans_time, RFC 4861's RETRANS_TIMER: 1 s), so a lookup unanswered for
+// lookupTimeout has failed. An echo, timestamp or mask request gets the
+// same second (ping sends its next one then; RFC 6298's initial
+// retransmission timeout is 1 s): a host that answers at all answers well
+// within it. Waiting for Config.NoAnswerTimeout (3 s, TCP's) instead would
+// give a sweeper three seconds of answers before the first failure counts. The lookups wait in a ring of their own, since the
 // pending ring expires in arrival order with one timeout; a lookup that
 // falls off the full ring is forgotten.
 //
@@ -203,7 +206,14 @@ func (d *Detector) expireLookups(now time.Time, out []Verdict, first bool) []Ver
 		}
 		delete(d.pend, it.key)
 		d.stats.Timeouts++
-		if v, decided := d.lookupOutcome(now, pe, false); decided {
+		var v Verdict
+		var decided bool
+		if pe.kind == pendLookup {
+			v, decided = d.lookupOutcome(now, pe, false)
+		} else {
+			v, decided = d.outcome(now, pe, false, evTimeout)
+		}
+		if decided {
 			out = append(out, v)
 			if first {
 				return out

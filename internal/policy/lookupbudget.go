@@ -15,32 +15,40 @@ import (
 // time a sweeper at full speed has asked for the whole /24 (nmap -sn -PR,
 // arp-scan, fping -g, a connect() loop: the kernel resolves every address
 // first). So each switch port's lookups pass a per-port meter instruction,
-// as its SYNs pass the first-contact meter: LookupBurst at once and
-// LookupRate per second after that; a lookup beyond the budget is dropped in
-// the switch (and not copied), and the stack asks again a second later (Linux
-// retries ARP and NS three times, one second apart), by which time a sweeper
-// is blocked. A host resolving its gateway, DNS server and a few peers stays
-// inside the burst; NUD and cache revalidation probes are spread over the
-// neighbour cache's randomised reachable time. Neighbour and ARP answers are
-// not metered, and neither are lookups by ports exempt from the first-contact
-// meter (uplinks, a never-block gateway's port).
+// as its SYNs pass the first-contact meter: Burst at once and Rate per
+// second after that, ARP and neighbour solicitations each; a lookup beyond
+// the budget is dropped in the switch (and not copied), and the stack asks
+// again a second later (Linux retries ARP and NS three times, one second
+// apart), by which time a sweeper is blocked (detect fails a lookup
+// unanswered for 1 s). Neighbour and ARP answers are not metered, and
+// neither are lookups by ports exempt from the first-contact meter (uplinks,
+// a never-block gateway's port).
+//
+// The budget is a compromise a switch cannot avoid: it sees the rate of
+// lookups, not whether they are answered, so a host dialling many live
+// neighbours at once looks like a sweeper until the answers are counted.
+// The defaults (12 at once, 6 a second) let the benign e2e P2P dialer (56
+// peers on the link in 1.8 s, ndpi_ethereum's pace, half of them over IPv6)
+// resolve every peer within the kernel's three tries, and hold a sweep of a
+// /24 to a few answers before its failures decide (docs/BENCHMARKS.md).
 //
 // Echo, timestamp and mask requests that a raw-frame sweeper (zmap with a
-// gateway MAC) sends without any lookup pass a second per-port meter of their
-// own (EchoBurst, EchoRate), so a monitoring poller's pings do not use up
-// its port's lookups and the other way round.
+// gateway MAC) sends without any lookup pass a per-port meter of their own
+// (EchoBurst, EchoRate), so a monitoring poller's pings do not use up its
+// port's lookups and the other way round.
 
 const (
-	// LookupMeterBase + port is the meter of a port's ARP requests and
-	// neighbour solicitations; EchoMeterBase + port that of its ICMP
-	// requests.
+	// LookupMeterBase + port is the meter of a port's ARP requests,
+	// NDMeterBase + port that of its neighbour solicitations, EchoMeterBase +
+	// port that of its ICMP requests.
 	LookupMeterBase uint32 = 0x20000
 	EchoMeterBase   uint32 = 0x30000
+	NDMeterBase     uint32 = 0x40000
 
-	DefaultLookupRate  = 2
-	DefaultLookupBurst = 8
-	DefaultEchoRate    = 4
-	DefaultEchoBurst   = 16
+	DefaultLookupRate  = 6
+	DefaultLookupBurst = 12
+	DefaultEchoRate    = 8
+	DefaultEchoBurst   = 24
 
 	cookieLookup = 0x200 // cookie value marker (watch kind), OR the port
 )
@@ -58,7 +66,7 @@ func LookupCookie(port uint32) uint64 {
 	return forward.Cookie(forward.KindWatch, cookieLookup<<16|uint64(port))
 }
 
-// LookupFlows returns the two meters and the flows that hold the lookups
+// LookupFlows returns the three meters and the flows that hold the lookups
 // (ARP requests, neighbour solicitations) and ICMP requests (echo,
 // timestamp, address mask; ICMPv6 echo) entering at port to their budgets,
 // copying them to the controller as the discover and icmp watch classes do.
@@ -83,6 +91,7 @@ func LookupFlows(port uint32, cfg LookupConfig) []ofp.Message {
 	var msgs []ofp.Message
 	for _, m := range [...]struct{ id, rate, burst uint32 }{
 		{LookupMeterBase + port, cfg.Rate, cfg.Burst},
+		{NDMeterBase + port, cfg.Rate, cfg.Burst},
 		{EchoMeterBase + port, cfg.EchoRate, cfg.EchoBurst},
 	} {
 		msgs = append(msgs,
@@ -110,9 +119,9 @@ func LookupFlows(port uint32, cfg LookupConfig) []ofp.Message {
 				forward.Goto(forward.TableLearn)},
 		})
 	}
-	lookup, echo := LookupMeterBase+port, EchoMeterBase+port
-	flow(lookup, ClassDiscover, ofp.MatchEthType(ethTypeARP), ofp.MatchARPOp(1))
-	flow(lookup, ClassDiscover, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(135))
+	arp, nd, echo := LookupMeterBase+port, NDMeterBase+port, EchoMeterBase+port
+	flow(arp, ClassDiscover, ofp.MatchEthType(ethTypeARP), ofp.MatchARPOp(1))
+	flow(nd, ClassDiscover, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(135))
 	for _, typ := range []uint8{8, 13, 17} { // echo, timestamp, address mask (RFC 792, RFC 950)
 		flow(echo, ClassICMP, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP), ofp.MatchICMPv4Type(typ))
 	}
@@ -152,5 +161,6 @@ func LookupDelete(port uint32) []ofp.Message {
 			Command: ofp.FlowDelete, BufferID: ofp.NoBuffer, OutPort: ofp.PortAny, OutGroup: ofp.GroupAny},
 		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: LookupMeterBase + port},
 		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: EchoMeterBase + port},
+		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: NDMeterBase + port},
 	}
 }

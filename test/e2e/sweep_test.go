@@ -249,14 +249,15 @@ func sweepRun(t testing.TB, e *scanEnv, dir string, tc sweepCase) sweepResult {
 	t.Helper()
 	e.Fresh(t)
 	// After a lifted block, a datapath flow with actions:drop can outlive
-	// the drop flow for a while (the known issue of scanAttack's lift
-	// check): wait until the previous sweeper is reachable again.
-	for range 20 {
+	// the drop flow as long as traffic keeps hitting it (the known issue
+	// of scanAttack's lift check): if the previous sweeper is not
+	// reachable, let the datapath idle out its flows (10 s) and retry.
+	for range 3 {
 		if scanPing(e.L, 2, 1, false, 1) && scanPing(e.L, 2, 1, true, 1) {
 			break
 		}
-		t.Logf("h1 not reachable yet after the previous case's lift")
-		time.Sleep(time.Second)
+		t.Logf("h1 not reachable after the previous case's lift: waiting 11 s for the datapath flows to idle out")
+		time.Sleep(11 * time.Second)
 	}
 	e.WarmUp(t)
 	// The sweeper forgets its neighbours, as a freshly booted attacker's

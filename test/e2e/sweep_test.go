@@ -243,22 +243,55 @@ type sweepResult struct {
 	hosts   []string // the hosts learned
 }
 
+// sweepLab is the lab of the sweep tests, replaced by a new one when the
+// previous sweeper stays cut off after its block was lifted.
+type sweepLab struct {
+	parent testing.TB // owns the labs
+	e      *scanEnv
+	dir    string
+}
+
+func newSweepLab(t testing.TB) *sweepLab {
+	e, dir := sweepEnv(t)
+	return &sweepLab{parent: t, e: e, dir: dir}
+}
+
+// ready starts a fresh controller and returns the env once h1 (the
+// previous case's sweeper, if any) is reachable. After a lifted block, a
+// datapath flow with actions:drop can outlive the drop flow as long as
+// traffic keeps hitting it (the known issue of scanAttack's lift check):
+// then the datapath gets 11 s to idle its flows out, and after that the
+// lab is replaced.
+func (s *sweepLab) ready(t testing.TB) *scanEnv {
+	t.Helper()
+	for try := range 3 {
+		e := s.e
+		e.Fresh(t)
+		if scanPing(e.L, 2, 1, false, 2) && scanPing(e.L, 2, 1, true, 2) {
+			return e
+		}
+		flows, _ := e.L.DumpFlows()
+		ctl := filepath.Join(e.L.RunDir(), "ovs-vswitchd.ctl")
+		dp, _ := exec.Command("ovs-appctl", "-t", ctl, "dpctl/dump-flows").CombinedOutput()
+		t.Logf("h1 not reachable after the previous case's lift (try %d); flows:\n%s\ndatapath flows:\n%s",
+			try+1, strings.Join(flows, "\n"), dp)
+		if try == 0 {
+			time.Sleep(11 * time.Second)
+			continue
+		}
+		t.Logf("a new lab for the next case")
+		s.e, s.dir = sweepEnv(s.parent)
+	}
+	t.Fatal("h1 is not reachable in a new lab either")
+	return nil
+}
+
 // sweepRun runs tc from h1 against a fresh controller and counts what h1
 // learned until 3 s after its block (or until the tool ended, or the limit).
-func sweepRun(t testing.TB, e *scanEnv, dir string, tc sweepCase) sweepResult {
+func sweepRun(t testing.TB, s *sweepLab, tc sweepCase) sweepResult {
 	t.Helper()
-	e.Fresh(t)
-	// After a lifted block, a datapath flow with actions:drop can outlive
-	// the drop flow as long as traffic keeps hitting it (the known issue
-	// of scanAttack's lift check): if the previous sweeper is not
-	// reachable, let the datapath idle out its flows (10 s) and retry.
-	for range 3 {
-		if scanPing(e.L, 2, 1, false, 1) && scanPing(e.L, 2, 1, true, 1) {
-			break
-		}
-		t.Logf("h1 not reachable after the previous case's lift: waiting 11 s for the datapath flows to idle out")
-		time.Sleep(11 * time.Second)
-	}
+	e := s.ready(t)
+	dir := s.dir
 	e.WarmUp(t)
 	// The sweeper forgets its neighbours, as a freshly booted attacker's
 	// machine would: every address it learns, it learns in the sweep.
@@ -283,6 +316,8 @@ func sweepRun(t testing.TB, e *scanEnv, dir string, tc sweepCase) sweepResult {
 	p.Kill()
 	r.output = p.Output()
 	lines := sweepTapLines(tap)
+	// Packets the kernel queued for unresolved neighbours go with them.
+	scanRun(e.L, 1, 5*time.Second, "sh", "-c", "ip neigh flush all; ip -6 neigh flush all")
 	if tc.ports {
 		open, closed := scanAnsweredPorts(lines)
 		r.learned = open + closed
@@ -340,7 +375,7 @@ func sweepTapLines(p *scanProc) []string {
 }
 
 func TestSweepBlocked(t *testing.T) {
-	e, dir := sweepEnv(t)
+	s := newSweepLab(t)
 	for _, tc := range sweepCases() {
 		if !tc.lean {
 			continue
@@ -349,7 +384,8 @@ func TestSweepBlocked(t *testing.T) {
 			if _, err := exec.LookPath(tc.tool); err != nil {
 				t.Skipf("e2e: %s missing", tc.tool)
 			}
-			r := sweepRun(t, e, dir, tc)
+			r := sweepRun(t, s, tc)
+			e := s.e
 			what := "hosts"
 			if tc.ports {
 				what = "ports"
@@ -388,7 +424,7 @@ func TestSweepBench(t *testing.T) {
 	runs, _ := strconv.Atoi(os.Getenv("PORTCULLIS_SWEEP_RUNS"))
 	runs = max(runs, 1)
 	only := os.Getenv("PORTCULLIS_SWEEP_ONLY") // comma-separated case names
-	e, dir := sweepEnv(t)
+	s := newSweepLab(t)
 	var rows []string
 	for _, tc := range sweepCases() {
 		if only != "" && !slices.Contains(strings.Split(only, ","), tc.name) {
@@ -402,7 +438,8 @@ func TestSweepBench(t *testing.T) {
 		blocked := 0
 		kinds := map[string]bool{}
 		for range runs {
-			r := sweepRun(t, e, dir, tc)
+			r := sweepRun(t, s, tc)
+			e := s.e
 			learned = append(learned, strconv.Itoa(r.learned))
 			if r.blocked {
 				blocked++
@@ -426,7 +463,7 @@ func TestSweepBench(t *testing.T) {
 			of = "of 3 hosts"
 		}
 		ks := slices.Sorted(maps.Keys(kinds))
-		cmd := strings.Join(e.sweepArgv("DIR", tc.argv), " ")
+		cmd := strings.Join(s.e.sweepArgv("DIR", tc.argv), " ")
 		if strings.Contains(cmd, "\n") {
 			cmd = "python3: " + strings.ReplaceAll(strings.TrimSpace(strings.SplitN(sweepDoc[tc.name], "\n", 2)[0]), "`", "")
 		}

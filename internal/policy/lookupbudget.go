@@ -50,7 +50,7 @@ const (
 	DefaultEchoRate    = 8
 	DefaultEchoBurst   = 24
 
-	cookieLookup = 0x200 // cookie value marker (watch kind), OR the port
+	cookieLookup = 0x400 // cookie value marker (watch kind), OR the port
 )
 
 // LookupConfig sets the per-port lookup and echo meters.

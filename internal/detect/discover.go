@@ -127,10 +127,11 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 
 // Early failure of lookups and ICMP requests. A neighbour answers an ARP
 // request or a neighbour solicitation at once (RFC 826; RFC 4861 section
-// 7.2.4); a stack that has no answer after a second asks again (Linux's
-// retrans_time, RFC 4861's RETRANS_TIMER: 1 s), so a lookup unanswered for
-// lookupTimeout has failed. An echo, timestamp or mask request gets the
-// same second (ping sends its next one then; RFC 6298's initial
+// 7.2.4: within milliseconds on a link); a stack that has no answer after
+// a second asks again (Linux's retrans_time, RFC 4861's RETRANS_TIMER:
+// 1 s), so a lookup unanswered for half that (lookupTimeouts) has failed.
+// An echo, timestamp or mask request, which may cross routers, gets the
+// full second (ping sends its next one then; RFC 6298's initial
 // retransmission timeout is 1 s): a host that answers at all answers well
 // within it. Waiting for Config.NoAnswerTimeout (3 s, TCP's) instead would
 // give a sweeper three seconds of answers before the first failure counts. The lookups wait in a ring of their own, since the
@@ -152,10 +153,12 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 // whose lookups succeed less than about three times in four still rises. The walk is
 // otherwise the one of outcome: per actor and service, floored at eta0,
 // deciding at eta1.
-const (
-	lookupTimeout = time.Second
-	lookupRingCap = 4096
-)
+const lookupRingCap = 4096
+
+// lookupTimeouts: ARP and ND stay on the link, where a neighbour answers
+// within milliseconds, so half of RETRANS_TIMER; ICMP requests may cross
+// routers, so the full second.
+var lookupTimeouts = [2]time.Duration{500 * time.Millisecond, time.Second}
 
 type lookupItem struct {
 	key flowKey
@@ -163,9 +166,14 @@ type lookupItem struct {
 	at  time.Time
 }
 
-// lookupRing holds lookups in the order they were made (allocated on first
-// use).
+// lookupRing holds lookups (queue 0) and ICMP requests (queue 1) in the
+// order they were made, each queue with its own timeout (allocated on
+// first use).
 type lookupRing struct {
+	q [2]lookupQueue
+}
+
+type lookupQueue struct {
 	items   []lookupItem
 	head, n int
 }
@@ -176,7 +184,10 @@ func (d *Detector) noteLookup(now time.Time, k flowKey) {
 	if !ok {
 		return
 	}
-	r := &d.lookups
+	r := &d.lookups.q[1]
+	if k.cls == clsARP || k.cls == clsND {
+		r = &d.lookups.q[0]
+	}
 	if r.items == nil {
 		r.items = make([]lookupItem, lookupRingCap)
 	}
@@ -188,35 +199,38 @@ func (d *Detector) noteLookup(now time.Time, k flowKey) {
 	r.n++
 }
 
-// expireLookups fails the lookups unanswered for lookupTimeout, appending
-// verdicts to out; with first it stops at the first verdict.
+// expireLookups fails the lookups and requests unanswered for their
+// timeout, appending verdicts to out; with first it stops at the first
+// verdict.
 func (d *Detector) expireLookups(now time.Time, out []Verdict, first bool) []Verdict {
-	r := &d.lookups
-	timeout := min(lookupTimeout, d.cfg.NoAnswerTimeout)
-	for r.n > 0 {
-		it := r.items[r.head]
-		if now.Sub(it.at) < timeout {
-			break
-		}
-		r.head = (r.head + 1) % len(r.items)
-		r.n--
-		pe, ok := d.pend[it.key]
-		if !ok || pe.seq != it.seq {
-			continue // answered, or expired already
-		}
-		delete(d.pend, it.key)
-		d.stats.Timeouts++
-		var v Verdict
-		var decided bool
-		if pe.kind == pendLookup {
-			v, decided = d.lookupOutcome(now, pe, false)
-		} else {
-			v, decided = d.outcome(now, pe, false, evTimeout)
-		}
-		if decided {
-			out = append(out, v)
-			if first {
-				return out
+	for i := range d.lookups.q {
+		r := &d.lookups.q[i]
+		timeout := min(lookupTimeouts[i], d.cfg.NoAnswerTimeout)
+		for r.n > 0 {
+			it := r.items[r.head]
+			if now.Sub(it.at) < timeout {
+				break
+			}
+			r.head = (r.head + 1) % len(r.items)
+			r.n--
+			pe, ok := d.pend[it.key]
+			if !ok || pe.seq != it.seq {
+				continue // answered, or expired already
+			}
+			delete(d.pend, it.key)
+			d.stats.Timeouts++
+			var v Verdict
+			var decided bool
+			if pe.kind == pendLookup {
+				v, decided = d.lookupOutcome(now, pe, false)
+			} else {
+				v, decided = d.outcome(now, pe, false, evTimeout)
+			}
+			if decided {
+				out = append(out, v)
+				if first {
+					return out
+				}
 			}
 		}
 	}

@@ -166,10 +166,10 @@
 //
 // # Sweeps
 //
-// ARP requests and neighbour solicitations (lookups) and echo, timestamp
-// and mask requests fail after 1 s unanswered, not after
-// Config.NoAnswerTimeout: a neighbour answers at once and a stack asks again
-// after 1 s (RFC 4861 RETRANS_TIMER). Lookups have a walk of their own with
+// ARP requests and neighbour solicitations (lookups) fail after 0.5 s
+// unanswered, echo, timestamp and mask requests after 1 s, not after
+// Config.NoAnswerTimeout: a neighbour answers within milliseconds and a
+// stack asks again after 1 s (RFC 4861 RETRANS_TIMER). Lookups have a walk of their own with
 // theta0 0.9 and theta1 0.6 (a benign host's lookups are nearly all
 // answered; a sweeper's success rate is the share of live addresses, and
 // the switch's lookup budget lets more live first contacts through than

@@ -20,17 +20,19 @@ import (
 // the budget is dropped in the switch (and not copied), and the stack asks
 // again a second later (Linux retries ARP and NS three times, one second
 // apart), by which time a sweeper is blocked (detect fails a lookup
-// unanswered for 1 s). Neighbour and ARP answers are not metered, and
+// unanswered for 0.5 s). Neighbour and ARP answers are not metered, and
 // neither are lookups by ports exempt from the first-contact meter (uplinks,
 // a never-block gateway's port).
 //
 // The budget is a compromise a switch cannot avoid: it sees the rate of
 // lookups, not whether they are answered, so a host dialling many live
 // neighbours at once looks like a sweeper until the answers are counted.
-// The defaults (12 at once, 6 a second) let the benign e2e P2P dialer (56
-// peers on the link in 1.8 s, ndpi_ethereum's pace, half of them over IPv6)
-// resolve every peer within the kernel's three tries, and hold a sweep of a
-// /24 to a few answers before its failures decide (docs/BENCHMARKS.md).
+// The defaults (16 at once, 8 a second) let the benign e2e P2P dialers
+// (56 peers on the link in 1.8 s, ndpi_ethereum's pace; and 80 peers in
+// about a second, half of them over IPv6, each family with its own meter)
+// resolve every peer within the kernel's three tries (16 + 8 x 3 = 40 per
+// family), and hold a sweep of a /24 to a few answers before its failures
+// decide (docs/BENCHMARKS.md).
 //
 // Echo, timestamp and mask requests that a raw-frame sweeper (zmap with a
 // gateway MAC) sends without any lookup pass a per-port meter of their own
@@ -45,8 +47,8 @@ const (
 	EchoMeterBase   uint32 = 0x30000
 	NDMeterBase     uint32 = 0x40000
 
-	DefaultLookupRate  = 6
-	DefaultLookupBurst = 12
+	DefaultLookupRate  = 8
+	DefaultLookupBurst = 16
 	DefaultEchoRate    = 8
 	DefaultEchoBurst   = 24
 

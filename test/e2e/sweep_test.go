@@ -82,6 +82,12 @@ func sweepCases() []sweepCase {
 		c("nmap-v6-nd", "nmap", true, "nmap", "-n", "-6", "-sn", "--randomize-hosts", "-iL", "{targets6}"),
 		c("arp-scan", "arp-scan", true, "arp-scan", "-I", "eth0", "10.0.0.0/24"),
 		c("arp-scan-random", "arp-scan", false, "arp-scan", "-I", "eth0", "--random", "10.0.0.0/24"),
+		// ARP probes (sender 0.0.0.0, RFC 5227): no address of its own to
+		// pin the sweep on; the owner of each live address answers.
+		c("arp-scan-anon", "arp-scan", true, "arp-scan", "-I", "eth0", "--arpspa", "0.0.0.0", "--random", "10.0.0.0/24"),
+		// Duplicate address detection from :: (RFC 4862): the holder of a
+		// live address answers to all nodes.
+		c("scapy-dad-v6", "/usr/bin/python3", false, py(sweepScapyDAD)...),
 		c("fping", "fping", true, "fping", "-a", "-r", "1", "-g", "10.0.0.0/24"),
 		c("fping-slow", "fping", false, "fping", "-a", "-r", "0", "-i", "1000", "-p", "1000", "-g", "10.0.0.0/24"),
 		c("fping-v6", "fping", false, "fping", "-6", "-a", "-r", "1", "-f", "{targets6}"),
@@ -105,7 +111,21 @@ func sweepCases() []sweepCase {
 var sweepDoc = map[string]string{
 	"connect-loop-22": "connect() to port 22 of 10.0.0.2-254 in random order, 16 threads, 1 s timeout",
 	"scapy-syn":       "scapy sr() of SYNs to ports 1-1000 of 10.0.0.2, 1 ms apart",
+	"scapy-dad-v6":    "scapy: DAD solicitations from :: for fd00::2-254, random order, 5 ms apart",
 }
+
+// sweepScapyDAD sweeps fd00::2-254 (in random order, 5 ms apart) with
+// duplicate address detection solicitations from the unspecified address.
+const sweepScapyDAD = `
+import logging, random, time; logging.getLogger('scapy.runtime').setLevel(logging.ERROR)
+from scapy.all import Ether, IPv6, ICMPv6ND_NS, sendp, in6_getnsma, in6_getnsmac, inet_pton, inet_ntop, socket
+ts = ['fd00::%d' % i for i in range(2, 255)]; random.shuffle(ts)
+for t in ts:
+    n = inet_pton(socket.AF_INET6, t)
+    sendp(Ether(dst=in6_getnsmac(n))/IPv6(src='::', dst=inet_ntop(socket.AF_INET6, in6_getnsma(n)))/ICMPv6ND_NS(tgt=t),
+          iface='eth0', verbose=0)
+    time.sleep(0.005)
+`
 
 // sweepConnectLoop is the simplest sweeper a user writes: connect() to port
 // 22 of every address of the /24, 16 at a time, in random order.
@@ -200,7 +220,9 @@ func sweepLearned(lines []string, self []string) map[string]bool {
 			}
 		case "IP", "IP6":
 			src, dst := sweepHost(f[2], f[1] == "IP"), sweepHost(strings.TrimSuffix(f[4], ":"), f[1] == "IP")
-			if !slices.Contains(self, dst) || slices.Contains(self, src) {
+			// An answer to duplicate address detection goes to all nodes.
+			if (!slices.Contains(self, dst) && (dst != "ff02::1" || !strings.Contains(l, "neighbor advertisement"))) ||
+				slices.Contains(self, src) {
 				continue
 			}
 			if i := strings.Index(l, "neighbor advertisement, tgt is "); i >= 0 {

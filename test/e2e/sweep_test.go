@@ -70,6 +70,7 @@ func sweepCases() []sweepCase {
 	}
 	p := func(sc sweepCase) sweepCase { sc.ports = true; return sc }
 	ll := func(sc sweepCase) sweepCase { sc.family, sc.dropped = "ll", true; return sc }
+	v6 := func(sc sweepCase) sweepCase { sc.family = "6"; return sc }
 	// /usr/bin/python3: Debian's python3-scapy is installed for it.
 	py := func(script string) []string { return []string{"/usr/bin/python3", "-c", script} }
 	return []sweepCase{
@@ -84,10 +85,10 @@ func sweepCases() []sweepCase {
 		c("arp-scan-random", "arp-scan", false, "arp-scan", "-I", "eth0", "--random", "10.0.0.0/24"),
 		// ARP probes (sender 0.0.0.0, RFC 5227): no address of its own to
 		// pin the sweep on; the owner of each live address answers.
-		c("arp-scan-anon", "arp-scan", true, "arp-scan", "-I", "eth0", "--arpspa", "0.0.0.0", "--random", "10.0.0.0/24"),
+		c("arp-scan-anon", "arp-scan", false, "arp-scan", "-I", "eth0", "--arpspa", "0.0.0.0", "--random", "10.0.0.0/24"),
 		// Duplicate address detection from :: (RFC 4862): the holder of a
 		// live address answers to all nodes.
-		c("scapy-dad-v6", "/usr/bin/python3", false, py(sweepScapyDAD)...),
+		v6(c("scapy-dad-v6", "/usr/bin/python3", false, py(sweepScapyDAD)...)),
 		c("fping", "fping", true, "fping", "-a", "-r", "1", "-g", "10.0.0.0/24"),
 		c("fping-slow", "fping", false, "fping", "-a", "-r", "0", "-i", "1000", "-p", "1000", "-g", "10.0.0.0/24"),
 		c("fping-v6", "fping", false, "fping", "-6", "-a", "-r", "1", "-f", "{targets6}"),

@@ -30,8 +30,12 @@ import (
 // packet to h1: echo reply, SYN-ACK, RST, unreachable), never from the
 // tool's own report, which can only be less.
 //
-// TestSweepBlocked checks a lean selection: blocked, attributed to h1, the
-// others unaffected (figures are logged). TestSweepBench
+// TestSweepBlocked checks a lean selection (nmap's ARP and ND sweeps,
+// fping, zmap's ICMP sweep, ping ff02::1, masscan and hping3 port scans):
+// blocked, attributed to h1, h1 cut off and the others still reaching each
+// other; ping ff02::1 learns nothing and blocks no one. The hosts learned
+// are logged, not asserted: the count depends on timing, and the benchmark
+// reports it. TestSweepBench
 // (PORTCULLIS_SWEEP_BENCH=1) runs every case and prints the table of
 // docs/BENCHMARKS.md, "Hosts and ports learned by sweeps and other
 // scanners".
@@ -81,7 +85,7 @@ func sweepCases() []sweepCase {
 		c("nmap-timestamp", "nmap", false, "nmap", "-n", "-sn", "-PP", "--disable-arp-ping", "--randomize-hosts", "10.0.0.0/24"),
 		c("nmap-mask", "nmap", false, "nmap", "-n", "-sn", "-PM", "--disable-arp-ping", "--randomize-hosts", "10.0.0.0/24"),
 		c("nmap-v6-nd", "nmap", true, "nmap", "-n", "-6", "-sn", "--randomize-hosts", "-iL", "{targets6}"),
-		c("arp-scan", "arp-scan", true, "arp-scan", "-I", "eth0", "10.0.0.0/24"),
+		c("arp-scan", "arp-scan", false, "arp-scan", "-I", "eth0", "10.0.0.0/24"),
 		c("arp-scan-random", "arp-scan", false, "arp-scan", "-I", "eth0", "--random", "10.0.0.0/24"),
 		// ARP probes (sender 0.0.0.0, RFC 5227): no address of its own to
 		// pin the sweep on; the owner of each live address answers.
@@ -100,11 +104,11 @@ func sweepCases() []sweepCase {
 		c("masscan-sweep-22", "masscan", false, "masscan", "-p22", "-e", "eth0", "--adapter-ip", "10.0.0.1",
 			"--router-mac", "{gwmac}", "--rate", "2000", "--wait", "5", "10.0.0.0/24"),
 		c("nmap-connect-22", "nmap", false, "nmap", "-n", "-sT", "-Pn", "-p", "22", "--randomize-hosts", "10.0.0.0/24"),
-		c("connect-loop-22", "/usr/bin/python3", true, py(sweepConnectLoop)...),
+		c("connect-loop-22", "/usr/bin/python3", false, py(sweepConnectLoop)...),
 		p(c("masscan-ports", "masscan", true, "masscan", "-p1-1000", "-e", "eth0", "--adapter-ip", "10.0.0.1",
 			"--router-mac", "{gwmac}", "--rate", "1000", "--wait", "5", "10.0.0.2")),
 		p(c("hping3-scan", "hping3", true, "hping3", "--scan", "1-1000", "-S", "10.0.0.2")),
-		p(c("scapy-syn", "/usr/bin/python3", true, py(sweepScapySYN)...)),
+		p(c("scapy-syn", "/usr/bin/python3", false, py(sweepScapySYN)...)),
 	}
 }
 

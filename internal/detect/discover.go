@@ -26,13 +26,13 @@ func (d *Detector) observeICMP(now time.Time, src Source, p *packet.Packet) (Ver
 	case v6 && p.ICMPType == packet.ICMPv6NeighborSol:
 		return d.observeNS(now, src, p)
 	case v6 && p.ICMPType == packet.ICMPv6NeighborAdv:
-		if pe, ok := d.takeAnswer(src, flowKey{a: p.Dst, b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}); ok {
+		if pe, ok := d.takePending(flowKey{a: p.Dst, b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}); ok {
 			return d.lookupOutcome(now, pe, true)
 		}
 		// The answer to duplicate address detection goes to all nodes
 		// (RFC 4862 section 5.4.3).
 		if p.Dst.IsMulticast() {
-			if pe, ok := d.takeAnswer(src, flowKey{a: netip.IPv6Unspecified(), b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}); ok {
+			if pe, ok := d.takePending(flowKey{a: netip.IPv6Unspecified(), b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}); ok {
 				return d.anonAnswered(now, pe)
 			}
 		}
@@ -44,7 +44,7 @@ func (d *Detector) observeICMP(now time.Time, src Source, p *packet.Packet) (Ver
 		return Verdict{}, false
 	}
 	if reply {
-		if pe, ok := d.takeAnswer(src, flowKey{a: p.Dst, b: p.Src, proto: p.Proto, cls: cls, ap: p.ICMPID}); ok {
+		if pe, ok := d.takePending(flowKey{a: p.Dst, b: p.Src, proto: p.Proto, cls: cls, ap: p.ICMPID}); ok {
 			return d.outcome(now, pe, true, evSuccess)
 		}
 		return Verdict{}, false
@@ -96,7 +96,7 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 		d.noteLookup(now, k)
 		return d.expireLookupsOne(now)
 	case 2:
-		if pe, ok := d.takeAnswer(src, flowKey{a: p.ARPTargetIP, b: p.ARPSenderIP, cls: clsARP}); ok {
+		if pe, ok := d.takePending(flowKey{a: p.ARPTargetIP, b: p.ARPSenderIP, cls: clsARP}); ok {
 			if pe.kind == pendAnon {
 				return d.anonAnswered(now, pe)
 			}
@@ -123,18 +123,6 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 	d.addPending(now, k, pending{act: a, gen: a.gen, kind: pendLookup, cls: clsND, host: p.NDTarget})
 	d.noteLookup(now, k)
 	return d.expireLookupsOne(now)
-}
-
-// takeAnswer is takePending for an answer that entered at src. A host does
-// not answer its own lookups and requests: an answer entering where the
-// attempt's actor entered is forged by the asker itself (a sweeper answering
-// for the addresses it found dead, to keep its walk at the floor), and
-// resolves nothing; the attempt stays pending and fails in its time.
-func (d *Detector) takeAnswer(src Source, k flowKey) (pending, bool) {
-	if pe, ok := d.pend[attemptKey(k)]; ok && pe.act != nil && pe.act.key.src == src {
-		return pending{}, false
-	}
-	return d.takePending(k)
 }
 
 // Early failure of lookups and ICMP requests. A neighbour answers an ARP

@@ -34,72 +34,61 @@ import (
 // family), and hold a sweep of a /24 to a few answers before its failures
 // decide (docs/BENCHMARKS.md).
 //
-// Echo, timestamp and mask requests that a raw-frame sweeper (zmap with a
-// gateway MAC) sends without any lookup pass a per-port meter of their own
-// (EchoBurst, EchoRate), so a monitoring poller's pings do not use up its
-// port's lookups and the other way round.
+// ICMP requests (echo, timestamp, mask), which a raw-frame sweeper such as
+// zmap sends without any lookup, have the "icmp" probe budget of budget.go.
+// An echo request to a group address is dropped here: one packet sweeps
+// the link.
 
 const (
 	// LookupMeterBase + port is the meter of a port's ARP requests,
-	// NDMeterBase + port that of its neighbour solicitations, EchoMeterBase +
-	// port that of its ICMP requests.
+	// NDMeterBase + port that of its neighbour solicitations.
 	LookupMeterBase uint32 = 0x20000
-	EchoMeterBase   uint32 = 0x30000
 	NDMeterBase     uint32 = 0x40000
 
 	DefaultLookupRate  = 8
 	DefaultLookupBurst = 16
-	DefaultEchoRate    = 8
-	DefaultEchoBurst   = 24
 
 	cookieLookup = 0x400 // cookie value marker (watch kind), OR the port
 )
 
-// LookupConfig sets the per-port lookup and echo meters.
+// LookupConfig sets the per-port lookup meters.
 type LookupConfig struct {
-	Rate, Burst         uint32 // lookups per second, and at once; 0 = defaults
-	EchoRate, EchoBurst uint32 // ICMP requests per second, and at once; 0 = defaults
-	MaxLen              uint16 // bytes of the copy; 0 = DefaultWatchMaxLen
-	PlainController     bool   // see WatchConfig
+	Rate, Burst     uint32 // lookups per second, and at once, per family; 0 = defaults
+	MaxLen          uint16 // bytes of the copy; 0 = DefaultWatchMaxLen
+	PlainController bool   // see WatchConfig
 }
 
-// LookupCookie is the cookie of port's lookup and echo flows.
+// LookupCookie is the cookie of port's lookup flows.
 func LookupCookie(port uint32) uint64 {
 	return forward.Cookie(forward.KindWatch, cookieLookup<<16|uint64(port))
 }
 
-// LookupFlows returns the three meters and the flows that hold the lookups
-// (ARP requests, neighbour solicitations) and ICMP requests (echo,
-// timestamp, address mask; ICMPv6 echo) entering at port to their budgets,
-// copying them to the controller as the discover and icmp watch classes do.
-// Nil for ports without a meter (reserved ports and numbers above
-// MaxFirstContactPort).
+// LookupFlows returns the two meters and the flows that hold the lookups
+// (ARP requests, neighbour solicitations) entering at port to their
+// budgets, copying them to the controller as the discover watch class does,
+// and the flows that drop echo requests to group addresses (copied as the
+// icmp class). Nil for ports without a meter (reserved ports and numbers
+// above MaxFirstContactPort).
 func LookupFlows(port uint32, cfg LookupConfig) []ofp.Message {
 	if port == 0 || port > MaxFirstContactPort {
 		return nil
 	}
-	def := func(v *uint32, d uint32) {
-		if *v == 0 {
-			*v = d
-		}
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultLookupRate
 	}
-	def(&cfg.Rate, DefaultLookupRate)
-	def(&cfg.Burst, DefaultLookupBurst)
-	def(&cfg.EchoRate, DefaultEchoRate)
-	def(&cfg.EchoBurst, DefaultEchoBurst)
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultLookupBurst
+	}
 	if cfg.MaxLen == 0 {
 		cfg.MaxLen = DefaultWatchMaxLen
 	}
+	arp, nd := LookupMeterBase+port, NDMeterBase+port
 	var msgs []ofp.Message
-	for _, m := range [...]struct{ id, rate, burst uint32 }{
-		{LookupMeterBase + port, cfg.Rate, cfg.Burst},
-		{NDMeterBase + port, cfg.Rate, cfg.Burst},
-		{EchoMeterBase + port, cfg.EchoRate, cfg.EchoBurst},
-	} {
+	for _, id := range [...]uint32{arp, nd} {
 		msgs = append(msgs,
-			&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: m.id},
+			&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: id},
 			&ofp.MeterMod{Command: ofp.MeterAdd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
-				MeterID: m.id, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: m.rate, BurstSize: m.burst}}})
+				MeterID: id, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: cfg.Rate, BurstSize: cfg.Burst}}})
 	}
 	copyAct := func(c Class) ofp.Action {
 		if cfg.PlainController {
@@ -107,53 +96,39 @@ func LookupFlows(port uint32, cfg LookupConfig) []ofp.Message {
 		}
 		return ControllerMetered(cfg.MaxLen, c.Meter())
 	}
-	flow := func(meter uint32, c Class, fields ...ofp.OXM) {
+	flow := func(prio uint16, instrs []ofp.Instruction, fields ...ofp.OXM) {
 		msgs = append(msgs, &ofp.FlowMod{
-			Cookie:   LookupCookie(port),
-			TableID:  forward.TableWatch,
-			Command:  ofp.FlowAdd,
-			Priority: PriorityFirstContact,
-			BufferID: ofp.NoBuffer,
-			OutPort:  ofp.PortAny,
-			OutGroup: ofp.GroupAny,
-			Match:    ofp.Match{Fields: append([]ofp.OXM{ofp.MatchInPort(port)}, fields...)},
-			Instructions: []ofp.Instruction{&ofp.InstrMeter{MeterID: meter}, forward.Apply(copyAct(c)),
-				forward.Goto(forward.TableLearn)},
+			Cookie:       LookupCookie(port),
+			TableID:      forward.TableWatch,
+			Command:      ofp.FlowAdd,
+			Priority:     prio,
+			BufferID:     ofp.NoBuffer,
+			OutPort:      ofp.PortAny,
+			OutGroup:     ofp.GroupAny,
+			Match:        ofp.Match{Fields: append([]ofp.OXM{ofp.MatchInPort(port)}, fields...)},
+			Instructions: instrs,
 		})
 	}
-	arp, nd, echo := LookupMeterBase+port, NDMeterBase+port, EchoMeterBase+port
-	flow(arp, ClassDiscover, ofp.MatchEthType(ethTypeARP), ofp.MatchARPOp(1))
-	flow(nd, ClassDiscover, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(135))
-	for _, typ := range []uint8{8, 13, 17} { // echo, timestamp, address mask (RFC 792, RFC 950)
-		flow(echo, ClassICMP, ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP), ofp.MatchICMPv4Type(typ))
+	metered := func(meter uint32) []ofp.Instruction {
+		return []ofp.Instruction{&ofp.InstrMeter{MeterID: meter}, forward.Apply(copyAct(ClassDiscover)),
+			forward.Goto(forward.TableLearn)}
 	}
-	flow(echo, ClassICMP, ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(128))
+	flow(PriorityFirstContact, metered(arp), ofp.MatchEthType(ethTypeARP), ofp.MatchARPOp(1))
+	flow(PriorityFirstContact, metered(nd), ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(135))
 	// An echo request to a multicast or broadcast address sweeps the whole
 	// link in one packet (ping ff02::1: every IPv6 host answers, as RFC
 	// 4443 section 4.1 allows; 224.0.0.1 and broadcasts for stacks that
-	// answer those): copied and dropped. No application needs it.
+	// answer those): copied and dropped (no goto). No application needs it.
 	group := net.HardwareAddr{1, 0, 0, 0, 0, 0} // the Ethernet group bit
-	for _, m := range [][]ofp.OXM{
-		{ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP), ofp.MatchICMPv4Type(8)},
-		{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(128)},
-	} {
-		msgs = append(msgs, &ofp.FlowMod{
-			Cookie:   LookupCookie(port),
-			TableID:  forward.TableWatch,
-			Command:  ofp.FlowAdd,
-			Priority: PriorityFirstContact + 1,
-			BufferID: ofp.NoBuffer,
-			OutPort:  ofp.PortAny,
-			OutGroup: ofp.GroupAny,
-			Match: ofp.Match{Fields: append([]ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthDstMasked(group, group)},
-				m...)},
-			Instructions: []ofp.Instruction{&ofp.InstrMeter{MeterID: echo}, forward.Apply(copyAct(ClassICMP))},
-		})
-	}
+	drop := []ofp.Instruction{forward.Apply(copyAct(ClassICMP))}
+	flow(PriorityFirstContact, drop, ofp.MatchEthDstMasked(group, group),
+		ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP), ofp.MatchICMPv4Type(8))
+	flow(PriorityFirstContact, drop, ofp.MatchEthDstMasked(group, group),
+		ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(128))
 	return msgs
 }
 
-// LookupDelete removes a port's lookup and echo flows and meters.
+// LookupDelete removes a port's lookup flows and meters.
 func LookupDelete(port uint32) []ofp.Message {
 	if port == 0 || port > MaxFirstContactPort {
 		return nil
@@ -162,7 +137,6 @@ func LookupDelete(port uint32) []ofp.Message {
 		&ofp.FlowMod{Cookie: LookupCookie(port), CookieMask: forward.CookieExactMask, TableID: forward.TableWatch,
 			Command: ofp.FlowDelete, BufferID: ofp.NoBuffer, OutPort: ofp.PortAny, OutGroup: ofp.GroupAny},
 		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: LookupMeterBase + port},
-		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: EchoMeterBase + port},
 		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: NDMeterBase + port},
 	}
 }

@@ -179,7 +179,7 @@
 // when answered: a host checking its new address meets no answer, a sweeper
 // without an address of its own meets one at every live address; three
 // decide. See discover.go and ../../docs/pipeline.md for the switch's
-// per-port lookup and echo budgets.
+// per-port lookup budgets.
 //
 // # Bounds
 //

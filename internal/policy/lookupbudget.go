@@ -41,8 +41,11 @@ import (
 
 const (
 	// LookupMeterBase + port is the meter of a port's ARP requests,
-	// NDMeterBase + port that of its neighbour solicitations.
-	LookupMeterBase uint32 = 0x20000
+	// NDMeterBase + port that of its neighbour solicitations. The other
+	// per-port meters: FirstContactMeterBase 0x10000, forward.MeterReplyBase
+	// 0x20000, forward.MeterBudgetBase 0x100000-0x13ffff. (Deleting a meter
+	// deletes the flows that use it, so two owners of one id lose flows.)
+	LookupMeterBase uint32 = 0x30000
 	NDMeterBase     uint32 = 0x40000
 
 	DefaultLookupRate  = 8
@@ -109,12 +112,22 @@ func LookupFlows(port uint32, cfg LookupConfig) []ofp.Message {
 			Instructions: instrs,
 		})
 	}
-	metered := func(meter uint32) []ofp.Instruction {
-		return []ofp.Instruction{&ofp.InstrMeter{MeterID: meter}, forward.Apply(copyAct(ClassDiscover)),
-			forward.Goto(forward.TableLearn)}
+	metered := func(meter uint32, copy ofp.Action) []ofp.Instruction {
+		return []ofp.Instruction{&ofp.InstrMeter{MeterID: meter}, forward.Apply(copy), forward.Goto(forward.TableLearn)}
 	}
-	flow(PriorityFirstContact, metered(arp), ofp.MatchEthType(ethTypeARP), ofp.MatchARPOp(1))
-	flow(PriorityFirstContact, metered(nd), ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(135))
+	// ARP requests are broadcast; the match names the destination, not
+	// the opcode: the blocks' datapath guards rely on no flow looking at
+	// the ARP opcode (docs/pipeline.md), and a unicast request can only ask
+	// the one station it is sent to. Their copies go through the port's own
+	// answer meter, as the port's other ARP does (replies.go).
+	arpCopy := copyAct(ClassDiscover)
+	if !cfg.PlainController {
+		arpCopy = ControllerMetered(cfg.MaxLen, ReplyMeter(port))
+	}
+	flow(PriorityFirstContact, metered(arp, arpCopy), ofp.MatchEthType(ethTypeARP),
+		ofp.MatchEthDst(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
+	flow(PriorityFirstContact, metered(nd, copyAct(ClassDiscover)), ofp.MatchEthType(ethTypeIPv6),
+		ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(135))
 	// An echo request to a multicast or broadcast address sweeps the whole
 	// link in one packet (ping ff02::1: every IPv6 host answers, as RFC
 	// 4443 section 4.1 allows; 224.0.0.1 and broadcasts for stacks that

@@ -63,8 +63,23 @@ func TestLookupFlows(t *testing.T) {
 	if LookupFlows(ofp.PortLocal, LookupConfig{}) != nil || LookupFlows(0, LookupConfig{}) != nil {
 		t.Error("a reserved port got a budget")
 	}
-	if LookupCookie(3) == FirstContactCookie(3) || LookupCookie(3) == SYNCountCookie(3) {
+	if LookupCookie(3) == FirstContactCookie(3) || LookupCookie(3) == SYNCountCookie(3) || LookupCookie(3) == ReplyCookie(3) {
 		t.Error("the lookup cookie collides with another per-port cookie")
+	}
+	// Deleting a meter deletes the flows that use it: no other per-port
+	// meter may share an id with these.
+	for _, port := range []uint32{1, 3, MaxFirstContactPort} {
+		others := []uint32{FirstContactMeterBase + port, ReplyMeter(port)}
+		for c := BudgetStray; c < numBudgetClasses; c++ {
+			others = append(others, BudgetMeter(port, c))
+		}
+		for _, id := range []uint32{LookupMeterBase + port, NDMeterBase + port} {
+			for _, o := range others {
+				if id == o {
+					t.Errorf("port %d: lookup meter %#x is another per-port meter too", port, id)
+				}
+			}
+		}
 	}
 	del := LookupDelete(3)
 	if fm, ok := del[0].(*ofp.FlowMod); !ok || fm.Command != ofp.FlowDelete || fm.Cookie != LookupCookie(3) ||

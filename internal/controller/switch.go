@@ -140,6 +140,7 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 			if sw.fcPorts[m.Port.PortNo] {
 				delete(sw.fcPorts, m.Port.PortNo)
 				sw.out = append(sw.out, policy.FirstContactDelete(m.Port.PortNo)...)
+				sw.out = append(sw.out, policy.LookupDelete(m.Port.PortNo)...)
 			}
 			sw.out = append(sw.out, c.synCountDelete(sw, m.Port.PortNo)...)
 		}
@@ -173,6 +174,7 @@ func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message 
 		Rate:  [...]uint32{pb.StrayRate, pb.UDPRate, pb.ICMPRate, pb.OtherRate},
 		Burst: [...]uint32{pb.StrayBurst, pb.UDPBurst, pb.ICMPBurst, pb.OtherBurst},
 	})...)
+	msgs = append(msgs, policy.LookupFlows(p.PortNo, policy.LookupConfig{})...) // issue 8: sweeps (policy/lookupbudget.go)
 	if msgs != nil {
 		sw.fcPorts[p.PortNo] = true // policy.FirstContactDelete removes both
 	}
@@ -198,6 +200,7 @@ func (c *Controller) exemptProtectedPorts() {
 						if sw.fcPorts[h.Port] {
 							delete(sw.fcPorts, h.Port)
 							sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)
+							sw.out = append(sw.out, policy.LookupDelete(h.Port)...)
 						}
 						sw.out = append(sw.out, c.synCountDelete(sw, h.Port)...)
 						sw.sess.Logger().Info("first-contact meter and SYN counter lifted: a never-block host lives behind the port",

@@ -251,6 +251,7 @@ type actor struct {
 	sigHost      netip.Addr
 	sigManyHosts bool
 	stray        int
+	anonFound    int // anonymous lookups (ARP probe, DAD) that found a host (discover.go)
 	osMask       uint32
 
 	ips  [maxVerdictIPs]netip.Addr // overflow actor: a sample of addresses
@@ -273,6 +274,8 @@ const (
 	pendAttempt pendKind = iota + 1 // outcome feeds the walks
 	pendSilent                      // UDP/IP-protocol: silence counts only on a rejecting host
 	pendStray                       // stealth evidence unless the target answers normally
+	pendAnon                        // anonymous lookup (ARP probe, DAD): evidence only when answered
+	pendLookup                      // ARP or ND lookup: judged by the lookup walk (discover.go)
 )
 
 type pending struct {
@@ -318,6 +321,7 @@ type Detector struct {
 	alives            [aliveSlots]aliveEntry
 	frags             [fragSlots]fragEntry // recent fragments, for overlaps (fragment.go)
 	losses            lossTable
+	lookups           lookupRing // ARP and ND first contacts, for their early failure (discover.go)
 
 	// The packet being observed: where it entered, and whether its source
 	// address may be an answer (see ObserveSpoofed). Set by observe.
@@ -489,7 +493,7 @@ func (d *Detector) decide(now time.Time, a *actor, kind Kind, reason string, sco
 // Tick expires unanswered attempts (turning them into failures or stealth
 // evidence) and idle actors. Call it at least once a second.
 func (d *Detector) Tick(now time.Time) []Verdict {
-	var out []Verdict
+	out := d.expireLookups(now, nil, false)
 	for d.ringLen > 0 {
 		it := d.ring[d.ringHead]
 		pe, ok := d.pend[it.key]

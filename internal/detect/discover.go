@@ -1,6 +1,9 @@
 package detect
 
 import (
+	"fmt"
+	"math"
+	"net/netip"
 	"time"
 
 	"portcullis/internal/packet"
@@ -24,7 +27,14 @@ func (d *Detector) observeICMP(now time.Time, src Source, p *packet.Packet) (Ver
 		return d.observeNS(now, src, p)
 	case v6 && p.ICMPType == packet.ICMPv6NeighborAdv:
 		if pe, ok := d.takePending(flowKey{a: p.Dst, b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}); ok {
-			return d.outcome(now, pe, true, evSuccess)
+			return d.lookupOutcome(now, pe, true)
+		}
+		// The answer to duplicate address detection goes to all nodes
+		// (RFC 4862 section 5.4.3).
+		if p.Dst.IsMulticast() {
+			if pe, ok := d.takePending(flowKey{a: netip.IPv6Unspecified(), b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}); ok {
+				return d.anonAnswered(now, pe)
+			}
 		}
 		return Verdict{}, false
 	case !v6 && p.ICMPType == packet.ICMPUnreachable, v6 && p.ICMPType == packet.ICMPv6Unreachable,
@@ -53,9 +63,10 @@ func (d *Detector) observeICMP(now time.Time, src Source, p *packet.Packet) (Ver
 	}
 	a.probes++
 	d.stats.Probes++
-	d.addPending(now, flowKey{a: p.Src, b: p.Dst, proto: p.Proto, cls: cls, ap: p.ICMPID},
-		pending{act: a, gen: a.gen, kind: pendAttempt, cls: cls, host: p.Dst})
-	return Verdict{}, false
+	k := flowKey{a: p.Src, b: p.Dst, proto: p.Proto, cls: cls, ap: p.ICMPID}
+	d.addPending(now, k, pending{act: a, gen: a.gen, kind: pendAttempt, cls: cls, host: p.Dst})
+	d.noteLookup(now, k)
+	return d.expireLookupsOne(now)
 }
 
 func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
@@ -66,9 +77,13 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 	d.noteAlive(src, p.ARPSenderIP, now)
 	switch p.ARPOp {
 	case 1:
-		// Probes (sender 0.0.0.0) and gratuitous announcements are not lookups.
-		if p.ARPSenderIP.IsUnspecified() || p.ARPSenderIP == p.ARPTargetIP || p.ARPTargetIP.IsUnspecified() {
+		// Gratuitous announcements are not lookups; probes (sender
+		// 0.0.0.0) are anonymous ones.
+		if p.ARPSenderIP == p.ARPTargetIP || p.ARPTargetIP.IsUnspecified() {
 			return Verdict{}, false
+		}
+		if p.ARPSenderIP.IsUnspecified() {
+			return d.anonLookup(now, src, p.ARPSenderIP, p.ARPTargetIP, 0, clsARP)
 		}
 		a := d.actorFor(now, src, p.ARPSenderIP)
 		if d.forwarder(src, 4) || !d.firstContact(a, p.ARPTargetIP, clsARP, 0) {
@@ -76,19 +91,27 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 		}
 		a.probes++
 		d.stats.Probes++
-		d.addPending(now, flowKey{a: p.ARPSenderIP, b: p.ARPTargetIP, cls: clsARP},
-			pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsARP, host: p.ARPTargetIP})
+		k := flowKey{a: p.ARPSenderIP, b: p.ARPTargetIP, cls: clsARP}
+		d.addPending(now, k, pending{act: a, gen: a.gen, kind: pendLookup, cls: clsARP, host: p.ARPTargetIP})
+		d.noteLookup(now, k)
+		return d.expireLookupsOne(now)
 	case 2:
 		if pe, ok := d.takePending(flowKey{a: p.ARPTargetIP, b: p.ARPSenderIP, cls: clsARP}); ok {
-			return d.outcome(now, pe, true, evSuccess)
+			if pe.kind == pendAnon {
+				return d.anonAnswered(now, pe)
+			}
+			return d.lookupOutcome(now, pe, true)
 		}
 	}
 	return Verdict{}, false
 }
 
 func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
-	if p.Src.IsUnspecified() || !p.NDTarget.IsValid() || p.NDTarget == p.Src || p.NDTarget.IsMulticast() {
-		return Verdict{}, false // duplicate address detection, or nonsense
+	if !p.NDTarget.IsValid() || p.NDTarget == p.Src || p.NDTarget.IsMulticast() || p.NDTarget.IsUnspecified() {
+		return Verdict{}, false // nonsense
+	}
+	if p.Src.IsUnspecified() {
+		return d.anonLookup(now, src, p.Src, p.NDTarget, packet.ProtoICMPv6, clsND)
 	}
 	a := d.actorFor(now, src, p.Src)
 	if d.forwarder(src, 6) || !d.firstContact(a, p.NDTarget, clsND, 0) {
@@ -96,7 +119,209 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 	}
 	a.probes++
 	d.stats.Probes++
-	d.addPending(now, flowKey{a: p.Src, b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND},
-		pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsND, host: p.NDTarget})
+	k := flowKey{a: p.Src, b: p.NDTarget, proto: packet.ProtoICMPv6, cls: clsND}
+	d.addPending(now, k, pending{act: a, gen: a.gen, kind: pendLookup, cls: clsND, host: p.NDTarget})
+	d.noteLookup(now, k)
+	return d.expireLookupsOne(now)
+}
+
+// Early failure of lookups and ICMP requests. A neighbour answers an ARP
+// request or a neighbour solicitation at once (RFC 826; RFC 4861 section
+// 7.2.4: within milliseconds on a link); a stack that has no answer after
+// a second asks again (Linux's retrans_time, RFC 4861's RETRANS_TIMER:
+// 1 s), so a lookup unanswered for half that (lookupTimeouts) has failed.
+// An echo, timestamp or mask request, which may cross routers, gets the
+// full second (ping sends its next one then; RFC 6298's initial
+// retransmission timeout is 1 s): a host that answers at all answers well
+// within it. Waiting for Config.NoAnswerTimeout (3 s, TCP's) instead would
+// give a sweeper three seconds of answers before the first failure counts. The lookups wait in a ring of their own, since the
+// pending ring expires in arrival order with one timeout; a lookup that
+// falls off the full ring is forgotten.
+//
+// The lookup walk. Jung et al.'s theta0 = 0.8 is the success rate of a
+// benign host's connection attempts to remote servers; a host's lookups on
+// its own link are for addresses it was given (its gateway, its DNS server,
+// peers it learned of) and nearly all are answered, while a sweeper's
+// success rate is the share of live addresses in what it sweeps (7 of 245
+// in zeek_nmap-vsn, 64 of 253 in the e2e lab). With theta0 = 0.8 a sweep of
+// a range that is half alive drifts toward innocence, and the switch's
+// lookup budget makes it worse: a sweeper retries its dead addresses, so the
+// budget lets through more live first contacts than their share. So the
+// walk of the ARP and ND services uses lookupTheta0 = 0.9 and lookupTheta1
+// = 0.6: a failure multiplies by 4 as in outcome (four decide from 1, seven
+// from the floor eta0), a success only by 2/3 instead of 1/4, so a sweep
+// whose lookups succeed less than about three times in four still rises. The walk is
+// otherwise the one of outcome: per actor and service, floored at eta0,
+// deciding at eta1.
+const lookupRingCap = 4096
+
+// lookupTimeouts: ARP and ND stay on the link, where a neighbour answers
+// within milliseconds, so half of RETRANS_TIMER; ICMP requests may cross
+// routers, so the full second.
+var lookupTimeouts = [2]time.Duration{500 * time.Millisecond, time.Second}
+
+type lookupItem struct {
+	key flowKey
+	seq uint64
+	at  time.Time
+}
+
+// lookupRing holds lookups (queue 0) and ICMP requests (queue 1) in the
+// order they were made, each queue with its own timeout (allocated on
+// first use).
+type lookupRing struct {
+	q [2]lookupQueue
+}
+
+type lookupQueue struct {
+	items   []lookupItem
+	head, n int
+}
+
+func (d *Detector) noteLookup(now time.Time, k flowKey) {
+	k = attemptKey(k)
+	pe, ok := d.pend[k]
+	if !ok {
+		return
+	}
+	r := &d.lookups.q[1]
+	if k.cls == clsARP || k.cls == clsND {
+		r = &d.lookups.q[0]
+	}
+	if r.items == nil {
+		r.items = make([]lookupItem, lookupRingCap)
+	}
+	if r.n == len(r.items) {
+		r.head = (r.head + 1) % len(r.items)
+		r.n--
+	}
+	r.items[(r.head+r.n)%len(r.items)] = lookupItem{key: k, seq: pe.seq, at: now}
+	r.n++
+}
+
+// expireLookups fails the lookups and requests unanswered for their
+// timeout, appending verdicts to out; with first it stops at the first
+// verdict.
+func (d *Detector) expireLookups(now time.Time, out []Verdict, first bool) []Verdict {
+	for i := range d.lookups.q {
+		r := &d.lookups.q[i]
+		timeout := min(lookupTimeouts[i], d.cfg.NoAnswerTimeout)
+		for r.n > 0 {
+			it := r.items[r.head]
+			if now.Sub(it.at) < timeout {
+				break
+			}
+			r.head = (r.head + 1) % len(r.items)
+			r.n--
+			pe, ok := d.pend[it.key]
+			if !ok || pe.seq != it.seq {
+				continue // answered, or expired already
+			}
+			delete(d.pend, it.key)
+			d.stats.Timeouts++
+			var v Verdict
+			var decided bool
+			if pe.kind == pendLookup {
+				v, decided = d.lookupOutcome(now, pe, false)
+			} else {
+				v, decided = d.outcome(now, pe, false, evTimeout)
+			}
+			if decided {
+				out = append(out, v)
+				if first {
+					return out
+				}
+			}
+		}
+	}
+	return out
+}
+
+// expireLookupsOne is expireLookups for Observe, which returns at most one
+// verdict: the rest wait for the next lookup or Tick.
+func (d *Detector) expireLookupsOne(now time.Time) (Verdict, bool) {
+	var buf [1]Verdict
+	if out := d.expireLookups(now, buf[:0], true); len(out) > 0 {
+		return out[0], true
+	}
 	return Verdict{}, false
+}
+
+const lookupTheta0, lookupTheta1 = 0.9, 0.6
+
+var (
+	lookupLogSucc = math.Log(lookupTheta1 / lookupTheta0)
+	lookupLogFail = math.Log((1 - lookupTheta1) / (1 - lookupTheta0))
+)
+
+// lookupOutcome applies a lookup's outcome to the lookup walk of its
+// actor and service (ARP or ND).
+func (d *Detector) lookupOutcome(now time.Time, pe pending, success bool) (Verdict, bool) {
+	a := pe.act
+	if a == nil || a.gen != pe.gen || pe.kind != pendLookup {
+		return Verdict{}, false
+	}
+	k := walkKey{dim: dimSvc, cls: pe.cls}
+	w := d.walkFor(a, k, now)
+	if success {
+		a.succs++
+		d.stats.Successes++
+		w.llr += lookupLogSucc
+		w.succs++
+	} else {
+		a.fails++
+		d.stats.Failures++
+		d.addEvidence(a, evidence{at: now, kind: evTimeout, cls: pe.cls, host: pe.host})
+		w.llr += lookupLogFail
+		w.fails++
+	}
+	w.llr = max(w.llr, d.logEta0)
+	w.last = now
+	if w.llr < d.logEta1-1e-9 {
+		return Verdict{}, false
+	}
+	reason := fmt.Sprintf("threshold random walk over lookups (theta0 %.1f, theta1 %.1f): likelihood ratio %.0f >= eta1 %.0f after %d unanswered and %d answered first lookups (%s)",
+		lookupTheta0, lookupTheta1, math.Exp(w.llr), math.Exp(d.logEta1), w.fails, w.succs, svcName(k.cls, 0))
+	return d.decide(now, a, walkKind(k), reason, w.llr/d.logEta1)
+}
+
+// Anonymous lookups. An ARP probe (sender 0.0.0.0, RFC 5227) and duplicate
+// address detection (a neighbour solicitation from ::, RFC 4862 section
+// 5.4) ask whether anyone holds an address, and whoever does answers: they
+// are how a host checks an address before taking it, and a sweep that
+// leaves no address of its own to pin it on (arp-scan --arpspa 0.0.0.0).
+// For the host checking its new address silence is the normal outcome, so
+// silence counts for nothing; an answer means the address is taken, which
+// a host meets about once in its life and a sweeper at every live address.
+// anonFoundDecide answered anonymous lookups of distinct addresses decide.
+const anonFoundDecide = 3
+
+func (d *Detector) anonLookup(now time.Time, src Source, unspec, target netip.Addr, proto, cls uint8) (Verdict, bool) {
+	a := d.actorFor(now, src, unspec)
+	if !d.firstContact(a, target, cls, 0) {
+		return Verdict{}, false
+	}
+	a.probes++
+	d.stats.Probes++
+	d.addPending(now, flowKey{a: unspec, b: target, proto: proto, cls: cls},
+		pending{act: a, gen: a.gen, kind: pendAnon, cls: cls, host: target})
+	return Verdict{}, false
+}
+
+func (d *Detector) anonAnswered(now time.Time, pe pending) (Verdict, bool) {
+	a := pe.act
+	if a == nil || a.gen != pe.gen || pe.kind != pendAnon {
+		return Verdict{}, false
+	}
+	a.anonFound++
+	d.addEvidence(a, evidence{at: now, kind: evSuccess, cls: pe.cls, host: pe.host})
+	if a.anonFound < anonFoundDecide {
+		return Verdict{}, false
+	}
+	kind, what := KindARPSweep, "ARP probes (sender 0.0.0.0)"
+	if pe.cls == clsND {
+		kind, what = KindNDSweep, "duplicate address detection solicitations (source ::)"
+	}
+	return d.decide(now, a, kind, fmt.Sprintf("%d %s answered: addresses already taken, found without an address of its own", a.anonFound, what),
+		float64(a.anonFound)/anonFoundDecide)
 }

@@ -164,6 +164,23 @@
 // distinct IPv6 /64 (a host has one IPv4 address, two across a DHCP change,
 // and one or two /64s; link-local and unspecified sources are ignored).
 //
+// # Sweeps
+//
+// ARP requests and neighbour solicitations (lookups) fail after 0.5 s
+// unanswered, echo, timestamp and mask requests after 1 s, not after
+// Config.NoAnswerTimeout: a neighbour answers within milliseconds and a
+// stack asks again after 1 s (RFC 4861 RETRANS_TIMER). Lookups have a walk of their own with
+// theta0 0.9 and theta1 0.6 (a benign host's lookups are nearly all
+// answered; a sweeper's success rate is the share of live addresses, and
+// the switch's lookup budget lets more live first contacts through than
+// that share, since a sweeper retries its dead addresses into it): a
+// failure multiplies by 4 as elsewhere, a success by 2/3. Anonymous lookups
+// (ARP probes from 0.0.0.0, duplicate address detection from ::) count only
+// when answered: a host checking its new address meets no answer, a sweeper
+// without an address of its own meets one at every live address; three
+// decide. See discover.go and ../../docs/pipeline.md for the switch's
+// per-port lookup budgets.
+//
 // # Bounds
 //
 // Actors (Config.MaxActors), addresses per Source (Config.MaxIPsPerSource)

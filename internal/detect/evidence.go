@@ -46,6 +46,8 @@ func (d *Detector) evidenceLines(a *actor) []string {
 			s = fmt.Sprintf("+%.3fs %s refused (RST or ICMP unreachable)", t, target(e))
 		case evTimeout, evSilence:
 			s = fmt.Sprintf("+%.3fs %s unanswered", t, target(e))
+		case evSuccess: // only anonymous lookups keep answers as evidence (discover.go)
+			s = fmt.Sprintf("+%.3fs %s answered", t, target(e))
 		case evStray:
 			s = fmt.Sprintf("+%.3fs stray FIN/ACK to %s:%d on no known connection, answered by RST", t, e.host, e.port)
 		case evImpossible:

@@ -236,6 +236,7 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 	b.apply("forward setup", sw.Setup())
 	b.apply("watch flows", WatchFlows(WatchConfig{}))
 	b.apply("first-contact meter", FirstContactFlows(7, FirstContactConfig{}))
+	b.apply("lookup budgets", LookupFlows(7, LookupConfig{})) // issue 8: sweeps
 	b.apply("SYN counters", SYNCountFlows(7))
 	b.apply("station SYN counters", SYNCountStationFlows(7, [6]byte{2, 0, 0, 0, 0, 0x77}, 5, 30))
 	b.apply("answer flows", ReplyFlows(7, ReplyConfig{}))

@@ -34,7 +34,7 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 e2e: build
-	$(GO) test -count=1 -p 1 -timeout 15m ./test/e2e/...
+	$(GO) test -count=1 -p 1 -timeout 20m ./test/e2e/...
 
 deps:
 	./scripts/deps.sh $(DEB_PKGS)

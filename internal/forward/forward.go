@@ -147,7 +147,10 @@ type Switch struct {
 	tail  int32 // least recently seen
 	ips   map[netip.Addr]ipBind
 	ipCap int
-	stats Stats
+	// perPort counts the stations learned behind each port, so that a full
+	// table evicts from the port that holds the most (evictOldest).
+	perPort map[uint32]int32
+	stats   Stats
 }
 
 // NewSwitch returns the state for one datapath.
@@ -164,6 +167,7 @@ func (s *Switch) reset() {
 	s.free = s.free[:0]
 	s.head, s.tail = none, none
 	s.ips = make(map[netip.Addr]ipBind, s.ipCap)
+	s.perPort = map[uint32]int32{}
 	s.stats.Hosts = 0
 }
 
@@ -268,6 +272,7 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 	i = s.alloc()
 	s.ents[i] = entry{mac: src, port: port, lastSeen: now, installed: now, prev: none, next: none}
 	s.byMAC[src] = i
+	s.perPort[port]++
 	s.pushFront(i)
 	s.stats.Learned++
 	s.observeIPs(i, p, now)
@@ -783,6 +788,11 @@ func (s *Switch) touch(i int32, now time.Time) {
 
 // remove forgets host i (its IP bindings too) and frees its slot.
 func (s *Switch) remove(i int32) {
+	if p := s.ents[i].port; s.perPort[p] <= 1 {
+		delete(s.perPort, p)
+	} else {
+		s.perPort[p]--
+	}
 	s.dropIPs(i)
 	s.unlink(i)
 	delete(s.byMAC, s.ents[i].mac)
@@ -790,11 +800,28 @@ func (s *Switch) remove(i int32) {
 	s.free = append(s.free, i)
 }
 
-// evictOldest removes the least recently seen host and appends the deletion of its flows.
+// evictOldest makes room in a full table: it removes the least recently seen host of the port
+// that holds the most hosts, and appends the deletion of its flows. A flood of forged source MACs
+// from one port so evicts its own entries, never the quiet stations of other ports (whose addresses
+// would otherwise go with them, free for the flooder to claim: Attribute would then call the real
+// owner's answers spoofed). With no port ahead, it is the least recently seen host of all.
 func (s *Switch) evictOldest(out []ofp.Message) []ofp.Message {
 	i := s.tail
 	if i == none {
 		return out
+	}
+	tailPort := s.ents[i].port
+	most, top := s.perPort[tailPort], tailPort
+	for p, n := range s.perPort {
+		if n > most || (n == most && top != tailPort && p < top) { // ties: the lowest port, for determinism
+			most, top = n, p
+		}
+	}
+	for i != none && s.ents[i].port != top {
+		i = s.ents[i].prev
+	}
+	if i == none {
+		i = s.tail
 	}
 	e := s.ents[i]
 	s.stats.Evictions++

@@ -534,6 +534,46 @@ func TestEvictionBoundsTable(t *testing.T) {
 	}
 }
 
+// A flood of forged source MACs from one port (macof, scapy) fills the
+// table; it evicts the flooder's own entries, never the quiet stations of
+// other ports, whose addresses would otherwise be free for the flooder to
+// claim (red team, issue 8: an innocent client was then blocked because
+// the real server's answers looked spoofed).
+func TestMACFloodEvictsItsOwnPort(t *testing.T) {
+	s := NewSwitch(Config{MaxHosts: 8})
+	server := netip.MustParseAddr("10.0.0.2")
+	s.PacketIn(t0, learnMiss(1), ipPacket(macA, ipA), nil)
+	s.PacketIn(t0, learnMiss(2), ipPacket(macB, server), nil)
+	s.PacketIn(t0, learnMiss(3), ipPacket(macC, netip.MustParseAddr("10.0.0.3")), nil)
+	for i := range 500 {
+		mac := [6]byte{0x06, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+		now := t0.Add(time.Minute + time.Duration(i)*time.Millisecond)
+		s.PacketIn(now, learnMiss(4), ipPacket(mac, netip.AddrFrom4([4]byte{169, 254, byte(i >> 8), byte(i)})), nil)
+	}
+	for _, h := range []struct {
+		mac  [6]byte
+		port uint32
+	}{{macA, 1}, {macB, 2}, {macC, 3}} {
+		if p, ok := s.PortOf(h.mac); !ok || p != h.port {
+			t.Errorf("station %x of port %d: PortOf = %d, %v after the flood", h.mac, h.port, p, ok)
+		}
+	}
+	if p, m, ok := s.IPLivesAt(server); !ok || p != 2 || m != macB {
+		t.Errorf("the server's address lives at port %d %x (%v), want port 2 %x", p, m, ok, macB)
+	}
+	if st := s.Stats(); st.Hosts != 8 || st.Evictions != 500-5 {
+		t.Errorf("stats %+v, want 8 hosts and %d evictions", st, 500-5)
+	}
+	// With the table balanced, the least recently seen of all goes, as before.
+	s = NewSwitch(Config{MaxHosts: 2})
+	s.PacketIn(t0, learnMiss(1), ipPacket(macA, ipA), nil)
+	s.PacketIn(t0.Add(time.Second), learnMiss(2), ipPacket(macB, ipB), nil)
+	s.PacketIn(t0.Add(2*time.Second), learnMiss(3), ipPacket(macC, ipA), nil)
+	if _, ok := s.PortOf(macA); ok {
+		t.Error("balanced table: A, the least recently seen, not evicted")
+	}
+}
+
 func TestIPAttribution(t *testing.T) {
 	s := NewSwitch(Config{HomeHold: time.Minute, AddrHold: time.Minute})
 	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)

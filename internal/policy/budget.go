@@ -86,7 +86,7 @@ const (
 	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 50, 4
 	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 0, 16
 	DefaultBudgetICMPRate, DefaultBudgetICMPBurst   = 100, 4
-	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 20, 5
+	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 20, 4
 )
 
 // BudgetConfig sets a port's probe budgets. A class with rate 0 has none.

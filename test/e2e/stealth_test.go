@@ -39,9 +39,6 @@ type stealthCase struct {
 
 // Known gaps (docs/BENCHMARKS.md "Stealth, fragment and non-SYN probe scans").
 const (
-	gapUDP = "UDP: the verdict comes at 3 refused ports, but the victim's answers to nmap's first burst are " +
-		"already on their way (5-7 learned); a UDP budget of 50/s burst 4 holds it to 3-4 but costs the dns-ntp " +
-		"workload one query per client, so the UDP budget is off by default"
 	gapSYNRate = "a SYN scan with its whole header in the first fragment is a plain SYN scan: the first-contact " +
 		"budget's 500/s lets 4-7 through when the block takes 10-30 ms under load"
 )
@@ -98,8 +95,8 @@ var stealthCases = []stealthCase{
 	{"ack-T5-v6", []string{"-sA", "-T5", "--top-ports", "100"}, true, "", ""},
 	{"ack-scan-delay", []string{"-sA", "--scan-delay", "50ms", "--top-ports", "100"}, false, "", ""},
 	{"window", []string{"-sW", "-T4", "--top-ports", "100"}, false, "", ""},
-	{"udp", []string{"-sU", "-T4", "--top-ports", "30"}, false, "", gapUDP},
-	{"udp-v6", []string{"-sU", "-T4", "--top-ports", "30"}, true, "", gapUDP},
+	{"udp", []string{"-sU", "-T4", "--top-ports", "30"}, false, "", ""},
+	{"udp-v6", []string{"-sU", "-T4", "--top-ports", "30"}, true, "", ""},
 	{"ip-proto", []string{"-sO", "-T4"}, false, "", ""},
 	{"syn-frag", []string{"-sS", "-f", "-T4", "--top-ports", "100"}, false, "", ""},
 	{"syn-frag-ff", []string{"-sS", "-ff", "-T4", "--top-ports", "100"}, false, "", ""},

@@ -171,8 +171,8 @@ func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message 
 	}
 	pb := m.ProbeBudget
 	msgs = append(msgs, policy.BudgetFlows(p.PortNo, policy.BudgetConfig{
-		Rate:  [...]uint32{pb.StrayRate, pb.UDPRate, pb.ICMPRate, pb.OtherRate, pb.RefusalRate},
-		Burst: [...]uint32{pb.StrayBurst, pb.UDPBurst, pb.ICMPBurst, pb.OtherBurst, pb.RefusalBurst},
+		Rate:  [...]uint32{pb.StrayRate, pb.UDPRate, pb.ICMPRate, pb.OtherRate, pb.RefusalRate, pb.ResetRate},
+		Burst: [...]uint32{pb.StrayBurst, pb.UDPBurst, pb.ICMPBurst, pb.OtherBurst, pb.RefusalBurst, pb.ResetBurst},
 	})...)
 	msgs = append(msgs, policy.LookupFlows(p.PortNo, policy.LookupConfig{})...) // issue 8: sweeps (policy/lookupbudget.go)
 	if msgs != nil {

@@ -30,6 +30,10 @@ import (
 //	       are on their way before the verdict (3 refusals) can be; held
 //	       here, the scanner learns the refusals the verdict needs and no more.
 //	       A benign client only waits for its timeout instead of a refusal.
+//	reset  the port's TCP RSTs outside a bypassed conversation, for the same
+//	       reason: the closed ports of a SYN scan whose probes the first-contact
+//	       budget let through while the block was on its way. A client of a
+//	       closed port beyond the budget learns it at its SYN's retransmission.
 //
 // Each flow sits just above the watch rule of its class and copies to the
 // controller as that rule does; the copy comes after the meter, so the
@@ -49,10 +53,11 @@ const (
 	BudgetICMP                       // ICMP requests
 	BudgetOther                      // other IP protocols
 	BudgetRefusal                    // the port's ICMP port and protocol unreachables
+	BudgetReset                      // the port's TCP RSTs outside bypassed conversations
 	numBudgetClasses
 )
 
-var budgetNames = [...]string{"stray", "udp", "icmp", "other", "refusal"}
+var budgetNames = [...]string{"stray", "udp", "icmp", "other", "refusal", "reset"}
 
 // String returns the class name ("udp").
 func (c BudgetClass) String() string {
@@ -85,6 +90,7 @@ const (
 	priorityBudgetUDP     uint16 = 1550 // above 1500 UDP
 	priorityBudgetICMP    uint16 = 1450 // above 1400 ICMP
 	priorityBudgetRefusal uint16 = 1402 // above the port's answer rows (1401) and 1400 ICMP
+	priorityBudgetReset   uint16 = 1882 // above the port's RST answer row (1881) and 1880 RST
 	priorityGroupOther    uint16 = 1160 // other protocols to a group address: copied, no budget
 	priorityBudgetOther   uint16 = 1150 // above 1100 other IP protocols; below every TCP, UDP, ICMP rule
 )
@@ -98,6 +104,9 @@ const (
 	// 3 refusals decide a UDP or IP-protocol scan (detect.Config.RefusedPorts); Linux itself
 	// sends about one a second after a burst of 6.
 	DefaultBudgetRefusalRate, DefaultBudgetRefusalBurst = 2, 3
+	// 3 nmap-shaped SYNs (or 3 stray RSTs) decide; 10/s keeps a client retrying a closed port
+	// a few times a second refused at once.
+	DefaultBudgetResetRate, DefaultBudgetResetBurst = 10, 3
 )
 
 // BudgetConfig sets a port's probe budgets. A class with rate 0 has none.
@@ -112,9 +121,9 @@ type BudgetConfig struct {
 func DefaultBudgetConfig() BudgetConfig {
 	return BudgetConfig{
 		Rate: [numBudgetClasses]uint32{DefaultBudgetStrayRate, DefaultBudgetUDPRate, DefaultBudgetICMPRate, DefaultBudgetOtherRate,
-			DefaultBudgetRefusalRate},
+			DefaultBudgetRefusalRate, DefaultBudgetResetRate},
 		Burst: [numBudgetClasses]uint32{DefaultBudgetStrayBurst, DefaultBudgetUDPBurst, DefaultBudgetICMPBurst, DefaultBudgetOtherBurst,
-			DefaultBudgetRefusalBurst},
+			DefaultBudgetRefusalBurst, DefaultBudgetResetBurst},
 	}
 }
 
@@ -136,6 +145,8 @@ func budgetRules() []budgetRule {
 		tcp(ClassTCPReply, priorityBudgetFinAck, flagsFIN|flagsACK, flagsFIN|flagsACK|flagsSYN|flagsRST)
 		tcp(ClassTCPProbe, priorityBudgetUrgAck, flagsURG|flagsACK, flagsURG|flagsACK|flagsSYN|flagsRST)
 		tcp(ClassTCPAck, priorityBudgetAck, flagsACK, tcpFlagsAll)
+		rs = append(rs, budgetRule{BudgetReset, classAnswer, priorityBudgetReset,
+			[]ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flagsRST, flagsRST)}})
 		rs = append(rs, budgetRule{BudgetUDP, ClassUDP, priorityBudgetUDP, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP)}})
 		rs = append(rs, budgetRule{BudgetOther, ClassOther, priorityBudgetOther, []ofp.OXM{ofp.MatchEthType(et)}})
 	}

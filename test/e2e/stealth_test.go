@@ -103,7 +103,7 @@ var stealthCases = []stealthCase{
 	{"syn-mtu8-T5", []string{"-sS", "--mtu", "8", "-T5", "--top-ports", "100"}, false, "", ""},
 	// Whole TCP header in the first fragment: the same rules as a whole SYN (first-contact budget,
 	// nmap signature).
-	{"syn-mtu24", []string{"-sS", "--mtu", "24", "-T4", "--top-ports", "100"}, false, "", gapSYNRate},
+	{"syn-mtu24", []string{"-sS", "--mtu", "24", "-T4", "--top-ports", "100"}, false, "", ""},
 	{"sctp-init", []string{"-sY", "-T4", "--top-ports", "100"}, false, "", ""},
 	{"sctp-cookie", []string{"-sZ", "-T4", "--top-ports", "100"}, false, "", ""},
 	{"tiny-frag-v6-scapy", []string{"1", "40"}, true, "tiny6", ""},

@@ -103,7 +103,7 @@ const (
 	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 20, 4
 	// 3 refusals decide a UDP or IP-protocol scan (detect.Config.RefusedPorts); Linux itself
 	// sends about one a second after a burst of 6.
-	DefaultBudgetRefusalRate, DefaultBudgetRefusalBurst = 2, 3
+	DefaultBudgetRefusalRate, DefaultBudgetRefusalBurst = 1, 3
 	// 3 nmap-shaped SYNs (or 3 stray RSTs) decide; 10/s keeps a client retrying a closed port
 	// a few times a second refused at once.
 	DefaultBudgetResetRate, DefaultBudgetResetBurst = 10, 3

@@ -118,8 +118,8 @@ type Config struct {
 	SignatureProbes  int // nmap-shaped SYN first contacts that decide [3]
 	OSProbeMin       int // distinct nmap -O probe shapes that decide [2]
 	// RefusedPorts distinct UDP ports (or IP protocols) of one host that the
-	// host itself refused with ICMP port (protocol) unreachable decide,
-	// whatever the answered ones [3]. The walk alone lets every answered
+	// host itself refused with ICMP port (protocol) unreachable within a
+	// minute decide, whatever the answered ones [3]. The walk alone lets every answered
 	// port buy one more refusal, and every refusal is a port state learned.
 	RefusedPorts int
 
@@ -206,9 +206,15 @@ type walk struct {
 	llr          float64
 	fails, succs int32
 	last         time.Time
-	rejects      bool  // the host answered one of these probes with ICMP unreachable
-	refused      int32 // distinct ports (protocols) the host itself refused, successes notwithstanding
+	rejects      bool      // the host answered one of these probes with ICMP unreachable
+	refused      int32     // distinct ports (protocols) the host itself refused since refusedAt
+	refusedAt    time.Time // the first of them (refusalWindow)
 }
+
+// refusalWindow is how long refusals add up for Config.RefusedPorts: a
+// scan's come within seconds (Linux refuses about one a second), a benign
+// client's odd closed port now and then over a day never adds up.
+const refusalWindow = time.Minute
 
 type evKind uint8
 

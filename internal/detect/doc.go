@@ -58,8 +58,8 @@
 //
 // Refusals decide a vertical UDP or IP-protocol scan on their own: a host
 // that refused Config.RefusedPorts (3) distinct ports (protocols) of one
-// actor with its own ICMP port (protocol) unreachable decides, whatever the
-// ports that answered. The walk alone lets each answered port buy one more
+// actor with its own ICMP port (protocol) unreachable within a minute
+// decides, whatever the ports that answered. The walk alone lets each answered port buy one more
 // refusal, and each refusal is a closed port the scanner learned (nmap's
 // top UDP ports include the DNS and NTP a scanner knows are open).
 //

@@ -74,6 +74,9 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 		if ek == evFail && (pe.cls == clsUDP || pe.cls == clsProto) {
 			w.rejects = true
 			if k.dim == dimHost {
+				if w.refused == 0 || now.Sub(w.refusedAt) > refusalWindow {
+					w.refused, w.refusedAt = 0, now
+				}
 				w.refused++ // distinct: one first contact per port (firstContact)
 			}
 		}

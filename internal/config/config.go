@@ -178,6 +178,15 @@ type ProbeBudget struct {
 	ICMPBurst  uint32 `yaml:"icmp_burst"`
 	OtherRate  uint32 `yaml:"other_rate"`
 	OtherBurst uint32 `yaml:"other_burst"`
+	// Refusals are the answers, not the probes: ICMP port and protocol
+	// unreachable (ICMPv6 port unreachable, unrecognized next header)
+	// leaving a port, each a closed port a scanner learns.
+	RefusalRate  uint32 `yaml:"refusal_rate"`
+	RefusalBurst uint32 `yaml:"refusal_burst"`
+	// Resets likewise: TCP RSTs leaving a port outside a bypassed
+	// conversation, each a closed port a SYN (or ACK) scanner learns.
+	ResetRate  uint32 `yaml:"reset_rate"`
+	ResetBurst uint32 `yaml:"reset_burst"`
 }
 
 // Forward configures learned forwarding flows.
@@ -263,7 +272,8 @@ func Default() Config {
 		Meters: Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4,
 			ReplyRate: 500, ReplyBurst: 250,
 			ProbeBudget: ProbeBudget{StrayRate: 50, StrayBurst: 4, UDPRate: 0, UDPBurst: 16, ICMPRate: 100, ICMPBurst: 4,
-				OtherRate: 20, OtherBurst: 5}},
+				OtherRate: 20, OtherBurst: 4, RefusalRate: 1, RefusalBurst: 3,
+				ResetRate: 10, ResetBurst: 3}},
 		Forward: Forward{IdleTimeout: 5 * time.Minute},
 		Notify: Notify{
 			Syslog:    Syslog{Network: "udp", AppName: "portcullis"},

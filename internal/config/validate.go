@@ -232,7 +232,8 @@ func (c *Config) validate() Errors {
 		name        string
 		rate, burst uint32
 	}{{"stray", pb.StrayRate, pb.StrayBurst}, {"udp", pb.UDPRate, pb.UDPBurst}, {"icmp", pb.ICMPRate, pb.ICMPBurst},
-		{"other", pb.OtherRate, pb.OtherBurst}} {
+		{"other", pb.OtherRate, pb.OtherBurst}, {"refusal", pb.RefusalRate, pb.RefusalBurst},
+		{"reset", pb.ResetRate, pb.ResetBurst}} {
 		v.intIn("meters.probe_budget."+r.name+"_rate", int(r.rate), 0, 1_000_000)
 		if r.rate != 0 {
 			v.intIn("meters.probe_budget."+r.name+"_burst", int(r.burst), 1, 1_000_000)

@@ -55,8 +55,8 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	msgs = append(msgs, policy.WatchFlows(c.watchCfg)...)
 	msgs = append(msgs, policy.SYNCountReset())
 	for _, p := range s.Ports() {
+		msgs = append(msgs, c.replyAdd(p)...) // its meter first: the refusal budget copies through it
 		msgs = append(msgs, c.firstContactAdd(sw, p)...)
-		msgs = append(msgs, c.replyAdd(p)...)
 	}
 	err := c.sendTo(s, msgs...)
 	sw.mu.Unlock()
@@ -133,8 +133,8 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 		}
 		switch m.Reason {
 		case ofp.PortReasonAdd:
-			sw.out = append(sw.out, c.firstContactAdd(sw, m.Port)...)
 			sw.out = append(sw.out, c.replyAdd(m.Port)...)
+			sw.out = append(sw.out, c.firstContactAdd(sw, m.Port)...)
 		case ofp.PortReasonDelete:
 			sw.out = append(sw.out, policy.ReplyDelete(m.Port.PortNo)...)
 			if sw.fcPorts[m.Port.PortNo] {
@@ -171,8 +171,8 @@ func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message 
 	}
 	pb := m.ProbeBudget
 	msgs = append(msgs, policy.BudgetFlows(p.PortNo, policy.BudgetConfig{
-		Rate:  [...]uint32{pb.StrayRate, pb.UDPRate, pb.ICMPRate, pb.OtherRate},
-		Burst: [...]uint32{pb.StrayBurst, pb.UDPBurst, pb.ICMPBurst, pb.OtherBurst},
+		Rate:  [...]uint32{pb.StrayRate, pb.UDPRate, pb.ICMPRate, pb.OtherRate, pb.RefusalRate, pb.ResetRate},
+		Burst: [...]uint32{pb.StrayBurst, pb.UDPBurst, pb.ICMPBurst, pb.OtherBurst, pb.RefusalBurst, pb.ResetBurst},
 	})...)
 	msgs = append(msgs, policy.LookupFlows(p.PortNo, policy.LookupConfig{})...) // issue 8: sweeps (policy/lookupbudget.go)
 	if msgs != nil {

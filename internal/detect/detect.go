@@ -117,6 +117,11 @@ type Config struct {
 	StealthMinProbes int // stray ACK/Maimon targets answered by RST that decide [3]
 	SignatureProbes  int // nmap-shaped SYN first contacts that decide [3]
 	OSProbeMin       int // distinct nmap -O probe shapes that decide [2]
+	// RefusedPorts distinct UDP ports (or IP protocols) of one host that the
+	// host itself refused with ICMP port (protocol) unreachable within a
+	// minute decide, whatever the answered ones [3]. The walk alone lets every answered
+	// port buy one more refusal, and every refusal is a port state learned.
+	RefusedPorts int
 
 	// NoisyPorts are UDP services whose own traffic looks like scanning
 	// [67, 68, 546, 547, 5353, 5355, 137, 138, 139, 1900]. Only their own
@@ -141,6 +146,7 @@ func DefaultConfig() Config {
 		StealthMinProbes: 3,
 		SignatureProbes:  3,
 		OSProbeMin:       2,
+		RefusedPorts:     3,
 		NoisyPorts:       []uint16{67, 68, 546, 547, 5353, 5355, 137, 138, 139, 1900},
 	}
 }
@@ -156,7 +162,7 @@ func (c Config) Validate() error {
 		return errors.New("detect: timeouts must be positive")
 	case c.MaxActors < 1 || c.MaxIPsPerSource < 1 || c.MaxPending < 1 || c.MaxSuspects < 1:
 		return errors.New("detect: table caps must be positive")
-	case c.StealthMinProbes < 1 || c.SignatureProbes < 1 || c.OSProbeMin < 1:
+	case c.StealthMinProbes < 1 || c.SignatureProbes < 1 || c.OSProbeMin < 1 || c.RefusedPorts < 0:
 		return errors.New("detect: probe thresholds must be positive")
 	}
 	return nil
@@ -200,8 +206,15 @@ type walk struct {
 	llr          float64
 	fails, succs int32
 	last         time.Time
-	rejects      bool // the host answered one of these probes with ICMP unreachable
+	rejects      bool      // the host answered one of these probes with ICMP unreachable
+	refused      int32     // distinct ports (protocols) the host itself refused since refusedAt
+	refusedAt    time.Time // the first of them (refusalWindow)
 }
+
+// refusalWindow is how long refusals add up for Config.RefusedPorts: a
+// scan's come within seconds (Linux refuses about one a second), a benign
+// client's odd closed port now and then over a day never adds up.
+const refusalWindow = time.Minute
 
 type evKind uint8
 
@@ -358,6 +371,7 @@ func New(cfg Config) *Detector {
 	setInt(&cfg.StealthMinProbes, def.StealthMinProbes)
 	setInt(&cfg.SignatureProbes, def.SignatureProbes)
 	setInt(&cfg.OSProbeMin, def.OSProbeMin)
+	setInt(&cfg.RefusedPorts, def.RefusedPorts)
 	if cfg.NoisyPorts == nil {
 		cfg.NoisyPorts = def.NoisyPorts
 	}

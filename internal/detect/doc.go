@@ -56,6 +56,13 @@
 // an application's retry from a new port that is answered makes the first
 // try a success.
 //
+// Refusals decide a vertical UDP or IP-protocol scan on their own: a host
+// that refused Config.RefusedPorts (3) distinct ports (protocols) of one
+// actor with its own ICMP port (protocol) unreachable within a minute
+// decides, whatever the ports that answered. The walk alone lets each answered port buy one more
+// refusal, and each refusal is a closed port the scanner learned (nmap's
+// top UDP ports include the DNS and NTP a scanner knows are open).
+//
 // The walk runs per dimension, not per actor: one walk per target host
 // (vertical: new ports on that host) and one per service (horizontal: new
 // hosts on that port, or on ICMP echo, ARP, ND). A scan enumerates one

@@ -73,13 +73,19 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 		w.last = now
 		if ek == evFail && (pe.cls == clsUDP || pe.cls == clsProto) {
 			w.rejects = true
+			if k.dim == dimHost {
+				if w.refused == 0 || now.Sub(w.refusedAt) > refusalWindow {
+					w.refused, w.refusedAt = 0, now
+				}
+				w.refused++ // distinct: one first contact per port (firstContact)
+			}
 		}
 		if w.llr > best {
 			best, bestKey, bw = w.llr, k, w
 		}
 	}
 	if best < d.logEta1-1e-9 {
-		return Verdict{}, false
+		return d.refusals(now, a, dims[:n])
 	}
 	kind := walkKind(bestKey)
 	where := ""
@@ -91,6 +97,27 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 	reason := fmt.Sprintf("threshold random walk: likelihood ratio %.0f >= eta1 %.0f after %d failed and %d successful first contacts (%s)",
 		math.Exp(best), math.Exp(d.logEta1), bw.fails, bw.succs, where)
 	return d.decide(now, a, kind, reason, best/d.logEta1)
+}
+
+// refusals decides a host walk of UDP ports or IP protocols on the refusals
+// alone (Config.RefusedPorts): a host refusing that many distinct ports of
+// one actor is a port map being drawn, and each port answered in between
+// (a scanner can always include the ones it knows open) would otherwise
+// buy it one more refusal learned.
+func (d *Detector) refusals(now time.Time, a *actor, keys []walkKey) (Verdict, bool) {
+	for _, k := range keys {
+		if k.dim != dimHost || (k.cls != clsUDP && k.cls != clsProto) {
+			continue
+		}
+		w := d.findWalk(a, k)
+		if w == nil || w.refused < int32(d.cfg.RefusedPorts) {
+			continue
+		}
+		return d.decide(now, a, walkKind(k),
+			fmt.Sprintf("%s refused with ICMP unreachable (%d answered)", plural(int(w.refused), clsNoun(k.cls))+" on "+k.host.String(), w.succs),
+			float64(w.refused)/float64(d.cfg.RefusedPorts))
+	}
+	return Verdict{}, false
 }
 
 func (d *Detector) strayEvidence(now time.Time, pe pending) (Verdict, bool) {

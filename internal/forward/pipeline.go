@@ -155,7 +155,7 @@ const (
 	// MeterWatchFragment meters the copies of later fragments.
 	MeterWatchFragment uint32 = 8
 	// MeterBudgetBase | class<<16 | port is the meter of a port's probe budget of one class
-	// (policy.BudgetFlows); classes 0-3, ports up to 0xfffe.
+	// (policy.BudgetFlows); classes 0-5, ports up to 0xfffe.
 	MeterBudgetBase uint32 = 0x100000
 )
 

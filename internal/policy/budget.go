@@ -24,6 +24,16 @@ import (
 //	       ICMPv6 echo requests
 //	other  every other IP protocol (SCTP, GRE, ESP, raw protocol numbers) to a
 //	       unicast address
+//	refusal the port's own refusals, not probes: ICMP port and protocol
+//	       unreachable, ICMPv6 port unreachable and unrecognized next header.
+//	       A UDP or IP-protocol scan's answers to its first burst of probes
+//	       are on their way before the verdict (3 refusals) can be; held
+//	       here, the scanner learns the refusals the verdict needs and no more.
+//	       A benign client only waits for its timeout instead of a refusal.
+//	reset  the port's TCP RSTs outside a bypassed conversation, for the same
+//	       reason: the closed ports of a SYN scan whose probes the first-contact
+//	       budget let through while the block was on its way. A client of a
+//	       closed port beyond the budget learns it at its SYN's retransmission.
 //
 // Each flow sits just above the watch rule of its class and copies to the
 // controller as that rule does; the copy comes after the meter, so the
@@ -38,14 +48,16 @@ type BudgetClass uint8
 
 // Budget classes.
 const (
-	BudgetStray BudgetClass = iota // ACK-shaped probes outside a bypassed conversation
-	BudgetUDP                      // UDP first contacts
-	BudgetICMP                     // ICMP requests
-	BudgetOther                    // other IP protocols
+	BudgetStray   BudgetClass = iota // ACK-shaped probes outside a bypassed conversation
+	BudgetUDP                        // UDP first contacts
+	BudgetICMP                       // ICMP requests
+	BudgetOther                      // other IP protocols
+	BudgetRefusal                    // the port's ICMP port and protocol unreachables
+	BudgetReset                      // the port's TCP RSTs outside bypassed conversations
 	numBudgetClasses
 )
 
-var budgetNames = [...]string{"stray", "udp", "icmp", "other"}
+var budgetNames = [...]string{"stray", "udp", "icmp", "other", "refusal", "reset"}
 
 // String returns the class name ("udp").
 func (c BudgetClass) String() string {
@@ -77,6 +89,8 @@ const (
 	priorityServiceAnswer uint16 = 1555
 	priorityBudgetUDP     uint16 = 1550 // above 1500 UDP
 	priorityBudgetICMP    uint16 = 1450 // above 1400 ICMP
+	priorityBudgetRefusal uint16 = 1402 // above the port's answer rows (1401) and 1400 ICMP
+	priorityBudgetReset   uint16 = 1882 // above the port's RST answer row (1881) and 1880 RST
 	priorityGroupOther    uint16 = 1160 // other protocols to a group address: copied, no budget
 	priorityBudgetOther   uint16 = 1150 // above 1100 other IP protocols; below every TCP, UDP, ICMP rule
 )
@@ -86,7 +100,13 @@ const (
 	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 50, 4
 	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 0, 16
 	DefaultBudgetICMPRate, DefaultBudgetICMPBurst   = 100, 4
-	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 20, 5
+	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 20, 4
+	// 3 refusals decide a UDP or IP-protocol scan (detect.Config.RefusedPorts); Linux itself
+	// sends about one a second after a burst of 6.
+	DefaultBudgetRefusalRate, DefaultBudgetRefusalBurst = 1, 3
+	// 3 nmap-shaped SYNs (or 3 stray RSTs) decide; 10/s keeps a client retrying a closed port
+	// a few times a second refused at once.
+	DefaultBudgetResetRate, DefaultBudgetResetBurst = 10, 3
 )
 
 // BudgetConfig sets a port's probe budgets. A class with rate 0 has none.
@@ -100,8 +120,10 @@ type BudgetConfig struct {
 // DefaultBudgetConfig returns the default budgets of every class.
 func DefaultBudgetConfig() BudgetConfig {
 	return BudgetConfig{
-		Rate:  [numBudgetClasses]uint32{DefaultBudgetStrayRate, DefaultBudgetUDPRate, DefaultBudgetICMPRate, DefaultBudgetOtherRate},
-		Burst: [numBudgetClasses]uint32{DefaultBudgetStrayBurst, DefaultBudgetUDPBurst, DefaultBudgetICMPBurst, DefaultBudgetOtherBurst},
+		Rate: [numBudgetClasses]uint32{DefaultBudgetStrayRate, DefaultBudgetUDPRate, DefaultBudgetICMPRate, DefaultBudgetOtherRate,
+			DefaultBudgetRefusalRate, DefaultBudgetResetRate},
+		Burst: [numBudgetClasses]uint32{DefaultBudgetStrayBurst, DefaultBudgetUDPBurst, DefaultBudgetICMPBurst, DefaultBudgetOtherBurst,
+			DefaultBudgetRefusalBurst, DefaultBudgetResetBurst},
 	}
 }
 
@@ -123,6 +145,8 @@ func budgetRules() []budgetRule {
 		tcp(ClassTCPReply, priorityBudgetFinAck, flagsFIN|flagsACK, flagsFIN|flagsACK|flagsSYN|flagsRST)
 		tcp(ClassTCPProbe, priorityBudgetUrgAck, flagsURG|flagsACK, flagsURG|flagsACK|flagsSYN|flagsRST)
 		tcp(ClassTCPAck, priorityBudgetAck, flagsACK, tcpFlagsAll)
+		rs = append(rs, budgetRule{BudgetReset, classAnswer, priorityBudgetReset,
+			[]ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flagsRST, flagsRST)}})
 		rs = append(rs, budgetRule{BudgetUDP, ClassUDP, priorityBudgetUDP, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoUDP)}})
 		rs = append(rs, budgetRule{BudgetOther, ClassOther, priorityBudgetOther, []ofp.OXM{ofp.MatchEthType(et)}})
 	}
@@ -133,6 +157,17 @@ func budgetRules() []budgetRule {
 	}
 	rs = append(rs, budgetRule{BudgetICMP, ClassICMP, priorityBudgetICMP,
 		[]ofp.OXM{ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(128)}})
+	// Refusals: ICMP destination unreachable, protocol (2) and port (3); ICMPv6 destination
+	// unreachable, port (1/4), and parameter problem, unrecognized next header (4/1). Copied
+	// through the port's answer meter (replies.go), as the answer rows they sit above.
+	refusal := func(fields ...ofp.OXM) {
+		rs = append(rs, budgetRule{BudgetRefusal, classAnswer, priorityBudgetRefusal, fields})
+	}
+	for _, code := range []uint8{2, 3} {
+		refusal(ofp.MatchEthType(ethTypeIPv4), ofp.MatchIPProto(ipProtoICMP), ofp.MatchICMPv4Type(3), ofp.MatchICMPv4Code(code))
+	}
+	refusal(ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(1), ofp.MatchICMPv6Code(4))
+	refusal(ofp.MatchEthType(ethTypeIPv6), ofp.MatchIPProto(ipProtoICMPv6), ofp.MatchICMPv6Type(4), ofp.MatchICMPv6Code(1))
 	return rs
 }
 
@@ -163,9 +198,12 @@ func BudgetFlows(port uint32, cfg BudgetConfig) []ofp.Message {
 			continue
 		}
 		var copyAct ofp.Action
-		if cfg.PlainController {
+		switch {
+		case cfg.PlainController:
 			copyAct = forward.Output(ofp.PortController, cfg.MaxLen)
-		} else {
+		case r.copy == classAnswer:
+			copyAct = ControllerMetered(cfg.MaxLen, ReplyMeter(port))
+		default:
 			copyAct = ControllerMetered(cfg.MaxLen, r.copy.Meter())
 		}
 		msgs = append(msgs, &ofp.FlowMod{
@@ -193,3 +231,7 @@ func budgetMeterDeletes(port uint32) []ofp.Message {
 	}
 	return msgs
 }
+
+// classAnswer marks a budget rule whose copies go through the port's answer
+// meter (ReplyMeter), as the answer rows it sits above do.
+const classAnswer Class = 0xff

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -52,12 +53,18 @@ func TestBudgetFlows(t *testing.T) {
 			t.Errorf("meter %#x", m.MeterID)
 		}
 		perClass[c]++
+		// Refusals are answers: copied through the port's answer meter (replies.go), like the rows below.
+		if want := forward.Apply(ControllerMetered(DefaultWatchMaxLen, ReplyMeter(7))); (c == BudgetRefusal || c == BudgetReset) &&
+			(fm.Priority <= forward.PriorityReplyICMP || !reflect.DeepEqual(fm.Instructions[1], want)) {
+			t.Errorf("refusal budget flow: priority %d, copy %+v", fm.Priority, fm.Instructions[1])
+		}
 		if g, ok := fm.Instructions[2].(*ofp.InstrGotoTable); !ok || g.TableID != forward.TableLearn {
 			t.Errorf("budget flow continues with %+v", fm.Instructions[2])
 		}
 	}
 	// FIN-ACK, URG-ACK, ACK; UDP; other: IPv4 and IPv6 each. ICMP: 4 request types and ICMPv6 echo.
-	for c, n := range map[BudgetClass]int{BudgetStray: 6, BudgetUDP: 2, BudgetICMP: 5, BudgetOther: 2} {
+	// Refusals: ICMP protocol and port unreachable, ICMPv6 port unreachable and unrecognized next header.
+	for c, n := range map[BudgetClass]int{BudgetStray: 6, BudgetUDP: 2, BudgetICMP: 5, BudgetOther: 2, BudgetRefusal: 4, BudgetReset: 2} {
 		if perClass[c] != n {
 			t.Errorf("%v: %d flows, want %d", c, perClass[c], n)
 		}
@@ -128,6 +135,11 @@ func TestOVSAcceptsBudgetsAndEvasionRules(t *testing.T) {
 		"priority=1450,icmp,in_port=7,icmp_type=8 actions=meter:1179655,controller(max_len=192,meter_id=4),goto_table:2",
 		"priority=1450,icmp6,in_port=7,icmp_type=128 actions=meter:1179655,controller(max_len=192,meter_id=4),goto_table:2",
 		"priority=1150,ipv6,in_port=7 actions=meter:1245191,controller(max_len=192,meter_id=7),goto_table:2",
+		"priority=1882,tcp,in_port=7,tcp_flags=+rst actions=meter:1376263,controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1402,icmp,in_port=7,icmp_type=3,icmp_code=3 actions=meter:1310727,controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1402,icmp,in_port=7,icmp_type=3,icmp_code=2 actions=meter:1310727,controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1402,icmp6,in_port=7,icmp_type=1,icmp_code=4 actions=meter:1310727,controller(max_len=192,meter_id=131079),goto_table:2",
+		"priority=1402,icmp6,in_port=7,icmp_type=4,icmp_code=1 actions=meter:1310727,controller(max_len=192,meter_id=131079),goto_table:2",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("dump-flows lacks %q:\n%s", want, dump)

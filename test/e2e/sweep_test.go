@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"portcullis/internal/api"
+	"portcullis/internal/testenv"
 )
 
 // Issue 8: host sweeps with any tool and timing, and port scans by tools
@@ -34,9 +35,9 @@ import (
 // fping, zmap's ICMP sweep, ping ff02::1, masscan and hping3 port scans):
 // blocked, attributed to h1, h1 cut off and the others still reaching each
 // other; ping ff02::1 learns nothing and blocks no one. The hosts learned
-// are logged, not asserted: the count depends on timing, and the benchmark
-// reports it. TestSweepBench
-// (PORTCULLIS_SWEEP_BENCH=1) runs every case and prints the table of
+// by a sweep must be at most 5, as for the stealth scans (port scans by
+// other tools: see the comment in TestSweepBlocked). BenchmarkSweep runs every
+// case and prints the table of
 // docs/BENCHMARKS.md, "Hosts and ports learned by sweeps and other
 // scanners".
 
@@ -421,9 +422,7 @@ func TestSweepBlocked(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := exec.LookPath(tc.tool); err != nil {
-				t.Skipf("e2e: %s missing", tc.tool)
-			}
+			testenv.Tool(t, tc.tool)
 			r := sweepRun(t, s, tc)
 			e := s.e
 			what := "hosts"
@@ -443,6 +442,14 @@ func TestSweepBlocked(t *testing.T) {
 			if !r.blocked {
 				t.Fatalf("%s: not blocked within %v; it said:\n%s", strings.Join(tc.argv, " "), tc.limit, r.output)
 			}
+			// Port scans by tools other than nmap (no nmap signature) are
+			// held only by the first-contact and reset budgets and still
+			// learn 4-8 (docs/BENCHMARKS.md "Known exceptions"); for them
+			// this test asserts the block, not the count.
+			if !tc.ports && r.learned > stealthBudget {
+				t.Errorf("%s: %d %s learned before the block, want at most %d: %v", strings.Join(tc.argv, " "), r.learned, what,
+					stealthBudget, r.hosts)
+			}
 			scanBlockedOnly(t, e.L, r.blocks, 1)
 			for _, h := range e.L.Hosts()[1:] {
 				scanNotBlocked(t, e.L, r.blocks, h.Index)
@@ -452,17 +459,14 @@ func TestSweepBlocked(t *testing.T) {
 	}
 }
 
-// TestSweepBench prints, for every case, the hosts (or ports) learned
-// before the block, PORTCULLIS_SWEEP_RUNS runs each (default 1), as rows of
-// the table in docs/BENCHMARKS.md. Figures, not pass/fail.
+// BenchmarkSweep prints, for every case, the hosts (or ports) learned
+// before the block, b.N runs each, as rows of the table in
+// docs/BENCHMARKS.md. Figures, not pass/fail.
 //
-//	PORTCULLIS_SWEEP_BENCH=1 go test ./test/e2e -run TestSweepBench -v -timeout 60m
-func TestSweepBench(t *testing.T) {
-	if os.Getenv("PORTCULLIS_SWEEP_BENCH") == "" {
-		t.Skip("set PORTCULLIS_SWEEP_BENCH=1 to run the sweep benchmark")
-	}
-	runs, _ := strconv.Atoi(os.Getenv("PORTCULLIS_SWEEP_RUNS"))
-	runs = max(runs, 1)
+//	go test ./test/e2e -run '^$' -bench BenchmarkSweep -benchtime 3x -v -timeout 60m
+func BenchmarkSweep(b *testing.B) {
+	t := b
+	runs := b.N
 	only := os.Getenv("PORTCULLIS_SWEEP_ONLY") // comma-separated case names
 	s := newSweepLab(t)
 	var rows []string
@@ -470,10 +474,7 @@ func TestSweepBench(t *testing.T) {
 		if only != "" && !slices.Contains(strings.Split(only, ","), tc.name) {
 			continue
 		}
-		if _, err := exec.LookPath(tc.tool); err != nil {
-			t.Logf("%s: %s missing", tc.name, tc.tool)
-			continue
-		}
+		testenv.Tool(t, tc.tool)
 		var learned []string
 		blocked := 0
 		kinds := map[string]bool{}

@@ -26,6 +26,11 @@ func impls(t *testing.T, f func(t *testing.T, s Store)) {
 		defer s.Close()
 		f(t, s)
 	})
+	t.Run("etcd", func(t *testing.T) {
+		s := openEtcd(t)
+		defer s.Close()
+		f(t, s)
+	})
 }
 
 func TestPutGetDeleteList(t *testing.T) {

@@ -37,6 +37,7 @@ func Missing(t testing.TB, format string, args ...any) {
 var packages = map[string]string{
 	"arp-scan":        "arp-scan",
 	"chromium":        "chromium",
+	"etcd":            "etcd-server",
 	"ethtool":         "ethtool",
 	"fping":           "fping",
 	"hping3":          "hping3",

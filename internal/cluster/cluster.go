@@ -1,0 +1,330 @@
+// Package cluster elects one leader among the controllers that share a
+// network through etcd, and tells each instance its role.
+//
+// Each instance holds a lease (the TTL of Options) and campaigns in an etcd
+// election under PREFIX/election. The winner is the leader; its generation
+// is the create revision of its election key, so every election yields a
+// larger one, the generation_id the leader sends switches in
+// OFPT_ROLE_REQUEST MASTER. A switch refuses a master request with a smaller
+// generation (OFPRRFC_STALE) and demotes the old master when a new one
+// claims it, so a deposed leader cannot write to a switch after its
+// successor has.
+//
+// Fencing on the instance side: a leader that has not heard its lease
+// renewed for half the TTL steps down at once, before etcd can expire the
+// lease and elect someone else (etcd expires it a full TTL after the last
+// renewal it granted). The instance then campaigns again with a new lease.
+//
+// Members register PREFIX/members/NAME under their lease, so a dead
+// instance leaves the list when its lease expires.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Role is an instance's part in the cluster.
+type Role int
+
+const (
+	Follower Role = iota // receives port status, installs nothing
+	Leader               // detects, installs flows, master on every switch
+)
+
+func (r Role) String() string {
+	if r == Leader {
+		return "leader"
+	}
+	return "follower"
+}
+
+// Options configure a Node.
+type Options struct {
+	Prefix string // the store's prefix; the election lives under PREFIX/election
+	Name   string // this instance's name, unique in the cluster
+	// API is the URL of this instance's REST API, shown to the others.
+	API string
+	// TTL is the lease: how long a dead leader holds the role (2 s when
+	// zero; etcd rounds to whole seconds and enforces its own minimum).
+	TTL time.Duration
+	Log *slog.Logger
+}
+
+// Change is a role change of this instance.
+type Change struct {
+	Role       Role
+	Generation uint64 // the leader's generation (this instance's when Leader)
+	Leader     string // the leader's name, "" when none is known
+	Why        string // for the log and the event
+}
+
+// Member is one instance of the cluster.
+type Member struct {
+	Name   string `json:"name"`
+	API    string `json:"api,omitempty"`
+	Leader bool   `json:"leader"`
+}
+
+// Status is the cluster as this instance sees it.
+type Status struct {
+	Name       string   `json:"name"`
+	Role       string   `json:"role"`
+	Leader     string   `json:"leader"`
+	Generation uint64   `json:"generation"`
+	Elections  uint64   `json:"elections"` // times this instance became leader
+	Members    []Member `json:"members"`
+}
+
+// Node is this instance's membership in the cluster.
+type Node struct {
+	cli *clientv3.Client
+	o   Options
+	log *slog.Logger
+	ttl int // seconds
+
+	changes chan Change
+
+	mu     sync.Mutex
+	cur    Change
+	leader string
+
+	elections atomic.Uint64
+}
+
+// New prepares a node; Run takes part in the elections.
+func New(cli *clientv3.Client, o Options) (*Node, error) {
+	if o.Name == "" || strings.ContainsAny(o.Name, "/ ") {
+		return nil, fmt.Errorf("cluster: instance name %q must be non-empty without slashes or spaces", o.Name)
+	}
+	if o.Prefix == "" {
+		o.Prefix = "/portcullis/"
+	}
+	if !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/"
+	}
+	ttl := int((o.TTL + time.Second - 1) / time.Second)
+	if ttl <= 0 {
+		ttl = 2
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Node{cli: cli, o: o, log: log, ttl: ttl, changes: make(chan Change, 8)}, nil
+}
+
+// Changes delivers this instance's role changes, in order. Every instance
+// starts as a follower; the first change is its first election or the
+// first leader it learns. The caller must keep reading it: the node waits
+// for each change to be taken before it acts further.
+func (n *Node) Changes() <-chan Change { return n.changes }
+
+// Current returns the role this instance holds now.
+func (n *Node) Current() Change {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cur
+}
+
+// set records c and reports it on Changes, waiting for the reader unless
+// ctx ends first.
+func (n *Node) set(ctx context.Context, c Change) {
+	n.mu.Lock()
+	same := n.cur.Role == c.Role && n.cur.Generation == c.Generation && n.cur.Leader == c.Leader
+	n.cur = c
+	n.mu.Unlock()
+	if same {
+		return
+	}
+	if c.Role == Leader {
+		n.elections.Add(1)
+	}
+	select {
+	case n.changes <- c:
+	case <-ctx.Done():
+	}
+}
+
+func (n *Node) electionPrefix() string { return n.o.Prefix + "election" }
+func (n *Node) memberKey(name string) string {
+	return n.o.Prefix + "members/" + name
+}
+
+// Run campaigns until ctx ends, with a new lease each time the old one is
+// lost. It returns ctx's error. Changes is closed when Run returns.
+func (n *Node) Run(ctx context.Context) error {
+	defer close(n.changes)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := n.term(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if c := n.Current(); c.Role == Leader {
+			n.set(ctx, Change{Role: Follower, Generation: c.Generation, Why: "lost the etcd session: " + errString(err)})
+		}
+		n.log.Warn("cluster: etcd session ended; joining again", "err", errString(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	if c := n.Current(); c.Role == Leader {
+		// The reader may already have stopped: wait for it a moment only.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		n.set(sctx, Change{Role: Follower, Generation: c.Generation, Why: "stopping"})
+		cancel()
+	}
+	return ctx.Err()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "lease expired"
+	}
+	return err.Error()
+}
+
+// term is one lease's life: register, campaign, lead or follow, until the
+// lease is lost or ctx ends.
+func (n *Node) term(ctx context.Context) error {
+	gctx, cancel := context.WithTimeout(ctx, time.Duration(n.ttl)*time.Second)
+	lease, err := n.cli.Grant(gctx, int64(n.ttl))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("grant lease: %w", err)
+	}
+	tctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // observe reports nothing after the term
+	defer stop()
+	ka, err := n.cli.KeepAlive(tctx, lease.ID)
+	if err != nil {
+		return fmt.Errorf("keep lease alive: %w", err)
+	}
+	var lastOK atomic.Int64
+	lastOK.Store(time.Now().UnixNano())
+	lost := make(chan struct{})
+	go func() {
+		defer close(lost)
+		for r := range ka {
+			if r != nil {
+				lastOK.Store(time.Now().UnixNano())
+			}
+		}
+	}()
+	defer func() {
+		// Hand the role over at once when we stop on purpose.
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		n.cli.Revoke(rctx, lease.ID)
+		cancel()
+	}()
+
+	sess, err := concurrency.NewSession(n.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(tctx))
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	defer sess.Orphan()
+	me, _ := json.Marshal(Member{Name: n.o.Name, API: n.o.API})
+	if _, err := n.cli.Put(tctx, n.memberKey(n.o.Name), string(me), clientv3.WithLease(lease.ID)); err != nil {
+		return fmt.Errorf("register member: %w", err)
+	}
+
+	el := concurrency.NewElection(sess, n.electionPrefix())
+	won := make(chan error, 1)
+	go func() { won <- el.Campaign(tctx, n.o.Name) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); n.observe(tctx, el) }()
+
+	// A renewal older than half the TTL means etcd may be about to expire the
+	// lease: a leader steps down before anyone else can be elected.
+	fence := time.Duration(n.ttl) * time.Second / 2
+	tick := time.NewTicker(fence / 5)
+	defer tick.Stop()
+	leading := false
+	// stepDown gives the role up before anything else (revoking the lease,
+	// which may wait on an unreachable etcd) happens.
+	stepDown := func(err error) error {
+		if leading {
+			n.set(ctx, Change{Role: Follower, Generation: uint64(el.Rev()), Why: "stepped down: " + err.Error()})
+			n.log.Warn("cluster: stepped down", "name", n.o.Name, "err", err)
+		}
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-lost:
+			return stepDown(errors.New("lease keep-alive ended"))
+		case err := <-won:
+			if err != nil {
+				return fmt.Errorf("campaign: %w", err)
+			}
+			leading = true
+			gen := uint64(el.Rev())
+			n.setLeader(n.o.Name)
+			n.set(tctx, Change{Role: Leader, Generation: gen, Leader: n.o.Name, Why: "won the election"})
+			n.log.Info("cluster: elected leader", "name", n.o.Name, "generation", gen)
+		case <-tick.C:
+			if leading && time.Since(time.Unix(0, lastOK.Load())) > fence {
+				return stepDown(fmt.Errorf("lease not renewed for %v", fence))
+			}
+		}
+	}
+}
+
+// observe follows who leads while this instance does not.
+func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
+	for r := range el.Observe(ctx) {
+		if len(r.Kvs) == 0 {
+			continue
+		}
+		name := string(r.Kvs[0].Value)
+		n.setLeader(name)
+		if name == n.o.Name {
+			continue // our own win is reported by the campaign
+		}
+		gen := uint64(r.Kvs[0].CreateRevision)
+		n.set(ctx, Change{Role: Follower, Generation: gen, Leader: name, Why: name + " leads"})
+	}
+}
+
+func (n *Node) setLeader(name string) {
+	n.mu.Lock()
+	n.leader = name
+	n.mu.Unlock()
+}
+
+// Status reads the members from etcd.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	c := n.Current()
+	st := Status{Name: n.o.Name, Role: c.Role.String(), Leader: c.Leader, Generation: c.Generation, Elections: n.elections.Load()}
+	r, err := n.cli.Get(ctx, n.o.Prefix+"members/", clientv3.WithPrefix())
+	if err != nil {
+		return st, fmt.Errorf("cluster: read members: %w", err)
+	}
+	for _, kv := range r.Kvs {
+		var m Member
+		if json.Unmarshal(kv.Value, &m) != nil {
+			continue
+		}
+		m.Leader = m.Name == c.Leader && c.Leader != ""
+		st.Members = append(st.Members, m)
+	}
+	slices.SortFunc(st.Members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return st, nil
+}

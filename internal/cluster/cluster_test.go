@@ -1,0 +1,248 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
+)
+
+func startEtcd(t *testing.T) *lab.Etcd {
+	t.Helper()
+	testenv.Tool(t, "etcd")
+	e, err := lab.StartEtcd(context.Background(), "cluster-test", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Kill)
+	return e
+}
+
+func client(t *testing.T, e *lab.Etcd) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 2 * time.Second,
+		Logger: zap.NewNop(), DialKeepAliveTime: time.Second, DialKeepAliveTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cli
+}
+
+// instance is one running Node and the last role it reported.
+type instance struct {
+	name   string
+	cli    *clientv3.Client
+	node   *Node
+	cancel context.CancelFunc
+	done   chan struct{}
+	seen   chan Change
+}
+
+func join(t *testing.T, e *lab.Etcd, name string) *instance {
+	t.Helper()
+	cli := client(t, e)
+	n, err := New(cli, Options{Prefix: "/net1/", Name: name, API: "http://" + name, TTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{name: name, cli: cli, node: n, cancel: cancel, done: make(chan struct{}), seen: make(chan Change, 64)}
+	go func() { defer close(in.done); n.Run(ctx) }()
+	go func() {
+		for c := range n.Changes() {
+			in.seen <- c
+		}
+	}()
+	t.Cleanup(func() { in.stop(); cli.Close() })
+	return in
+}
+
+func (in *instance) stop() {
+	in.cancel()
+	<-in.done
+}
+
+// waitRole waits until in reports role (and, for a follower, leader).
+func waitRole(t *testing.T, in *instance, role Role, leader string) Change {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		if c := in.node.Current(); c.Role == role && (leader == "" || c.Leader == leader) {
+			return c
+		}
+		select {
+		case <-in.seen:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%s: role %v (leader %q), want %v (leader %q)", in.name, in.node.Current().Role, in.node.Current().Leader, role, leader)
+		}
+	}
+}
+
+func leaderOf(t *testing.T, ins []*instance) (*instance, []*instance) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var lead []*instance
+		var rest []*instance
+		for _, in := range ins {
+			if in.node.Current().Role == Leader {
+				lead = append(lead, in)
+			} else {
+				rest = append(rest, in)
+			}
+		}
+		if len(lead) > 1 {
+			t.Fatalf("%d leaders at once", len(lead))
+		}
+		if len(lead) == 1 {
+			return lead[0], rest
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no leader elected")
+	return nil, nil
+}
+
+func TestOneLeaderEveryoneAgrees(t *testing.T) {
+	e := startEtcd(t)
+	ins := []*instance{join(t, e, "a"), join(t, e, "b"), join(t, e, "c")}
+	lead, rest := leaderOf(t, ins)
+	gen := lead.node.Current().Generation
+	if gen == 0 {
+		t.Fatal("leader has generation 0")
+	}
+	for _, f := range rest {
+		c := waitRole(t, f, Follower, lead.name)
+		if c.Generation != gen {
+			t.Errorf("%s sees generation %d, leader holds %d", f.name, c.Generation, gen)
+		}
+	}
+	st, err := rest[0].node.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != 3 || st.Leader != lead.name || st.Role != "follower" {
+		t.Fatalf("status %+v, want 3 members led by %s", st, lead.name)
+	}
+	for _, m := range st.Members {
+		if m.Leader != (m.Name == lead.name) || m.API != "http://"+m.Name {
+			t.Errorf("member %+v", m)
+		}
+	}
+}
+
+// A leader that dies without a word (its client gone, its lease left to
+// expire) is replaced, with a larger generation, and leaves the members.
+func TestFailoverAfterSilentDeath(t *testing.T) {
+	e := startEtcd(t)
+	ins := []*instance{join(t, e, "a"), join(t, e, "b")}
+	lead, rest := leaderOf(t, ins)
+	old := lead.node.Current().Generation
+	lead.cli.Close() // as kill -9: no revoke, the lease expires on its own
+	next := waitRole(t, rest[0], Leader, "")
+	if next.Generation <= old {
+		t.Fatalf("new generation %d not above the old %d", next.Generation, old)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := rest[0].node.Status(context.Background())
+		if err == nil && len(st.Members) == 1 && st.Members[0].Name == rest[0].name {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members after failover: %+v %v", st.Members, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A leader cut off from etcd steps down by itself; when etcd is back, the
+// cluster has one leader again.
+func TestLeaderCutOffStepsDown(t *testing.T) {
+	e := startEtcd(t)
+	ins := []*instance{join(t, e, "a"), join(t, e, "b")}
+	lead, _ := leaderOf(t, ins)
+	e.Kill()
+	waitRole(t, lead, Follower, "")
+	for _, in := range ins {
+		if in.node.Current().Role == Leader {
+			t.Fatalf("%s still leads with etcd gone", in.name)
+		}
+	}
+	if err := e.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	leaderOf(t, ins)
+}
+
+func TestNameChecked(t *testing.T) {
+	for _, bad := range []string{"", "a/b", "a b"} {
+		if _, err := New(nil, Options{Name: bad}); err == nil {
+			t.Errorf("name %q accepted", bad)
+		}
+	}
+}
+
+// BenchmarkFailover: from a leader's silent death (client closed, lease left
+// to expire) to its successor's election, with the default 2 s TTL. Run
+// with -benchtime=10x for the ten runs; it reports the median and
+// the maximum.
+func BenchmarkFailover(b *testing.B) {
+	testenv.Tool(b, "etcd")
+	e, err := lab.StartEtcd(context.Background(), "failover-bench", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Kill()
+	var took []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		var nodes []*Node
+		var clis []*clientv3.Client
+		ctx, cancel := context.WithCancel(context.Background())
+		for _, name := range []string{"a", "b"} {
+			cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, _ := New(cli, Options{Prefix: fmt.Sprintf("/bench%d/", i), Name: name, TTL: 2 * time.Second})
+			go n.Run(ctx)
+			go func() {
+				for range n.Changes() {
+				}
+			}()
+			nodes, clis = append(nodes, n), append(clis, cli)
+		}
+		lead := -1
+		for lead < 0 {
+			for j, n := range nodes {
+				if n.Current().Role == Leader {
+					lead = j
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		other := nodes[1-lead]
+		b.StartTimer()
+		start := time.Now()
+		clis[lead].Close()
+		for other.Current().Role != Leader {
+			time.Sleep(5 * time.Millisecond)
+		}
+		took = append(took, time.Since(start))
+		b.StopTimer()
+		cancel()
+		clis[1-lead].Close()
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "median-ms")
+	b.ReportMetric(float64(took[len(took)-1].Milliseconds()), "max-ms")
+}

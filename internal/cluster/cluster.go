@@ -95,6 +95,7 @@ type Node struct {
 	ttl int // seconds
 
 	changes chan Change
+	resign  chan string // StepDown's reasons
 
 	mu     sync.Mutex
 	cur    Change
@@ -122,7 +123,7 @@ func New(cli *clientv3.Client, o Options) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{cli: cli, o: o, log: log, ttl: ttl, changes: make(chan Change, 8)}, nil
+	return &Node{cli: cli, o: o, log: log, ttl: ttl, changes: make(chan Change, 8), resign: make(chan string, 1)}, nil
 }
 
 // Changes delivers this instance's role changes, in order. Every instance
@@ -279,11 +280,29 @@ func (n *Node) term(ctx context.Context) error {
 			n.setLeader(n.o.Name)
 			n.set(tctx, Change{Role: Leader, Generation: gen, Leader: n.o.Name, Why: "won the election"})
 			n.log.Info("cluster: elected leader", "name", n.o.Name, "generation", gen)
+		case why := <-n.resign:
+			if leading {
+				return stepDown(errors.New(why))
+			}
 		case <-tick.C:
 			if leading && time.Since(time.Unix(0, lastOK.Load())) > fence {
 				return stepDown(fmt.Errorf("lease not renewed for %v", fence))
 			}
 		}
+	}
+}
+
+// StepDown gives up the leadership (when a switch says another controller
+// holds a newer generation, for example): the lease is revoked so another
+// instance can win, and this one campaigns again with a new lease. It does
+// nothing on a follower.
+func (n *Node) StepDown(why string) {
+	if n.Current().Role != Leader {
+		return
+	}
+	select {
+	case n.resign <- why:
+	default: // one is pending already
 	}
 }
 

@@ -246,3 +246,18 @@ func BenchmarkFailover(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "median-ms")
 	b.ReportMetric(float64(took[len(took)-1].Milliseconds()), "max-ms")
 }
+
+// A leader told to step down (a switch said its generation is stale) hands
+// the role to another instance.
+func TestStepDownHandsOver(t *testing.T) {
+	e := startEtcd(t)
+	ins := []*instance{join(t, e, "a"), join(t, e, "b")}
+	lead, rest := leaderOf(t, ins)
+	old := lead.node.Current().Generation
+	lead.node.StepDown("switch 00000000000000a1 says generation is stale")
+	next := waitRole(t, rest[0], Leader, "")
+	if next.Generation <= old {
+		t.Fatalf("generation %d after step-down, was %d", next.Generation, old)
+	}
+	waitRole(t, lead, Follower, rest[0].name)
+}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"net/netip"
 	"time"
+
+	"portcullis/internal/packet"
 )
 
 // Actors.
@@ -55,23 +57,54 @@ func (d *Detector) actorFor(now time.Time, src Source, ip netip.Addr) *actor {
 // of the given family (4 or 6): a router, or a spoofer. A router's ARP and ND
 // lookups resolve next hops for traffic it forwards (in zeek_wikipedia.pcap
 // the gateway asks for four silent addresses in ten seconds), so they are not
-// sweep evidence. A spoofer gains little from this: the probes that follow
-// discovery are still counted.
+// sweep evidence. Frames with several source addresses are not enough (a
+// spoofer sends them at will): answers to two distinct addresses must also
+// have been sent to its MAC from elsewhere (noteRouted).
 func (d *Detector) forwarder(src Source, family int) bool {
 	e := &d.addrs[srcSlot(src)]
 	if !e.used || e.src != src {
 		return false
 	}
 	if family == 4 {
-		return e.v4.multi
+		return e.v4.multi && e.routed4.b.IsValid()
 	}
-	return e.v6.multi
+	return e.v6.multi && e.routed6.b.IsValid()
 }
 
 // Forwarder reports whether src's frames carried a third distinct IPv4
 // address or IPv6 /64: it forwards for other hosts (a router), or spoofs.
+// Unlike the lookup exemption (forwarder), it does not ask for answers
+// routed back.
 func (d *Detector) Forwarder(src Source) bool {
-	return d.forwarder(src, 4) || d.forwarder(src, 6)
+	e := &d.addrs[srcSlot(src)]
+	return e.used && e.src == src && (e.v4.multi || e.v6.multi)
+}
+
+// noteRouted records that p, which entered at src, was sent to the MAC of
+// the Source its destination address was last heard from: an answer routed
+// back through that Source, as a router's are. A spoofer's forged source
+// addresses are not answered through its MAC (their owners, or nobody,
+// answer for them), so its frames carry several addresses but only its own
+// is routed back to it.
+func (d *Detector) noteRouted(src Source, p *packet.Packet) {
+	if d.spoofed || p.EthDst[0]&1 != 0 || p.Dst.IsMulticast() || p.Dst.IsLinkLocalUnicast() {
+		return
+	}
+	dpid, port, ok := d.heardAt(p.Dst)
+	if !ok || (dpid == src.DPID && port == src.Port && src.MAC == p.EthDst) {
+		return
+	}
+	e := &d.addrs[srcSlot(Source{DPID: dpid, Port: port, MAC: p.EthDst})]
+	if !e.used || e.src.DPID != dpid || e.src.Port != port || e.src.MAC != p.EthDst {
+		return
+	}
+	ip := p.Dst
+	if ip.Is4() || ip.Is4In6() {
+		e.routed4.add(ip.Unmap())
+		return
+	}
+	pfx, _ := ip.Prefix(64)
+	e.routed6.add(pfx.Addr())
 }
 
 // addrSeen remembers, per Source, the distinct source addresses seen, up to
@@ -86,6 +119,10 @@ type addrSeen struct {
 	src    Source
 	used   bool
 	v4, v6 distinct2
+	// Destinations of packets sent to this Source's MAC from elsewhere
+	// (noteRouted): a router has answers routed back for the addresses it
+	// forwards for; two distinct ones are its proof.
+	routed4, routed6 distinct2
 }
 
 // distinct2 holds up to two values and whether a third was seen.
@@ -158,7 +195,7 @@ func srcSlot(s Source) int {
 }
 
 func (d *Detector) noteAddr(src Source, ip netip.Addr) {
-	if !ip.IsValid() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+	if d.spoofed || !ip.IsValid() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
 		return
 	}
 	e := &d.addrs[srcSlot(src)]

@@ -89,6 +89,7 @@ type Stats struct {
 	ActorsExpired   uint64 // actors dropped after IdleExpiry
 	PendingEvicted  uint64 // attempts dropped because the table was full
 	OverflowFolded  uint64 // packets pooled in a Source's overflow actor
+	StrayData       uint64 // stray segments with data judged as stray probes
 	Verdicts        map[Kind]uint64
 	Actors, Sources int
 	Pending         int
@@ -122,6 +123,10 @@ type Config struct {
 	// minute decide, whatever the answered ones [3]. The walk alone lets every answered
 	// port buy one more refusal, and every refusal is a port state learned.
 	RefusedPorts int
+	// FanoutPorts distinct TCP ports of one host that an actor makes first
+	// contact with within 10 s decide port-scan, whatever the outcomes; two
+	// fewer once one of them was refused or unanswered [6] (fanout.go).
+	FanoutPorts int
 
 	// NoisyPorts are UDP services whose own traffic looks like scanning
 	// [67, 68, 546, 547, 5353, 5355, 137, 138, 139, 1900]. Only their own
@@ -147,6 +152,7 @@ func DefaultConfig() Config {
 		SignatureProbes:  3,
 		OSProbeMin:       2,
 		RefusedPorts:     3,
+		FanoutPorts:      6,
 		NoisyPorts:       []uint16{67, 68, 546, 547, 5353, 5355, 137, 138, 139, 1900},
 	}
 }
@@ -162,7 +168,7 @@ func (c Config) Validate() error {
 		return errors.New("detect: timeouts must be positive")
 	case c.MaxActors < 1 || c.MaxIPsPerSource < 1 || c.MaxPending < 1 || c.MaxSuspects < 1:
 		return errors.New("detect: table caps must be positive")
-	case c.StealthMinProbes < 1 || c.SignatureProbes < 1 || c.OSProbeMin < 1 || c.RefusedPorts < 0:
+	case c.StealthMinProbes < 1 || c.SignatureProbes < 1 || c.OSProbeMin < 1 || c.RefusedPorts < 0 || c.FanoutPorts < 0:
 		return errors.New("detect: probe thresholds must be positive")
 	}
 	return nil
@@ -227,8 +233,11 @@ const (
 	evImpossible
 	evSig
 	evOS
-	evTiny    // a tiny first fragment (fragment.go)
-	evOverlap // overlapping fragments (fragment.go)
+	evTiny        // a tiny first fragment (fragment.go)
+	evOverlap     // overlapping fragments (fragment.go)
+	evBare        // a SYN without TCP options (tcp.go)
+	evFanout      // first contacts to many ports of one host (fanout.go)
+	evMisdirected // a unicast address sent to a group MAC (udp.go)
 )
 
 type evidence struct {
@@ -259,13 +268,18 @@ type actor struct {
 	seen  [2][targetGen]uint64
 	nSeen int
 
-	sigSport     uint16
-	sigCount     int
-	sigHost      netip.Addr
-	sigManyHosts bool
-	stray        int
-	anonFound    int // anonymous lookups (ARP probe, DAD) that found a host (discover.go)
-	osMask       uint32
+	sigSport      uint16
+	sigCount      int
+	sigHost       netip.Addr
+	sigManyHosts  bool
+	bareCount     int // SYNs without options (bareSYN)
+	bareHost      netip.Addr
+	bareManyHosts bool
+	fan           [fanSlots]fanEntry
+	misdirected   int // UDP to a group MAC with a live unicast address (udp.go)
+	stray         int
+	anonFound     int // anonymous lookups (ARP probe, DAD) that found a host (discover.go)
+	osMask        uint32
 
 	ips  [maxVerdictIPs]netip.Addr // overflow actor: a sample of addresses
 	nIPs int
@@ -372,6 +386,7 @@ func New(cfg Config) *Detector {
 	setInt(&cfg.SignatureProbes, def.SignatureProbes)
 	setInt(&cfg.OSProbeMin, def.OSProbeMin)
 	setInt(&cfg.RefusedPorts, def.RefusedPorts)
+	setInt(&cfg.FanoutPorts, def.FanoutPorts)
 	if cfg.NoisyPorts == nil {
 		cfg.NoisyPorts = def.NoisyPorts
 	}
@@ -432,6 +447,7 @@ func (d *Detector) observe(now time.Time, src Source, p *packet.Packet, spoofed 
 	}
 	d.noteAddr(src, p.Src)
 	d.noteAlive(src, p.Src, now)
+	d.noteRouted(src, p)
 	switch p.Proto {
 	case packet.ProtoTCP:
 		return d.observeTCP(now, src, p)

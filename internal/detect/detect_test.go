@@ -16,7 +16,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func syn(src, dst netip.Addr, sport, dport uint16) *packet.Packet {
 	return &packet.Packet{EthType: packet.EthTypeIPv4, EthDst: [6]byte{2, 9}, Src: src, Dst: dst, Proto: packet.ProtoTCP,
-		SrcPort: sport, DstPort: dport, TCPFlags: packet.TCPSyn, TCPWindow: 64240}
+		SrcPort: sport, DstPort: dport, TCPFlags: packet.TCPSyn, TCPWindow: 64240, TCPOptions: stackSYNOptions}
 }
 
 func rst(src, dst netip.Addr, sport, dport uint16) *packet.Packet {
@@ -53,7 +53,9 @@ func TestDefaultConfigMatchesJungEtAl(t *testing.T) {
 }
 
 func TestSuspectsAndStats(t *testing.T) {
-	d := New(DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.FanoutPorts = 100 // the walk alone (fanout.go decides one host's ports sooner)
+	d := New(cfg)
 	a, b := Source{DPID: 1, Port: 1}, Source{DPID: 1, Port: 2}
 	ipA, ipB, victim := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.9")
 	vsrc := Source{DPID: 1, Port: 9}
@@ -91,7 +93,7 @@ func TestSuspectsAndStats(t *testing.T) {
 	}
 	eq(t, "Verdicts[port-scan]", d.Stats().Verdicts[KindPortScan], uint64(1))
 
-	cfg := DefaultConfig()
+	cfg = DefaultConfig()
 	cfg.MaxSuspects = 1
 	d2 := New(cfg)
 	d2.Observe(t0, a, syn(ipA, victim, 1, 2))
@@ -336,7 +338,9 @@ func round(x float64) float64 { return math.Round(x) }
 // The verdict names the hosts the source probed: the controller sends each
 // of them a notice (issue 3: "the protected host is told").
 func TestVerdictNamesTargets(t *testing.T) {
-	d := New(DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.FanoutPorts = 100 // the walk alone
+	d := New(cfg)
 	src := Source{Port: 1}
 	ip := netip.MustParseAddr("10.0.0.1")
 	v1, v2 := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")

@@ -49,7 +49,7 @@ func (d *Detector) evidenceLines(a *actor) []string {
 		case evSuccess: // only anonymous lookups keep answers as evidence (discover.go)
 			s = fmt.Sprintf("+%.3fs %s answered", t, target(e))
 		case evStray:
-			s = fmt.Sprintf("+%.3fs stray FIN/ACK to %s:%d on no known connection, answered by RST", t, e.host, e.port)
+			s = fmt.Sprintf("+%.3fs stray ACK segment to %s:%d on no known connection, answered by RST", t, e.host, e.port)
 		case evImpossible:
 			s = fmt.Sprintf("+%.3fs TCP %s to %s:%d", t, flagString(e.flags), e.host, e.port)
 		case evSig:
@@ -60,6 +60,12 @@ func (d *Detector) evidenceLines(a *actor) []string {
 			s = fmt.Sprintf("+%.3fs tiny first fragment (%d bytes) to %s", t, e.flags, e.host)
 		case evOverlap:
 			s = fmt.Sprintf("+%.3fs fragment overlapping an earlier one at offset %d to %s", t, e.port, e.host)
+		case evBare:
+			s = fmt.Sprintf("+%.3fs SYN without TCP options (window %d) to %s:%d", t, e.flags, e.host, e.port)
+		case evFanout:
+			s = fmt.Sprintf("+%.3fs first contact to %s:%d, its %dth port within %v", t, e.host, e.port, e.flags, fanoutWindow)
+		case evMisdirected:
+			s = fmt.Sprintf("+%.3fs UDP to %s:%d sent to a group MAC", t, e.host, e.port)
 		default:
 			continue
 		}

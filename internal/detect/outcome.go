@@ -31,6 +31,11 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 		a.fails++
 		d.stats.Failures++
 		d.addEvidence(a, evidence{at: now, kind: ek, cls: pe.cls, port: pe.port, host: pe.host})
+		if pe.cls == clsTCP && (ek == evFail || d.alive(pe.host, now)) {
+			if v, ok := d.fanout(now, a, pe.host, pe.port, true); ok {
+				return v, ok
+			}
+		}
 	}
 	var dims [2]walkKey
 	n := 0
@@ -129,7 +134,7 @@ func (d *Detector) strayEvidence(now time.Time, pe pending) (Verdict, bool) {
 	d.addEvidence(a, evidence{at: now, kind: evStray, cls: clsStray, port: pe.port, host: pe.host})
 	if a.stray >= d.cfg.StealthMinProbes {
 		return d.decide(now, a, KindStealthScan,
-			fmt.Sprintf("%d stray FIN/ACK/Maimon probes to connections never opened, answered by RST", a.stray),
+			fmt.Sprintf("%d stray ACK segments (ACK, FIN/ACK, PSH/ACK, data) to connections never opened, answered by RST", a.stray),
 			float64(a.stray)/float64(d.cfg.StealthMinProbes))
 	}
 	return Verdict{}, false

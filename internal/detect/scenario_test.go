@@ -21,8 +21,9 @@ import (
 //	host NAME PORT IPv4 [IPv6]           a host on switch port PORT (MAC 02:00:00:00:00:PORT)
 //	config KEY=VALUE ...                 before the first packet: timeout, signature, stealth, osmin
 //	T SRC->DST PROTO ARGS                a packet at T seconds; SRC may be NAME(IP) to spoof the address,
-//	                                     DST a NAME or a literal IP; a packet whose spoofed address is
-//	                                     another host's goes to ObserveSpoofed (it does not live there)
+//	                                     DST a NAME, a literal IP, or NAME(IP) (to NAME's MAC); a packet
+//	                                     whose spoofed address is another host's goes to ObserveSpoofed
+//	                                     (it does not live there); eth=bcast sends it to ff:ff:ff:ff:ff:ff
 //	repeat i=A..B at=T step=S LINE       LINE (without T) for i in A..B, "{i}" replaced by i
 //	tick T                               Detector.Tick at T seconds
 //	loss NAME|* FROM TO [udp]            Detector.ReplyLoss: answers entering at NAME's port (* every port)
@@ -34,7 +35,9 @@ import (
 //
 // PROTO and ARGS:
 //
-//	tcp|tcp6 SPORT>DPORT FLAGS [win=N] [mss] [opts=HEX] [len=N] [urg=N]   FLAGS from FSRPAUEC, or "0"
+//	tcp|tcp6 SPORT>DPORT FLAGS [win=N] [mss] [opts=HEX] [bare] [len=N] [urg=N]   FLAGS from FSRPAUEC, or "0";
+//	                                      a SYN carries Linux's options (MSS, SACK, TS, WS) unless mss,
+//	                                      opts= or bare (no options: raw-packet tools) says otherwise
 //	udp|udp6 SPORT>DPORT [len=N] [fill=C]
 //	icmp|icmp6 echo|echo-reply|ts|ts-reply|mask id=N [code=N] [tos=N] [len=N]
 //	icmp|icmp6 unreach|param|time-exceeded code=N (tcp|udp|proto=N) SPORT>DPORT [inner=NAME]
@@ -44,6 +47,10 @@ import (
 //	any of them + frag=first|tiny|later [id=N] [off=BYTES] [flen=BYTES]   an IP fragment
 //	proto N                               a bare IP packet of protocol N
 //	sctp|sctp6 SPORT>DPORT init|init-ack|abort
+
+// stackSYNOptions are the options of a Linux SYN: MSS 1460, SACK permitted,
+// timestamps, NOP, window scale 7.
+var stackSYNOptions = []byte{2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}
 
 type scenHost struct {
 	src    Source
@@ -324,7 +331,14 @@ func (s *scenario) packet(w []string) {
 	if spoof != "" {
 		src = netip.MustParseAddr(spoof)
 	}
-	dst, dh := s.addr(dstTok, v6)
+	var dst netip.Addr
+	var dh *scenHost
+	if i := strings.Index(dstTok, "("); i >= 0 {
+		// NAME(IP): to NAME's MAC, addressed to IP (a router's next hop)
+		dh, dst = s.host(dstTok[:i]), netip.MustParseAddr(strings.TrimSuffix(dstTok[i+1:], ")"))
+	} else {
+		dst, dh = s.addr(dstTok, v6)
+	}
 	var p packet.Packet
 	p.EthSrc = sh.src.MAC
 	p.EthDst = macOf(dh, dst)
@@ -402,10 +416,18 @@ func (s *scenario) packet(w []string) {
 			}
 			p.TCPOptions = b
 		}
+		_, hasOpts := kv["opts"]
+		noOpts := false
 		for _, b := range bare[2:] {
-			if b == "mss" {
-				p.TCPOptions = []byte{2, 4, 5, 0xb4}
+			switch b {
+			case "mss":
+				p.TCPOptions, hasOpts = []byte{2, 4, 5, 0xb4}, true
+			case "bare":
+				noOpts = true
 			}
+		}
+		if p.TCPFlags&packet.TCPSyn != 0 && !hasOpts && !noOpts {
+			p.TCPOptions = stackSYNOptions // what an operating system's stack offers
 		}
 	case "udp", "udp6":
 		if len(bare) < 1 {
@@ -524,7 +546,7 @@ func (s *scenario) packet(w []string) {
 	default:
 		s.fatalf("frag=first|tiny|later, got %q", f)
 	}
-	if dst.IsMulticast() || dst == netip.MustParseAddr("255.255.255.255") {
+	if dst.IsMulticast() || dst == netip.MustParseAddr("255.255.255.255") || kv["eth"] == "bcast" {
 		p.EthDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	}
 	s.packets++

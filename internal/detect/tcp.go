@@ -63,13 +63,19 @@ func (d *Detector) observeTCP(now time.Time, src Source, p *packet.Packet) (Verd
 		d.rememberConn(p) // the target answered normally: a real conversation
 		return Verdict{}, false
 	}
-	if p.PayloadLen > 0 || d.knownConn(p) || !unicastTarget(p, p.Dst) {
+	if d.knownConn(p) || !unicastTarget(p, p.Dst) {
 		return Verdict{}, false
 	}
-	if f&^(fin|ack) != 0 || f == 0 {
+	if f&ack == 0 {
 		return Verdict{}, false
 	}
-	// A stray ACK or FIN|ACK to a flow not seen starting.
+	// A stray segment with ACK (pure ACK, FIN|ACK, PSH|ACK, URG|ACK, with
+	// or without data) to a flow not seen starting. A data segment is no
+	// different: a real conversation answers it with ACK, a port that has
+	// none with RST (nmap -sA --scanflags ACKPSH, --data-length).
+	if p.PayloadLen > 0 {
+		d.stats.StrayData++
+	}
 	a := d.actorFor(now, src, p.Src)
 	if !d.firstContact(a, p.Dst, clsStray, p.DstPort) {
 		return Verdict{}, false
@@ -93,6 +99,12 @@ func (d *Detector) tcpSYN(now time.Time, src Source, p *packet.Packet) (Verdict,
 	d.stats.Probes++
 	d.addPending(now, flowKey{a: p.Src, b: p.Dst, proto: packet.ProtoTCP, cls: clsTCP, ap: p.SrcPort, bp: p.DstPort},
 		pending{act: a, gen: a.gen, kind: pendAttempt, cls: clsTCP, port: p.DstPort, host: p.Dst})
+	if v, ok := d.fanout(now, a, p.Dst, p.DstPort, false); ok {
+		return v, ok
+	}
+	if bareSYN(p) {
+		return d.bareSYN(now, a, p)
+	}
 	if !nmapSYN(p) {
 		return Verdict{}, false
 	}
@@ -128,4 +140,35 @@ func (d *Detector) osProbe(now time.Time, src Source, p *packet.Packet, shape ui
 		return d.decide(now, a, KindOSFingerprint, fmt.Sprintf("%d distinct nmap OS-detection probe shapes", n), float64(n)/float64(d.cfg.OSProbeMin))
 	}
 	return Verdict{}, false
+}
+
+// bareSYN counts a SYN without TCP options, which no operating system's
+// stack sends (every one offers at least its MSS, RFC 9293 section 3.7.1)
+// and the raw-packet scanners do: masscan (window 1024), zmap (65535),
+// hping3 (512), scapy's default TCP(). Config.SignatureProbes such first
+// contacts decide port-scan (one host) or host-sweep, whatever their source
+// ports (zmap draws a new one per probe), before any answer arrives.
+func (d *Detector) bareSYN(now time.Time, a *actor, p *packet.Packet) (Verdict, bool) {
+	if a.bareCount == 0 {
+		a.bareHost, a.bareManyHosts = p.Dst, false
+	}
+	a.bareCount++
+	if p.Dst != a.bareHost {
+		a.bareManyHosts = true
+	}
+	d.addEvidence(a, evidence{at: now, kind: evBare, cls: clsTCP, port: p.DstPort, host: p.Dst, flags: p.TCPWindow})
+	if a.bareCount < d.cfg.SignatureProbes {
+		return Verdict{}, false
+	}
+	kind := KindPortScan
+	if a.bareManyHosts {
+		kind = KindHostSweep
+	}
+	return d.decide(now, a, kind, fmt.Sprintf("%d SYNs without TCP options (no stack sends them; masscan, zmap, hping3 do)", a.bareCount),
+		float64(a.bareCount)/float64(d.cfg.SignatureProbes))
+}
+
+// bareSYN reports a SYN (without ACK) that carries no TCP options.
+func bareSYN(p *packet.Packet) bool {
+	return p.TCPFlags&0x3f == packet.TCPSyn && len(p.TCPOptions) == 0 && !p.FirstFragment
 }

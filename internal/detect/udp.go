@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"portcullis/internal/packet"
@@ -30,8 +32,11 @@ func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verd
 		d.rememberConn(p)
 		return d.outcome(now, pe, true, evSuccess)
 	}
-	if d.noisyUDP(p.SrcPort, p.DstPort) || !unicastTarget(p, p.Dst) {
+	if d.noisyUDP(p.SrcPort, p.DstPort) {
 		return Verdict{}, false
+	}
+	if !unicastTarget(p, p.Dst) {
+		return d.misdirectedUDP(now, src, p)
 	}
 	if udpOSProbe(p) {
 		return d.osProbe(now, src, p, shapeU1)
@@ -153,4 +158,41 @@ func (d *Detector) unreachable(now time.Time, p *packet.Packet) (Verdict, bool) 
 		return d.outcome(now, pe, false, ek)
 	}
 	return Verdict{}, false
+}
+
+// misdirectedUDP judges UDP sent to an Ethernet group address (broadcast or
+// multicast MAC) with the unicast IP address of a host heard from. No stack
+// sends one: it resolves a unicast address to its owner's MAC, and a
+// broadcast (255.255.255.255, the subnet's) or multicast address is never a
+// source. The switch floods it to every port, the owner accepts it and
+// answers from its open ports, and Linux refuses nothing that did not come
+// to its own MAC (no ICMP error for a frame not addressed to it), so the
+// walk never sees a failure: the scanner maps the open services without
+// being judged. Config.RefusedPorts such first contacts decide udp-scan.
+func (d *Detector) misdirectedUDP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
+	dst := p.Dst
+	if !dst.IsValid() || dst.IsUnspecified() || dst.IsMulticast() || dst.IsLoopback() ||
+		(dst.Is4() && dst == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
+		return Verdict{}, false
+	}
+	if _, _, heard := d.heardAt(dst); !heard || d.knownConn(p) {
+		return Verdict{}, false
+	}
+	a := d.actorFor(now, src, p.Src)
+	if !d.firstContact(a, dst, clsUDP, p.DstPort) {
+		return Verdict{}, false
+	}
+	a.probes++
+	d.stats.Probes++
+	a.misdirected++
+	d.rememberConn(p) // the owner's answer answers this, it is no probe of its own
+	d.addPending(now, flowKey{a: p.Src, b: dst, proto: packet.ProtoUDP, cls: clsUDP, ap: p.SrcPort, bp: p.DstPort},
+		pending{act: a, gen: a.gen, kind: pendSilent, cls: clsUDP, port: p.DstPort, host: dst})
+	d.addEvidence(a, evidence{at: now, kind: evMisdirected, cls: clsUDP, port: p.DstPort, host: dst})
+	if a.misdirected < d.cfg.RefusedPorts {
+		return Verdict{}, false
+	}
+	return d.decide(now, a, KindUDPScan,
+		fmt.Sprintf("%d UDP datagrams to unicast addresses sent to a group MAC (no stack sends them)", a.misdirected),
+		float64(a.misdirected)/float64(d.cfg.RefusedPorts))
 }

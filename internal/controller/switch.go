@@ -267,7 +267,7 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 			c.udpBypass(sw, now, inPort, p)
 		case p.Proto == 6 && p.TCPFlags&0x17 == 0x12: // SYN+ACK, no RST/FIN: accepted
 			c.tcpBypass(sw, inPort, p)
-		case p.Proto == 6 && p.TCPFlags&0x1ff == 0x10: // pure ACK
+		case p.Proto == 6 && p.TCPFlags&0x1f7 == 0x10: // ACK, with or without PSH
 			c.ackBypass(sw, now, inPort, p)
 		}
 	}

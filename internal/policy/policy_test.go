@@ -139,10 +139,10 @@ func TestWatchFlows(t *testing.T) {
 		}
 	}
 	// IPv4 and IPv6 for each TCP rule (4 of them drop rules) and UDP (unicast, group, service answers); ICMPv4, 5
-	// ICMPv6 types; ARP, NS, NA; pure ACK, the other-protocol catch-all and its group rule, and later
+	// ICMPv6 types; ARP, NS, NA; pure ACK and other ACK segments (PSH/ACK), the other-protocol catch-all and its group rule, and later
 	// fragments per family; pass rules for other TCP (v4, v6) and other ICMPv6.
 	for c, n := range map[Class]int{ClassTCPProbe: 12, ClassTCPReply: 6, ClassUDP: 6, ClassICMP: 6, ClassDiscover: 3,
-		ClassTCPAck: 2, ClassOther: 4, ClassFragment: 2, 0: 3} {
+		ClassTCPAck: 4, ClassOther: 4, ClassFragment: 2, 0: 3} {
 		if classes[c] != n {
 			t.Errorf("class %v has %d flows, want %d", c, classes[c], n)
 		}
@@ -221,7 +221,8 @@ func TestWatchTCPFlagCoverage(t *testing.T) {
 		{"Maimon FIN-ACK", F | A, true, ClassTCPReply, false},
 		{"URG-ACK", U | A, true, ClassTCPProbe, false},
 		{"pure ACK (ACK/window probe; benign streams are bypassed)", A, true, ClassTCPAck, false},
-		{"PSH-ACK (bulk)", P | A, false, 0, false},
+		{"PSH-ACK (a probe with nmap --scanflags ACKPSH; benign streams are bypassed)", P | A, true, ClassTCPAck, false},
+		{"ACK+ECE", A | 0x40, true, ClassTCPAck, false},
 	} {
 		class, copied, drop := classify(c.flags)
 		if copied != c.copied || class != c.class || drop != c.drop {

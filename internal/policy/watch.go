@@ -169,6 +169,11 @@ const (
 	tcpFlagsAll        uint16 = 0x01ff // NS..FIN
 )
 
+// PriorityWatchAckOther is the watch row of PSH/ACK and every other segment
+// with ACK but without SYN or RST that no row above took: below 1840 (exactly
+// ACK), above 1200 (the TCP pass rule).
+const PriorityWatchAckOther uint16 = 1835
+
 // ControllerMetered returns Open vSwitch's controller action that sends at most maxLen bytes of the
 // packet to the controller through meter meterID (NXAST_CONTROLLER2 with NXAC2PT_MAX_LEN and
 // NXAC2PT_METER_ID). Unlike a meter instruction, it meters only the copy, never the packet that
@@ -224,7 +229,12 @@ func watchRules() []watchRule {
 		tcp(et, ClassTCPReply, 1860, flagsFIN|flagsACK, flagsFIN|flagsACK|flagsSYN|flagsRST) // FIN-ACK (Maimon)
 		tcp(et, ClassTCPProbe, 1850, flagsURG|flagsACK, flagsURG|flagsACK|flagsSYN|flagsRST) // URG with ACK
 		tcp(et, ClassTCPAck, 1840, flagsACK, tcpFlagsAll)                                    // exactly ACK: ACK/window probes
-		// Other TCP (data, PSH/ACK) is never copied; the pass rule keeps it from the catch-all below.
+		// Any other segment with ACK and without SYN or RST (PSH/ACK, ACK with ECE or CWR): copied
+		// under the tcp-ack meter, without a budget, so that a PSH/ACK probe (nmap -sA --scanflags
+		// ACKPSH) is seen where it entered and paired with the RST it draws; a conversation's data
+		// before its bypass lands is never held back.
+		tcp(et, ClassTCPAck, PriorityWatchAckOther, flagsACK, flagsACK|flagsSYN|flagsRST)
+		// Other TCP is never copied; the pass rule keeps it from the catch-all below.
 		rs = append(rs, watchRule{0, 1200, []ofp.OXM{ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP)}, false})
 		// Any other IP protocol (GRE, ESP, SCTP, raw protocol numbers): IP protocol scans.
 		rs = append(rs, watchRule{ClassOther, 1100, []ofp.OXM{ofp.MatchEthType(et)}, false})

@@ -34,12 +34,10 @@ import (
 // TestSweepBlocked checks a lean selection (nmap's ARP and ND sweeps,
 // fping, zmap's ICMP and SYN sweeps, masscan's SYN sweep, a host faking a
 // router's addresses before an ARP sweep, ping ff02::1, masscan and hping3
-// port scans):
-// blocked, attributed to h1, h1 cut off and the others still reaching each
-// other; ping ff02::1 learns nothing and blocks no one. The hosts learned
-// by a sweep must be at most 5, as for the stealth scans (port scans by
-// other tools: see the comment in TestSweepBlocked). BenchmarkSweep runs every
-// case and prints the table of
+// port scans): blocked, attributed to h1, h1 cut off and the others still
+// reaching each other; ping ff02::1 learns nothing and blocks no one. The
+// hosts learned by a sweep (ports by a port scan) must be at most 5, as for
+// the stealth scans. BenchmarkSweep runs every case and prints the table of
 // docs/BENCHMARKS.md, "Hosts and ports learned by sweeps and other
 // scanners".
 

@@ -275,8 +275,9 @@ type actor struct {
 	bareCount     int // SYNs without options (bareSYN)
 	bareHost      netip.Addr
 	bareManyHosts bool
-	fan           [fanSlots]fanEntry
-	misdirected   int // UDP to a group MAC with a live unicast address (udp.go)
+	fan           [fanSlots]fanEntry // TCP ports per host (fanout.go)
+	ufan          [fanSlots]fanEntry // UDP ports per host within the refusal window (udpProbe)
+	misdirected   int                // UDP to a group MAC with a live unicast address (udp.go)
 	stray         int
 	anonFound     int // anonymous lookups (ARP probe, DAD) that found a host (discover.go)
 	osMask        uint32

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"time"
 )
 
@@ -109,14 +110,26 @@ func (d *Detector) outcome(now time.Time, pe pending, success bool, ek evKind) (
 // one actor is a port map being drawn, and each port answered in between
 // (a scanner can always include the ones it knows open) would otherwise
 // buy it one more refusal learned.
+//
+// For UDP, a poller checking a host's few services, some of them down, is
+// refused as often in its first round, and never again (a port it tried
+// before is no first contact). A scan goes on to new ports. So the refusals
+// of UDP ports decide only once the actor has tried more than
+// RefusedPorts+pollerSlack (5) distinct UDP ports of that host within the
+// refusal window: at once for nmap's bursts of 10 or more, at the next new
+// port for a scanner that waits for each answer, which has then learned at
+// most 5 (3 refused and 2 answered, or any mix).
 func (d *Detector) refusals(now time.Time, a *actor, keys []walkKey) (Verdict, bool) {
 	for _, k := range keys {
 		if k.dim != dimHost || (k.cls != clsUDP && k.cls != clsProto) {
 			continue
 		}
 		w := d.findWalk(a, k)
-		if w == nil || w.refused < int32(d.cfg.RefusedPorts) {
+		if w == nil || w.refused < int32(d.cfg.RefusedPorts) || now.Sub(w.refusedAt) > refusalWindow {
 			continue
+		}
+		if k.cls == clsUDP && d.udpTried(now, a, k.host) <= int32(d.cfg.RefusedPorts+pollerSlack) {
+			continue // as many ports as a poller checks: wait for a new one (udpProbe)
 		}
 		return d.decide(now, a, walkKind(k),
 			fmt.Sprintf("%s refused with ICMP unreachable (%d answered)", plural(int(w.refused), clsNoun(k.cls))+" on "+k.host.String(), w.succs),
@@ -138,4 +151,39 @@ func (d *Detector) strayEvidence(now time.Time, pe pending) (Verdict, bool) {
 			float64(a.stray)/float64(d.cfg.StealthMinProbes))
 	}
 	return Verdict{}, false
+}
+
+// pollerSlack is how many ports beyond Config.RefusedPorts a UDP poller may
+// check on one host without its first round's refusals deciding.
+const pollerSlack = 2
+
+// udpProbe records a first contact to a UDP port of host and decides when
+// the host has refused enough of the actor's ports already (refusals).
+func (d *Detector) udpProbe(now time.Time, a *actor, host netip.Addr) (Verdict, bool) {
+	e := &a.ufan[0]
+	for i := range a.ufan {
+		if a.ufan[i].host == host {
+			e = &a.ufan[i]
+			break
+		}
+		if a.ufan[i].at.Before(e.at) {
+			e = &a.ufan[i]
+		}
+	}
+	if e.host != host || now.Sub(e.at) > refusalWindow {
+		*e = fanEntry{host: host, at: now}
+	}
+	e.ports++
+	return d.refusals(now, a, []walkKey{{dim: dimHost, cls: clsUDP, host: host}})
+}
+
+// udpTried returns the distinct UDP ports of host that a tried within the
+// refusal window.
+func (d *Detector) udpTried(now time.Time, a *actor, host netip.Addr) int32 {
+	for i := range a.ufan {
+		if e := &a.ufan[i]; e.host == host && now.Sub(e.at) <= refusalWindow {
+			return e.ports
+		}
+	}
+	return 0
 }

@@ -62,7 +62,7 @@ func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verd
 	d.stats.Probes++
 	d.addPending(now, flowKey{a: p.Src, b: p.Dst, proto: packet.ProtoUDP, cls: clsUDP, ap: p.SrcPort, bp: p.DstPort},
 		pending{act: a, gen: a.gen, kind: pendSilent, cls: clsUDP, port: p.DstPort, host: p.Dst})
-	return Verdict{}, false
+	return d.udpProbe(now, a, p.Dst)
 }
 
 // observeSCTP treats an SCTP INIT like a TCP SYN (nmap -sY): INIT-ACK is a

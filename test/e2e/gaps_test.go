@@ -135,3 +135,72 @@ func TestScanGaps(t *testing.T) {
 		})
 	}
 }
+
+// gapPoller polls services of one host in rounds, each from new sockets:
+// argv rounds interval proto host port... (proto tcp: connect and close;
+// udp: a datagram, 1 s for an answer). It prints one line per round with
+// the ports that answered.
+const gapPoller = `
+import socket, sys, time
+rounds, interval, proto, host = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+ports = [int(p) for p in sys.argv[5:]]
+for r in range(rounds):
+    ok = []
+    for p in ports:
+        if proto == 'tcp':
+            s = socket.socket(); s.settimeout(2)
+            try:
+                s.connect((host, p)); ok.append(p)
+            except OSError:
+                pass
+            s.close()
+        else:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+            try:
+                s.sendto(b'ping', (host, p)); s.recvfrom(64); ok.append(p)
+            except OSError:
+                pass
+            s.close()
+    print('round', r, 'answered', ok, flush=True)
+    time.sleep(interval)
+`
+
+// TestScanGapsBenign is the other side of the rules that closed the gaps:
+// a monitoring poller checking a host's services, some of them down, in
+// rounds (UDP: the refusals of its first round are those of a scan's first
+// burst; TCP: first contacts to several ports of one host within seconds,
+// the fan-out rule) is not blocked, and every round gets its answers.
+func TestScanGapsBenign(t *testing.T) {
+	e := scanStartEnv(t, 4)
+	script := filepath.Join(e.dir, "poller.py")
+	if err := os.WriteFile(script, []byte(gapPoller), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vic := scanAddr(e.L, 2, false)
+	for _, c := range []struct {
+		name, proto string
+		ports       []string
+		answered    string // what every round must print
+	}{
+		// 2 UDP services up (53, 123), 3 down: refused in the first round.
+		{"udp-poller-3-down", "udp", []string{"53", "123", "161", "162", "514"}, "answered [53, 123]"},
+		// the 4 TCP services up, polled every half second.
+		{"tcp-poller-4-up", "tcp", []string{"22", "80", "443", "4000"}, "answered [22, 80, 443, 4000]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e.Fresh(t)
+			e.WarmUp(t)
+			out, err := scanRun(e.L, 4, time.Minute, append([]string{"python3", script, "5", "0.5", c.proto, vic}, c.ports...)...)
+			if err != nil {
+				t.Fatalf("poller: %v\n%s", err, out)
+			}
+			t.Logf("%s", out)
+			if n := strings.Count(out, c.answered); n != 5 {
+				t.Errorf("%d of 5 rounds %s; poller said:\n%s", n, c.answered, out)
+			}
+			if b := scanBlocks(t, e.C); len(b) > 0 {
+				t.Errorf("benign poller blocked: %s", scanJSON(b))
+			}
+		})
+	}
+}

@@ -67,6 +67,9 @@ var gapCases = []gapCase{
 		"--rate", "100000", "--wait", "3", "{vic}"}, false},
 	// Item 4: UDP to the broadcast MAC with a unicast address.
 	{"bcast-mac-udp", "/usr/bin/python3", []string{"/usr/bin/python3", "{dir}/bcast-udp.py", "{vic}"}, false},
+	// A SYN scan with bad TCP checksums (h2 drops them: nothing to learn
+	// from h2, but a middlebox that answers would teach the scanner).
+	{"syn-badsum", "nmap", []string{"nmap", "-n", "-Pn", "-sS", "--badsum", "-T4", "--top-ports", "100", "{vic}"}, false},
 }
 
 func gapArgv(e *scanEnv, c gapCase) []string {

@@ -61,7 +61,18 @@
 // actor with its own ICMP port (protocol) unreachable within a minute
 // decides, whatever the ports that answered. The walk alone lets each answered port buy one more
 // refusal, and each refusal is a closed port the scanner learned (nmap's
-// top UDP ports include the DNS and NTP a scanner knows are open).
+// top UDP ports include the DNS and NTP a scanner knows are open). For UDP
+// the refusals decide once the actor has tried more than 5 distinct ports of
+// that host within the minute: a poller checking five services, three of
+// them down, is refused as often in its first round and then repeats the
+// same ports (no first contacts); a scan goes on to new ports and is decided
+// at the next one, having learned at most 5.
+//
+// Fan-out (fanout.go): first contacts to Config.FanoutPorts (6) distinct TCP
+// ports of one host within 10 s decide port-scan whatever their outcomes,
+// and 4 do once one of them was refused or unanswered by a live host. The
+// walk lets every open port a connect scan tries first buy it one more
+// failure; clients reach a few ports of a server (a browser: 80 and 443).
 //
 // The walk runs per dimension, not per actor: one walk per target host
 // (vertical: new ports on that host) and one per service (horizontal: new
@@ -115,8 +126,8 @@
 //     overlaps an earlier one of the same datagram (section 4) decides
 //     stealth-scan at once; a first fragment with its whole header counts as
 //     the whole datagram would.
-//   - Stray segments, ACK alone, FIN|ACK (Maimon), with no payload
-//     to a flow the detector has not seen start, are normal after a
+//   - Stray segments, ACK alone, FIN|ACK (Maimon), PSH|ACK, URG|ACK, with or
+//     without payload, to a flow the detector has not seen start, are normal after a
 //     controller restart or flow expiry. Each one the target answers with RST
 //     (it has no such connection: a closed port for FIN and Maimon, any
 //     unfiltered port for ACK and window probes) counts once per target; any
@@ -127,6 +138,14 @@
 //   - nmap's raw SYN scan: window 1024/2048/3072/4096 with an MSS option only,
 //     from one source port. Config.SignatureProbes (3) such first contacts
 //     decide port-scan (one host) or host-sweep, before any answer arrives.
+//   - SYNs without any TCP option (RFC 9293 section 3.7.1: stacks offer their
+//     MSS): masscan, zmap, hping3, scapy's TCP(), and Mirai-style bots in
+//     scanng_23-tcp.pcap. Config.SignatureProbes of them decide the same way,
+//     whatever their source ports.
+//   - UDP to an Ethernet group address carrying the unicast address of a
+//     host heard from (no stack sends it; the owner answers from its open
+//     ports and refuses nothing): Config.RefusedPorts such ports decide
+//     udp-scan.
 //   - nmap OS detection: the SEQ probes (windows 1, 63, 4, 16, 512 with
 //     TSval 0xFFFFFFFF), ECN (SYN|ECE|CWR, window 3, urgent 0xF7F5), T2-T7
 //     (windows 128, 256, 1024, 31337, 32768, 65535 with TSval 0xFFFFFFFF),
@@ -169,7 +188,10 @@
 // four silent addresses in ten seconds). A Source counts as a router for a
 // family once its frames carried a third distinct IPv4 address, or a third
 // distinct IPv6 /64 (a host has one IPv4 address, two across a DHCP change,
-// and one or two /64s; link-local and unspecified sources are ignored).
+// and one or two /64s; link-local, unspecified and spoofed sources are
+// ignored), and packets to two distinct addresses were sent to its MAC from
+// elsewhere (answers routed back through it): a host that makes up source
+// addresses gets no answers for them through its MAC.
 //
 // # Sweeps
 //

@@ -442,8 +442,8 @@ func TestSweepBlocked(t *testing.T) {
 			if tc.ports {
 				what = "ports"
 			}
-			t.Logf("%s: %d %s learned; blocked %v after %v (%s)", strings.Join(tc.argv, " "), r.learned, what, r.blocked,
-				r.after.Round(time.Millisecond), r.kind)
+			t.Logf("%s (%s): %d %s learned %v; blocked %v after %v (%s)", tc.name, strings.Join(tc.argv, " "), r.learned, what, r.hosts,
+				r.blocked, r.after.Round(time.Millisecond), r.kind)
 			if tc.dropped {
 				if r.learned > 0 || r.blocked {
 					t.Errorf("%s: learned %v (want none: the switch drops the probes), blocks %s", strings.Join(tc.argv, " "),

@@ -215,8 +215,8 @@
 // Actors (Config.MaxActors), addresses per Source (Config.MaxIPsPerSource)
 // and pending attempts (Config.MaxPending) are capped; the least recently
 // seen actor and the oldest pending attempt are evicted and counted in Stats.
-// Per-actor state is fixed-size (about 2.5 KiB: walk slots, a two-generation
-// set of recent targets, evidence), and released actors are reused, so
+// Per-actor state is fixed-size (about 4 KiB: walk slots, a two-generation
+// set of recent targets, evidence, per-host fan-out counts), and released actors are reused, so
 // Observe does not allocate in steady state (BenchmarkObserve). With the
 // defaults, a flood of 1e6 distinct Sources keeps the heap under 50 MiB
 // (TestMemoryBoundedUnderMillionSources).

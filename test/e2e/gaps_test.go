@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,4 +230,66 @@ func BenchmarkScanGaps(b *testing.B) {
 		}
 		b.Logf("| %s | `%s` | %s |", c.name, strings.Join(c.argv, " "), strings.Join(runs, ", "))
 	}
+}
+
+// gapZombie answers for an address of its own (argv: address, interface),
+// in userspace, as the ideal idle-scan zombie nmap looks for: ARP replies,
+// and a RST with a global, incrementing IP ID to every SYN-ACK (and SYN)
+// sent to it. Linux itself is no usable zombie (nmap: "IP ID sequence class
+// is: All zeros"), and the kernel does not own the address, so it sends no
+// RST of its own.
+const gapZombie = `
+import sys
+from scapy.all import ARP, Ether, IP, TCP, sendp, sniff, get_if_hwaddr, conf
+conf.verb = 0
+addr, iface = sys.argv[1], sys.argv[2]
+mac = get_if_hwaddr(iface)
+ipid = [1000]
+def answer(p):
+    if ARP in p and p[ARP].op == 1 and p[ARP].pdst == addr:
+        sendp(Ether(dst=p[Ether].src, src=mac) / ARP(op=2, hwsrc=mac, psrc=addr, hwdst=p[ARP].hwsrc, pdst=p[ARP].psrc), iface=iface)
+    elif IP in p and TCP in p and p[IP].dst == addr and p[TCP].flags & 0x02:
+        ipid[0] += 1
+        t = p[TCP]
+        sendp(Ether(dst=p[Ether].src, src=mac) / IP(src=addr, dst=p[IP].src, id=ipid[0]) /
+              TCP(sport=t.dport, dport=t.sport, flags='R', seq=t.ack), iface=iface)
+print('ready', flush=True)
+sniff(iface=iface, store=False, prn=answer, filter='arp or (tcp and dst host %s)' % addr)
+`
+
+// TestScanGapsIdle: nmap's idle scan (-sI) through a zombie in h3. The
+// SYNs to h2 carry the zombie's address; h1, which sent them, must end
+// blocked, and h3 (the zombie's home) must not lose anything.
+func TestScanGapsIdle(t *testing.T) {
+	testenv.Tool(t, "nmap", "/usr/bin/python3")
+	e := scanStartEnv(t, 4)
+	script := filepath.Join(e.dir, "zombie.py")
+	if err := os.WriteFile(script, []byte(gapZombie), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const zombie = "10.0.0.50"
+	z := scanStart(t, e.L, 3, 5*time.Minute, "/usr/bin/python3", script, zombie, e.L.Host(3).Iface)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(z.Output(), "ready") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.Fresh(t)
+	e.WarmUp(t)
+	time.Sleep(time.Second) // scapy's sniffer is up
+	p := scanStart(t, e.L, 1, 2*time.Minute, "nmap", "-n", "-Pn", "-sI", zombie+":80", "-p", "1-100", scanAddr(e.L, 2, false))
+	blocks := scanWaitBlock(t, e.C, time.Minute, p.done)
+	p.Kill()
+	t.Logf("nmap said:\n%s", p.Output())
+	if len(blocks) == 0 {
+		t.Fatalf("idle scan through %s: attacker never blocked; zombie said:\n%s", zombie, z.Output())
+	}
+	t.Logf("blocked: %s: %s %v", blocks[0].Kind, blocks[0].Reason, blocks[0].IPs)
+	// The verdict is on the spoofed SYNs themselves (the zombie's address,
+	// from the zombie's port), not only on nmap's probes of the zombie.
+	if !slices.Contains(blocks[0].IPs, zombie) {
+		t.Errorf("the block names %v, not the zombie's address the idle scan's SYNs carried", blocks[0].IPs)
+	}
+	scanBlockedOnly(t, e.L, blocks, 1)
+	scanNotBlocked(t, e.L, blocks, 3)
+	scanCheckOthers(t, e.L, 1)
 }

@@ -142,10 +142,10 @@
 //     MSS): masscan, zmap, hping3, scapy's TCP(), and Mirai-style bots in
 //     scanng_23-tcp.pcap. Config.SignatureProbes of them decide the same way,
 //     whatever their source ports.
-//   - UDP to an Ethernet group address carrying the unicast address of a
-//     host heard from (no stack sends it; the owner answers from its open
-//     ports and refuses nothing): Config.RefusedPorts such ports decide
-//     udp-scan.
+//   - UDP or another IP protocol to an Ethernet group address carrying the
+//     unicast address of a host heard from (no stack sends it; the owner
+//     answers from its open ports and refuses nothing): Config.RefusedPorts
+//     such ports (protocols) decide udp-scan (ip-proto-scan).
 //   - nmap OS detection: the SEQ probes (windows 1, 63, 4, 16, 512 with
 //     TSval 0xFFFFFFFF), ECN (SYN|ECE|CWR, window 3, urgent 0xF7F5), T2-T7
 //     (windows 128, 256, 1024, 31337, 32768, 65535 with TSval 0xFFFFFFFF),

@@ -65,7 +65,7 @@ func (d *Detector) evidenceLines(a *actor) []string {
 		case evFanout:
 			s = fmt.Sprintf("+%.3fs first contact to %s:%d, its %dth port within %v", t, e.host, e.port, e.flags, fanoutWindow)
 		case evMisdirected:
-			s = fmt.Sprintf("+%.3fs UDP to %s:%d sent to a group MAC", t, e.host, e.port)
+			s = fmt.Sprintf("+%.3fs %s sent to a group MAC", t, target(e))
 		default:
 			continue
 		}

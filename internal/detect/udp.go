@@ -36,7 +36,7 @@ func (d *Detector) observeUDP(now time.Time, src Source, p *packet.Packet) (Verd
 		return Verdict{}, false
 	}
 	if !unicastTarget(p, p.Dst) {
-		return d.misdirectedUDP(now, src, p)
+		return d.misdirected(now, src, p, clsUDP, p.DstPort)
 	}
 	if udpOSProbe(p) {
 		return d.osProbe(now, src, p, shapeU1)
@@ -106,7 +106,7 @@ func (d *Detector) observeProto(now time.Time, src Source, p *packet.Packet) (Ve
 		return d.outcome(now, pe, true, evSuccess)
 	}
 	if !unicastTarget(p, p.Dst) {
-		return Verdict{}, false
+		return d.misdirected(now, src, p, clsProto, uint16(p.Proto))
 	}
 	a := d.actorFor(now, src, p.Src)
 	if !d.firstContact(a, p.Dst, clsProto, uint16(p.Proto)) {
@@ -160,16 +160,19 @@ func (d *Detector) unreachable(now time.Time, p *packet.Packet) (Verdict, bool) 
 	return Verdict{}, false
 }
 
-// misdirectedUDP judges UDP sent to an Ethernet group address (broadcast or
-// multicast MAC) with the unicast IP address of a host heard from. No stack
-// sends one: it resolves a unicast address to its owner's MAC, and a
-// broadcast (255.255.255.255, the subnet's) or multicast address is never a
-// source. The switch floods it to every port, the owner accepts it and
-// answers from its open ports, and Linux refuses nothing that did not come
-// to its own MAC (no ICMP error for a frame not addressed to it), so the
-// walk never sees a failure: the scanner maps the open services without
-// being judged. Config.RefusedPorts such first contacts decide udp-scan.
-func (d *Detector) misdirectedUDP(now time.Time, src Source, p *packet.Packet) (Verdict, bool) {
+// misdirected judges UDP (cls clsUDP, port its port) or another IP protocol
+// (clsProto, port the protocol) sent to an Ethernet group address
+// (broadcast or multicast MAC) with the unicast IP address of a host heard
+// from. No stack sends one: it resolves a unicast address to its owner's
+// MAC, and a broadcast (255.255.255.255, the subnet's) or multicast address
+// is never a source. The switch floods it to every port, the owner accepts
+// it and answers from its open ports (protocols), and Linux refuses nothing
+// that did not come to its own MAC (no ICMP error for a frame not addressed
+// to it), so the walk never sees a failure: the scanner maps the open
+// services without being judged. (TCP and SCTP drop such frames; an echo
+// request to a group MAC is dropped in the switch.) Config.RefusedPorts
+// such first contacts decide udp-scan (ip-proto-scan).
+func (d *Detector) misdirected(now time.Time, src Source, p *packet.Packet, cls uint8, port uint16) (Verdict, bool) {
 	dst := p.Dst
 	if !dst.IsValid() || dst.IsUnspecified() || dst.IsMulticast() || dst.IsLoopback() ||
 		(dst.Is4() && dst == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
@@ -179,20 +182,23 @@ func (d *Detector) misdirectedUDP(now time.Time, src Source, p *packet.Packet) (
 		return Verdict{}, false
 	}
 	a := d.actorFor(now, src, p.Src)
-	if !d.firstContact(a, dst, clsUDP, p.DstPort) {
+	if !d.firstContact(a, dst, cls, port) {
 		return Verdict{}, false
 	}
 	a.probes++
 	d.stats.Probes++
 	a.misdirected++
-	d.rememberConn(p) // the owner's answer answers this, it is no probe of its own
-	d.addPending(now, flowKey{a: p.Src, b: dst, proto: packet.ProtoUDP, cls: clsUDP, ap: p.SrcPort, bp: p.DstPort},
-		pending{act: a, gen: a.gen, kind: pendSilent, cls: clsUDP, port: p.DstPort, host: dst})
-	d.addEvidence(a, evidence{at: now, kind: evMisdirected, cls: clsUDP, port: p.DstPort, host: dst})
+	k, kind, what := flowKey{a: p.Src, b: dst, proto: p.Proto, cls: cls}, KindIPProtoScan, "IP protocol probes"
+	if cls == clsUDP {
+		d.rememberConn(p) // the owner's answer answers this, it is no probe of its own
+		k.ap, k.bp, kind, what = p.SrcPort, p.DstPort, KindUDPScan, "UDP datagrams"
+	}
+	d.addPending(now, k, pending{act: a, gen: a.gen, kind: pendSilent, cls: cls, port: port, host: dst})
+	d.addEvidence(a, evidence{at: now, kind: evMisdirected, cls: cls, port: port, host: dst})
 	if a.misdirected < d.cfg.RefusedPorts {
 		return Verdict{}, false
 	}
-	return d.decide(now, a, KindUDPScan,
-		fmt.Sprintf("%d UDP datagrams to unicast addresses sent to a group MAC (no stack sends them)", a.misdirected),
+	return d.decide(now, a, kind,
+		fmt.Sprintf("%d %s to unicast addresses sent to a group MAC (no stack sends them)", a.misdirected, what),
 		float64(a.misdirected)/float64(d.cfg.RefusedPorts))
 }

@@ -49,6 +49,16 @@ for port in list(range(1000, 1060)) + [53, 123, 161]:
     sendp(Ether(dst='ff:ff:ff:ff:ff:ff') / IP(dst=dst) / UDP(sport=40000, dport=port) / b'x', iface='eth0')
     time.sleep(0.002)
 `,
+	// An IP protocol scan the same way (nmap -sO cannot choose the MAC).
+	"bcast-proto.py": `
+import sys, time
+from scapy.all import Ether, IP, sendp, conf
+conf.verb = 0
+dst = sys.argv[1]
+for proto in range(2, 60):
+    sendp(Ether(dst='ff:ff:ff:ff:ff:ff') / IP(dst=dst, proto=proto) / (b'x' * 20), iface='eth0')
+    time.sleep(0.002)
+`,
 	// connect() to the ports a scanner expects open first, then the rest,
 	// as a shell one-liner does.
 	"open-first.sh": `
@@ -74,6 +84,7 @@ var gapCases = []gapCase{
 		"--rate", "100000", "--wait", "3", "{vic}"}, false, true},
 	// Item 4: UDP to the broadcast MAC with a unicast address.
 	{"bcast-mac-udp", "/usr/bin/python3", []string{"/usr/bin/python3", "{dir}/bcast-udp.py", "{vic}"}, false, false},
+	{"bcast-mac-proto", "/usr/bin/python3", []string{"/usr/bin/python3", "{dir}/bcast-proto.py", "{vic}"}, false, false},
 	// A SYN scan with bad TCP checksums (h2 drops them: nothing to learn
 	// from h2, but a middlebox that answers would teach the scanner).
 	{"syn-badsum", "nmap", []string{"nmap", "-n", "-Pn", "-sS", "--badsum", "-T4", "--top-ports", "100", "{vic}"}, false, false},

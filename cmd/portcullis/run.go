@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"portcullis/internal/config"
 	"portcullis/internal/controller"
+	"portcullis/internal/sandbox"
 )
 
 const runUsage = `usage: portcullis run [flags]
@@ -49,6 +51,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		events    = fs.String("events", "", "write events as JSON lines to this file, or - for stdout")
 		noticeKey = fs.String("notice-key-file", "", "key file for signed notices to protected hosts")
 		requireID = fs.Bool("tls-require-identity", false, "refuse switches whose datapath id has no --tls-identity (or tls.switch_identities entry)")
+		runUser   = fs.String("user", "", "account to run as once the sockets are bound, when started as root (default \""+sandbox.DefaultUser+"\" if it exists, else \""+sandbox.FallbackUser+"\")")
+		noSandbox = fs.Bool("no-sandbox", false, "debugging only: keep every privilege the controller was started with (no user switch, capabilities, Landlock or seccomp)")
 		tokens    stringList
 		ids       = identityFlag{}
 	)
@@ -137,7 +141,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portcullis run: %v\n", err)
 		return 2
 	}
-	ctl, err := controller.New(controller.Options{Config: cfg, Logger: logger, Version: version})
+	confine := func() error { return confineRun(logger, cfg, *cfgPath, *runUser, *noSandbox) }
+	ctl, err := controller.New(controller.Options{Config: cfg, Logger: logger, Version: version, Confine: confine})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
@@ -167,6 +172,52 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("stopped")
 	return 0
+}
+
+// confineRun confines the controller once its sockets and files are open
+// (controller.Options.Confine): what stays reachable is the configuration's
+// directory (read-only, for SIGHUP reloads, so that an editor's
+// write-and-rename is seen), the state directory and the events file.
+func confineRun(logger *slog.Logger, cfg config.Config, cfgPath, runUser string, off bool) error {
+	if off {
+		logger.Warn("sandbox: off (--no-sandbox): the controller keeps every privilege it was started with")
+		return nil
+	}
+	var pol sandbox.Policy
+	pol.User = runUser
+	if cfgPath != "" {
+		if abs, err := filepath.Abs(cfgPath); err == nil {
+			dir := filepath.Dir(abs)
+			if dir == "/" || dir == "/etc" {
+				dir = abs // not the whole of /etc: the file alone
+			}
+			pol.ReadOnly = append(pol.ReadOnly, dir)
+		}
+	}
+	if cfg.StateDir != "" {
+		pol.ReadWrite = append(pol.ReadWrite, cfg.StateDir)
+	}
+	if j := cfg.Notify.JSONL; j != "" && j != "-" {
+		pol.ReadWrite = append(pol.ReadWrite, j)
+	}
+	if s := cfg.Notify.Syslog; s.Enabled() && strings.HasPrefix(s.Network, "unix") {
+		pol.UnixSockets = append(pol.UnixSockets, s.Address)
+	}
+	rep, err := sandbox.Apply(pol)
+	if err != nil {
+		return err
+	}
+	for _, w := range rep.Warnings {
+		logger.Warn("sandbox: " + w)
+	}
+	logger.Info("sandbox: confined: "+rep.String(), "user", rep.User, "uid", rep.UID, "capabilities", capsWord(rep.Caps),
+		"no_new_privs", rep.NoNewPrivs, "landlock", rep.Landlock, "seccomp", rep.Seccomp > 0)
+	if os.Getenv(sandbox.ProbeEnv) != "" {
+		for _, p := range sandbox.Probes("/etc/os-release", os.TempDir()) {
+			logger.Info("sandbox probe", "attempt", p.Name, "refused", p.Refused, "err", p.Err)
+		}
+	}
+	return nil
 }
 
 // identityFlag collects --tls-identity DPID=IDENTITY; the identity may
@@ -206,3 +257,10 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 var _ = time.Second
+
+func capsWord(none bool) string {
+	if none {
+		return "none"
+	}
+	return "kept"
+}

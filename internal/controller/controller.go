@@ -42,6 +42,10 @@ type Options struct {
 	Store store.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Confine, when set, runs once in Run after the listeners are bound and
+	// the event sinks opened, before a byte is read from a switch or an API
+	// client (cmd/portcullis: internal/sandbox). An error stops Run.
+	Confine func() error
 }
 
 // Controller is a running Portcullis controller.
@@ -51,6 +55,7 @@ type Controller struct {
 	version string
 	now     func() time.Time
 	started time.Time
+	confine func() error
 
 	store   store.Store
 	bus     *event.Bus
@@ -125,6 +130,7 @@ func New(opts Options) (*Controller, error) {
 		log:      log,
 		version:  opts.Version,
 		now:      now,
+		confine:  opts.Confine,
 		started:  now(),
 		bus:      event.NewBus(4096),
 		switches: map[*ofconn.Session]*switchState{},
@@ -272,6 +278,23 @@ func (c *Controller) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	c.startSinks(ctx, &wg)
+	// The API's certificate is read now: once confined it may be out of reach.
+	if t := c.cfg.API.TLS; t.Enabled() {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("controller: api tls: %w", err)
+		}
+		c.apiSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	if c.confine != nil {
+		if err := c.confine(); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+	}
 	c.bus.OnDrop(func(name string, e event.Event) { c.m.EventsDropped.WithLabelValues(name).Inc() })
 	counted := c.bus.Sub("metrics", 1024)
 	wg.Add(1)
@@ -295,7 +318,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer wg.Done()
 		var err error
 		if t := c.cfg.API.TLS; t.Enabled() {
-			err = c.apiSrv.ServeTLS(ln, t.Cert, t.Key)
+			err = c.apiSrv.ServeTLS(ln, "", "") // certificate loaded above
 		} else {
 			err = c.apiSrv.Serve(ln)
 		}

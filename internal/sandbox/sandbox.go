@@ -48,11 +48,11 @@ type Policy struct {
 type Report struct {
 	User       string // account the process runs as
 	UID, GID   int
-	Switched   bool   // left root for User
-	Caps       bool   // every capability set is empty
-	NoNewPrivs bool   // no_new_privs is set
-	Landlock   int    // Landlock ABI version enforced; 0 = none
-	Seccomp    int    // system calls in the seccomp allowlist; 0 = no filter
+	Switched   bool // left root for User
+	Caps       bool // every capability set is empty
+	NoNewPrivs bool // no_new_privs is set
+	Landlock   int  // Landlock ABI version enforced; 0 = none
+	Seccomp    int  // system calls in the seccomp allowlist; 0 = no filter
 	Warnings   []string
 }
 
@@ -175,7 +175,9 @@ func Apply(p Policy) (Report, error) {
 	r.NoNewPrivs = true
 
 	abi, err := llsys.LandlockGetABIVersion()
-	if err != nil || abi < 1 {
+	if errors.Is(err, syscall.EPERM) {
+		r.Warnings = append(r.Warnings, "landlock: refused by a seccomp filter around this process (a systemd unit without landlock_* in SystemCallFilter?): the filesystem is not restricted")
+	} else if err != nil || abi < 1 {
 		r.Warnings = append(r.Warnings, "landlock: not supported by this kernel (or not enabled at boot: lsm=landlock): the filesystem is not restricted")
 	} else {
 		if err := restrictPaths(p); err != nil {
@@ -191,6 +193,8 @@ func Apply(p Policy) (Report, error) {
 	switch {
 	case errors.Is(err, errNoSeccomp):
 		r.Warnings = append(r.Warnings, "seccomp: not supported by this kernel: system calls are not restricted")
+	case errors.Is(err, syscall.EPERM):
+		r.Warnings = append(r.Warnings, "seccomp: refused by a seccomp filter around this process (a systemd unit without seccomp in SystemCallFilter?): only that filter applies")
 	case err != nil:
 		return r, err
 	default:
@@ -291,6 +295,13 @@ func clearCaps() error {
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err == nil && data == [2]unix.CapUserData{} {
+		// Nothing to drop (and a service manager's filter may refuse
+		// capset, as systemd's ~@privileged does).
+		return nil
+	}
+	hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data = [2]unix.CapUserData{}
 	if _, _, e := psx.Syscall3(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
 		return fmt.Errorf("sandbox: capset: %w", e)
 	}

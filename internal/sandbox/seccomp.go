@@ -40,7 +40,7 @@ var allowed = []string{
 	"timerfd_create", "timerfd_settime", "timerfd_gettime",
 	// files (Landlock decides which)
 	"openat", "openat2", "close", "close_range", "read", "write", "readv", "writev", "pread64",
-	"pwrite64", "preadv", "pwritev", "lseek", "fstat", "newfstatat", "statx", "fstatfs",
+	"pwrite64", "preadv", "pwritev", "lseek", "fstat", "newfstatat", "statx", "statfs", "fstatfs",
 	"fsync", "fdatasync", "flock", "ftruncate", "fallocate", "fadvise64", "getdents64",
 	"readlinkat", "faccessat", "faccessat2", "fcntl", "ioctl", "dup", "dup3", "pipe2",
 	"sendfile", "splice", "copy_file_range", "getcwd", "umask",

@@ -45,6 +45,7 @@ func RestartController(t testing.TB, old *Controller, args ...string) *Controlle
 	c := &Controller{Addr: old.Addr, Target: old.Target, APIURL: old.APIURL,
 		logs: &syncBuffer{}, done: make(chan struct{})}
 	argv := append([]string{"run", "--listen", c.Addr, "--api-listen", apiAddr}, args...)
+	shareWithController(t, argv)
 	c.cmd = exec.Command(Binary(t), argv...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {

@@ -170,6 +170,7 @@ func StartController(t testing.TB, args ...string) *Controller {
 		// Never the machine's /var/lib/portcullis.
 		argv = append(argv, "--state-dir", t.TempDir())
 	}
+	shareWithController(t, argv)
 	c.cmd = exec.Command(bin, argv...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {

@@ -6,7 +6,7 @@ FUZZTIME  ?= 3s
 # Debian packages the lab, the demo and the e2e tests use.
 DEB_PKGS  := openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump curl python3
 
-.PHONY: all build test vet fmt-check unit fuzz e2e demo deps test-deps bench clean
+.PHONY: all build test vet fmt-check unit fuzz e2e demo deps test-deps bench clean deb demo-vm
 
 all: build
 
@@ -45,6 +45,15 @@ test-deps:
 
 demo: build
 	./scripts/demo.sh
+
+# make deb: bin/portcullis_VERSION_ARCH.deb (deploy/mkdeb, nfpm): a static
+# binary, the systemd unit, /etc/portcullis/portcullis.yaml (conffile),
+# /var/lib/portcullis and the portcullis system account.
+DEB_VERSION ?= 0.1.0
+DEB_OUT     ?= bin
+deb:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(DEB_VERSION)" -o $(DEB_OUT)/deb/portcullis ./cmd/portcullis
+	$(GO) run ./deploy/mkdeb -bin $(DEB_OUT)/deb/portcullis -root . -version $(DEB_VERSION) -out $(DEB_OUT)
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./ofp/ ./internal/...

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"portcullis/internal/testenv"
+)
+
+// The Debian package (issue 10 item 2): `make deb`, `dpkg -i` on this
+// machine, then `portcullis run` started as the unit starts it (there is
+// no systemd here: the unit's ExecStart, as its User=) and as root (sudo
+// portcullis run): confined both times, as the package's account. Then
+// `dpkg --purge` removes it all, the account included.
+func TestDebPackage(t *testing.T) {
+	testenv.Tool(t, "dpkg", "dpkg-deb", "make")
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "dpkg -i needs root")
+	}
+	if out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", "portcullis").Output(); err == nil && strings.Contains(string(out), "installed") {
+		t.Skip("a portcullis package is installed on this machine: not replacing it")
+	}
+	if _, err := user.Lookup("portcullis"); err == nil {
+		t.Skip("a portcullis account exists on this machine: the test would not see the package create it")
+	}
+	out := t.TempDir()
+	mk := exec.Command("make", "-C", repoRoot(), "deb", "DEB_OUT="+out, "DEB_VERSION=0.0.1")
+	if b, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("make deb: %v\n%s", err, b)
+	}
+	debs, _ := filepath.Glob(filepath.Join(out, "portcullis_*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("make deb made %v", debs)
+	}
+	t.Cleanup(func() {
+		if b, err := exec.Command("dpkg", "--purge", "portcullis").CombinedOutput(); err != nil {
+			t.Errorf("dpkg --purge: %v\n%s", err, b)
+		}
+		if _, err := user.Lookup("portcullis"); err == nil {
+			t.Error("the portcullis account is left after dpkg --purge")
+		}
+		for _, p := range []string{"/usr/bin/portcullis", "/etc/portcullis", "/var/lib/portcullis", "/lib/systemd/system/portcullis.service"} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%s is left after dpkg --purge", p)
+			}
+		}
+	})
+	if b, err := exec.Command("dpkg", "-i", debs[0]).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg -i: %v\n%s", err, b)
+	}
+
+	u, err := user.Lookup("portcullis")
+	if err != nil {
+		t.Fatalf("the package made no portcullis account: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if uid == 0 || uid >= 1000 {
+		t.Errorf("portcullis uid %d: want a system account", uid)
+	}
+	owners := map[string]string{ // path -> mode user:group
+		"/usr/bin/portcullis":             "-rwxr-xr-x root:root",
+		"/etc/portcullis/portcullis.yaml": "-rw-r----- root:portcullis",
+		"/var/lib/portcullis":             "drwx------ portcullis:portcullis",
+	}
+	for p, want := range owners {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		ou, _ := user.LookupId(strconv.Itoa(int(st.Uid)))
+		og, _ := user.LookupGroupId(strconv.Itoa(int(st.Gid)))
+		if got := fmt.Sprintf("%s %s:%s", fi.Mode(), ou.Username, og.Name); got != want {
+			t.Errorf("%s: %s, want %s", p, got, want)
+		}
+	}
+	if b, _ := os.ReadFile("/var/lib/dpkg/info/portcullis.conffiles"); !strings.Contains(string(b), "/etc/portcullis/portcullis.yaml") {
+		t.Errorf("/etc/portcullis/portcullis.yaml is not a conffile: %q", b)
+	}
+
+	// The installed unit's command line, on free ports instead of 6653/6680.
+	unit, err := os.ReadFile("/lib/systemd/system/portcullis.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var argv []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			argv = strings.Fields(v)
+		}
+		if v, ok := strings.CutPrefix(line, "User="); ok && v != "portcullis" {
+			t.Errorf("the unit runs as User=%s", v)
+		}
+	}
+	if len(argv) < 2 || argv[0] != "/usr/bin/portcullis" {
+		t.Fatalf("installed unit: ExecStart %q", argv)
+	}
+	for _, asRoot := range []bool{false, true} {
+		name := "as the unit starts it (User=portcullis)"
+		if asRoot {
+			name = "as root"
+		}
+		t.Run(name, func(t *testing.T) {
+			api := FreePort(t)
+			args := append(argv[1:], "--listen", fmt.Sprintf("127.0.0.1:%d", FreePort(t)), "--api-listen", fmt.Sprintf("127.0.0.1:%d", api))
+			cmd := exec.Command(argv[0], args...)
+			var logs syncBuffer
+			cmd.Stdout, cmd.Stderr = &logs, &logs
+			cmd.Dir = "/"
+			if !asRoot {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			defer func() {
+				cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					cmd.Process.Kill()
+					<-done
+				}
+				if t.Failed() {
+					t.Logf("controller logs:\n%s", logs.String())
+				}
+			}()
+			url := fmt.Sprintf("http://127.0.0.1:%d/healthz", api)
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				resp, err := http.Get(url)
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						break
+					}
+				}
+				select {
+				case <-done:
+					t.Fatalf("the installed controller exited:\n%s", logs.String())
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no /healthz after 15s: %v\n%s", err, logs.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			confinedStatus(t, cmd.Process.Pid, asRoot)
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+			if !bytes.Contains(st, []byte(fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid))) {
+				t.Errorf("not running as portcullis (uid %d):\n%s", uid, st)
+			}
+			if l := logs.String(); !strings.Contains(l, "sandbox: confined: user portcullis") || strings.Contains(l, "level=WARN msg=\"sandbox") {
+				t.Errorf("start-up log: want confined as portcullis without sandbox warnings:\n%s", l)
+			}
+		})
+	}
+}

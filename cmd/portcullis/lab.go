@@ -67,7 +67,12 @@ func cmdLab(args []string, stdout, stderr io.Writer) int {
 	var jsonOut bool
 	var probe time.Duration
 	var ssl lab.SSL
+	var vmName, vmKey, vmKernel, vmAccel string
 	if sub == "up" {
+		fs.StringVar(&vmName, "vm", "", "also boot a virtual machine NAME on the bridge (QEMU; a Debian kernel from /boot, busybox and `portcullis agent`): 10.0.0.201, port 201, console in RUNDIR/vm-NAME.console")
+		fs.StringVar(&vmKey, "vm-notice-key", "", "notice key file for the VM's agent (the controller's --notice-key-file); without it the VM runs no agent")
+		fs.StringVar(&vmKernel, "vm-kernel", "", "kernel image for the VM (default: the newest /boot/vmlinuz-* with its modules)")
+		fs.StringVar(&vmAccel, "vm-accel", "", "kvm or tcg (default: kvm when /dev/kvm is usable)")
 		fs.IntVar(&cfg.Hosts, "hosts", lab.DefaultHosts, "number of hosts")
 		fs.StringVar(&cfg.Bridge, "bridge", lab.DefaultBridge, "bridge name")
 		fs.IntVar(&cfg.Split, "split", 0, "two switches: hosts 1..N on --bridge, the rest on --bridge2, joined by a patch port pair (0: one switch)")
@@ -127,6 +132,9 @@ func cmdLab(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "portcullis", err)
 			return 1
 		}
+		if vmName != "" {
+			return labUpVM(ctx, l, lab.VMConfig{Name: vmName, Index: 1, NoticeKey: vmKey, Kernel: vmKernel, Accel: vmAccel}, jsonOut, stdout, stderr)
+		}
 		return labPrintStatus(l, jsonOut, stdout, stderr)
 	case "down":
 		if err := lab.Down(ctx, cfg); err != nil {
@@ -174,6 +182,31 @@ func cmdLab(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+}
+
+// labUpVM boots the VM, waits (up to 2 minutes) for its init to say it is
+// ready, and prints the lab's status and the VM.
+func labUpVM(ctx context.Context, l *lab.Lab, vc lab.VMConfig, jsonOut bool, stdout, stderr io.Writer) int {
+	vm, err := l.StartVM(ctx, vc)
+	if err != nil {
+		fmt.Fprintln(stderr, "portcullis", err)
+		return 1
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if text, err := vm.WaitConsole(wctx, lab.VMReady); err != nil {
+		fmt.Fprintf(stderr, "portcullis %v\nconsole (%s):\n%s\n", err, vm.Console, text)
+		return 1
+	}
+	if jsonOut {
+		return labPrintStatus(l, true, stdout, stderr)
+	}
+	if code := labPrintStatus(l, false, stdout, stderr); code != 0 {
+		return code
+	}
+	fmt.Fprintf(stdout, "  vm %s: %s, MAC %s, port %d, %s, kernel %s, console %s\n",
+		vm.Name, vm.IP, vm.MAC, vm.Port, vm.Accel, vm.Kernel, vm.Console)
+	return 0
 }
 
 func labPrintStatus(l *lab.Lab, jsonOut bool, stdout, stderr io.Writer) int {

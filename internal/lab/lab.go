@@ -800,7 +800,7 @@ func Down(ctx context.Context, cfg Config) error {
 }
 
 // runDirFile matches the files a lab creates in its run directory.
-var runDirFile = regexp.MustCompile(`^(conf\.db|\.conf\.db\.~lock~|db\.sock|(ovsdb-server|ovs-vswitchd|relay)\.(pid|log|ctl|addrs|addrs\.tmp|spec)|[a-z0-9-]+\.(mgmt|snoop))$`)
+var runDirFile = regexp.MustCompile(`^(conf\.db|\.conf\.db\.~lock~|db\.sock|(ovsdb-server|ovs-vswitchd|relay)\.(pid|log|ctl|addrs|addrs\.tmp|spec)|[a-z0-9-]+\.(mgmt|snoop)|vm-[a-z0-9]+\.(pid|console|initramfs))$`)
 
 // removeRunDir removes the files a lab makes, then the directory if that
 // left it empty: a --run-dir pointing at a shared directory loses nothing else.

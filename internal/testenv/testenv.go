@@ -58,6 +58,13 @@ var packages = map[string]string{
 	"tcpreplay":       "tcpreplay",
 	"tshark":          "tshark",
 	"zmap":            "zmap",
+
+	// packaging and the lab VM (TestDebPackage, TestVMGuestNotified)
+	"curl":               "curl",
+	"dpkg":               "dpkg",
+	"dpkg-deb":           "dpkg",
+	"make":               "make",
+	"qemu-system-x86_64": "qemu-system-x86",
 }
 
 // Package returns the Debian package that provides tool ("" if unknown).

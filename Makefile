@@ -46,6 +46,12 @@ test-deps:
 demo: build
 	./scripts/demo.sh
 
+# make demo-vm: the paper's experiment with a real guest OS (a QEMU VM on the
+# lab's bridge; needs root, installs qemu-system-x86, linux-image-amd64,
+# busybox-static if missing).
+demo-vm: build
+	./scripts/demo-vm.sh
+
 # make deb: bin/portcullis_VERSION_ARCH.deb (deploy/mkdeb, nfpm): a static
 # binary, the systemd unit, /etc/portcullis/portcullis.yaml (conffile),
 # /var/lib/portcullis and the portcullis system account.

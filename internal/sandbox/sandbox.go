@@ -5,6 +5,8 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"mime"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -125,9 +127,13 @@ func ResolveUser(spec string) (uid, gid int, name, warning string, err error) {
 // root, or a layer that the kernel supports failed half-way.
 func Apply(p Policy) (Report, error) {
 	var r Report
-	// Lazily loaded state the runtime would read from disk later, outside
-	// the Landlock rules: the local time zone.
+	// Lazily loaded tables the standard library would read from disk
+	// later, outside the Landlock rules: the local time zone, the MIME
+	// types (the dashboard's file server). DNS lookups stay in Go's own
+	// resolver (glibc's would load NSS modules from /lib).
 	_ = time.Now().Local().String()
+	_ = mime.TypeByExtension(".html")
+	net.DefaultResolver.PreferGo = true
 
 	if os.Geteuid() == 0 {
 		uid, gid, name, warn, err := ResolveUser(p.User)

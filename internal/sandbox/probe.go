@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -65,7 +66,17 @@ func Probes(outside, writeDir string) []Probe {
 	add("create "+path, err)
 	add("setuid 0", syscall.Setuid(0))
 	add("unshare user namespace", unix.Unshare(unix.CLONE_NEWUSER))
+	var c byte = '\n'
+	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, 0, unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
+	add("ioctl TIOCSTI on stdin", errnoErr(e))
 	return ps
+}
+
+func errnoErr(e syscall.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
 }
 
 func ptraceAttach(pid int) error {

@@ -42,7 +42,7 @@ var allowed = []string{
 	"openat", "openat2", "close", "close_range", "read", "write", "readv", "writev", "pread64",
 	"pwrite64", "preadv", "pwritev", "lseek", "fstat", "newfstatat", "statx", "statfs", "fstatfs",
 	"fsync", "fdatasync", "flock", "ftruncate", "fallocate", "fadvise64", "getdents64",
-	"readlinkat", "faccessat", "faccessat2", "fcntl", "ioctl", "dup", "dup3", "pipe2",
+	"readlinkat", "faccessat", "faccessat2", "fcntl", "dup", "dup3", "pipe2",
 	"sendfile", "splice", "copy_file_range", "getcwd", "umask",
 	// polling
 	"epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2", "eventfd2", "ppoll", "pselect6",
@@ -94,6 +94,12 @@ func policy() seccomp.Policy {
 				{Name: "clone", Conditions: seccomp.ArgumentConditions{
 					{Argument: 0, Operation: seccomp.BitsNotSet, Value: cloneNamespaces}}},
 				self("kill"), self("tgkill"),
+				// ioctl, but not to type into a terminal the controller
+				// inherited (TIOCSTI, TIOCLINUX): Landlock does not cover
+				// descriptors opened before it
+				{Name: "ioctl", Conditions: seccomp.ArgumentConditions{
+					{Argument: 1, Operation: seccomp.NotEqual, Value: unix.TIOCSTI},
+					{Argument: 1, Operation: seccomp.NotEqual, Value: unix.TIOCLINUX}}},
 				// IPv4, IPv6 and UNIX (syslog) sockets; no packet or netlink
 				inet(unix.AF_INET), inet(unix.AF_INET6), inet(unix.AF_UNIX),
 			}},

@@ -140,8 +140,8 @@ notify:
 			t.Errorf("the confined controller was allowed: %s", line)
 		}
 	}
-	if probes < 9 {
-		t.Errorf("%d sandbox probes in the log, want 9:\n%s", probes, logs)
+	if probes < 10 {
+		t.Errorf("%d sandbox probes in the log, want 10:\n%s", probes, logs)
 	}
 
 	// Confined, it still controls the bridge and blocks a scanner.

@@ -115,3 +115,24 @@ func TestApply(t *testing.T) {
 		}
 	}
 }
+
+// --user: root is refused (the point is to leave it), an unknown account
+// is an error, a name or a uid resolves.
+func TestResolveUser(t *testing.T) {
+	if _, _, _, _, err := ResolveUser("root"); err == nil || !strings.Contains(err.Error(), "is root") {
+		t.Errorf("--user root: %v, want refused", err)
+	}
+	if _, _, _, _, err := ResolveUser("0"); err == nil {
+		t.Error("--user 0 accepted")
+	}
+	if _, _, _, _, err := ResolveUser("no-such-portcullis-user"); err == nil {
+		t.Error("an unknown user accepted")
+	}
+	uid, _, name, _, err := ResolveUser(FallbackUser)
+	if err != nil {
+		t.Skipf("no %s account here: %v", FallbackUser, err)
+	}
+	if uid2, _, name2, _, err := ResolveUser(fmt.Sprint(uid)); err != nil || uid2 != uid || name2 != name {
+		t.Errorf("--user %d: %d %q %v, want %d %q", uid, uid2, name2, err, uid, name)
+	}
+}

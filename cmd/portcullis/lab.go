@@ -201,12 +201,8 @@ func labUpVM(ctx context.Context, l *lab.Lab, vc lab.VMConfig, jsonOut bool, std
 	if jsonOut {
 		return labPrintStatus(l, true, stdout, stderr)
 	}
-	if code := labPrintStatus(l, false, stdout, stderr); code != 0 {
-		return code
-	}
-	fmt.Fprintf(stdout, "  vm %s: %s, MAC %s, port %d, %s, kernel %s, console %s\n",
-		vm.Name, vm.IP, vm.MAC, vm.Port, vm.Accel, vm.Kernel, vm.Console)
-	return 0
+	fmt.Fprintf(stdout, "vm %s booted: %s, kernel %s\n", vm.Name, vm.Accel, vm.Kernel)
+	return labPrintStatus(l, false, stdout, stderr)
 }
 
 func labPrintStatus(l *lab.Lab, jsonOut bool, stdout, stderr io.Writer) int {
@@ -259,5 +255,8 @@ func labPrintStatus(l *lab.Lab, jsonOut bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", h.Name, h.Netns, h.IP, h.IPv6, h.MAC, h.Port)
 	}
 	tw.Flush()
+	for _, vm := range l.VMs() {
+		fmt.Fprintf(stdout, "  vm %s: %s, MAC %s, port %d, qemu pid %d, console %s\n", vm.Name, vm.IP, vm.MAC, vm.Port, vm.PID, vm.Console)
+	}
 	return 0
 }

@@ -106,7 +106,7 @@ func (l *Lab) StartVM(ctx context.Context, vc VMConfig) (*VM, error) {
 		Accel:   vc.Accel,
 	}
 	pidFile := l.path("vm-" + vc.Name + ".pid")
-	if pid := readPid(pidFile); pid != 0 && ours(pid, l.cfg.RunDir) {
+	if pid := readPid(pidFile); vmRunning(pid, pidFile) {
 		vm.PID = pid
 		if port, err := l.ofport(ctx, vm.Tap); err == nil && port > 0 {
 			vm.Port = port
@@ -191,6 +191,29 @@ func (l *Lab) StartVM(ctx context.Context, vc VMConfig) (*VM, error) {
 	}
 }
 
+// VMs lists the lab's running guests (from their pid files).
+func (l *Lab) VMs() []VM {
+	pids, _ := filepath.Glob(l.path("vm-*.pid"))
+	var vms []VM
+	for _, pf := range pids {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(pf), "vm-"), ".pid")
+		pid := readPid(pf)
+		if !vmNameRE.MatchString(name) || !vmRunning(pid, pf) {
+			continue
+		}
+		vm := VM{Name: name, Tap: "vm-" + name, Console: l.path("vm-" + name + ".console"), PID: pid}
+		if port, err := l.ofport(context.Background(), vm.Tap); err == nil && port > 0 {
+			vm.Port = port
+			if i := int(port) - VMIndexBase; i >= 1 && i <= MaxVMs {
+				vm.IP = netip.AddrFrom4([4]byte{10, 0, 0, byte(port)})
+				vm.MAC = net.HardwareAddr{0x02, 0, 0, 0, 0x02, byte(i)}
+			}
+		}
+		vms = append(vms, vm)
+	}
+	return vms
+}
+
 // ConsoleText returns what the guest wrote to its console so far.
 func (v *VM) ConsoleText() string {
 	b, _ := os.ReadFile(v.Console)
@@ -214,6 +237,15 @@ func (v *VM) WaitConsole(ctx context.Context, substr string) (string, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// vmRunning reports whether pid is the qemu that writes pidFile (QEMU
+// takes "-pidfile PATH", which the daemons' isLabProcess does not match).
+func vmRunning(pid int, pidFile string) bool {
+	if pid <= 1 || zombie(pid) {
+		return false
+	}
+	return strings.Contains(cmdline(pid)+" ", " -pidfile "+pidFile+" ")
 }
 
 // kvmUsable reports whether /dev/kvm opens and the processor says it has

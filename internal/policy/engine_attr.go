@@ -237,12 +237,9 @@ func (e *Engine) placement(now time.Time, src Source, ips []netip.Addr, kind det
 	o := e.attr.offend(now, src)
 	rotated := false
 	if len(o.macs) >= RotationMACs {
-		settled := 0 // real stations there well before the first judgement, not judged themselves
+		settled := 0 // real stations there well before the first judgement
 		for _, h := range here {
-			if _, judged := o.macs[h.MAC]; judged || !e.real(src.DPID, h) {
-				continue
-			}
-			if !h.Learned.IsZero() && o.first.Sub(h.Learned) >= RotationWindow {
+			if e.real(src.DPID, h) && !h.Learned.IsZero() && o.first.Sub(h.Learned) >= RotationWindow {
 				settled++
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -47,6 +48,8 @@ import (
 //	lose DPID N                   the switch loses the next N flow-mod batches it is sent
 //	drift DPID wipe|stale         the switch loses every block flow / gains a stale one of ours
 //	pause | resume                stop / restart answering IO (pending IO is answered on resume)
+//	restart                       a new engine restored from what the old one wrote to the store;
+//	                              every connected switch connects to it again
 //	expect block NAME|ID [portwide] [spoofed] [ipbound] [level=N] [kind=K] [at=DPID:PORT]
 //	expect noblock NAME           no block has NAME's MAC as its source
 //	expect blocks N               N blocks held
@@ -94,6 +97,9 @@ type engScenario struct {
 	epochs   uint64
 	ids      int
 	named    map[string]string // operator block names -> block ids
+	// the store, as the engine's Writes left it
+	stBlocks map[string]BlockRecord
+	stHist   map[string]History
 	// IO
 	paused   bool
 	pending  []func()
@@ -121,7 +127,8 @@ func runEngineScenario(t *testing.T, file string) {
 	}
 	defer f.Close()
 	s := &engScenario{t: t, file: file, base: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC),
-		stations: map[string]map[uint64]*scenStation{}, tables: map[uint64]*fakeTable{}, named: map[string]string{}}
+		stations: map[string]map[uint64]*scenStation{}, tables: map[uint64]*fakeTable{}, named: map[string]string{},
+		stBlocks: map[string]BlockRecord{}, stHist: map[string]History{}}
 	s.now = s.base
 	s.set = Settings{Scope: ScopeIngress}
 	sc := bufio.NewScanner(f)
@@ -317,6 +324,23 @@ func (s *engScenario) do(line string) {
 		default:
 			s.fatalf("drift wipe|stale")
 		}
+	case "restart":
+		s.pending = nil
+		s.started = false
+		s.start()
+		var blocks []BlockRecord
+		for _, r := range s.stBlocks {
+			blocks = append(blocks, r)
+		}
+		slices.SortFunc(blocks, func(a, b BlockRecord) int { return strings.Compare(a.Block.ID, b.Block.ID) })
+		s.e.Restore(s.now, blocks, maps.Clone(s.stHist))
+		for _, dpid := range slices.Sorted(maps.Keys(s.tables)) {
+			if tb := s.tables[dpid]; tb.up {
+				s.epochs++
+				tb.epoch = s.epochs
+				s.e.SwitchConnected(s.now, dpid, tb.epoch, "192.0.2.1:6653")
+			}
+		}
 	case "pause":
 		s.paused = true
 	case "resume":
@@ -444,6 +468,16 @@ func (s *engScenario) drive() {
 }
 
 func (s *engScenario) apply(rd Ready) {
+	for _, w := range rd.Writes {
+		switch w.Kind {
+		case PutBlock:
+			s.stBlocks[w.Key] = w.Block
+		case DeleteBlock:
+			delete(s.stBlocks, w.Key)
+		case PutHistory:
+			s.stHist[w.Key] = w.History
+		}
+	}
 	s.events = append(s.events, rd.Events...)
 	s.notices = append(s.notices, rd.Notices...)
 	s.releases = append(s.releases, rd.Release...)

@@ -23,7 +23,8 @@ import (
 // Engine scenario scripts (testdata/engine/*.txt), in the manner of etcd raft's interaction tests
 // and internal/detect's scenarios: a network of fake switches and stations, inputs to the engine,
 // and what must hold after them. The harness plays the driver: it applies every Send to the fake
-// switch's flow table (unless the switch loses it), answers every Dump from that table, confirms
+// switch's flow table (unless the switch loses it), answers every Dump from that table as it was
+// when the Dump was asked for (later sends reach the switch after the request), confirms
 // every install by reading it back, and acknowledges every pass's barrier, until the engine has
 // nothing more to do (unless paused). Times are seconds from the scenario's start. Lines:
 //
@@ -521,11 +522,13 @@ func (s *engScenario) apply(rd Ready) {
 			continue
 		}
 		d := d
+		// The switch answers with its table as it is when it reads the request: before whatever
+		// is sent after it.
+		var have []ofp.FlowStats
+		for _, f := range tb.flows {
+			have = append(have, ofp.FlowStats{Cookie: f.Cookie, TableID: f.TableID, Priority: f.Priority, Match: f.Match})
+		}
 		s.pending = append(s.pending, func() {
-			var have []ofp.FlowStats
-			for _, f := range tb.flows {
-				have = append(have, ofp.FlowStats{Cookie: f.Cookie, TableID: f.TableID, Priority: f.Priority, Match: f.Match})
-			}
 			if !tb.up {
 				s.e.PassReply(s.now, d.DPID, d.Epoch, d.Pass, nil, errors.New("session closed"))
 				return

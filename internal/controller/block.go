@@ -168,8 +168,12 @@ func (c *Controller) blocker(ctx context.Context) {
 			c.eng.SetSettings(c.engineSettings())
 			f(c.now())
 		case v := <-c.verdicts:
+			c.drainInbox()
 			c.onVerdict(v)
 		case <-c.vq.ready:
+			// A switch's connect was posted before any verdict of its packets: the engine
+			// learns of the switch first.
+			c.drainInbox()
 			batch = c.vq.drain(batch[:0])
 			for _, v := range batch {
 				c.onVerdict(v)
@@ -206,6 +210,19 @@ func (c *Controller) blocker(ctx context.Context) {
 			}
 		}
 		c.apply(ctx)
+	}
+}
+
+// drainInbox runs the inputs waiting in the inbox, without waiting for more.
+func (c *Controller) drainInbox() {
+	for {
+		select {
+		case f := <-c.inbox:
+			c.eng.SetSettings(c.engineSettings())
+			f(c.now())
+		default:
+			return
+		}
 	}
 }
 
@@ -313,18 +330,22 @@ func (c *Controller) do(ctx context.Context, rd policy.Ready) {
 var errSessionGone = fmt.Errorf("controller: switch session ended")
 
 // blockList returns the blocks the engine holds, with their state per switch, for the API. It
-// asks the blocker; nil if the controller is stopping or ctx ends first.
+// asks the blocker; if the controller is stopping, or ctx ends first (a blocker busy with a burst
+// of verdicts), it returns the list it got last.
 func (c *Controller) blockList(ctx context.Context) []api.Block {
 	done := make(chan []api.Block, 1)
-	if !c.post(func(time.Time) { done <- blockDTOs(c.eng.Blocks()) }) {
-		return nil
+	if c.post(func(time.Time) { done <- blockDTOs(c.eng.Blocks()) }) {
+		select {
+		case out := <-done:
+			c.lastBlocks.Store(&out)
+			return out
+		case <-ctx.Done():
+		}
 	}
-	select {
-	case out := <-done:
-		return out
-	case <-ctx.Done():
-		return nil
+	if p := c.lastBlocks.Load(); p != nil {
+		return *p
 	}
+	return nil
 }
 
 func blockDTOs(all []policy.BlockStatus) []api.Block {

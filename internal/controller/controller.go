@@ -93,13 +93,14 @@ type Controller struct {
 	apiH     atomic.Pointer[http.Handler]
 
 	// The block engine and its inputs (block.go). eng is the blocker
-	// goroutine's alone; blockView is what it last published for the API.
-	eng     *policy.Engine
-	inbox   chan func(now time.Time) // inputs other than verdicts; senders wait, never drop
-	stopped chan struct{}            // closed when the blocker ends
-	runCtx  context.Context          // the blocker's context
-	epochs  atomic.Uint64            // session epochs for the engine
-	activeN atomic.Int64             // blocks the engine holds, as of its last Ready
+	// goroutine's alone.
+	eng        *policy.Engine
+	inbox      chan func(now time.Time)    // inputs other than verdicts; senders wait, never drop
+	stopped    chan struct{}               // closed when the blocker ends
+	runCtx     context.Context             // the blocker's context
+	epochs     atomic.Uint64               // session epochs for the engine
+	activeN    atomic.Int64                // blocks the engine holds, as of its last Ready
+	lastBlocks atomic.Pointer[[]api.Block] // the last list the API got (blockList)
 
 	verdicts chan detect.Verdict // flood verdicts (flood.go)
 	vq       *verdictQueue       // packet-in verdicts (verdicts.go)

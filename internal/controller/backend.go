@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -82,7 +83,7 @@ func (c *Controller) Suspects() []api.Suspect {
 	return out
 }
 
-func blockDTO(r *blockRecord) api.Block {
+func blockDTO(r policy.BlockRecord) api.Block {
 	b := r.Block
 	out := api.Block{ID: b.ID, Port: b.Source.Port, IPs: addrStrings(r.AllIPs), Reason: b.Reason, Kind: b.Kind,
 		Evidence: r.Evidence, Created: b.Created, Expires: b.Expires, Level: b.Level, Scope: b.Scope.String()}
@@ -102,89 +103,83 @@ func blockDTO(r *blockRecord) api.Block {
 // Blocks lists the blocks in force, each with its state on every connected
 // switch it has flows on.
 func (c *Controller) Blocks() []api.Block {
-	states := c.syncs.states()
-	c.mu.Lock()
-	out := make([]api.Block, 0, len(c.blocks))
-	for _, r := range c.blocks {
-		b := blockDTO(r)
-		if sw := states[b.ID]; sw != nil {
-			b.Switches = sw
-		}
-		out = append(out, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := c.blockList(ctx)
+	if out == nil {
+		out = []api.Block{}
 	}
-	c.mu.Unlock()
-	slices.SortFunc(out, func(a, b api.Block) int { return a.Created.Compare(b.Created) })
 	return out
 }
 
 // AddBlock blocks a host by IP and/or MAC at an operator's request. The host
-// is attributed like a detected scanner: by where it is learned.
+// is attributed like a detected scanner: by where it is learned (the engine
+// decides; policy.Engine.AddBlock).
 func (c *Controller) AddBlock(ctx context.Context, req api.BlockRequest) (api.Block, error) {
-	now := c.now()
-	var src policy.Source
-	located := false
+	mb := policy.ManualBlock{IP: req.IP, Reason: req.Reason, Duration: req.Duration}
 	if req.MAC != "" {
 		hw, err := net.ParseMAC(req.MAC)
 		if err != nil || len(hw) != 6 {
 			return api.Block{}, fmt.Errorf("%w: bad mac %q", api.ErrInvalid, req.MAC)
 		}
-		copy(src.MAC[:], hw)
-		if dpid, port, ok := c.locateMAC(src.MAC); ok {
-			src.DPID, src.Port, located = dpid, port, true
-		}
+		copy(mb.MAC[:], hw)
+		mb.HasMAC = true
 	}
-	var ips []netip.Addr
-	if req.IP.IsValid() {
-		ip := req.IP.Unmap()
-		ips = append(ips, ip)
-		if !located {
-			if dpid, port, mac, ok := c.locateIP(ip); ok && (req.MAC == "" || mac == src.MAC) {
-				src = policy.Source{DPID: dpid, Port: port, MAC: mac}
-				located = true
-			}
-		}
-		if c.never.Load().ContainsAddr(ip) {
-			return api.Block{}, fmt.Errorf("%w: %s is on the never-block list", api.ErrConflict, ip)
-		}
+	type result struct {
+		b   api.Block
+		err error
 	}
-	if !located && src.MAC == ([6]byte{}) && len(ips) == 0 {
+	done := make(chan result, 1)
+	ok := c.post(func(now time.Time) {
+		r, err := c.eng.AddBlock(now, mb)
+		c.apply(c.runCtx) // its flows are on their way before the API answers
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		d := blockDTO(r)
+		d.Switches = switchDTOs(c.eng.Switches(r.Block.ID))
+		done <- result{b: d}
+	})
+	if !ok {
+		return api.Block{}, fmt.Errorf("%w: the controller is stopping", api.ErrUnavailable)
+	}
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		return api.Block{}, fmt.Errorf("%w: %v", api.ErrUnavailable, ctx.Err())
+	}
+	switch {
+	case errors.Is(res.err, policy.ErrNeverBlock):
+		return api.Block{}, fmt.Errorf("%w: %s is on the never-block list", api.ErrConflict, req.IP.Unmap())
+	case errors.Is(res.err, policy.ErrNoTarget):
 		return api.Block{}, fmt.Errorf("%w: give an ip or a mac", api.ErrInvalid)
+	case res.err != nil:
+		return api.Block{}, res.err
 	}
-	reason := req.Reason
-	if reason == "" {
-		reason = "blocked by operator"
-	}
-	r := &blockRecord{
-		Block:  policy.Block{ID: newID(), Source: src, Reason: reason, Kind: "manual", Created: now, Scope: policy.ScopeNetwork},
-		AllIPs: ips,
-	}
-	// A manual block drops the address itself on every switch: the operator
-	// named it, so no attribution is needed.
-	r.Block.IPs, r.Block.IPBound = ips, len(ips) > 0
-	if req.Duration > 0 {
-		r.Block.Expires = now.Add(req.Duration)
-	}
-	c.install(r, now, "operator")
-	d := blockDTO(r)
-	if sw := c.syncs.states()[d.ID]; sw != nil {
-		d.Switches = sw
-	}
-	return d, nil
+	return res.b, nil
 }
 
 // RemoveBlock lifts a block.
 func (c *Controller) RemoveBlock(ctx context.Context, id string) error {
-	c.mu.Lock()
-	r := c.blocks[id]
-	delete(c.blocks, id)
-	n := len(c.blocks)
-	c.mu.Unlock()
-	if r == nil {
+	done := make(chan error, 1)
+	if !c.post(func(now time.Time) {
+		err := c.eng.RemoveBlock(now, id)
+		c.apply(c.runCtx) // its flows' deletes are on their way before the API answers
+		done <- err
+	}) {
+		return fmt.Errorf("%w: the controller is stopping", api.ErrUnavailable)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", api.ErrUnavailable, ctx.Err())
+	}
+	if err != nil {
 		return fmt.Errorf("%w: no block %q", api.ErrNotFound, id)
 	}
-	c.m.Active.Set(float64(n))
-	c.m.Removed.WithLabelValues("operator").Inc()
-	c.lift(r, event.Unblocked, "operator")
 	return nil
 }
 
@@ -291,11 +286,20 @@ func (c *Controller) SubscribeEvents() (<-chan api.Event, func()) {
 func (c *Controller) Stats() api.Stats {
 	now := c.now()
 	c.mu.Lock()
-	active, sws := len(c.blocks), len(c.switches)
+	sws := len(c.switches)
 	c.mu.Unlock()
+	active := int(c.activeN.Load())
 	return api.Stats{Started: c.started, Uptime: now.Sub(c.started).Seconds(), PacketIns: c.packetIns.Load(),
 		Probes: c.probes.Load(), Detections: c.detections.Load(), Blocks: c.blocksN.Load(), ActiveBlocks: active,
 		Switches: sws, Events: c.bus.LastID(), Series: c.series.snapshot()}
 }
 
 var _ = time.Second
+
+func addrStrings(ips []netip.Addr) []string {
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, ip.String())
+	}
+	return out
+}

@@ -5,9 +5,14 @@
 //
 // Concurrency: each switch session's reader goroutine calls the Handler
 // methods in order. Per-switch state (forwarding table, parse buffer) is
-// guarded by that switch's mutex; the detector by detMu; blocks and the
-// allowlist by mu. Verdicts are handed to one blocker goroutine so the
-// packet-in path never waits on a store write or a barrier.
+// guarded by that switch's mutex; the detector by detMu; the flood
+// detectors by floodMu; the switch tables, the allowlist and the reloadable
+// settings by mu. Blocks belong to the block engine (policy.Engine), which
+// only the blocker goroutine touches (block.go): verdicts, switch events,
+// API requests and the outcomes of block IO reach it through queues that
+// never drop, so the packet-in path never waits on a store write or a
+// barrier. Lock order: mu before a switch's mu; detMu and floodMu are taken
+// alone.
 package controller
 
 import (
@@ -88,19 +93,25 @@ type Controller struct {
 	mu       sync.Mutex
 	switches map[*ofconn.Session]*switchState
 	byDPID   map[uint64]*switchState
-	blocks   map[string]*blockRecord
 	allow    map[string]api.AllowEntry // run-time and configured entries by ID
 	allowSet atomic.Pointer[policy.Allowlist]
 	apiH     atomic.Pointer[http.Handler]
 
-	syncs syncTable // block flows per connected switch (sync.go)
+	// The block engine and its inputs (block.go). eng is the blocker
+	// goroutine's alone.
+	eng        *policy.Engine
+	inbox      chan func(now time.Time)    // inputs other than verdicts; senders wait, never drop
+	stopped    chan struct{}               // closed when the blocker ends
+	runCtx     context.Context             // the blocker's context
+	epochs     atomic.Uint64               // session epochs for the engine
+	activeN    atomic.Int64                // blocks the engine holds, as of its last Ready
+	lastBlocks atomic.Pointer[[]api.Block] // the last list the API got (blockList)
 
 	verdicts chan detect.Verdict // flood verdicts (flood.go)
 	vq       *verdictQueue       // packet-in verdicts (verdicts.go)
 
-	meterPolling atomic.Bool       // a meter reading round is in flight (pollMeters)
-	meterHorizon atomic.Int64      // unix ns: start of the last complete meter reading round
-	strikes      map[spoofPort]int // mac-spoof verdicts per port (spoof.go); guarded by mu
+	meterPolling atomic.Bool  // a meter reading round is in flight (pollMeters)
+	meterHorizon atomic.Int64 // unix ns: start of the last complete meter reading round
 
 	// counters for the API's stats
 	packetIns  atomic.Uint64
@@ -135,8 +146,10 @@ func New(opts Options) (*Controller, error) {
 		bus:      event.NewBus(4096),
 		switches: map[*ofconn.Session]*switchState{},
 		byDPID:   map[uint64]*switchState{},
-		blocks:   map[string]*blockRecord{},
 		allow:    map[string]api.AllowEntry{},
+		inbox:    make(chan func(time.Time), 256),
+		stopped:  make(chan struct{}),
+		runCtx:   context.Background(),
 		verdicts: make(chan detect.Verdict, 1024),
 		vq:       newVerdictQueue(maxPendingVerdicts),
 		durs:     cfg.Block.Durations,
@@ -332,13 +345,14 @@ func (c *Controller) Run(ctx context.Context) error {
 			errc <- err
 		}
 	}()
+	c.runCtx = ctx
 	go func() {
 		defer wg.Done()
 		c.blocker(ctx)
 	}()
 	c.warnPlaintext()
 	c.log.Info("portcullis running", "openflow", c.srv.Addr().String(), "api", ln.Addr().String(),
-		"tls", c.cfg.TLS.Enabled(), "state_dir", c.cfg.StateDir, "blocks", len(c.blocks))
+		"tls", c.cfg.TLS.Enabled(), "state_dir", c.cfg.StateDir, "blocks", c.activeN.Load())
 
 	var runErr error
 	select {

@@ -3,27 +3,20 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"sync"
 	"time"
 
 	"portcullis/internal/detect"
-	"portcullis/internal/event"
 	"portcullis/internal/forward"
 	"portcullis/internal/policy"
 	"portcullis/ofp"
 )
 
-// Attribution one frame cannot abuse (issue 8, item 3; docs/pipeline.md
-// "Learning events" and "IP attribution"). forward.Switch keeps each
-// station's and each address's home; a frame that contradicts it is a spoof
-// of the port it entered at. A MAC spoof is blocked where it entered
-// (in_port + MAC, kind mac-spoof), and the port itself once a port spoofs
-// again while it has at most one real station. A scan verdict whose source
-// used addresses or a MAC that live elsewhere (nmap -S, -D, --spoof-mac, an
-// idle scan's zombie) blocks the machine that sent it: its port, at an
-// access port with at most one real station. A spoofer's block never leaves
-// the ingress switch, so whoever it impersonated loses nothing anywhere.
+// MAC spoofs: forward.Switch keeps each station's home; a frame whose MAC
+// has its home on another port is reported here, on the packet-in path, as a
+// mac-spoof verdict against the port it entered at. Where the block goes
+// (that port and MAC, or the port) is the engine's attribution
+// (policy/engine_attr.go).
 
 // spoofReportEvery is how often one (port, MAC) spoof is reported.
 const spoofReportEvery = 5 * time.Second
@@ -66,223 +59,6 @@ func (c *Controller) macSpoof(sw *switchState, now time.Time, port uint32, mac [
 		// No room: the next frame of this spoof reports it again.
 		c.m.Errors.WithLabelValues("verdict_queue_full").Inc()
 		delete(r.seen, k)
-	}
-}
-
-// placement decides where a verdict's block goes: spoofed when the source
-// used a MAC or addresses that live elsewhere (the block then stays at the
-// ingress switch), portWide when the machine behind the port is the
-// spoofer and the port is an access port with at most one real station
-// (a station with an address of its own there).
-//
-// probes is the verdict's count: a mac-spoof verdict that folded in more
-// (another report of the spoof, or the scan it carried) is a repeat.
-func (c *Controller) placement(src policy.Source, ips []netip.Addr, kind detect.Kind, probes int) (spoofed, portWide bool) {
-	c.mu.Lock()
-	sw := c.byDPID[src.DPID]
-	c.mu.Unlock()
-	if sw == nil {
-		return kind == detect.KindMACSpoof, false
-	}
-	sw.mu.Lock()
-	home, learned := sw.fwd.PortOf(src.MAC)
-	spoofed = kind == detect.KindMACSpoof || (learned && home != src.Port)
-	for _, ip := range ips {
-		if p, m, ok := sw.fwd.IPLivesAt(ip); ok && (p != src.Port || m != src.MAC) {
-			spoofed = true
-		}
-	}
-	var macs [][6]byte
-	real := 0
-	for _, h := range sw.fwd.Hosts() {
-		if h.Port != src.Port {
-			continue
-		}
-		macs = append(macs, h.MAC)
-		for _, ip := range h.IPs {
-			if p, m, ok := sw.fwd.IPLivesAt(ip); ok && p == src.Port && m == h.MAC {
-				real++
-				break
-			}
-		}
-	}
-	sw.mu.Unlock()
-	if !spoofed && c.macHomeElsewhere(src) {
-		spoofed = true
-	}
-	repeat := spoofed && kind != detect.KindMACSpoof
-	if kind == detect.KindMACSpoof {
-		repeat = c.spoofStrike(src) >= 2 || probes > 1
-	}
-	return spoofed, repeat && real <= 1 && c.accessPort(src.DPID, macs)
-}
-
-// accessPort reports whether the port where macs are learned on switch dpid
-// is an access port rather than a link toward another switch: every one of
-// its stations that another switch knows sits there behind a port shared by
-// more stations (that switch's uplink toward this one). A link whose far
-// side has a single station looks the same from both ends and counts as a
-// link: never blocked whole.
-func (c *Controller) accessPort(dpid uint64, macs [][6]byte) bool {
-	for _, sw := range c.sessionsSnapshot() {
-		if sw.dpid == dpid {
-			continue
-		}
-		sw.mu.Lock()
-		ok := true
-		for _, m := range macs {
-			if p, learned := sw.fwd.PortOf(m); learned && sw.fwd.StationsAt(p) <= len(macs) {
-				ok = false
-				break
-			}
-		}
-		sw.mu.Unlock()
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// stolenHome turns around a mac-spoof seen at a link between switches: the
-// MAC's home on this switch is an access port, but the MAC lives at an
-// access port of another switch and now comes in through the link. Then the
-// home here was taken by a spoofer before the real station's traffic ever
-// reached this switch (one frame on a switch that had not seen the MAC):
-// the verdict is against that access port, and the MAC's home here is
-// released so the real station is learned behind the link.
-func (c *Controller) stolenHome(v detect.Verdict) detect.Verdict {
-	src := v.Source
-	c.mu.Lock()
-	sw := c.byDPID[src.DPID]
-	c.mu.Unlock()
-	if sw == nil {
-		return v
-	}
-	sw.mu.Lock()
-	home, ok := sw.fwd.PortOf(src.MAC)
-	var atLink, atHome [][6]byte
-	if ok && home != src.Port {
-		atLink = macsAt(sw, src.Port)
-		for _, m := range macsAt(sw, home) {
-			if m != src.MAC {
-				atHome = append(atHome, m)
-			}
-		}
-	}
-	sw.mu.Unlock()
-	if !ok || home == src.Port || len(atLink) == 0 || c.accessPort(src.DPID, atLink) ||
-		!c.accessPort(src.DPID, atHome) || !c.macHomeElsewhere(policy.Source{DPID: src.DPID, Port: src.Port, MAC: src.MAC}) {
-		return v
-	}
-	sw.mu.Lock()
-	if p, still := sw.fwd.PortOf(src.MAC); still && p == home {
-		sw.out = sw.fwd.Forget(src.MAC, sw.out[:0])
-		c.send(sw)
-	}
-	sw.mu.Unlock()
-	v.Source.Port = home
-	v.Reason = fmt.Sprintf("frames with MAC %s, which lives on another switch, took it over at port %d; the station itself comes in at port %d",
-		macString(src.MAC), home, src.Port)
-	v.Evidence = []string{v.Reason}
-	return v
-}
-
-// spoofStrike counts a mac-spoof verdict against src's port and returns the
-// port's count (distinct spoofed MACs and repeats alike).
-func (c *Controller) spoofStrike(src policy.Source) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.strikes == nil || len(c.strikes) >= spoofReportsMax {
-		c.strikes = make(map[spoofPort]int, 8)
-	}
-	k := spoofPort{src.DPID, src.Port}
-	c.strikes[k]++
-	return c.strikes[k]
-}
-
-type spoofPort struct {
-	dpid uint64
-	port uint32
-}
-
-// macHomeElsewhere reports whether src's MAC lives at an access port (a
-// port with that station alone) of another switch: then the source is a
-// spoofer wherever else the MAC shows up, and its block must not follow
-// the MAC to the switch where it lives.
-func (c *Controller) macHomeElsewhere(src policy.Source) bool {
-	for _, sw := range c.sessionsSnapshot() {
-		if sw.dpid == src.DPID {
-			continue
-		}
-		sw.mu.Lock()
-		port, ok := sw.fwd.PortOf(src.MAC)
-		n := 0
-		if ok {
-			for _, h := range sw.fwd.Hosts() {
-				if h.Port == port {
-					n++
-				}
-			}
-		}
-		sw.mu.Unlock()
-		if ok && n == 1 {
-			return true
-		}
-	}
-	return false
-}
-
-// releaseMoved handles stations whose home port on switch dpid went down:
-// they may have moved, on that switch or to another one. On every other
-// switch where such a MAC lives behind a port shared by several stations
-// (the uplink toward dpid), its home is released so that its next frame
-// learns it where it now is; and the mac-spoof blocks of those MACs are
-// lifted: what looked like a spoof was a move (a virtual machine migrating
-// before its old port was removed).
-func (c *Controller) releaseMoved(dpid uint64, macs [][6]byte) {
-	for _, sw := range c.sessionsSnapshot() {
-		if sw.dpid == dpid {
-			continue
-		}
-		sw.mu.Lock()
-		sw.out = sw.out[:0]
-		for _, m := range macs {
-			if port, ok := sw.fwd.PortOf(m); ok && sw.fwd.StationsAt(port) > 1 {
-				sw.out = sw.fwd.Forget(m, sw.out)
-			}
-		}
-		c.send(sw)
-		sw.mu.Unlock()
-	}
-	c.releaseSpoofBlocks(macs)
-}
-
-// releaseSpoofBlocks lifts the mac-spoof blocks (not port-wide ones) of macs.
-func (c *Controller) releaseSpoofBlocks(macs [][6]byte) {
-	var gone []*blockRecord
-	c.mu.Lock()
-	for id, r := range c.blocks {
-		b := r.Block
-		if b.Kind != string(detect.KindMACSpoof) || b.PortWide {
-			continue
-		}
-		for _, m := range macs {
-			if b.Source.MAC == m {
-				gone = append(gone, r)
-				delete(c.blocks, id)
-				break
-			}
-		}
-	}
-	n := len(c.blocks)
-	c.mu.Unlock()
-	if len(gone) == 0 {
-		return
-	}
-	c.m.Active.Set(float64(n))
-	for _, r := range gone {
-		c.lift(r, event.Unblocked, "the MAC's home port went down: a move, not a spoof")
 	}
 }
 

@@ -2,10 +2,12 @@ package controller
 
 import (
 	"testing"
+	"time"
 
 	"portcullis/internal/forward"
 	"portcullis/internal/ofconn/ofconntest"
 	"portcullis/internal/store"
+	"portcullis/ofp"
 )
 
 // Issue 8, item 2: an answer counts, and opens a bypass, only where its
@@ -51,7 +53,8 @@ func TestForgedAnswerOpensNoBypass(t *testing.T) {
 func TestMACSpoofBlockedWhereItEntered(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Block.Scope = "network"
-	h := startController(t, cfg, store.NewMemory())
+	clk := newTestClock()
+	h := startControllerClock(t, cfg, store.NewMemory(), clk)
 	sw1 := h.connect(0x1, 8)
 	sw2 := h.connect(0x2, 8)
 	m := newHost(77, 3)                         // M at access port 3 of switch 2
@@ -64,7 +67,7 @@ func TestMACSpoofBlockedWhereItEntered(t *testing.T) {
 	from1, from2 := sw1.count(), sw2.count()
 	// S's stealth probe with M's MAC (and S's own address).
 	spoofer := host{mac: m.mac, ip: hostS.ip, port: hostS.port}
-	sw1.packetIn(learnMiss(hostS.port, tcpFrame(spoofer, hostA, hostS.ip, 40000, 22, 0x29)))
+	spoofConfirmed(sw1, clk, learnMiss(hostS.port, tcpFrame(spoofer, hostA, hostS.ip, 40000, 22, 0x29)))
 	_, r := sw1.waitFor(from1, "the spoof's block", isBlockAdd)
 	fm, _ := flowMod(r)
 	if in, _ := fm.Match.InPort(); in != hostS.port {
@@ -75,7 +78,7 @@ func TestMACSpoofBlockedWhereItEntered(t *testing.T) {
 	}
 	// The second spoofed MAC from the same port: the port.
 	spoofer2 := host{mac: hostA.mac, ip: hostS.ip, port: hostS.port}
-	sw1.packetIn(learnMiss(hostS.port, tcpFrame(spoofer2, other, hostS.ip, 40001, 22, tcpSYN)))
+	spoofConfirmed(sw1, clk, learnMiss(hostS.port, tcpFrame(spoofer2, other, hostS.ip, 40001, 22, tcpSYN)))
 	sw1.waitFor(from1, "the port-wide block", func(r ofconntest.Received) bool {
 		fm, ok := flowMod(r)
 		return ok && isBlockAdd(r) && len(fm.Match.Fields) == 1
@@ -119,7 +122,8 @@ func TestMACSpoofBlockedWhereItEntered(t *testing.T) {
 // switch 1) lives. The spoofs are blocked at (patch, MAC) on switch 2, the
 // patch port itself never.
 func TestSpoofThroughLinkNeverBlocksLink(t *testing.T) {
-	h := startController(t, testConfig(t), store.NewMemory())
+	clk := newTestClock()
+	h := startControllerClock(t, testConfig(t), store.NewMemory(), clk)
 	sw1 := h.connect(0x1, 8)
 	sw2 := h.connect(0x2, 8)
 	x := newHost(90, 2)
@@ -130,7 +134,10 @@ func TestSpoofThroughLinkNeverBlocksLink(t *testing.T) {
 		sw2.learn(s)
 	}
 	from := sw2.count()
-	for _, w := range []host{w1, w2, w1, w2} {
+	for _, w := range []host{w1, w2} {
+		spoofConfirmed(sw2, clk, learnMiss(8, tcpFrame(host{mac: w.mac, ip: x.ip, port: 8}, w1, x.ip, 40000, 22, tcpSYN)))
+	}
+	for _, w := range []host{w1, w2} {
 		sw2.packetIn(learnMiss(8, tcpFrame(host{mac: w.mac, ip: x.ip, port: 8}, w1, x.ip, 40000, 22, tcpSYN)))
 	}
 	i, _ := sw2.waitFor(from, "a spoof block", isBlockAdd)
@@ -154,7 +161,8 @@ func TestSpoofThroughLinkNeverBlocksLink(t *testing.T) {
 // (port 8), the spoof is pinned on the spoofer's port, never on the link:
 // M keeps reaching switch 1.
 func TestStolenHomeBlocksTheThief(t *testing.T) {
-	h := startController(t, testConfig(t), store.NewMemory())
+	clk := newTestClock()
+	h := startControllerClock(t, testConfig(t), store.NewMemory(), clk)
 	sw1 := h.connect(0x1, 8)
 	sw2 := h.connect(0x2, 8)
 	m := newHost(77, 3)                      // M at access port 3 of switch 2
@@ -171,7 +179,7 @@ func TestStolenHomeBlocksTheThief(t *testing.T) {
 	sw1.learn(host{mac: m.mac, ip: thief.ip, port: 2})
 	from := sw1.count()
 	// M's own frame comes in through the link: a spoof there by switch 1's table.
-	sw1.packetIn(learnMiss(8, tcpFrame(host{mac: m.mac, ip: m.ip, port: 8}, a1, m.ip, 40000, 22, tcpSYN)))
+	spoofConfirmed(sw1, clk, learnMiss(8, tcpFrame(host{mac: m.mac, ip: m.ip, port: 8}, a1, m.ip, 40000, 22, tcpSYN)))
 	_, r := sw1.waitFor(from, "the spoof's block", isBlockAdd)
 	fm, _ := flowMod(r)
 	if in, _ := fm.Match.InPort(); in != thief.port {
@@ -182,4 +190,14 @@ func TestStolenHomeBlocksTheThief(t *testing.T) {
 			t.Errorf("the link is blocked: %+v", b)
 		}
 	}
+}
+
+// spoofConfirmed sends a frame whose MAC lives at another port, lets the
+// move check it starts end (the fake switch never expires the home's check
+// flow: the station still sends at home), and sends it again: now a spoof.
+func spoofConfirmed(fs *fakeSwitch, clk *testClock, pi *ofp.PacketIn) {
+	fs.packetIn(pi)
+	fs.fence()
+	clk.Advance(time.Duration(forward.DefaultMoveCheck)*time.Second + 3*time.Second)
+	fs.packetIn(pi)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"portcullis/internal/detect"
 	"portcullis/internal/event"
@@ -17,8 +18,9 @@ import (
 
 // switchState is what the controller keeps per connected datapath.
 type switchState struct {
-	sess *ofconn.Session
-	dpid uint64
+	sess  *ofconn.Session
+	dpid  uint64
+	epoch uint64 // this session's number, for the block engine
 
 	mu  sync.Mutex // guards everything below
 	fwd *forward.Switch
@@ -48,8 +50,8 @@ func (c *Controller) lookup(s *ofconn.Session) *switchState {
 // then reconciles block flows by cookie (ours removed if stale, missing ones
 // added) and confirms with a barrier.
 func (c *Controller) Connected(s *ofconn.Session) {
-	sw := &switchState{sess: s, dpid: s.DPID(), fwd: forward.NewSwitch(c.fwdCfg), out: make([]ofp.Message, 0, 8),
-		fcPorts: map[uint32]bool{}, synPorts: map[uint32]bool{}}
+	sw := &switchState{sess: s, dpid: s.DPID(), epoch: c.epochs.Add(1), fwd: forward.NewSwitch(c.fwdCfg),
+		out: make([]ofp.Message, 0, 8), fcPorts: map[uint32]bool{}, synPorts: map[uint32]bool{}}
 	sw.mu.Lock()
 	msgs := sw.fwd.Setup()
 	msgs = append(msgs, policy.WatchFlows(c.watchCfg)...)
@@ -83,10 +85,10 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	n := len(c.switches)
 	c.mu.Unlock()
 	c.m.SwitchesConnected.Set(float64(n))
-	go c.reconcile(sw)
+	// The engine reconciles the switch's block flows (policy/engine_sync.go).
+	addr := s.RemoteAddr().String()
+	c.post(func(now time.Time) { c.eng.SwitchConnected(now, sw.dpid, sw.epoch, addr) })
 }
-
-// reconcile: sync.go.
 
 // Disconnected forgets a switch whose session ended.
 func (c *Controller) Disconnected(s *ofconn.Session, err error) {
@@ -105,6 +107,7 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 	c.floodMu.Lock()
 	delete(c.synTop, sw.dpid)
 	c.floodMu.Unlock()
+	c.post(func(time.Time) { c.eng.SwitchDisconnected(sw.dpid, sw.epoch) })
 	msg := "switch " + fmtDPID(sw.dpid) + " disconnected"
 	if err != nil {
 		msg += ": " + err.Error()
@@ -128,8 +131,9 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 		sw.mu.Lock()
 		gone := macsAt(sw, m.Port.PortNo)
 		sw.out = sw.fwd.PortStatus(c.now(), m, sw.out[:0])
+		moved := false
 		if _, still := sw.fwd.PortOf(firstMAC(gone)); len(gone) > 0 && !still {
-			go c.releaseMoved(sw.dpid, gone)
+			moved = true
 		}
 		switch m.Reason {
 		case ofp.PortReasonAdd:
@@ -146,6 +150,11 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 		}
 		c.send(sw)
 		sw.mu.Unlock()
+		if moved {
+			// The stations may have moved: the engine releases their homes
+			// elsewhere and lifts their mac-spoof blocks (policy.Engine.PortDown).
+			c.post(func(now time.Time) { c.eng.PortDown(now, sw.dpid, gone) })
+		}
 	case *ofp.FlowRemoved:
 		sw.mu.Lock()
 		sw.out = sw.fwd.FlowRemoved(c.now(), m, sw.out[:0])

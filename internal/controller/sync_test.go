@@ -84,10 +84,7 @@ func TestBlockInstallRetriedUntilConfirmed(t *testing.T) {
 			}
 			b, cookie := blockByMAC(t, h, fs, hostS)
 			h.waitConfirmed(b.ID, fs.dpid)
-			c := h.c
-			c.mu.Lock()
-			pb := c.blocks[b.ID].Block
-			c.mu.Unlock()
+			pb := h.engineBlock(b.ID)
 			if want, got := len(policyInstall(pb, fs.dpid)), len(fs.held(cookie)); got != want {
 				t.Errorf("switch holds %d flows of the block, want %d", got, want)
 			}
@@ -150,6 +147,17 @@ func TestLiftLeavesNoFlows(t *testing.T) {
 			t.Errorf("block flow left after every block was lifted: %+v", f)
 		}
 	}
+}
+
+// engineBlock returns block id as the engine holds it.
+func (h *harness) engineBlock(id string) policy.Block {
+	h.t.Helper()
+	done := make(chan policy.Block, 1)
+	h.c.post(func(time.Time) {
+		st, _ := h.c.eng.Block(id)
+		done <- st.Record.Block
+	})
+	return <-done
 }
 
 func policyInstall(b policy.Block, dpid uint64) []ofp.Message {

@@ -4,13 +4,16 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"portcullis/internal/detect"
 	"portcullis/internal/store"
 )
 
+// verdictOf is a verdict of source n, each behind a port of its own (several
+// MACs judged at one port would make its block port-wide: MAC rotation).
 func verdictOf(n int, ip string) detect.Verdict {
-	src := detect.Source{DPID: 1, Port: 3, MAC: [6]byte{0x02, 0x10, byte(n >> 16), byte(n >> 8), byte(n), 0}}
+	src := detect.Source{DPID: 1, Port: 3 + uint32(n), MAC: [6]byte{0x02, 0x10, byte(n >> 16), byte(n >> 8), byte(n), 0}}
 	v := detect.Verdict{Source: src, Kind: detect.KindPortScan, Reason: "test", Probes: 4, Score: 1}
 	if ip != "" {
 		v.IPs = []netip.Addr{netip.MustParseAddr(ip)}
@@ -67,15 +70,14 @@ func TestVerdictFloodEveryScannerBlocked(t *testing.T) {
 	h := startController(t, testConfig(t), store.NewMemory())
 	h.connect(0x1, 4)
 	const n = 3000
-	h.c.mu.Lock() // the blocker waits for c.mu in onVerdict: it is busy
+	busy := make(chan struct{})
+	h.c.post(func(time.Time) { <-busy }) // the blocker is busy
 	for i := range n {
 		h.c.queueVerdict(verdictOf(i, ""))
 	}
-	h.c.mu.Unlock()
+	close(busy)
 	eventually(t, "a block for every source", func() bool {
-		h.c.mu.Lock()
-		defer h.c.mu.Unlock()
-		return len(h.c.blocks) == n
+		return len(h.blocks()) == n
 	})
 	seen := map[[6]byte]bool{}
 	for _, b := range h.blocks() {

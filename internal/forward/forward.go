@@ -100,6 +100,7 @@ type Host struct {
 	Port     uint32
 	IPs      []netip.Addr
 	LastSeen time.Time
+	Learned  time.Time // when it was learned on this port
 }
 
 // Stats counts what a Switch did.
@@ -120,8 +121,10 @@ type entry struct {
 	mac       [6]byte
 	port      uint32
 	lastSeen  time.Time
+	learned   time.Time // when it was learned on this port
 	installed time.Time // zero: no flows in the switch (expired or never installed)
 	checking  time.Time // a move check runs until then (zero: none); see Config.MoveCheck
+	confirmed time.Time // when the last move check found the station still at home
 	ips       [IPsPerHost]netip.Addr
 	nips      int
 	ipNext    int // ring position of the next IP to replace
@@ -270,7 +273,7 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 		out = s.evictOldest(out)
 	}
 	i = s.alloc()
-	s.ents[i] = entry{mac: src, port: port, lastSeen: now, installed: now, prev: none, next: none}
+	s.ents[i] = entry{mac: src, port: port, lastSeen: now, learned: now, installed: now, prev: none, next: none}
 	s.byMAC[src] = i
 	s.perPort[port]++
 	s.pushFront(i)
@@ -279,16 +282,18 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 	return s.appendInstall(out, &s.ents[i])
 }
 
-// elsewhere handles a learning miss of host i's MAC on a port other than its home. A home seen
-// lately (Config.HomeHold) stays: the frame is a spoof and moves nothing (Attribute tells the
-// caller). A quiet home is checked in the switch first: its learned flow is re-added with a short
-// idle timeout (Config.MoveCheck) and SEND_FLOW_REM. If it expires, the station stopped sending
-// there (FlowRemoved releases the home, and the next frame learns the new port: a move); if the
-// check ends without that, the station still sends at home and the home counts as seen.
+// elsewhere handles a learning miss of host i's MAC on a port other than its home. The home is
+// checked in the switch first, whether it was seen lately or not (a station that moves to another
+// port of this switch within Config.HomeHold is a move, not a spoof): its learned flow is re-added
+// with a short idle timeout (Config.MoveCheck) and SEND_FLOW_REM. If it expires, the station
+// stopped sending there (FlowRemoved releases the home, and the next frame learns the new port: a
+// move); if the check ends without that, the station still sends at home: the home is confirmed,
+// and frames with its MAC elsewhere are a spoof for HomeHold (Attribute tells the caller). While
+// the check runs the frames move nothing and are no evidence for anyone (AttrMACMoving).
 func (s *Switch) elsewhere(now time.Time, i int32, port uint32, out []ofp.Message) []ofp.Message {
 	e := &s.ents[i]
 	switch {
-	case s.homeFresh(e, now):
+	case s.homeConfirmed(e, now):
 		s.stats.MACSpoofs++
 		return out
 	case e.checking.IsZero():
@@ -299,9 +304,15 @@ func (s *Switch) elsewhere(now time.Time, i int32, port uint32, out []ofp.Messag
 	}
 	// The check ended and the home flow did not expire: the station is still at home.
 	e.checking = time.Time{}
+	e.confirmed = now
 	s.touch(i, now)
 	s.stats.MACSpoofs++
 	return append(out, s.learnFlow(e, s.cfg.IdleTimeout, 0))
+}
+
+// homeConfirmed reports whether a move check showed e's station still at home within HomeHold.
+func (s *Switch) homeConfirmed(e *entry, now time.Time) bool {
+	return !e.confirmed.IsZero() && now.Sub(e.confirmed) < s.cfg.HomeHold
 }
 
 // moveCheckGrace is how long after a move check's idle timeout its FLOW_REMOVED may still arrive
@@ -343,12 +354,16 @@ const (
 	// AttrIPElsewhere: the source address has its home behind another port or MAC, used there
 	// within AddrHold: the packet's source address is spoofed.
 	AttrIPElsewhere
-	// AttrMACElsewhere: the frame's MAC has its home on another port, seen there within HomeHold (or
-	// confirmed there by a move check): the frame's source MAC is spoofed.
+	// AttrMACElsewhere: the frame's MAC has its home on another port, where a move check found it
+	// still sending (within HomeHold): the frame's source MAC is spoofed.
 	AttrMACElsewhere
+	// AttrMACMoving: the frame's MAC has its home on another port, seen there within HomeHold or
+	// under a move check that has not ended: a move or a spoof, not yet known. The frame is no
+	// evidence for anyone (Spoofed), but no spoof to report either.
+	AttrMACMoving
 )
 
-var attrNames = [...]string{"unknown", "here", "ip-elsewhere", "mac-elsewhere"}
+var attrNames = [...]string{"unknown", "here", "ip-elsewhere", "mac-elsewhere", "mac-moving"}
 
 // String returns the attribution's name ("ip-elsewhere").
 func (a Attribution) String() string {
@@ -358,8 +373,11 @@ func (a Attribution) String() string {
 	return "unknown"
 }
 
-// Spoofed reports whether the attribution contradicts where the packet entered.
-func (a Attribution) Spoofed() bool { return a == AttrIPElsewhere || a == AttrMACElsewhere }
+// Spoofed reports whether the attribution contradicts where the packet entered (or may: a MAC
+// whose move is being checked).
+func (a Attribution) Spoofed() bool {
+	return a == AttrIPElsewhere || a == AttrMACElsewhere || a == AttrMACMoving
+}
 
 // Attribute says whether a packet that entered at port with source MAC mac and source address ip
 // (invalid: none, as for ARP without a usable sender) comes from where its sources live. Call it
@@ -368,8 +386,11 @@ func (s *Switch) Attribute(now time.Time, port uint32, mac [6]byte, ip netip.Add
 	i, known := s.byMAC[mac]
 	if known && s.ents[i].port != port {
 		e := &s.ents[i]
-		if s.homeFresh(e, now) || (!e.checking.IsZero() && !now.Before(e.checking)) {
+		switch {
+		case s.homeConfirmed(e, now) || (!e.checking.IsZero() && !now.Before(e.checking)):
 			return AttrMACElsewhere
+		case s.homeFresh(e, now) || !e.checking.IsZero():
+			return AttrMACMoving
 		}
 		return AttrUnknown
 	}
@@ -586,7 +607,7 @@ func (s *Switch) Hosts() []Host {
 	hs := make([]Host, 0, len(s.byMAC))
 	for i := s.head; i != none; i = s.ents[i].next {
 		e := &s.ents[i]
-		h := Host{MAC: e.mac, Port: e.port, LastSeen: e.lastSeen}
+		h := Host{MAC: e.mac, Port: e.port, LastSeen: e.lastSeen, Learned: e.learned}
 		if e.nips > 0 {
 			h.IPs = slices.Clone(e.ips[:e.nips])
 		}

@@ -324,8 +324,8 @@ func TestMACMove(t *testing.T) {
 	if p, _ := s.PortOf(macA); p != 1 {
 		t.Errorf("PortOf during the check = %d", p)
 	}
-	if a := s.Attribute(at, 2, macA, ipA); a != AttrUnknown {
-		t.Errorf("Attribute during the check = %v", a)
+	if a := s.Attribute(at, 2, macA, ipA); a != AttrMACMoving || !a.Spoofed() {
+		t.Errorf("Attribute during the check = %v, want mac-moving (no evidence, no spoof report)", a)
 	}
 	// The home flow expires: the station left port 1; its next frame on port 2 learns it there.
 	out = s.FlowRemoved(at.Add(11*time.Second), learnRemoved(1, macA), nil)
@@ -349,19 +349,20 @@ func TestMACMove(t *testing.T) {
 }
 
 // One frame from another port cannot steal a station's home (issue 8, "Attribution that one frame
-// cannot abuse"): a home seen lately stays, and a quiet home that the check shows still in use
-// stays too.
+// cannot abuse"): a home seen lately is checked in the switch like a quiet one, and a home that
+// the check shows still in use stays; frames with its MAC elsewhere are then a spoof at once.
 func TestMACSpoofKeepsHome(t *testing.T) {
 	s := NewSwitch(Config{})
 	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
 	s.PacketIn(t0, learnMiss(2), arpPacket(macB, ipB), nil)
-	// B sends a frame with A's MAC 5 s after A was seen: a spoof.
+	// B sends a frame with A's MAC 5 s after A was seen: checked, not yet a spoof or a move.
 	at := t0.Add(5 * time.Second)
-	if out := s.PacketIn(at, learnMiss(2), ipPacket(macA, ipB), nil); len(out) != 0 {
-		t.Errorf("spoofed frame sent %+v", out)
+	if a := s.Attribute(at, 2, macA, ipB); a != AttrMACMoving || !a.Spoofed() {
+		t.Errorf("Attribute before the check = %v, want mac-moving", a)
 	}
-	if a := s.Attribute(at, 2, macA, ipB); a != AttrMACElsewhere || !a.Spoofed() {
-		t.Errorf("Attribute = %v, want mac-elsewhere", a)
+	if fms := flowMods(t, s.PacketIn(at, learnMiss(2), ipPacket(macA, ipB), nil)); len(fms) != 1 ||
+		fms[0].IdleTimeout != DefaultMoveCheck || u32(field(t, fms[0].Match, ofp.OXMInPort)) != 1 {
+		t.Fatalf("no move check of the fresh home: %+v", fms)
 	}
 	if p, _ := s.PortOf(macA); p != 1 {
 		t.Errorf("home stolen: PortOf = %d", p)
@@ -369,12 +370,8 @@ func TestMACSpoofKeepsHome(t *testing.T) {
 	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 1 {
 		t.Errorf("A's address lost: %d %v", p, ok)
 	}
-	// A quiet home: checked first; A still sends at home (no expiry), so after the check the
-	// spoofer is recognised and the home stays.
-	at = t0.Add(time.Minute)
-	if fms := flowMods(t, s.PacketIn(at, learnMiss(2), ipPacket(macA, ipB), nil)); len(fms) != 1 {
-		t.Fatalf("no move check")
-	}
+	// A still sends at home (no expiry): after the check the spoofer is recognised and the home
+	// stays.
 	at = at.Add(time.Duration(DefaultMoveCheck)*time.Second + 3*time.Second)
 	fms := flowMods(t, s.PacketIn(at, learnMiss(2), ipPacket(macA, ipB), nil))
 	if len(fms) != 1 || fms[0].IdleTimeout != DefaultIdleTimeout || fms[0].Flags != 0 || u32(field(t, fms[0].Match, ofp.OXMInPort)) != 1 {
@@ -382,6 +379,14 @@ func TestMACSpoofKeepsHome(t *testing.T) {
 	}
 	if a := s.Attribute(at, 2, macA, ipB); a != AttrMACElsewhere {
 		t.Errorf("Attribute after the check = %v", a)
+	}
+	// Within HomeHold of the confirmation, another frame is a spoof at once: no new check.
+	at = at.Add(5 * time.Second)
+	if out := s.PacketIn(at, learnMiss(2), ipPacket(macA, ipB), nil); len(out) != 0 {
+		t.Errorf("a frame after the confirmation sent %+v", out)
+	}
+	if a := s.Attribute(at, 2, macA, ipB); a != AttrMACElsewhere {
+		t.Errorf("Attribute after the confirmation = %v", a)
 	}
 	if p, _ := s.PortOf(macA); p != 1 {
 		t.Errorf("home stolen after the check: PortOf = %d", p)
@@ -393,6 +398,38 @@ func TestMACSpoofKeepsHome(t *testing.T) {
 	s.FlowRemoved(at, learnRemoved(2, macA), nil)
 	if p, _ := s.PortOf(macA); p != 1 {
 		t.Errorf("PortOf after an unrelated removal = %d", p)
+	}
+}
+
+// A station that moves to another port of the same switch within HomeHold of being seen at the
+// old one (a cable moved, a virtual machine re-plugged) moves: the check finds its old home silent.
+// It used to be judged a MAC spoofer and blocked.
+func TestMACMoveWithinHomeHold(t *testing.T) {
+	s := NewSwitch(Config{})
+	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
+	at := t0.Add(3 * time.Second)
+	for range 3 { // its frames at the new port while the check runs
+		if a := s.Attribute(at, 2, macA, ipA); a == AttrMACElsewhere {
+			t.Fatalf("a station moving within HomeHold judged a spoofer")
+		}
+		s.PacketIn(at, learnMiss(2), ipPacket(macA, ipA), nil)
+		at = at.Add(time.Second)
+	}
+	out := s.FlowRemoved(t0.Add(14*time.Second), learnRemoved(1, macA), nil)
+	if len(flowMods(t, out)) != 1 {
+		t.Fatalf("the check's expiry released nothing: %+v", out)
+	}
+	if fms := flowMods(t, s.PacketIn(t0.Add(15*time.Second), learnMiss(2), ipPacket(macA, ipA), nil)); len(fms) != 2 {
+		t.Errorf("relearn at the new port sent %d flow-mods", len(fms))
+	}
+	if p, _ := s.PortOf(macA); p != 2 {
+		t.Errorf("PortOf after the move = %d", p)
+	}
+	if a := s.Attribute(t0.Add(15*time.Second), 2, macA, ipA); a != AttrHere {
+		t.Errorf("Attribute at the new home = %v", a)
+	}
+	if st := s.Stats(); st.Moves != 1 || st.MACSpoofs != 0 {
+		t.Errorf("stats %+v", st)
 	}
 }
 

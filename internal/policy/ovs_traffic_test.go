@@ -223,11 +223,12 @@ func TestOVSPipelineWithTraffic(t *testing.T) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for f, n := range c.tcpFlags {
-			if f == ofp.TCPFlagACK {
-				// Pure ACKs of a conversation the controller has not
-				// bypassed yet are copied (ACK/window scans look like them),
-				// limited by the tcp-ack meter; the controller bypasses a
-				// stream once it sees the SYN-ACK (checked below).
+			if f&^ofp.TCPFlagPSH == ofp.TCPFlagACK {
+				// ACK and PSH/ACK segments of a conversation the controller
+				// has not bypassed yet are copied (ACK, window and PSH/ACK
+				// scans look like them), limited by the tcp-ack meter; the
+				// controller bypasses a stream once it sees the SYN-ACK
+				// (checked below).
 				continue
 			}
 			if f&ofp.TCPFlagRST != 0 {

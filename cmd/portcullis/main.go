@@ -29,6 +29,7 @@ func commands() []command {
 		{"allow", "list, add or remove allowlist entries (allow list|add|rm)", cmdAllow},
 		{"events", "show events (events [--follow])", cmdEvents},
 		{"version", "print the version", cmdVersion},
+		{"completion", "print a shell completion script (completion bash)", cmdCompletion},
 	}
 }
 

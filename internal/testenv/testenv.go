@@ -36,6 +36,7 @@ func Missing(t testing.TB, format string, args ...any) {
 // message of a missing one.
 var packages = map[string]string{
 	"arp-scan":        "arp-scan",
+	"bash":            "bash",
 	"chromium":        "chromium",
 	"etcd":            "etcd-server",
 	"ethtool":         "ethtool",
@@ -52,6 +53,7 @@ var packages = map[string]string{
 	"ovsdb-server":    "openvswitch-switch",
 	"ovsdb-tool":      "openvswitch-switch",
 	"ping":            "iputils-ping",
+	"promtool":        "prometheus",
 	"python3":         "python3",
 	"systemd-analyze": "systemd",
 	"tcpdump":         "tcpdump",

@@ -1,0 +1,106 @@
+package main
+
+// portcullis allow list|add|rm: the allowlist.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"portcullis/internal/api"
+)
+
+func allowVerbs() []verb {
+	return []verb{
+		{"list", "list allowlist entries", allowList},
+		{"add", "allow a CIDR (optionally only toward some ports)", allowAdd},
+		{"rm", "remove allowlist entries by id", allowRm},
+	}
+}
+
+func cmdAllow(args []string, stdout, stderr io.Writer) int {
+	return runNoun("allow", allowVerbs(), args, stdout, stderr)
+}
+
+func allowList(args []string, stdout, stderr io.Writer) int {
+	return simpleList("allow list", "allow list [--json]", "List the allowlist entries.", args, stdout, stderr,
+		func(c *cli) (any, error) {
+			a, err := c.api.Allowlist(context.Background())
+			return api.AllowList{Allowlist: a}, err
+		},
+		func(c *cli, v any) { printAllow(c, v.(api.AllowList).Allowlist) })
+}
+
+func allowRm(args []string, stdout, stderr io.Writer) int {
+	return removeByID("allow rm", "allowlist entry", func(c *cli, id string) error {
+		return c.api.RemoveAllow(context.Background(), id)
+	}, args, stdout, stderr)
+}
+
+func printAllow(c *cli, entries []api.AllowEntry) {
+	tw := c.table("ID\tCIDR\tPORTS\tCREATED\tCOMMENT")
+	for _, e := range entries {
+		ports := "all"
+		if len(e.Ports) > 0 {
+			var ps []string
+			for _, p := range e.Ports {
+				ps = append(ps, strconv.Itoa(int(p)))
+			}
+			ports = strings.Join(ps, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, e.CIDR, ports, ago(e.Created), orDash(e.Comment))
+	}
+	tw.Flush()
+}
+
+func allowAdd(args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlagSet("allow add", "allow add CIDR [--port N]... [--comment TEXT]",
+		"Add an allowlist entry: sources in CIDR (10.0.0.0/24, 2001:db8::/64, or one\n"+
+			"address) are never counted or blocked; with --port, only toward those ports.\n"+
+			"Needs a token.", stderr)
+	var ports portList
+	fs.Var(&ports, "port", "destination `PORT` (repeatable, or comma-separated)")
+	comment := fs.String("comment", "", "`TEXT` saying why this entry exists")
+	pos, code, done := parseArgs(fs, args, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(pos) != 1 {
+		return usageError(fs, stderr, "give exactly one CIDR")
+	}
+	cidr, err := api.ParseCIDR(pos[0])
+	if err != nil {
+		return usageError(fs, stderr, err.Error())
+	}
+	c, code := cf.client(fs, stdout, stderr)
+	if c == nil {
+		return code
+	}
+	e, err := c.api.AddAllow(context.Background(), api.AllowEntry{CIDR: cidr, Ports: ports, Comment: *comment})
+	if err != nil {
+		return c.exit(err)
+	}
+	if c.json {
+		c.printJSON(e)
+	} else {
+		printAllow(c, []api.AllowEntry{e})
+	}
+	return exitOK
+}
+
+// portList is a repeatable, comma-separated --port flag.
+type portList []uint16
+
+func (p *portList) String() string { return fmt.Sprint([]uint16(*p)) }
+func (p *portList) Set(s string) error {
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q is not a port number (1-65535)", f)
+		}
+		*p = append(*p, uint16(n))
+	}
+	return nil
+}

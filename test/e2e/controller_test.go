@@ -68,18 +68,15 @@ func RestartController(t testing.TB, old *Controller, args ...string) *Controlle
 // waitHealthy waits up to 15 s for GET /healthz to answer 200.
 func waitHealthy(t testing.TB, c *Controller) {
 	t.Helper()
-	client := &http.Client{Timeout: time.Second}
+	hc := c.API("")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if c.Exited() {
 			t.Fatalf("portcullis run exited:\n%s", c.Logs())
 		}
-		resp, err := client.Get(c.APIURL + "/healthz")
+		err := hc.Healthz(t.Context())
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("/healthz not ready after 15s (last error %v):\n%s", err, c.Logs())
@@ -94,13 +91,10 @@ func (c *Controller) Healthy() error {
 	if c.Exited() {
 		return fmt.Errorf("controller process exited")
 	}
-	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(c.APIURL + "/healthz")
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/healthz: %s", resp.Status)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.API("").Healthz(ctx); err != nil {
+		return fmt.Errorf("/healthz: %w", err)
 	}
 	return nil
 }
@@ -108,15 +102,7 @@ func (c *Controller) Healthy() error {
 // GetJSON decodes GET c.APIURL+path into v.
 func GetJSON(t testing.TB, c *Controller, path string, v any) {
 	t.Helper()
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(c.APIURL + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", path, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	if err := c.API("").Do(t.Context(), http.MethodGet, path, nil, v); err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"portcullis/internal/client"
 	"portcullis/internal/lab"
 	"portcullis/internal/testenv"
 )
@@ -121,6 +121,16 @@ type Controller struct {
 	stopOnce sync.Once
 }
 
+// API returns a typed client of the controller's REST API that sends token
+// ("" for none).
+func (c *Controller) API(token string) *client.Client {
+	cl, err := client.New(c.APIURL, client.Options{Token: token, Timeout: 10 * time.Second})
+	if err != nil {
+		panic(err) // APIURL is ours: always a valid http:// URL
+	}
+	return cl
+}
+
 // Logs returns everything the controller wrote to stdout and stderr so far.
 func (c *Controller) Logs() string { return c.logs.String() }
 
@@ -183,18 +193,17 @@ func StartController(t testing.TB, args ...string) *Controller {
 			t.Logf("controller logs:\n%s", c.Logs())
 		}
 	})
-	client := &http.Client{Timeout: time.Second}
+	hc, err := client.New(c.APIURL, client.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if c.Exited() {
 			t.Fatalf("portcullis %s exited early:\n%s", strings.Join(argv, " "), c.Logs())
 		}
-		resp, err := client.Get(c.APIURL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
+		if err = hc.Healthz(t.Context()); err == nil {
+			return c
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("portcullis run: /healthz not ready after 15s (last error %v):\n%s", err, c.Logs())

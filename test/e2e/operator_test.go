@@ -110,15 +110,8 @@ func opDo(t testing.TB, c *Controller, method, path, token string, body io.Reade
 // opPost POSTs v as JSON with opToken and decodes a 2xx answer into out.
 func opPost(t testing.TB, c *Controller, path string, v, out any) {
 	t.Helper()
-	b, _ := json.Marshal(v)
-	code, _, data := opDo(t, c, "POST", path, opToken, bytes.NewReader(b))
-	if code/100 != 2 {
-		t.Fatalf("POST %s %s: %d %s", path, b, code, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("POST %s: %v: %s", path, err, data)
-		}
+	if err := c.API(opToken).Do(t.Context(), http.MethodPost, path, v, out); err != nil {
+		t.Fatalf("POST %s %s: %v", path, scanJSON(v), err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"portcullis/internal/api"
+	"portcullis/internal/client"
 	"portcullis/internal/lab"
 	"portcullis/internal/testenv"
 )
@@ -159,47 +159,29 @@ func scanWaitSwitchUp(t testing.TB, c *Controller) {
 // scanBlocks is GET /api/v1/blocks.
 func scanBlocks(t testing.TB, c *Controller) []api.Block {
 	t.Helper()
-	var l api.BlockList
-	GetJSON(t, c, "/api/v1/blocks", &l)
-	return l.Blocks
+	b, err := c.API("").Blocks(t.Context())
+	if err != nil {
+		t.Fatalf("GET /api/v1/blocks: %v", err)
+	}
+	return b
 }
 
 // scanEvents is GET /api/v1/events (all pages) of the given types (all
 // types if none).
 func scanEvents(t testing.TB, c *Controller, types ...string) []api.Event {
 	t.Helper()
-	var all []api.Event
-	after := uint64(0)
-	for {
-		q := "/api/v1/events?limit=1000&after_id=" + strconv.FormatUint(after, 10)
-		if len(types) > 0 {
-			q += "&type=" + strings.Join(types, ",")
-		}
-		var p api.EventPage
-		GetJSON(t, c, q, &p)
-		all = append(all, p.Events...)
-		if !p.More || p.NextAfterID == after {
-			return all
-		}
-		after = p.NextAfterID
+	all, err := c.API("").AllEvents(t.Context(), client.EventQuery{Types: types})
+	if err != nil {
+		t.Fatalf("GET /api/v1/events: %v", err)
 	}
+	return all
 }
 
 // scanLift lifts a block through DELETE /api/v1/blocks/{id} with the token.
 func scanLift(t testing.TB, c *Controller, id string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodDelete, c.APIURL+"/api/v1/blocks/"+id, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+scanToken)
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
+	if err := c.API(scanToken).RemoveBlock(t.Context(), id); err != nil {
 		t.Fatalf("DELETE block %s: %v", id, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("DELETE block %s: %s", id, resp.Status)
 	}
 }
 

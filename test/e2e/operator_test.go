@@ -900,6 +900,7 @@ func TestOperatorMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %s", tc.name, v, tc.want)
 		}
 	}
+	t.Run("dashboard and alert rules", func(t *testing.T) { opCheckObservability(t, fams) })
 	t.Run("messages per type", func(t *testing.T) {
 		// The controller sent FLOW_MODs (pipeline, learning, the block),
 		// PACKET_OUTs and barriers, and received PACKET_INs and replies.

@@ -57,8 +57,8 @@ for p in "$OFPORT" "$APIPORT"; do
 done
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/notice.key"
 chmod 600 "$WORK/notice.key"
-"$BIN" run --listen "127.0.0.1:$OFPORT" --api-listen "127.0.0.1:$APIPORT" \
-	--state-dir "$WORK/state" --grace 2s --api-token "$TOKEN" \
+PORTCULLIS_API_TOKENS="$TOKEN" "$BIN" run --listen "127.0.0.1:$OFPORT" --api-listen "127.0.0.1:$APIPORT" \
+	--state-dir "$WORK/state" --grace 2s \
 	--notice-key-file "$WORK/notice.key" --events "$WORK/events.jsonl" \
 	>"$WORK/controller.log" 2>&1 &
 CTL_PID=$!

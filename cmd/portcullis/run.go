@@ -53,11 +53,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		requireID = fs.Bool("tls-require-identity", false, "refuse switches whose datapath id has no --tls-identity (or tls.switch_identities entry)")
 		runUser   = fs.String("user", "", "account to run as once the sockets are bound, when started as root (default \""+sandbox.DefaultUser+"\" if it exists, else \""+sandbox.FallbackUser+"\")")
 		noSandbox = fs.Bool("no-sandbox", false, "debugging only: keep every privilege the controller was started with (no user switch, capabilities, Landlock or seccomp)")
+		plaintext = fs.Bool("api-allow-plaintext", false, "let --api-listen be a non-loopback address without api.tls (api.allow_plaintext)")
 		tokens    stringList
 		ids       = identityFlag{}
 	)
 	fs.Var(ids, "tls-identity", "DPID=IDENTITY: the switch claiming datapath id DPID (16 hex digits or colon form) must present a certificate whose CN, DNS name or URI is IDENTITY (repeatable; added to tls.switch_identities)")
-	fs.Var(&tokens, "api-token", "bearer token allowed to change state through the API (repeatable; also PORTCULLIS_API_TOKENS, comma-separated)")
+	fs.Var(&tokens, "api-token", "bearer token allowed to change state through the API (repeatable; it shows in ps: prefer api.token_files or PORTCULLIS_API_TOKENS, comma-separated)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -85,6 +86,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		if set["api-listen"] {
 			cfg.API.Listen = *apiListen
+		}
+		if set["api-allow-plaintext"] {
+			cfg.API.AllowPlaintext = *plaintext
 		}
 		if set["tls-cert"] || set["tls-key"] || set["tls-ca"] {
 			cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA = *tlsCert, *tlsKey, *tlsCA
@@ -140,6 +144,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis run: %v\n", err)
 		return 2
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
 	}
 	confine := func() error { return confineRun(logger, cfg, *cfgPath, *runUser, *noSandbox) }
 	ctl, err := controller.New(controller.Options{Config: cfg, Logger: logger, Version: version, Confine: confine})

@@ -26,9 +26,17 @@ type Options struct {
 	// Tokens are the bearer tokens that may change state (and read, when
 	// reads are not open). Empty: every change is refused.
 	Tokens []string
-	// OpenReadsOnLoopback lets clients on a loopback address read without
-	// a token.
+	// OpenReadsOnLoopback lets a client read without a token when it
+	// connects from a loopback address, names a loopback host (Host:
+	// 127.0.0.1, [::1], localhost) and carries no proxy headers.
 	OpenReadsOnLoopback bool
+	// AllowedHosts are the names, besides IP addresses and localhost, a
+	// request's Host may carry; requests for other names are refused with
+	// 403 (a DNS-rebinding page names its own domain).
+	AllowedHosts []string
+	// Streams caps concurrent event streams (503 beyond); nil means a cap
+	// of DefaultMaxStreams for this handler alone.
+	Streams *StreamLimit
 	// MetricsHandler, if set, is served at GET /metrics (a read).
 	MetricsHandler http.Handler
 	// Dashboard, if set, serves every GET path outside /api/, /healthz and
@@ -60,6 +68,9 @@ func New(b Backend, opts Options) http.Handler {
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = 15 * time.Second
+	}
+	if s.opts.Streams == nil {
+		s.opts.Streams = NewStreamLimit(DefaultMaxStreams)
 	}
 	for _, t := range opts.Tokens {
 		if t != "" {
@@ -123,6 +134,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"status", sw.Status, "duration", time.Since(start))
 	}()
 	p := r.URL.Path
+	if !s.hostAllowed(r.Host) {
+		writeError(sw, http.StatusForbidden, CodeForbidden, fmt.Sprintf(
+			"this API does not answer to the host name %q: use its IP address or localhost, or add the name to api.allowed_hosts",
+			requestHost(r.Host)))
+		return
+	}
 	if s.opts.Dashboard != nil && p != "/healthz" && p != "/metrics" && p != "/api" && !strings.HasPrefix(p, "/api/") {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			sw.Header().Set("Allow", "GET, HEAD")
@@ -161,7 +178,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // read wraps a handler that only reads.
 func (s *server) read(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.OpenReadsOnLoopback && isLoopback(r.RemoteAddr) {
+		if s.openRead(r) {
 			h(w, r)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,6 +28,11 @@ func do(h http.Handler, remote, method, path, tok, body string) *httptest.Respon
 	}
 	req := httptest.NewRequest(method, path, r)
 	req.RemoteAddr = remote
+	// The client names the address it connects to, as curl would.
+	req.Host = "192.0.2.1:6680"
+	if ap, err := netip.ParseAddrPort(remote); err == nil && ap.Addr().IsLoopback() {
+		req.Host = "127.0.0.1:6680"
+	}
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}

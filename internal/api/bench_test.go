@@ -22,6 +22,7 @@ func BenchmarkListBlocks(b *testing.B) {
 	h := api.New(f, api.Options{OpenReadsOnLoopback: true})
 	req := httptest.NewRequest("GET", "/api/v1/blocks", nil)
 	req.RemoteAddr = "127.0.0.1:1"
+	req.Host = "127.0.0.1:6680"
 	b.ReportAllocs()
 	for b.Loop() {
 		rec := httptest.NewRecorder()

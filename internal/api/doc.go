@@ -25,17 +25,30 @@
 // Every error is {"error":{"code":"...","message":"..."}} with a 4xx or 5xx
 // status; bad input changes nothing.
 //
-// Authorization: every change needs "Authorization: Bearer TOKEN" with one of
-// Options.Tokens (compared in constant time). With no tokens configured,
-// changes are refused. Reads need a token too, unless OpenReadsOnLoopback is
-// set and the client connects from a loopback address. /healthz and the
-// dashboard's static files are always open; the dashboard then uses the API
-// like any other client.
+// Safe by default (safety.go):
+//   - Host: a request must name an IP address, localhost (or a name under
+//     it) or one of Options.AllowedHosts; any other Host gets 403, whatever
+//     the path. A page whose DNS name was rebound to 127.0.0.1 sends its own
+//     name, so it cannot read the API from a browser on this host.
+//   - Authorization: every change needs "Authorization: Bearer TOKEN" with
+//     one of Options.Tokens (compared in constant time); with no tokens
+//     configured, changes are refused. Reads need a token too, unless
+//     OpenReadsOnLoopback is set, the peer is a loopback address, the Host
+//     is a loopback name or address, and no proxy header (Forwarded,
+//     X-Forwarded-For, X-Forwarded-Host, X-Real-IP) is present: a reverse
+//     proxy on the same host does not make reads public. /healthz and the
+//     dashboard's static files need no token; the dashboard then uses the
+//     API like any other client.
+//   - Streams: at most Options.Streams event streams at once (503 with
+//     Retry-After beyond).
+//   - NewServer: read-header, read, write and idle timeouts.
 //
 // The handler returned by New is safe for concurrent use. The SSE stream
-// clears the connection's write deadline, so a server WriteTimeout does not
-// cut it off; it ends when the request's context ends (the client goes away)
+// clears the connection's read deadline and gives each write its own
+// deadline (StreamWriteTimeout), so the server's ReadTimeout and
+// WriteTimeout do not cut it off while a client that stops reading is
+// dropped; it ends when the request's context ends (the client goes away)
 // or the backend closes the subscription. http.Server.Shutdown waits for
 // active requests, so give the server a BaseContext that is cancelled at
-// shutdown (or close the subscriptions) to end open streams.
+// shutdown (NewServer's base) to end open streams.
 package api

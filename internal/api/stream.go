@@ -34,9 +34,20 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 			replay = true
 		}
 	}
+	if !s.opts.Streams.acquire() {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable,
+			"too many event streams are open (api.max_streams); try again later")
+		return
+	}
+	defer s.opts.Streams.release()
 	rc := http.NewResponseController(w)
-	// A server WriteTimeout must not end the stream.
-	_ = rc.SetWriteDeadline(time.Time{})
+	// The server's ReadTimeout must not end the stream (a read deadline
+	// that passes cancels the request), nor its WriteTimeout: each write
+	// gets StreamWriteTimeout instead.
+	_ = rc.SetReadDeadline(time.Time{})
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout)) }
+	extend()
 
 	// Subscribe before reading the backlog so nothing falls between them;
 	// duplicates are skipped by id.
@@ -70,6 +81,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		buf.WriteString("\ndata: ")
 		buf.Write(data)
 		buf.WriteString("\n\n")
+		extend()
 		if _, err := w.Write(buf.Bytes()); err != nil {
 			return false
 		}
@@ -127,6 +139,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-tick.C:
+			extend()
 			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
 				return
 			}

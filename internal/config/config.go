@@ -57,10 +57,27 @@ func (t TLS) Enabled() bool { return t.Cert != "" }
 
 // API configures the REST API listener.
 type API struct {
-	Listen              string   `yaml:"listen"`                 // host:port, default "127.0.0.1:6680"
-	TLS                 APITLS   `yaml:"tls"`                    // HTTPS when set
-	Tokens              []string `yaml:"tokens"`                 // bearer tokens allowed to change things
-	OpenReadsOnLoopback bool     `yaml:"open_reads_on_loopback"` // GETs from loopback need no token; default true
+	Listen string `yaml:"listen"` // host:port, default "127.0.0.1:6680"
+	TLS    APITLS `yaml:"tls"`    // HTTPS when set
+	// AllowPlaintext lets Listen be a non-loopback address without TLS
+	// (behind a TLS proxy or on a private link); the controller warns.
+	AllowPlaintext bool     `yaml:"allow_plaintext"`
+	Tokens         []string `yaml:"tokens"` // bearer tokens allowed to change things
+	// TokenFiles are files of more tokens, one per line (# comments),
+	// not readable by others; Load adds their tokens to Tokens (so SIGHUP
+	// re-reads them).
+	TokenFiles []string `yaml:"token_files"`
+	// OpenReadsOnLoopback lets GETs from a loopback peer that name a
+	// loopback host (Host: 127.0.0.1, [::1], localhost) go without a token;
+	// default true.
+	OpenReadsOnLoopback bool `yaml:"open_reads_on_loopback"`
+	// AllowedHosts are the names, besides IP addresses and localhost, that
+	// requests may carry in their Host header (the API's DNS name);
+	// requests for any other name are refused (DNS rebinding).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// MaxStreams caps concurrent event streams (GET /api/v1/events/stream);
+	// default 32.
+	MaxStreams int `yaml:"max_streams"`
 }
 
 // APITLS is the API's server certificate. Both or neither.
@@ -248,7 +265,7 @@ var DefaultNoisyPorts = []uint16{67, 68, 137, 138, 139, 546, 547, 1900, 5353, 53
 func Default() Config {
 	return Config{
 		Listen: Listen{OpenFlow: ":6653"},
-		API:    API{Listen: "127.0.0.1:6680", OpenReadsOnLoopback: true},
+		API:    API{Listen: "127.0.0.1:6680", OpenReadsOnLoopback: true, MaxStreams: 32},
 		Log:    Log{Level: "info", Format: "text"},
 
 		StateDir: "/var/lib/portcullis",

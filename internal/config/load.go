@@ -35,7 +35,14 @@ func Load(path string) (Config, error) {
 	if buf.Len() > MaxFileSize {
 		return Config{}, fmt.Errorf("config: %s: larger than %d bytes", path, MaxFileSize)
 	}
-	return Parse(path, buf.Bytes())
+	c, err := Parse(path, buf.Bytes())
+	if err != nil {
+		return c, err
+	}
+	if err := c.API.readTokenFiles(); err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, nil
 }
 
 // Parse is Load on bytes; name is used in error messages.

@@ -147,17 +147,11 @@ func (c *Config) validate() Errors {
 		}
 	}
 	for i, tok := range c.API.Tokens {
-		key := fmt.Sprintf("api.tokens[%d]", i)
-		if len(tok) < 16 {
-			v.add(key, "must be at least 16 characters (make one with: head -c 24 /dev/urandom | base64), got %d", len(tok))
-		}
-		for _, r := range tok {
-			if r <= ' ' || r > '~' {
-				v.add(key, "must be printable ASCII without spaces")
-				break
-			}
+		if msg := checkToken(tok); msg != "" {
+			v.add(fmt.Sprintf("api.tokens[%d]", i), "%s", msg)
 		}
 	}
+	v.validateAPI(c.API)
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")

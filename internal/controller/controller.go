@@ -284,8 +284,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	// Handlers see ctx: event streams end at shutdown instead of holding
 	// Shutdown for its whole timeout.
-	c.apiSrv = &http.Server{Handler: apiHandler{c}, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+	c.apiSrv = api.NewServer(apiHandler{c}, ctx) // read, write and idle timeouts
 
 	defer cancel()
 	var wg sync.WaitGroup

@@ -49,8 +49,8 @@ func (c *Controller) Reload(next config.Config) error {
 	if !reflect.DeepEqual(next.TLS, c.cfg.TLS) { // holds a map: not comparable
 		restart = append(restart, "tls")
 	}
-	if next.API.Listen != c.cfg.API.Listen || next.API.TLS != c.cfg.API.TLS {
-		restart = append(restart, "api.listen/api.tls")
+	if next.API.Listen != c.cfg.API.Listen || next.API.TLS != c.cfg.API.TLS || next.API.AllowPlaintext != c.cfg.API.AllowPlaintext {
+		restart = append(restart, "api.listen/api.tls/api.allow_plaintext")
 	}
 	if next.StateDir != c.cfg.StateDir {
 		restart = append(restart, "state_dir")
@@ -78,6 +78,9 @@ func (c *Controller) Reload(next config.Config) error {
 	c.cfg.Block = next.Block
 	c.cfg.API.Tokens = next.API.Tokens
 	c.cfg.API.OpenReadsOnLoopback = next.API.OpenReadsOnLoopback
+	c.cfg.API.TokenFiles = next.API.TokenFiles
+	c.cfg.API.AllowedHosts = next.API.AllowedHosts
+	c.cfg.API.MaxStreams = next.API.MaxStreams
 	c.mu.Unlock()
 	c.swapAPI()
 
@@ -98,21 +101,40 @@ func (c *Controller) ReloadFailed(err error) {
 // apiHandler serves the current API handler; swapAPI replaces it on reload.
 type apiHandler struct{ c *Controller }
 
+// liveAPI is what c.apiH holds: the handler, and the event-stream limit
+// every handler of this controller shares, so a reload keeps the count.
+type liveAPI struct {
+	http.Handler
+	streams *api.StreamLimit
+}
+
 func (h apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	(*h.c.apiH.Load()).ServeHTTP(w, r)
 }
 
 func (c *Controller) swapAPI() {
+	var streams *api.StreamLimit
+	if old := c.apiH.Load(); old != nil {
+		if l, ok := (*old).(*liveAPI); ok {
+			streams = l.streams
+		}
+	}
 	c.mu.Lock()
+	if streams == nil {
+		streams = api.NewStreamLimit(c.cfg.API.MaxStreams)
+	}
+	streams.SetMax(c.cfg.API.MaxStreams)
 	opts := api.Options{
 		Tokens:              append([]string(nil), c.cfg.API.Tokens...),
 		OpenReadsOnLoopback: c.cfg.API.OpenReadsOnLoopback,
+		AllowedHosts:        append([]string(nil), c.cfg.API.AllowedHosts...),
+		Streams:             streams,
 		MetricsHandler:      c.m.handler(),
 		Dashboard:           dashboard(),
 		Version:             c.version,
 		Logger:              c.log,
 	}
 	c.mu.Unlock()
-	var h http.Handler = c.m.InstrumentAPI(api.New(c, opts))
+	var h http.Handler = &liveAPI{Handler: c.m.InstrumentAPI(api.New(c, opts)), streams: streams}
 	c.apiH.Store(&h)
 }

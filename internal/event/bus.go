@@ -18,7 +18,6 @@ type Bus struct {
 	nextID uint64                           // Must hold mu.
 	ring   []Event                          // Must hold mu. Fixed capacity; ring[head] is the oldest once full.
 	head   int                              // Must hold mu.
-	full   bool                             // Must hold mu.
 	subs   map[*Subscription]struct{}       // Must hold mu.
 	onDrop func(subscriber string, e Event) // Must hold mu.
 

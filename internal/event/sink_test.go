@@ -62,6 +62,13 @@ func (r *recSink) Write(_ context.Context, e Event) error {
 	return r.err
 }
 
+// snapshot returns a copy of the events written so far.
+func (r *recSink) snapshot() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}
+
 func (r *recSink) Close() error { r.mu.Lock(); r.closed = true; r.mu.Unlock(); return nil }
 
 func TestRunRateLimitSummary(t *testing.T) {
@@ -77,27 +84,32 @@ func TestRunRateLimitSummary(t *testing.T) {
 			bus.Publish(Event{Type: ScanDetected})
 		}
 		synctest.Wait()
-		if len(sink.events) != 2 {
-			t.Fatalf("before the limit refills the sink got %d events, want 2 (the burst)", len(sink.events))
+		if n := len(sink.snapshot()); n != 2 {
+			t.Fatalf("before the limit refills the sink got %d events, want 2 (the burst)", n)
 		}
 		time.Sleep(1500 * time.Millisecond)
 		synctest.Wait()
-		if len(sink.events) != 3 {
-			t.Fatalf("after 1.5s the sink got %d events, want 3 (burst + summary)", len(sink.events))
+		events := sink.snapshot()
+		if len(events) != 3 {
+			t.Fatalf("after 1.5s the sink got %d events, want 3 (burst + summary)", len(events))
 		}
-		s := sink.events[2]
+		s := events[2]
 		if s.Type != EventsSuppressed || s.Count != 8 || s.Message != "8 events suppressed by the alert rate limit" {
 			t.Fatalf("summary = %+v", s)
 		}
-		if d := sink.at[2].Sub(start); d != time.Second {
+		sink.mu.Lock()
+		at2 := sink.at[2]
+		sink.mu.Unlock()
+		if d := at2.Sub(start); d != time.Second {
 			t.Fatalf("summary written %v after start, want 1s (when a token is earned)", d)
 		}
 		// Quiet again: the next event passes once a token is earned.
 		time.Sleep(5 * time.Second)
 		bus.Publish(Event{Type: Unblocked})
 		synctest.Wait()
-		if last := sink.events[len(sink.events)-1]; last.Type != Unblocked || len(sink.events) != 4 {
-			t.Fatalf("after a quiet spell got %d events, last %v", len(sink.events), last.Type)
+		events = sink.snapshot()
+		if last := events[len(events)-1]; last.Type != Unblocked || len(events) != 4 {
+			t.Fatalf("after a quiet spell got %d events, last %v", len(events), last.Type)
 		}
 		cancel()
 		<-done

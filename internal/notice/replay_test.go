@@ -49,9 +49,8 @@ func TestReplayCacheOverflowNeverReadmits(t *testing.T) {
 func TestReplayCacheBoundedAndExpiring(t *testing.T) {
 	const capacity = 64
 	v := NewVerifier(testKey, time.Minute, capacity)
-	now := t0
 	for i := range 1000 {
-		now = t0.Add(time.Duration(i) * time.Second)
+		now := t0.Add(time.Duration(i) * time.Second)
 		if _, err := v.Open(sealAt(i, now), now); err != nil {
 			t.Fatalf("notice %d: %v", i, err)
 		}

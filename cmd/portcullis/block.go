@@ -58,7 +58,7 @@ func printBlocks(c *cli, blocks []api.Block) {
 
 // blockSwitches says where a block is confirmed: the switches holding its
 // flows, then the others with their state, e.g.
-// "00:00:00:00:00:00:00:01 00:00:00:00:00:00:00:02(pending)"; "-" for none.
+// "0000000000000001 0000000000000002(pending)"; "-" for none.
 func blockSwitches(sws []api.BlockSwitch) string {
 	var parts []string
 	for _, s := range sws {

@@ -45,10 +45,10 @@ func TestCLIListTables(t *testing.T) {
 		args []string
 		want []string // substrings of stdout
 	}{
-		{[]string{"switch", "list"}, []string{"DPID", "00:00:00:00:00:00:00:01", "127.0.0.1:40000", "1:h1-eth 2:h2-eth 3:h3-eth"}},
+		{[]string{"switch", "list"}, []string{"DPID", "0000000000000001", "127.0.0.1:40000", "1:h1-eth 2:h2-eth 3:h3-eth"}},
 		{[]string{"host", "list"}, []string{"MAC", "02:00:00:00:00:01", "10.0.0.1", "10.0.0.3"}},
 		{[]string{"block", "list"}, []string{"ID", "b1", "02:00:00:00:00:03", "10.0.0.3", "tcp_syn", "port scan", "in 9m",
-			"CONFIRMED", "00:00:00:00:00:00:00:01 00:00:00:00:00:00:00:02(pending)"}},
+			"CONFIRMED", "0000000000000001 0000000000000002(pending)"}},
 		{[]string{"block", "ls"}, []string{"b1"}},
 		{[]string{"allow", "list"}, []string{"CIDR", "a1", "10.0.0.254/32", "all", "gateway"}},
 		{[]string{"status"}, []string{"version:", "v9", "switches:", "active blocks:", "1234"}},
@@ -310,7 +310,7 @@ func TestCLIEvents(t *testing.T) {
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID") || !strings.HasPrefix(lines[3], "30 ") {
 		t.Fatalf("newest 3 events, oldest first:\n%s", out)
 	}
-	if !strings.Contains(lines[1], "10.0.0.2 @00:00:00:00:00:00:00:01/2") {
+	if !strings.Contains(lines[1], "10.0.0.2 @0000000000000001/2") {
 		t.Errorf("source column: %q", lines[1])
 	}
 	code, out, _ = run("events", "--type", "blocked")
@@ -413,7 +413,7 @@ func TestCLIHTTPSWithCACert(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errs := run("switch", "list", "--cacert", ca); code != 0 || !strings.Contains(out, "00:00:00:00:00:00:00:01") {
+	if code, out, errs := run("switch", "list", "--cacert", ca); code != 0 || !strings.Contains(out, "0000000000000001") {
 		t.Fatalf("--cacert: exit %d, %q %q", code, out, errs)
 	}
 	t.Setenv("PORTCULLIS_CACERT", ca)

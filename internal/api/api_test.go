@@ -94,7 +94,7 @@ func TestReadRoutes(t *testing.T) {
 		if rec.Code != 200 || !reflect.DeepEqual(jsonRound(t, f.Switches()), jsonRound(t, got.Switches)) {
 			t.Fatalf("switches: %d %+v", rec.Code, got)
 		}
-		if got.Switches[0].DPID != "00:00:00:00:00:00:00:01" || got.Switches[0].DatapathID != 1 || len(got.Switches[0].Ports) != 3 {
+		if got.Switches[0].DPID != "0000000000000001" || got.Switches[0].DatapathID != 1 || len(got.Switches[0].Ports) != 3 {
 			t.Fatalf("switch fields: %+v", got.Switches[0])
 		}
 	})
@@ -592,8 +592,8 @@ func TestDPID(t *testing.T) {
 		{"00:00:00:00:00:00:00:01", 1, true},
 		{"00:00:aa:bb:cc:dd:ee:ff", 0xaabbccddeeff, true},
 		{"0000aabbccddeeff", 0xaabbccddeeff, true},
-		{"42", 42, true},
-		{"0x2a", 42, true},
+		{"42", 0, false}, // decimal is ambiguous
+		{"0x2a", 0, false},
 		{"00:00:00:00:00:00:01", 0, false},
 		{"00:00:00:00:00:00:00:1", 0, false},
 		{"zz", 0, false},
@@ -602,7 +602,7 @@ func TestDPID(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("ParseDPID(%q) = %d, %v", tc.in, got, err)
 		}
-		if tc.ok && strings.Contains(tc.in, ":") && api.FormatDPID(got) != tc.in {
+		if tc.ok && !strings.Contains(tc.in, ":") && api.FormatDPID(got) != tc.in {
 			t.Errorf("FormatDPID(%d) = %q", got, api.FormatDPID(got))
 		}
 	}

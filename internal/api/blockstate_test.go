@@ -26,7 +26,7 @@ func TestBlockSwitchStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	sw := raw.Blocks[0].Switches
-	if len(sw) != 2 || sw[0]["dpid"] != "00:00:00:00:00:00:00:01" || sw[0]["state"] != api.BlockConfirmed ||
+	if len(sw) != 2 || sw[0]["dpid"] != "0000000000000001" || sw[0]["state"] != api.BlockConfirmed ||
 		sw[0]["confirmed_at"] == nil || sw[1]["state"] != api.BlockPending || sw[1]["confirmed_at"] != nil {
 		t.Errorf("switches %v", sw)
 	}

@@ -1,5 +1,6 @@
 // Package api is Portcullis's REST API (/api/v1, JSON) over a Backend
-// interface that the controller implements. It imports nothing of ours: the
+// interface that the controller implements. It imports nothing of ours but
+// internal/dpid (the one datapath-id grammar): the
 // DTO types here are the stable wire schema, and the controller converts its
 // own state into them.
 //

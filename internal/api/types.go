@@ -3,10 +3,8 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
+	"portcullis/internal/dpid"
 	"time"
 )
 
@@ -67,7 +65,7 @@ var (
 
 // Switch is a connected OpenFlow switch.
 type Switch struct {
-	DPID           string    `json:"dpid"`        // "00:00:00:00:00:00:00:01"
+	DPID           string    `json:"dpid"`        // "0000000000000001" (dpid.Format)
 	DatapathID     uint64    `json:"datapath_id"` // the same as a number
 	Address        string    `json:"address"`     // remote address, "10.0.0.1:40000"
 	ConnectedSince time.Time `json:"connected_since"`
@@ -198,7 +196,7 @@ type Event struct {
 	Time     time.Time `json:"time"`
 	Type     string    `json:"type"` // switch_up, scan_detected, blocked, unblocked, block_expired, ...
 	Severity string    `json:"severity"`
-	DPID     string    `json:"dpid,omitempty"` // "00:00:00:00:00:00:00:01"
+	DPID     string    `json:"dpid,omitempty"` // "0000000000000001" (dpid.Format)
 	Port     uint32    `json:"port,omitempty"`
 	MAC      string    `json:"mac,omitempty"`
 	IP       string    `json:"ip,omitempty"`
@@ -371,50 +369,10 @@ const (
 	CodeInternal         = "internal"
 )
 
-// FormatDPID formats a datapath id as eight colon-separated hex bytes, the
-// way ovs-ofctl shows it: 1 -> "00:00:00:00:00:00:00:01".
-func FormatDPID(id uint64) string {
-	const hex = "0123456789abcdef"
-	b := make([]byte, 0, 23)
-	for i := 7; i >= 0; i-- {
-		v := byte(id >> (8 * i))
-		if i != 7 {
-			b = append(b, ':')
-		}
-		b = append(b, hex[v>>4], hex[v&0xf])
-	}
-	return string(b)
-}
+// FormatDPID renders a datapath id as the API shows it: 16 hex digits, as
+// Open vSwitch prints it (dpid.Format).
+func FormatDPID(id uint64) string { return dpid.Format(id) }
 
-// ParseDPID parses "00:00:00:00:00:00:00:01", "0000000000000001" or a
-// decimal/0x-prefixed number.
-func ParseDPID(s string) (uint64, error) {
-	if strings.Contains(s, ":") {
-		parts := strings.Split(s, ":")
-		if len(parts) != 8 {
-			return 0, fmt.Errorf("api: bad datapath id %q: want 8 hex bytes", s)
-		}
-		var v uint64
-		for _, p := range parts {
-			if len(p) != 2 {
-				return 0, fmt.Errorf("api: bad datapath id %q: want 8 hex bytes", s)
-			}
-			b, err := strconv.ParseUint(p, 16, 8)
-			if err != nil {
-				return 0, fmt.Errorf("api: bad datapath id %q: want 8 hex bytes", s)
-			}
-			v = v<<8 | b
-		}
-		return v, nil
-	}
-	if len(s) == 16 {
-		if v, err := strconv.ParseUint(s, 16, 64); err == nil {
-			return v, nil
-		}
-	}
-	v, err := strconv.ParseUint(s, 0, 64)
-	if err != nil {
-		return 0, fmt.Errorf("api: bad datapath id %q", s)
-	}
-	return v, nil
-}
+// ParseDPID parses a datapath id: 16 hex digits, the colon form or 0x hex
+// (dpid.Parse).
+func ParseDPID(s string) (uint64, error) { return dpid.Parse(s) }

@@ -5,32 +5,18 @@ import (
 	"slices"
 	"strings"
 
-	"portcullis/internal/event"
+	"portcullis/internal/dpid"
 )
 
 // TLS identities: which certificate may claim which datapath id (docs/tls.md
 // "Binding datapath ids to certificates").
 
-// ParseSwitchDPID parses a datapath id as the identity map takes it: 16 hex
-// digits ("0000aabbccddeeff", as ovs-vsctl prints other_config:datapath-id)
-// or eight colon-separated hex bytes ("00:00:aa:bb:cc:dd:ee:ff"). Decimal and
-// 0x forms are refused: "1234" would be ambiguous.
+// ParseSwitchDPID parses a datapath id as the identity map takes it, in the
+// one grammar of package dpid: 16 hex digits ("0000aabbccddeeff", as
+// ovs-vsctl prints other_config:datapath-id), eight colon-separated hex
+// bytes, or 0x hex. Decimal is refused: "1234" would be ambiguous.
 func ParseSwitchDPID(s string) (uint64, bool) {
-	hexDigits := func(s string) bool {
-		for _, c := range s {
-			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-				return false
-			}
-		}
-		return true
-	}
-	switch {
-	case len(s) == 16 && hexDigits(s):
-	case len(s) == 23 && strings.Count(s, ":") == 7 && hexDigits(strings.ReplaceAll(s, ":", "")):
-	default:
-		return 0, false
-	}
-	d, err := event.ParseDPID(s)
+	d, err := dpid.Parse(s)
 	return d, err == nil
 }
 
@@ -66,11 +52,11 @@ func (v *v) validateIdentities(t TLS) {
 		key := "tls.switch_identities." + k
 		d, ok := ParseSwitchDPID(k)
 		if !ok {
-			v.add(key, "datapath id must be 16 hex digits (0000aabbccddeeff) or 8 colon-separated hex bytes (00:00:aa:bb:cc:dd:ee:ff)")
+			v.add(key, "%s", dpid.ErrSyntax)
 			continue
 		}
 		if prev, dup := first[d]; dup {
-			v.add(key, "datapath id %s is also mapped as %q: one identity per datapath id", event.FormatDPID(d), prev)
+			v.add(key, "datapath id %s is also mapped as %q: one identity per datapath id", dpid.Format(d), prev)
 			continue
 		}
 		first[d] = k

@@ -57,7 +57,7 @@ func TestSwitchIdentityErrors(t *testing.T) {
 		{"short colon dpid", tlsFiles + "  switch_identities:\n    \"00:00:00:00:00:01\": sw1\n",
 			"c.yaml:6: tls.switch_identities.00:00:00:00:00:01: datapath id must be 16 hex digits (0000aabbccddeeff) or 8 colon-separated hex bytes (00:00:aa:bb:cc:dd:ee:ff)"},
 		{"same dpid twice", tlsFiles + "  switch_identities:\n    \"0000000000000001\": sw1\n    \"00:00:00:00:00:00:00:01\": sw2\n",
-			`c.yaml:7: tls.switch_identities.00:00:00:00:00:00:00:01: datapath id 00:00:00:00:00:00:00:01 is also mapped as "0000000000000001": one identity per datapath id`},
+			`c.yaml:7: tls.switch_identities.00:00:00:00:00:00:00:01: datapath id 0000000000000001 is also mapped as "0000000000000001": one identity per datapath id`},
 		{"duplicate key", tlsFiles + "  switch_identities:\n    \"0000000000000001\": sw1\n    \"0000000000000001\": sw2\n",
 			"c.yaml:7: tls.switch_identities.0000000000000001: duplicate key (first set on line 6)"},
 		{"empty identity", tlsFiles + "  switch_identities:\n    \"0000000000000001\": \"\"\n",

@@ -32,7 +32,7 @@ func TestImpostorRefused(t *testing.T) {
 	var ev []api.Event
 	eventually(t, "a switch_refused event", func() bool { ev = h.events("switch_refused"); return len(ev) > 0 })
 	e := ev[0]
-	if len(ev) != 1 || e.DPID != "00:00:00:00:00:00:00:05" || e.IP != "127.0.0.1" || e.Reason != "dpid-in-use" ||
+	if len(ev) != 1 || e.DPID != "0000000000000005" || e.IP != "127.0.0.1" || e.Reason != "dpid-in-use" ||
 		e.Severity != "warning" || !strings.Contains(e.Message, holder.Conn().LocalAddr().String()) {
 		t.Errorf("switch_refused events %+v, want one for dpid 5 from 127.0.0.1 naming the holder %s", ev, holder.Conn().LocalAddr())
 	}

@@ -158,7 +158,7 @@ func TestConnectInstallsPipeline(t *testing.T) {
 }
 
 // The API documents datapath ids as ovs-ofctl prints them
-// (api.FormatDPID, docs/events.md): "00:00:00:00:00:00:00:01", in every
+// (api.FormatDPID, docs/events.md): "0000000000000001", in every
 // list and event.
 func TestAPIDPIDFormat(t *testing.T) {
 	h := startController(t, testConfig(t), store.NewMemory())

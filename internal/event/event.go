@@ -17,7 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"portcullis/internal/dpid"
 	"strings"
 	"time"
 )
@@ -113,7 +113,7 @@ type Event struct {
 	Time     time.Time  `json:"time"`               // assigned by Bus.Publish if zero
 	Type     Type       `json:"type"`               // what happened
 	Severity string     `json:"severity"`           // RFC 5424 name; DefaultSeverity(Type) if empty
-	DPID     uint64     `json:"dpid,omitempty"`     // switch datapath ID; JSON "00:00:00:00:00:00:00:01"
+	DPID     uint64     `json:"dpid,omitempty"`     // switch datapath ID; JSON "0000000000000001"
 	Port     uint32     `json:"port,omitempty"`     // switch port the source is behind
 	MAC      string     `json:"mac,omitempty"`      // source MAC, "aa:bb:cc:dd:ee:ff"
 	IP       string     `json:"ip,omitempty"`       // source IP (the scanner's) where known
@@ -132,60 +132,13 @@ type Event struct {
 	Expires  *time.Time `json:"expires,omitempty"`  // block expiry
 }
 
-// FormatDPID renders a datapath ID as eight colon-separated hex bytes, the
-// way Open vSwitch prints it: 00:00:00:00:00:00:00:01.
-func FormatDPID(d uint64) string {
-	var b [23]byte
-	const hex = "0123456789abcdef"
-	for i := range 8 {
-		v := byte(d >> (56 - 8*i))
-		b[3*i] = hex[v>>4]
-		b[3*i+1] = hex[v&0xf]
-		if i < 7 {
-			b[3*i+2] = ':'
-		}
-	}
-	return string(b[:])
-}
+// FormatDPID renders a datapath id as 16 hex digits, the way Open vSwitch
+// prints it: 0000000000000001 (dpid.Format).
+func FormatDPID(d uint64) string { return dpid.Format(d) }
 
-// ParseDPID parses "00:00:00:00:00:00:00:01", "0x1", "0000000000000001"
-// (16 hex digits, as ovs-vsctl prints other_config:datapath-id) or a
-// decimal number.
-func ParseDPID(s string) (uint64, error) {
-	switch {
-	case strings.Count(s, ":") == 7:
-		var d uint64
-		for _, part := range strings.Split(s, ":") {
-			if len(part) != 2 {
-				return 0, fmt.Errorf("event: bad datapath id %q", s)
-			}
-			v, err := strconv.ParseUint(part, 16, 8)
-			if err != nil {
-				return 0, fmt.Errorf("event: bad datapath id %q", s)
-			}
-			d = d<<8 | v
-		}
-		return d, nil
-	case strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X"):
-		d, err := strconv.ParseUint(s[2:], 16, 64)
-		if err != nil {
-			return 0, fmt.Errorf("event: bad datapath id %q", s)
-		}
-		return d, nil
-	case len(s) == 16:
-		d, err := strconv.ParseUint(s, 16, 64)
-		if err != nil {
-			return 0, fmt.Errorf("event: bad datapath id %q", s)
-		}
-		return d, nil
-	default:
-		d, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("event: bad datapath id %q", s)
-		}
-		return d, nil
-	}
-}
+// ParseDPID parses 16 hex digits, the colon form 00:00:00:00:00:00:00:01 or
+// 0x hex (dpid.Parse).
+func ParseDPID(s string) (uint64, error) { return dpid.Parse(s) }
 
 // eventJSON is Event with DPID as a string.
 type eventJSON struct {

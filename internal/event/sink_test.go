@@ -192,7 +192,7 @@ func TestFormatRFC5424(t *testing.T) {
 	}
 	got := string(FormatRFC5424(nil, &e, SyslogHeader{Facility: FacilityDaemon, Hostname: "host a", AppName: "portcullis", PID: 99}))
 	want := `<28>1 2026-11-26T13:00:00.123456Z hosta portcullis 99 blocked [portcullis@32473 id="42" ` +
-		`dpid="00:00:00:00:00:00:00:01" port="3" mac="02:00:00:00:00:03" ip="10.0.0.3" kind="port-scan" ` +
+		`dpid="0000000000000001" port="3" mac="02:00:00:00:00:03" ip="10.0.0.3" kind="port-scan" ` +
 		`block_id="b-1" reason="say \"hi\" \\ [x\]" probes="4" expires="2026-11-26T13:10:00Z"] blocked 10.0.0.3 for port-scan`
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)

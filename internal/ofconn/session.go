@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"portcullis/internal/dpid"
 	"portcullis/ofp"
 )
 
@@ -815,7 +816,7 @@ func (s *Session) writer() {
 }
 
 // FormatDPID formats a datapath id as Open vSwitch does: 16 hex digits.
-func FormatDPID(dpid uint64) string { return fmt.Sprintf("%016x", dpid) }
+func FormatDPID(d uint64) string { return dpid.Format(d) }
 
 // clonePort returns p without aliasing the read buffer.
 func clonePort(p ofp.Port) ofp.Port {

@@ -119,14 +119,14 @@ func TestDashboardInChromium(t *testing.T) {
 	if err := b.Navigate(ctx, srv.URL+"/"); err != nil {
 		t.Fatal(err)
 	}
-	within(10*time.Second, "the switch is drawn", `document.querySelector('#network g.switch[data-dpid="00:00:00:00:00:00:00:01"]')`)
+	within(10*time.Second, "the switch is drawn", `document.querySelector('#network g.switch[data-dpid="0000000000000001"]')`)
 	within(5*time.Second, "three hosts around it", `document.querySelectorAll('#network g.host').length === 3`)
 	within(5*time.Second, "the blocked host is red", `document.querySelector('#network g.host.blocked[data-mac="02:00:00:00:00:03"]') &&
 		getComputedStyle(document.querySelector('#network g.host.blocked circle')).stroke === 'rgb(229, 72, 77)'`)
 	within(5*time.Second, "the suspect has a score bar", `document.querySelector('#suspects li[data-mac="02:00:00:00:00:02"] .bar span').style.width === '50%'`)
 	within(5*time.Second, "the block is listed", `document.querySelector('#blocks tr[data-id="b1"] button.unblock')`)
-	within(5*time.Second, "the block says where it is confirmed", `document.querySelector('#blocks tr[data-id="b1"] .sw.confirmed[data-dpid="00:00:00:00:00:00:00:01"]') &&
-		document.querySelector('#blocks tr[data-id="b1"] .sw.pending[data-dpid="00:00:00:00:00:00:00:02"]')`)
+	within(5*time.Second, "the block says where it is confirmed", `document.querySelector('#blocks tr[data-id="b1"] .sw.confirmed[data-dpid="0000000000000001"]') &&
+		document.querySelector('#blocks tr[data-id="b1"] .sw.pending[data-dpid="0000000000000002"]')`)
 	within(5*time.Second, "the charts are drawn", `document.querySelectorAll('.chart svg path.line').length === 3`)
 	within(5*time.Second, "recorded events are listed", `document.querySelectorAll('#events li').length === 3`)
 	within(10*time.Second, "the event stream is live", `document.querySelector('#live.on')`)

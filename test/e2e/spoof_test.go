@@ -295,14 +295,7 @@ sendp([Ether(src=%q, dst=%q)/IP(src=%q, dst=%q)/TCP(sport=40000+p, dport=p, flag
 	time.Sleep(time.Second)
 	blocks = scanBlocks(t, c)
 	t.Logf("blocks: %s", scanJSON(blocks))
-	fmtDP := func(d uint64) string {
-		s := fmt.Sprintf("%016x", d)
-		var parts []string
-		for i := 0; i < 16; i += 2 {
-			parts = append(parts, s[i:i+2])
-		}
-		return strings.Join(parts, ":")
-	}
+	fmtDP := api.FormatDPID
 	var atA bool
 	for _, b := range blocks {
 		switch {

@@ -84,8 +84,9 @@ function clock(iso) {
 }
 
 function shortDpid(dpid) {
-  // "00:00:00:00:00:00:00:01" -> "s1"-ish label: strip leading zero bytes.
-  const s = String(dpid || '').replace(/^(00:)+/, '');
+  // "0000000000000001" (16 hex digits, as Open vSwitch prints it) -> "dpid 1":
+  // strip the leading zeros (and zero bytes of the older colon form).
+  const s = String(dpid || '').replace(/^(00:)+/, '').replace(/^0+(?=.)/, '');
   return s.length <= 5 ? 'dpid ' + s : s;
 }
 

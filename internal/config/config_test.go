@@ -435,7 +435,6 @@ func BenchmarkParseExample(b *testing.B) {
 func TestNeedsRestart(t *testing.T) {
 	old := Default()
 	c := Default()
-	c.Detect.TRW.Alpha = 0.05
 	c.Block.Allowlist = []string{"10.0.0.0/8"}
 	if got := NeedsRestart(old, c); len(got) != 0 {
 		t.Fatalf("live-reloadable changes reported as needing a restart: %v", got)
@@ -443,7 +442,8 @@ func TestNeedsRestart(t *testing.T) {
 	c.Listen.OpenFlow = ":6633"
 	c.API.TLS.Cert = "/c.pem"
 	c.StateDir = "/tmp/x"
-	if got := NeedsRestart(old, c); !slices.Equal(got, []string{"listen.openflow", "api.tls", "state_dir"}) {
+	c.Detect.TRW.Alpha = 0.05 // the detector is built with it
+	if got := NeedsRestart(old, c); !slices.Equal(got, []string{"listen.openflow", "api.tls.cert", "state_dir", "detect.trw.alpha"}) {
 		t.Fatalf("NeedsRestart = %v", got)
 	}
 }

@@ -1,28 +1,139 @@
 package config
 
-import "reflect"
+import (
+	"reflect"
+	"strings"
+)
 
-// restartKeys are the settings a running controller cannot change without
-// dropping its listeners or its state: SIGHUP leaves them as they are.
-var restartKeys = []struct {
-	key string
-	get func(*Config) any
-}{
-	{"listen.openflow", func(c *Config) any { return c.Listen.OpenFlow }},
-	{"tls", func(c *Config) any { return c.TLS }},
-	{"api.listen", func(c *Config) any { return c.API.Listen }},
-	{"api.tls", func(c *Config) any { return c.API.TLS }},
-	{"state_dir", func(c *Config) any { return c.StateDir }},
+// Effect says what SIGHUP does with a changed key.
+type Effect int
+
+const (
+	// Live: the running controller applies the new value at once.
+	Live Effect = iota + 1
+	// Restart: the running controller keeps the old value until it is
+	// restarted (listeners, certificates, state, what detection and the
+	// switches' pipeline were built with).
+	Restart
+)
+
+func (e Effect) String() string {
+	switch e {
+	case Live:
+		return "applied"
+	case Restart:
+		return "needs a restart"
+	}
+	return "?"
 }
 
-// NeedsRestart lists the keys that differ between old and new but only take
-// effect after a restart (listeners, TLS, state dir). A SIGHUP reload applies
-// everything else and should log these.
+// ReloadTable is the truth about SIGHUP: every configuration key (a section
+// stands for every key under it) and what a reload does with it.
+// internal/controller's Reload applies the Live keys and reports the
+// others; TestReloadTableCoversEveryKey fails for a key that is in Config
+// but not here, so a new key cannot be forgotten.
+var ReloadTable = []struct {
+	Key    string
+	Effect Effect
+}{
+	{"listen.openflow", Restart},
+	{"tls", Restart},
+	{"api.listen", Restart},
+	{"api.tls", Restart},
+	{"api.allow_plaintext", Restart},
+	{"api.tokens", Live},
+	{"api.token_files", Live}, // re-read on every reload
+	{"api.open_reads_on_loopback", Live},
+	{"api.allowed_hosts", Live},
+	{"api.max_streams", Live},
+	{"log", Restart},
+	{"state_dir", Restart},
+	{"detect", Restart},
+	{"block.durations", Live},
+	{"block.history_expiry", Live},
+	{"block.scope", Live},
+	{"block.allowlist", Live},
+	{"block.never_block", Live},
+	{"block.noisy_ports", Restart}, // detection is built with them
+	{"block.audit_interval", Live},
+	{"meters", Restart},
+	{"forward", Restart},
+	{"notify", Restart},
+	{"echo", Restart},
+}
+
+// Change is one key a reload found changed.
+type Change struct {
+	Key    string
+	Effect Effect
+}
+
+// Diff returns the keys whose values differ between old and new, in table
+// order, each with the effect of its ReloadTable entry; a section entry
+// ("detect") reports the keys under it that changed
+// ("detect.first_contact_timeout"). Values are compared, never reported:
+// tokens stay secret.
+func Diff(old, new Config) []Change {
+	var out []Change
+	o, n := reflect.ValueOf(old), reflect.ValueOf(new)
+	for _, e := range ReloadTable {
+		a, b := fieldAt(o, e.Key), fieldAt(n, e.Key)
+		if !a.IsValid() || !b.IsValid() {
+			panic("config: ReloadTable key " + e.Key + " is not in Config")
+		}
+		for _, k := range changedKeys(a, b, e.Key) {
+			out = append(out, Change{k, e.Effect})
+		}
+	}
+	return out
+}
+
+// changedKeys returns key, or the keys under it if it is a section, whose
+// values differ between a and b.
+func changedKeys(a, b reflect.Value, key string) []string {
+	if a.Kind() != reflect.Struct {
+		if reflect.DeepEqual(a.Interface(), b.Interface()) {
+			return nil
+		}
+		return []string{key}
+	}
+	var out []string
+	t := a.Type()
+	for i := range t.NumField() {
+		out = append(out, changedKeys(a.Field(i), b.Field(i), key+"."+yamlName(t.Field(i)))...)
+	}
+	return out
+}
+
+// fieldAt returns the field of v (a struct) at a dotted YAML key path, or
+// the zero Value.
+func fieldAt(v reflect.Value, key string) reflect.Value {
+	for _, name := range strings.Split(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}
+		}
+		t := v.Type()
+		found := false
+		for i := range t.NumField() {
+			if yamlName(t.Field(i)) == name {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}
+		}
+	}
+	return v
+}
+
+// NeedsRestart lists the keys that differ between old and new but take
+// effect only after a restart.
 func NeedsRestart(old, new Config) []string {
 	var out []string
-	for _, k := range restartKeys {
-		if !reflect.DeepEqual(k.get(&old), k.get(&new)) {
-			out = append(out, k.key)
+	for _, c := range Diff(old, new) {
+		if c.Effect == Restart {
+			out = append(out, c.Key)
 		}
 	}
 	return out

@@ -34,8 +34,8 @@ func TestSwitchIdentities(t *testing.T) {
 
 	old := c
 	c.TLS.SwitchIdentities = map[string]string{"0000aabbccddeeff": "br0 on hv9"}
-	if got := NeedsRestart(old, c); !slices.Equal(got, []string{"tls"}) {
-		t.Errorf("NeedsRestart after an identity change = %v, want [tls]", got)
+	if got := NeedsRestart(old, c); !slices.Equal(got, []string{"tls.switch_identities"}) {
+		t.Errorf("NeedsRestart after an identity change = %v, want [tls.switch_identities]", got)
 	}
 }
 

@@ -3,7 +3,6 @@ package controller
 import (
 	"fmt"
 	"net/http"
-	"reflect"
 	"strings"
 
 	"portcullis/internal/api"
@@ -12,10 +11,13 @@ import (
 	"portcullis/internal/policy"
 )
 
-// Reload applies a new configuration without dropping switches or blocks:
-// the allowlist, never-block list, block durations and scope, and API tokens
-// change at once. Listeners, TLS, the state directory and detection
-// parameters need a restart; Reload says so in the log.
+// Reload applies a new configuration without dropping switches or blocks.
+// config.ReloadTable says which keys apply at once (the allowlist,
+// never-block list, block durations, scope, history and audit interval, the
+// API's tokens, token files, hosts and stream cap) and which need a restart
+// (listeners, TLS, the state directory, detection, meters, forwarding,
+// notify, echo, block.noisy_ports); the log and the config_reloaded event
+// name every changed key and which it was.
 func (c *Controller) Reload(next config.Config) error {
 	if err := next.Validate(); err != nil {
 		c.ReloadFailed(err)
@@ -42,27 +44,11 @@ func (c *Controller) Reload(next config.Config) error {
 		id := "cfg-" + shortHash(spec)
 		cfgAllow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: portsOf(e), Comment: "from config"}
 	}
-	var restart []string
-	if next.Listen != c.cfg.Listen {
-		restart = append(restart, "listen")
-	}
-	if !reflect.DeepEqual(next.TLS, c.cfg.TLS) { // holds a map: not comparable
-		restart = append(restart, "tls")
-	}
-	if next.API.Listen != c.cfg.API.Listen || next.API.TLS != c.cfg.API.TLS || next.API.AllowPlaintext != c.cfg.API.AllowPlaintext {
-		restart = append(restart, "api.listen/api.tls/api.allow_plaintext")
-	}
-	if next.StateDir != c.cfg.StateDir {
-		restart = append(restart, "state_dir")
-	}
-	if fmt.Sprint(next.Meters) != fmt.Sprint(c.cfg.Meters) {
-		restart = append(restart, "meters")
-	}
-	if fmt.Sprint(next.Detect) != fmt.Sprint(c.cfg.Detect) {
-		restart = append(restart, "detect")
-	}
-
+	// What changed, and what this reload does with each key
+	// (config.ReloadTable is the truth; the code below applies the Live
+	// keys).
 	c.mu.Lock()
+	changes := config.Diff(c.cfg, next)
 	for id := range c.allow {
 		if strings.HasPrefix(id, "cfg-") {
 			delete(c.allow, id)
@@ -75,7 +61,9 @@ func (c *Controller) Reload(next config.Config) error {
 	c.never.Store(never)
 	c.scope = scope
 	c.durs = next.Block.Durations
+	noisy := c.cfg.Block.NoisyPorts
 	c.cfg.Block = next.Block
+	c.cfg.Block.NoisyPorts = noisy // detection was built with them: a restart applies them
 	c.cfg.API.Tokens = next.API.Tokens
 	c.cfg.API.OpenReadsOnLoopback = next.API.OpenReadsOnLoopback
 	c.cfg.API.TokenFiles = next.API.TokenFiles
@@ -84,9 +72,24 @@ func (c *Controller) Reload(next config.Config) error {
 	c.mu.Unlock()
 	c.swapAPI()
 
+	var applied, restart []string
+	for _, ch := range changes {
+		if ch.Effect == config.Live {
+			applied = append(applied, ch.Key)
+		} else {
+			restart = append(restart, ch.Key)
+		}
+		c.log.Info("reload: configuration key changed", "key", ch.Key, "effect", ch.Effect.String())
+	}
 	msg := "configuration reloaded"
+	switch {
+	case len(changes) == 0:
+		msg += ": nothing changed"
+	case len(applied) > 0:
+		msg += "; applied: " + strings.Join(applied, ", ")
+	}
 	if len(restart) > 0 {
-		msg += "; restart to apply changes to: " + strings.Join(restart, ", ")
+		msg += "; kept until a restart: " + strings.Join(restart, ", ")
 	}
 	c.log.Info(msg)
 	c.bus.Publish(event.Event{Type: event.ConfigReloaded, Message: msg})

@@ -665,6 +665,18 @@ block:
 	if m := reloaded[0].Message; !strings.Contains(m, "restart") || !strings.Contains(m, "detect") {
 		t.Errorf("config_reloaded event %q does not say that the detect change needs a restart", m)
 	}
+	// It names every changed key and what happened to it
+	// (config.ReloadTable), and never a token.
+	m := reloaded[0].Message
+	applied, kept, _ := strings.Cut(strings.TrimPrefix(m, "configuration reloaded; applied: "), "; kept until a restart: ")
+	for _, k := range []string{"api.tokens", "block.durations", "block.allowlist"} {
+		if !strings.Contains(applied, k) {
+			t.Errorf("config_reloaded event %q does not name %s as applied", m, k)
+		}
+	}
+	if kept != "detect.first_contact_timeout" || strings.Contains(m, token2) {
+		t.Errorf("config_reloaded event %q: want only detect.first_contact_timeout kept until a restart, and no token", m)
+	}
 	if code, _, body := opDo(t, c, "POST", "/api/v1/allowlist", token2, strings.NewReader(`{"cidr":"203.0.113.9"}`)); code != 201 {
 		t.Errorf("the token added by the reload is refused: %d %s", code, body)
 	} else {

@@ -58,7 +58,11 @@ var ReloadTable = []struct {
 	{"block.audit_interval", Live},
 	{"meters", Restart},
 	{"forward", Restart},
-	{"notify", Restart},
+	{"notify.jsonl", Live}, // the sinks are restarted with the new settings
+	{"notify.syslog", Live},
+	{"notify.webhook", Live},
+	{"notify.alert_rate", Live},
+	{"notify.notice", Restart}, // the notice key is loaded at start
 	{"echo", Restart},
 }
 

@@ -66,11 +66,11 @@ func TestDiff(t *testing.T) {
 	n.Detect.TRW.Alpha = 0.02
 	got := Diff(old, n)
 	want := []Change{{"api.tokens", Live}, {"detect.trw.alpha", Restart}, {"block.durations", Live}, {"block.noisy_ports", Restart},
-		{"notify.webhook.url", Restart}}
+		{"notify.webhook.url", Live}}
 	if !slices.Equal(got, want) {
 		t.Errorf("Diff = %v, want %v", got, want)
 	}
-	if r := NeedsRestart(old, n); !slices.Equal(r, []string{"detect.trw.alpha", "block.noisy_ports", "notify.webhook.url"}) {
+	if r := NeedsRestart(old, n); !slices.Equal(r, []string{"detect.trw.alpha", "block.noisy_ports"}) {
 		t.Errorf("NeedsRestart = %v", r)
 	}
 	if Live.String() != "applied" || Restart.String() != "needs a restart" {

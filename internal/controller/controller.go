@@ -96,6 +96,7 @@ type Controller struct {
 	allow    map[string]api.AllowEntry // run-time and configured entries by ID
 	allowSet atomic.Pointer[policy.Allowlist]
 	apiH     atomic.Pointer[http.Handler]
+	sinks    atomic.Pointer[sinkSet] // the running event sinks; Reload restarts them (sinks.go)
 
 	// The block engine and its inputs (block.go). eng is the blocker
 	// goroutine's alone.

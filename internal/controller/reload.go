@@ -16,8 +16,9 @@ import (
 // never-block list, block durations, scope, history and audit interval, the
 // API's tokens, token files, hosts and stream cap) and which need a restart
 // (listeners, TLS, the state directory, detection, meters, forwarding,
-// notify, echo, block.noisy_ports); the log and the config_reloaded event
-// name every changed key and which it was.
+// notify.notice, echo, block.noisy_ports); the operator sinks (notify.jsonl,
+// syslog, webhook, alert_rate) are restarted with their new settings. The
+// log and the config_reloaded event name every changed key and which it was.
 func (c *Controller) Reload(next config.Config) error {
 	if err := next.Validate(); err != nil {
 		c.ReloadFailed(err)
@@ -69,8 +70,20 @@ func (c *Controller) Reload(next config.Config) error {
 	c.cfg.API.TokenFiles = next.API.TokenFiles
 	c.cfg.API.AllowedHosts = next.API.AllowedHosts
 	c.cfg.API.MaxStreams = next.API.MaxStreams
+	// The sinks' settings (not notify.notice: its key is loaded at start).
+	c.cfg.Notify.JSONL = next.Notify.JSONL
+	c.cfg.Notify.Syslog = next.Notify.Syslog
+	c.cfg.Notify.Webhook = next.Notify.Webhook
+	c.cfg.Notify.AlertRate = next.Notify.AlertRate
+	sinks := c.cfg.Notify
 	c.mu.Unlock()
 	c.swapAPI()
+	// Before the config_reloaded event, so it and every event after it go
+	// to the new sinks (events published while the old ones close are lost
+	// to the sinks; the API still has them).
+	if c.restartSinks(sinks) {
+		c.log.Info("reload: event sinks restarted with the new notify settings")
+	}
 
 	var applied, restart []string
 	for _, ch := range changes {

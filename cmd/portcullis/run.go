@@ -201,6 +201,16 @@ func confineRun(logger *slog.Logger, cfg config.Config, cfgPath, runUser string,
 			pol.ReadOnly = append(pol.ReadOnly, dir)
 		}
 	}
+	// api.token_files are re-read on SIGHUP, like the configuration (their
+	// directory, so that a rotation by rename is seen).
+	for _, f := range cfg.API.TokenFiles {
+		if abs, err := filepath.Abs(f); err == nil {
+			if dir := filepath.Dir(abs); dir != "/" && dir != "/etc" {
+				abs = dir
+			}
+			pol.ReadOnly = append(pol.ReadOnly, abs)
+		}
+	}
 	if cfg.StateDir != "" {
 		pol.ReadWrite = append(pol.ReadWrite, cfg.StateDir)
 	}

@@ -33,6 +33,7 @@ func TestOperatorAPISafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := WriteConfig(t, fmt.Sprintf("state_dir: %q\napi:\n  token_files: [%q]\n", filepath.Join(dir, "state"), tokenFile))
+	shareTokenFile(t, tokenFile)
 	c := StartController(t, "--config", cfg)
 
 	t.Run("no token in ps", func(t *testing.T) {
@@ -56,6 +57,7 @@ func TestOperatorAPISafety(t *testing.T) {
 		if err := os.WriteFile(tokenFile, []byte(tok2+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		shareTokenFile(t, tokenFile)
 		opSignal(t, c, syscall.SIGHUP)
 		deadline := time.Now().Add(10 * time.Second)
 		for add(tok2) != nil {
@@ -139,4 +141,13 @@ func TestOperatorAPISafety(t *testing.T) {
 			t.Errorf("no warning about plaintext in the log:\n%s", logs.String())
 		}
 	})
+}
+
+// shareTokenFile gives an api.token_files file to the account the confined
+// controller runs as (it re-reads the file on SIGHUP), as the Debian
+// package does for its configuration (root:portcullis 0640 there; owned by
+// the account here), and makes the directories above it searchable.
+func shareTokenFile(t testing.TB, path string) {
+	t.Helper()
+	shareWithController(t, []string{"--config", path})
 }

@@ -67,6 +67,7 @@ func TestReloadWebhook(t *testing.T) {
 			filepath.Join(dir, "state"), tokens, url, secret)
 	}
 	path := WriteConfig(t, conf(srvA.URL))
+	shareTokenFile(t, tokens)
 	c := StartController(t, "--config", path)
 	block := func(ip string) {
 		t.Helper()

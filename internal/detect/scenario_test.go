@@ -58,18 +58,16 @@ type scenHost struct {
 }
 
 type scenario struct {
-	t        *testing.T
-	file     string
-	d        *Detector
-	cfg      Config
-	hosts    map[string]*scenHost
-	pending  []Verdict
-	last     map[string]Verdict
-	base     time.Time
-	started  bool
-	lineNo   int
-	packets  int
-	verdicts int
+	t       *testing.T
+	file    string
+	d       *Detector
+	cfg     Config
+	hosts   map[string]*scenHost
+	pending []Verdict
+	last    map[string]Verdict
+	base    time.Time
+	lineNo  int
+	packets int
 }
 
 func TestScenarios(t *testing.T) {

@@ -31,7 +31,6 @@ type ovsBridge struct {
 	env    []string
 	conn   net.Conn
 	xid    uint32
-	rdBuf  []byte
 	hdrBuf [ofp.HeaderLen]byte
 }
 

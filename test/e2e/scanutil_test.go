@@ -73,9 +73,6 @@ while True:
 // scanVictimPorts are the services every lab host of the scan tests runs.
 var scanVictimPorts = []string{"tcp/22", "tcp/80", "tcp/443", "tcp/4000", "udp/53", "udp/123"}
 
-// scanOpenTCP are the TCP ports of scanVictimPorts.
-var scanOpenTCP = []int{22, 80, 443, 4000}
-
 // scanEnv is one lab with a controller that each case can replace.
 type scanEnv struct {
 	t   testing.TB

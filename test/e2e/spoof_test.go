@@ -158,11 +158,11 @@ func TestSpoofEvidence(t *testing.T) {
 			argv := append([]string{"nmap", "-n", "-Pn", "-T4", "--max-retries", "1", "--host-timeout", "30s", "--top-ports", "100"}, tc.args...)
 			argv = append(argv, l.Host(2).IP.String())
 			p := scanStart(t, l, 1, time.Minute, argv...)
-			blocks := scanWaitBlock(t, e.C, 40*time.Second, p.done)
+			scanWaitBlock(t, e.C, 40*time.Second, p.done)
 			p.Kill()
 			undo()
 			time.Sleep(500 * time.Millisecond)
-			blocks = scanBlocks(t, e.C)
+			blocks := scanBlocks(t, e.C)
 			if len(spoofBlocksAt(blocks, att.Port)) == 0 {
 				t.Fatalf("%s: the scanner's port %d is not blocked (blocks %s); nmap said:\n%s", strings.Join(argv, " "), att.Port, scanJSON(blocks), p.Output())
 			}

@@ -141,6 +141,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portcullis run: %v\n", err)
 		return 2
 	}
+	raiseFileLimit(logger)
 	confine := func() error { return confineRun(logger, cfg, *cfgPath, *runUser, *noSandbox) }
 	ctl, err := controller.New(controller.Options{Config: cfg, Logger: logger, Version: version, Confine: confine})
 	if err != nil {

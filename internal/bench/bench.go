@@ -73,6 +73,9 @@ type Config struct {
 	// (tests); otherwise at its first FLOW_MOD or BARRIER_REQUEST after
 	// FEATURES_REPLY, or readyAfter after FEATURES_REPLY.
 	readyOnPortDesc bool
+	// idleHook, if set, runs in idle mode while the switches are connected
+	// (benchmarks take heap profiles there).
+	idleHook func()
 }
 
 // readyAfter is when a switch that got FEATURES_REQUEST but neither a
@@ -253,6 +256,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		sleep(ctx, cfg.Settle)
 		rep.MemConnected = r.memory()
 		rep.MemEnd = rep.MemConnected
+		if cfg.idleHook != nil {
+			cfg.idleHook()
+		}
 		r.totals(rep)
 		return rep, ctx.Err()
 	}

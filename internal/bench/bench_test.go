@@ -18,7 +18,9 @@ import (
 
 // startController runs a real Portcullis controller in this process and
 // returns its OpenFlow address.
-func startController(t *testing.T) string {
+func startController(t *testing.T) string { return startControllerB(t) }
+
+func startControllerB(t testing.TB) string {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Listen.OpenFlow = "127.0.0.1:0"

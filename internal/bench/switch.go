@@ -120,7 +120,7 @@ func (e *emulated) dial() error {
 		tc.SetNoDelay(true)
 	}
 	e.conn = c
-	e.br = bufio.NewReaderSize(c, 16<<10)
+	e.br = bufio.NewReaderSize(c, 8<<10)
 	e.mu.Lock()
 	e.wbuf = ofp.Append(e.wbuf, 1, ofp.NewHello(ofp.Version))
 	err = e.flushLocked()

@@ -164,12 +164,19 @@ func NewSwitch(cfg Config) *Switch {
 	return s
 }
 
+// reset forgets every host. The tables start empty and grow with the
+// hosts the switch has (up to MaxHosts stations and ipCap bindings), not
+// with the caps: a thousand quiet switches must not hold a thousand full
+// tables. A reset of a table that holds nothing keeps it.
 func (s *Switch) reset() {
-	s.byMAC = make(map[[6]byte]int32, s.cfg.MaxHosts)
-	s.ents = make([]entry, 0, s.cfg.MaxHosts)
-	s.free = s.free[:0]
+	if len(s.ents) == 0 && s.byMAC != nil {
+		return
+	}
+	s.byMAC = map[[6]byte]int32{}
+	s.ents = nil
+	s.free = nil
 	s.head, s.tail = none, none
-	s.ips = make(map[netip.Addr]ipBind, s.ipCap)
+	s.ips = map[netip.Addr]ipBind{}
 	s.perPort = map[uint32]int32{}
 	s.stats.Hosts = 0
 }

@@ -1,7 +1,6 @@
 package ofconn
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +17,6 @@ import (
 )
 
 const (
-	// readBufSize is the bufio size in front of the connection: many small
-	// messages per read system call.
-	readBufSize = 64 << 10
 	// maxQueueBytes bounds the encoded bytes waiting in a write queue, on
 	// top of the message count.
 	maxQueueBytes = 16 << 20
@@ -28,6 +24,9 @@ const (
 	// reassembly (a flow dump of ~500k flows), so that a switch cannot
 	// grow our memory without end by never clearing the MORE flag.
 	maxReplyBytes = 64 << 20
+	// keepWriteBuf is the largest write buffer a session keeps whatever
+	// its use; a larger one is kept while batches fill a quarter of it.
+	keepWriteBuf = 16 << 10
 	// flushTimeout bounds the last write of a session being closed with an
 	// OFPT_ERROR.
 	flushTimeout = 2 * time.Second
@@ -40,9 +39,9 @@ const (
 type Session struct {
 	srv    *Server
 	cfg    *Config
-	raw    net.Conn      // the accepted connection; Close closes it
-	conn   net.Conn      // raw, or TLS over raw; set before the writer starts
-	br     *bufio.Reader // over conn, owned by the reader
+	raw    net.Conn // the accepted connection; Close closes it
+	conn   net.Conn // raw, or TLS over raw; set before the writer starts
+	br     *reader  // over conn, owned by the reader; grows on demand (reader.go)
 	remote net.Addr
 	log    *slog.Logger
 
@@ -113,7 +112,7 @@ func (s *Server) newSession(c net.Conn) *Session {
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		finished:   make(chan struct{}),
-		rbuf:       make([]byte, 0, 4096),
+		rbuf:       make([]byte, 0, 1024),
 	}
 	sess.log = s.log.With("remote", sess.remote.String())
 	return sess
@@ -388,7 +387,7 @@ func (s *Session) serve(ctx context.Context) {
 		return
 	}
 	s.conn = conn
-	s.br = bufio.NewReaderSize(conn, readBufSize)
+	s.br = newReader(conn)
 
 	go s.writer()
 	err = s.run(ctx)
@@ -803,8 +802,8 @@ func (s *Session) writer() {
 				s.Close(fmt.Errorf("ofconn: write: %w", err))
 				return
 			}
-			if cap(buf) > 4<<20 {
-				buf = nil // do not keep a burst's buffer forever
+			if cap(buf) > keepWriteBuf && len(buf) < cap(buf)/4 {
+				buf = nil // do not keep a burst's buffer: an idle switch holds none
 			}
 		}
 		if closing {

@@ -73,3 +73,20 @@ func BenchmarkThroughput(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLatency: 16 switches, one packet-in in flight each, against an
+// in-process controller; reports answered packet-ins per second and the
+// median round trip.
+func BenchmarkLatency(b *testing.B) {
+	addr := startControllerB(b)
+	for b.Loop() {
+		cfg := Config{Addr: addr, Switches: 16, Mode: Latency, Miss: MissPortcullis,
+			Rounds: 3, Round: time.Second, Warmup: 500 * time.Millisecond}
+		rep, err := Run(b.Context(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(rep.Median, "responses/s")
+		b.ReportMetric(float64(rep.P50.Microseconds()), "p50-µs")
+	}
+}

@@ -81,3 +81,13 @@ func (b *reader) Read(p []byte) (int, error) {
 	b.r += n
 	return n, nil
 }
+
+// hasMessage reports whether a whole OpenFlow message is buffered: reading
+// it will not wait for the connection.
+func (b *reader) hasMessage() bool {
+	n := b.Buffered()
+	if n < 4 {
+		return false
+	}
+	return n >= int(b.buf[b.r+2])<<8|int(b.buf[b.r+3])
+}

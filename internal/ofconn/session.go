@@ -27,6 +27,12 @@ const (
 	// keepWriteBuf is the largest write buffer a session keeps whatever
 	// its use; a larger one is kept while batches fill a quarter of it.
 	keepWriteBuf = 16 << 10
+	// flushBytes is how much the reader lets the queue hold, while more
+	// messages are buffered, before it flushes anyway.
+	flushBytes = 32 << 10
+	// directWait bounds how long the reader waits for the socket when it
+	// writes the queue itself (flush).
+	directWait = 20 * time.Millisecond
 	// flushTimeout bounds the last write of a session being closed with an
 	// OFPT_ERROR.
 	flushTimeout = 2 * time.Second
@@ -59,13 +65,22 @@ type Session struct {
 	pending  map[uint32]*pendingReq
 	npending atomic.Int32 // len(pending), read without mu on the hot path
 
-	wmu       sync.Mutex // guards the write queue: wbuf, wn, wclosed, wclosing, wcloseErr
+	wmu       sync.Mutex // guards the write queue: wbuf, wn, writing, wclosed, wclosing, wcloseErr
 	wbuf      []byte     // encoded messages waiting for the writer
 	wn        int        // messages in wbuf
+	writing   bool       // a batch taken from wbuf is being written (by the writer or the reader)
 	wclosed   bool
 	wclosing  bool // flush what is queued, then close with wcloseErr
 	wcloseErr error
 	wake      chan struct{} // cap 1: wakes the writer
+
+	// The reader flushes the queue itself after the messages it has
+	// buffered are handled (see flush): a packet-in's flow-mods then leave
+	// without a hop to the writer goroutine. While it handles them,
+	// holding is set and Send leaves the writer asleep.
+	holding atomic.Bool
+	direct  bool   // plain TCP: the reader may write (set before the reader loop)
+	rspare  []byte // the reader's write buffer, owned by the reader
 
 	done       chan struct{} // closed by Close
 	closeOnce  sync.Once
@@ -222,7 +237,7 @@ func (s *Session) send(msgs []ofp.Message, force bool) (uint32, error) {
 	}
 	s.wn += len(msgs)
 	s.wmu.Unlock()
-	s.kick()
+	s.wakeWriter()
 	return xid, nil
 }
 
@@ -243,8 +258,16 @@ func (s *Session) sendXID(out []outMsg, force bool) error {
 	}
 	s.wn += len(out)
 	s.wmu.Unlock()
-	s.kick()
+	s.wakeWriter()
 	return nil
+}
+
+// wakeWriter wakes the writer for what was just queued, unless the reader
+// is handling messages and will flush the queue when done.
+func (s *Session) wakeWriter() {
+	if !s.holding.Load() {
+		s.kick()
+	}
 }
 
 func (s *Session) kick() {
@@ -388,6 +411,7 @@ func (s *Session) serve(ctx context.Context) {
 	}
 	s.conn = conn
 	s.br = newReader(conn)
+	_, s.direct = conn.(*net.TCPConn) // not TLS: a timed-out write can be resumed
 
 	go s.writer()
 	err = s.run(ctx)
@@ -448,16 +472,84 @@ func (s *Session) run(ctx context.Context) (err error) {
 	if err := s.handshake(ctx); err != nil {
 		return err
 	}
+	defer s.holding.Store(false)
 	for {
 		h, raw, err := s.readMessage()
 		if err != nil {
 			return err
 		}
 		s.rx.Add(1)
+		s.holding.Store(true)
 		if err := s.dispatch(h, raw); err != nil {
 			return err
 		}
+		// Batch the answers to what is buffered already; flush before the
+		// next read could block.
+		if !s.br.hasMessage() || s.queued() >= flushBytes {
+			s.holding.Store(false)
+			s.flush()
+		}
 	}
+}
+
+// queued is the number of bytes waiting in the write queue.
+func (s *Session) queued() int {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return len(s.wbuf)
+}
+
+// flush writes the queue from the reader goroutine when no batch is being
+// written (otherwise the writer takes it after that batch). The write may
+// wait directWait for the socket; what it could not write then goes back
+// to the head of the queue for the writer, so that a switch slow to read
+// never holds up its reader for long, and order is kept. On TLS
+// connections (a timed-out TLS write cannot be resumed) the writer does
+// all writing.
+func (s *Session) flush() {
+	s.wmu.Lock()
+	if len(s.wbuf) == 0 {
+		s.wmu.Unlock()
+		return
+	}
+	if !s.direct || s.writing || s.wclosed || s.wclosing {
+		s.wmu.Unlock()
+		s.kick()
+		return
+	}
+	buf := s.wbuf
+	s.wbuf = s.rspare[:0]
+	n := s.wn
+	s.wn = 0
+	s.writing = true
+	s.wmu.Unlock()
+
+	s.tx.Add(uint64(n))
+	s.batches.Add(1)
+	s.conn.SetWriteDeadline(time.Now().Add(directWait))
+	w, err := s.conn.Write(buf)
+	var rest []byte
+	if err != nil {
+		if !isTimeout(err) {
+			s.Close(fmt.Errorf("ofconn: write: %w", err))
+		} else {
+			rest = buf[w:]
+		}
+	}
+	s.wmu.Lock()
+	if len(rest) > 0 {
+		s.wbuf = append(slices.Clip(rest), s.wbuf...)
+	}
+	s.writing = false
+	again := len(s.wbuf) > 0 || s.wclosing
+	s.wmu.Unlock()
+	if again {
+		s.kick()
+	}
+	if len(rest) > 0 || cap(buf) > keepWriteBuf && len(buf) < cap(buf)/4 {
+		buf = nil // rest is in the queue now; or a burst's buffer
+	}
+	s.rspare = buf[:0]
 }
 
 // handshake runs the handshake state machine within HandshakeTimeout.
@@ -782,10 +874,17 @@ func (s *Session) writer() {
 			continue
 		}
 		s.wmu.Lock()
+		if s.writing {
+			// The reader writes a batch; it wakes us when it is done if
+			// more is queued.
+			s.wmu.Unlock()
+			continue
+		}
 		buf, s.wbuf = s.wbuf, buf[:0]
 		n := s.wn
 		s.wn = 0
 		closing, closeErr := s.wclosing, s.wcloseErr
+		s.writing = len(buf) > 0
 		s.wmu.Unlock()
 
 		if len(buf) > 0 {
@@ -804,6 +903,13 @@ func (s *Session) writer() {
 			}
 			if cap(buf) > keepWriteBuf && len(buf) < cap(buf)/4 {
 				buf = nil // do not keep a burst's buffer: an idle switch holds none
+			}
+			s.wmu.Lock()
+			s.writing = false
+			more := len(s.wbuf) > 0
+			s.wmu.Unlock()
+			if more && !closing {
+				s.kick()
 			}
 		}
 		if closing {

@@ -246,10 +246,8 @@ func (c *Controller) floodFrom(sw *switchState, now time.Time, port uint32, mac 
 		c.floodReport(sw, port, s, reason, "the sending station is never-block host "+ip.String()+": not blocked")
 		return
 	}
-	c.detMu.Lock()
 	forwarder := c.det.Forwarder(src)
 	targets := c.det.TargetsOf(src)
-	c.detMu.Unlock()
 	if forwarder || routerShaped(ips) {
 		c.floodReport(sw, port, s, reason, "the sending station sends for many addresses (a router, or spoofed sources): not blocked")
 		return

@@ -39,10 +39,12 @@ type switchState struct {
 	synPolling atomic.Bool // a SYN counter request is in flight
 }
 
+// lookup returns the state of a connected switch's session, or nil: the
+// state attached to the session in Connected (the per-message path takes
+// no lock shared by all switches). c.switches, under c.mu, lists them for
+// the periodic work.
 func (c *Controller) lookup(s *ofconn.Session) *switchState {
-	c.mu.Lock()
-	sw := c.switches[s]
-	c.mu.Unlock()
+	sw, _ := s.Attached().(*switchState)
 	return sw
 }
 
@@ -79,8 +81,10 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	c.mu.Lock()
 	if old := c.byDPID[sw.dpid]; old != nil {
 		delete(c.switches, old.sess)
+		old.sess.Attach(nil)
 	}
 	c.switches[s] = sw
+	s.Attach(sw)
 	c.byDPID[sw.dpid] = sw
 	n := len(c.switches)
 	c.mu.Unlock()
@@ -95,6 +99,7 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 	c.mu.Lock()
 	sw := c.switches[s]
 	delete(c.switches, s)
+	s.Attach(nil)
 	if sw != nil && c.byDPID[sw.dpid] == sw {
 		delete(c.byDPID, sw.dpid)
 	}
@@ -284,7 +289,6 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 		return
 	}
 	src := detect.Source{DPID: sw.dpid, Port: inPort, MAC: p.EthSrc}
-	c.detMu.Lock()
 	var v detect.Verdict
 	var decided bool
 	if attr.Spoofed() {
@@ -292,7 +296,6 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 	} else {
 		v, decided = c.det.Observe(now, src, p)
 	}
-	c.detMu.Unlock()
 	c.probes.Add(1)
 	if decided {
 		c.queueVerdict(v)

@@ -60,6 +60,8 @@ type Session struct {
 
 	xid atomic.Uint32
 
+	attached atomic.Pointer[any] // the handler's value (Attach)
+
 	mu       sync.Mutex // guards ports and pending
 	ports    []ofp.Port
 	pending  map[uint32]*pendingReq
@@ -131,6 +133,20 @@ func (s *Server) newSession(c net.Conn) *Session {
 	}
 	sess.log = s.log.With("remote", sess.remote.String())
 	return sess
+}
+
+// Attach stores v with the session for its handler (its per-switch
+// state), so that the handler finds it on every message without a lookup
+// under a lock shared by all sessions. Attach(nil) clears it. Safe for
+// concurrent use.
+func (s *Session) Attach(v any) { s.attached.Store(&v) }
+
+// Attached returns the value of the last Attach, or nil.
+func (s *Session) Attached() any {
+	if p := s.attached.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // DPID is the switch's datapath id (from FEATURES_REPLY).

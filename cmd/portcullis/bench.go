@@ -48,6 +48,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		round    = fs.Duration("round", 2*time.Second, "length of a round")
 		warmup   = fs.Duration("warmup", time.Second, "load before the first round")
 		timeout  = fs.Duration("connect-timeout", 60*time.Second, "time for all switches to connect")
+		hold     = fs.Duration("hold", 2*time.Second, "idle mode: how long the switches stay connected before the controller's memory is read")
 		pid      = fs.Int("pid", 0, "the controller's process id, to report its resident memory")
 		asJSON   = fs.Bool("json", false, "print the report as JSON")
 	)
@@ -58,7 +59,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := bench.Config{Addr: *addr, Switches: *switches, Ports: *ports, Mode: bench.Mode(*mode), InFlight: *inFlight,
-		Rounds: *rounds, Round: *round, Warmup: *warmup, ConnectTimeout: *timeout, PID: *pid}
+		Rounds: *rounds, Round: *round, Warmup: *warmup, ConnectTimeout: *timeout, Settle: *hold, PID: *pid}
 	switch *miss {
 	case "portcullis":
 		cfg.Miss = bench.MissPortcullis

@@ -83,7 +83,7 @@ type Controller struct {
 
 	floodMu sync.Mutex
 	flood   *detect.Flood
-	synTop  map[uint64]float64 // highest port SYN rate per switch at its last reading
+	synTop  synMax // highest port SYN rate per switch at its last reading (periodic.go)
 	// station counters on ports shared by several stations (flood.go)
 	stations     map[uint32]stationRef
 	stationSeq   uint32
@@ -203,7 +203,7 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: detect: %w", err)
 	}
 	c.det = newDetector(dc)
-	c.synTop = map[uint64]float64{}
+	c.synTop = newSynMax()
 	fc := detect.FloodConfig{SYNRate: float64(cfg.Detect.Flood.SYNRate), Sustain: cfg.Detect.Flood.Sustain}
 	c.flood = detect.NewFlood(fc)
 	c.stations = map[uint32]stationRef{}

@@ -105,11 +105,7 @@ func (c *Controller) synCounts(sw *switchState, now time.Time, stats []ofp.FlowS
 			sw.sess.Logger().Info("SYN flood over", "port", port, "rate", int(s.Rate))
 		}
 	}
-	c.synTop[sw.dpid] = top
-	for _, r := range c.synTop {
-		top = max(top, r)
-	}
-	c.m.PortSYNRateMax.Set(top)
+	c.m.PortSYNRateMax.Set(c.synTop.set(sw.dpid, top))
 
 	// Station counters of ports shared by several stations.
 	stations := map[uint32]uint64{}

@@ -33,6 +33,8 @@ type switchState struct {
 	fcPorts   map[uint32]bool // ports with a first-contact meter (policy.FirstContactFlows)
 	synPorts  map[uint32]bool // ports with SYN counter flows (policy.SYNCountFlows)
 	spoofs    spoofReports    // recent MAC spoofs reported (spoof.go)
+	fcGen     uint64          // firstContactAdd calls: ports (re)armed
+	exempted  exemptMark      // what exemptProtectedPorts last walked
 
 	meters meterReadings // the last meter reading (pollMeters' goroutine only)
 
@@ -110,7 +112,7 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 		return
 	}
 	c.floodMu.Lock()
-	delete(c.synTop, sw.dpid)
+	c.synTop.forget(sw.dpid)
 	c.floodMu.Unlock()
 	c.post(func(time.Time) { c.eng.SwitchDisconnected(sw.dpid, sw.epoch) })
 	msg := "switch " + fmtDPID(sw.dpid) + " disconnected"
@@ -192,6 +194,7 @@ func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message 
 	if msgs != nil {
 		sw.fcPorts[p.PortNo] = true // policy.FirstContactDelete removes both
 	}
+	sw.fcGen++
 	return append(msgs, c.synCountAdd(sw, p.PortNo)...)
 }
 
@@ -202,15 +205,25 @@ func (c *Controller) exemptProtectedPorts() {
 	if c.never.Load().Len() == 0 {
 		return
 	}
+	never := c.never.Load()
 	for _, sw := range c.sessionsSnapshot() {
 		sw.mu.Lock()
+		// Walk a switch's hosts only when an address was bound to a
+		// station, a port got its meters, or the list changed since the
+		// last walk: not every switch's every host every 2 seconds.
+		if mark := (exemptMark{never, sw.fwd.Stats().Bound, sw.fcGen}); mark == sw.exempted {
+			sw.mu.Unlock()
+			continue
+		} else {
+			sw.exempted = mark
+		}
 		if len(sw.fcPorts) > 0 || len(sw.synPorts) > 0 {
 			for _, h := range sw.fwd.Hosts() {
 				if !sw.fcPorts[h.Port] && !sw.synPorts[h.Port] {
 					continue
 				}
 				for _, ip := range h.IPs {
-					if c.never.Load().ContainsAddr(ip) {
+					if never.ContainsAddr(ip) {
 						if sw.fcPorts[h.Port] {
 							delete(sw.fcPorts, h.Port)
 							sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)
@@ -227,6 +240,14 @@ func (c *Controller) exemptProtectedPorts() {
 		}
 		sw.mu.Unlock()
 	}
+}
+
+// exemptMark is the state exemptProtectedPorts walked a switch in: the
+// never-block list, the switch's address bindings and port arming.
+type exemptMark struct {
+	never *policy.Allowlist
+	bound uint64
+	fcGen uint64
 }
 
 // send flushes sw.out to the switch. Must hold sw.mu.

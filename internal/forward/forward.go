@@ -113,6 +113,7 @@ type Stats struct {
 	IPEvictions uint64 // IP bindings evicted because the index was full
 	IPSpoofs    uint64 // packets with a source address whose home is another port or MAC
 	Ignored     uint64 // packet-ins not learned from (multicast or zero source MAC, no in_port)
+	Bound       uint64 // addresses bound to a station (new, or moved to it): a change to look at
 }
 
 const none = -1
@@ -701,6 +702,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now time.Time) {
 		s.evictIPs(now)
 	}
 	s.ips[a] = ipBind{mac: e.mac, port: e.port, seen: now}
+	s.stats.Bound++
 	for k := range e.nips {
 		if e.ips[k] == a {
 			return

@@ -6,7 +6,7 @@ FUZZTIME  ?= 3s
 # Debian packages the lab, the demo and the e2e tests use.
 DEB_PKGS  := openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump curl python3
 
-.PHONY: all build test vet fmt-check unit fuzz e2e demo deps test-deps bench clean deb demo-vm
+.PHONY: all build test vet fmt-check unit fuzz e2e demo deps test-deps bench bench-scale clean deb demo-vm
 
 all: build
 
@@ -63,6 +63,10 @@ deb:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./ofp/ ./internal/...
+
+# The controller at scale beside ovs-testcontroller and os-ken (docs/BENCHMARKS.md).
+bench-scale: build
+	./scripts/bench-scale.sh
 
 clean:
 	rm -rf bin

@@ -58,6 +58,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "portcullis bench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
 	cfg := bench.Config{Addr: *addr, Switches: *switches, Ports: *ports, Mode: bench.Mode(*mode), InFlight: *inFlight,
 		Rounds: *rounds, Round: *round, Warmup: *warmup, ConnectTimeout: *timeout, Settle: *hold, PID: *pid}
 	switch *miss {

@@ -112,7 +112,8 @@ func newEmulated(r *runner, idx int) *emulated {
 
 // dial connects and sends HELLO.
 func (e *emulated) dial() error {
-	c, err := net.DialTimeout("tcp", e.r.cfg.Addr, e.r.cfg.ConnectTimeout)
+	d := net.Dialer{Deadline: e.r.epoch.Add(e.r.cfg.ConnectTimeout)} // all switches share the connect time
+	c, err := d.Dial("tcp", e.r.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("bench: switch %d: %w", e.idx, err)
 	}

@@ -71,8 +71,8 @@ for p in "${peers[@]}"; do row "$p" 16 latency 1; done
 for p in "${peers[@]}"; do row "$p" 16 throughput 4; done
 for p in "${peers[@]}"; do row "$p" 100 throughput 4 --connect-timeout 30s; done
 for p in "${peers[@]}"; do row "$p" 1000 throughput 4 --connect-timeout 30s; done
-for p in "${peers[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 3s; done
-row portcullis 10000 idle 0 --connect-timeout 60s --hold 3s
+for p in "${peers[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 10s; done
+row portcullis 10000 idle 0 --connect-timeout 60s --hold 10s
 
 python3 - "$OUT/rows" <<'PY'
 import json, sys

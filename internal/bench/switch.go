@@ -79,18 +79,19 @@ type emulated struct {
 	br   *bufio.Reader
 	rbuf []byte
 
-	mu        sync.Mutex
-	wbuf      []byte
-	tmpl      []byte
-	slots     []slot
-	seq       uint32
-	inflight  int
-	hist      *hist // latency mode only
-	err       error
-	byTimeout bool // counted ready without a flow-mod or barrier
+	mu       sync.Mutex
+	wbuf     []byte
+	tmpl     []byte
+	slots    []slot
+	seq      uint32
+	inflight int
+	hist     *hist // latency mode only
+	err      error
 
 	featuresAt atomic.Int64 // ns since epoch; 0 until FEATURES_REPLY is sent
 	ready      atomic.Bool
+	byTimeout  atomic.Bool // counted ready without a flow-mod or barrier
+	failed     atomic.Bool // err is set
 	lastAnswer atomic.Int64
 
 	answered, lost, flowMods, packetOuts, others atomic.Uint64
@@ -135,8 +136,8 @@ func (e *emulated) serve() {
 		raw, err := e.read()
 		if err != nil {
 			e.mu.Lock()
-			if e.err == nil && !e.r.closing.Load() {
-				e.err = err
+			if !e.r.closing.Load() {
+				e.setErr(err)
 			}
 			e.mu.Unlock()
 			return
@@ -354,10 +355,18 @@ func (e *emulated) flushLocked() error {
 	}
 	_, err := e.conn.Write(e.wbuf)
 	e.wbuf = e.wbuf[:0]
-	if err != nil && e.err == nil && !e.r.closing.Load() {
-		e.err = err
+	if err != nil && !e.r.closing.Load() {
+		e.setErr(err)
 	}
 	return err
+}
+
+// setErr records why the switch failed (the first reason). Must hold e.mu.
+func (e *emulated) setErr(err error) {
+	if e.err == nil {
+		e.err = err
+		e.failed.Store(true)
+	}
 }
 
 func (e *emulated) close() {

@@ -17,7 +17,7 @@ RESULTS   := bin/test-results
 SUMMARY   := bin/testsummary
 UNIT_PKGS  = $$($(GO) list $(PKGS) | grep -v /test/e2e)
 
-.PHONY: all build test vet fmt-check lint lint-all unit race fuzz e2e demo deps test-deps test-deps-auto test-summary bench clean deb demo-vm
+.PHONY: all build test vet fmt-check lint lint-all unit race fuzz e2e demo deps test-deps test-deps-auto test-summary bench bench-scale clean deb demo-vm
 
 all: build
 
@@ -118,6 +118,10 @@ deb:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./ofp/ ./internal/...
+
+# The controller at scale beside ovs-testcontroller and os-ken (docs/BENCHMARKS.md).
+bench-scale: build
+	./scripts/bench-scale.sh
 
 clean:
 	rm -rf bin

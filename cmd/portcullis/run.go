@@ -148,6 +148,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w)
 	}
+	raiseFileLimit(logger)
 	confine := func() error { return confineRun(logger, cfg, *cfgPath, *runUser, *noSandbox) }
 	ctl, err := controller.New(controller.Options{Config: cfg, Logger: logger, Version: version, Confine: confine})
 	if err != nil {

@@ -71,9 +71,7 @@ func (c *Controller) Hosts() []api.Host {
 
 // Suspects lists sources with their current detection score.
 func (c *Controller) Suspects() []api.Suspect {
-	c.detMu.Lock()
 	ss := c.det.Suspects(c.now())
-	c.detMu.Unlock()
 	out := make([]api.Suspect, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, api.Suspect{DPID: fmtDPID(s.Source.DPID), Port: s.Source.Port, MAC: macString(s.Source.MAC),

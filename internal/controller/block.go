@@ -181,9 +181,7 @@ func (c *Controller) blocker(ctx context.Context) {
 			clear(batch)
 		case <-t.C:
 			now := c.now()
-			c.detMu.Lock()
 			vs := c.det.Tick(c.evidenceHorizon(now))
-			c.detMu.Unlock()
 			for _, v := range vs {
 				c.onVerdict(v)
 			}
@@ -201,9 +199,7 @@ func (c *Controller) blocker(ctx context.Context) {
 			c.pollMeters() // every tick: answer meters' drops must reach detection before silence counts
 			if now.Sub(lastPoll) >= 10*time.Second {
 				lastPoll = now
-				c.detMu.Lock()
 				st := c.det.Stats()
-				c.detMu.Unlock()
 				c.m.Sources.Set(float64(st.Actors))
 				c.m.Evictions.Add(float64(st.ActorsEvicted - lastEvicted))
 				lastEvicted = st.ActorsEvicted
@@ -307,12 +303,8 @@ func (c *Controller) do(ctx context.Context, rd policy.Ready) {
 			c.log.Error("store: write failed", "key", w.Key, "err", err)
 		}
 	}
-	if len(rd.Forget) > 0 {
-		c.detMu.Lock()
-		for _, s := range rd.Forget {
-			c.det.Forget(s)
-		}
-		c.detMu.Unlock()
+	for _, s := range rd.Forget {
+		c.det.Forget(s)
 	}
 	for _, ev := range rd.Events {
 		c.bus.Publish(ev)

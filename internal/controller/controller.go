@@ -5,14 +5,14 @@
 //
 // Concurrency: each switch session's reader goroutine calls the Handler
 // methods in order. Per-switch state (forwarding table, parse buffer) is
-// guarded by that switch's mutex; the detector by detMu; the flood
+// guarded by that switch's mutex; the detector by its own (detshard.go); the flood
 // detectors by floodMu; the switch tables, the allowlist and the reloadable
 // settings by mu. Blocks belong to the block engine (policy.Engine), which
 // only the blocker goroutine touches (block.go): verdicts, switch events,
 // API requests and the outcomes of block IO reach it through queues that
 // never drop, so the packet-in path never waits on a store write or a
-// barrier. Lock order: mu before a switch's mu; detMu and floodMu are taken
-// alone.
+// barrier. Lock order: mu before a switch's mu; the detector's lock and
+// floodMu are taken alone.
 package controller
 
 import (
@@ -79,12 +79,11 @@ type Controller struct {
 	never    atomic.Pointer[policy.Allowlist] // replaced on reload
 	noticeK  []byte
 
-	detMu sync.Mutex
-	det   *detect.Detector
+	det *detector // scan detection, with its own lock (detshard.go)
 
 	floodMu sync.Mutex
 	flood   *detect.Flood
-	synTop  map[uint64]float64 // highest port SYN rate per switch at its last reading
+	synTop  synMax // highest port SYN rate per switch at its last reading (periodic.go)
 	// station counters on ports shared by several stations (flood.go)
 	stations     map[uint32]stationRef
 	stationSeq   uint32
@@ -204,8 +203,8 @@ func New(opts Options) (*Controller, error) {
 	if err := dc.Validate(); err != nil {
 		return nil, fmt.Errorf("controller: detect: %w", err)
 	}
-	c.det = detect.New(dc)
-	c.synTop = map[uint64]float64{}
+	c.det = newDetector(dc)
+	c.synTop = newSynMax()
 	fc := detect.FloodConfig{SYNRate: float64(cfg.Detect.Flood.SYNRate), Sustain: cfg.Detect.Flood.Sustain}
 	c.flood = detect.NewFlood(fc)
 	c.stations = map[uint32]stationRef{}

@@ -105,11 +105,7 @@ func (c *Controller) synCounts(sw *switchState, now time.Time, stats []ofp.FlowS
 			sw.sess.Logger().Info("SYN flood over", "port", port, "rate", int(s.Rate))
 		}
 	}
-	c.synTop[sw.dpid] = top
-	for _, r := range c.synTop {
-		top = max(top, r)
-	}
-	c.m.PortSYNRateMax.Set(top)
+	c.m.PortSYNRateMax.Set(c.synTop.set(sw.dpid, top))
 
 	// Station counters of ports shared by several stations.
 	stations := map[uint32]uint64{}
@@ -246,10 +242,8 @@ func (c *Controller) floodFrom(sw *switchState, now time.Time, port uint32, mac 
 		c.floodReport(sw, port, s, reason, "the sending station is never-block host "+ip.String()+": not blocked")
 		return
 	}
-	c.detMu.Lock()
 	forwarder := c.det.Forwarder(src)
 	targets := c.det.TargetsOf(src)
-	c.detMu.Unlock()
 	if forwarder || routerShaped(ips) {
 		c.floodReport(sw, port, s, reason, "the sending station sends for many addresses (a router, or spoofed sources): not blocked")
 		return

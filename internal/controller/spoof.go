@@ -166,11 +166,9 @@ func (c *Controller) readMeters(sw *switchState, sent time.Time) {
 		return
 	}
 	c.m.losses.Add(uint64(len(losses)))
-	c.detMu.Lock()
 	for _, l := range losses {
 		c.det.ReplyLoss(l)
 	}
-	c.detMu.Unlock()
 }
 
 // pollMeters reads every switch's meters (at most one round at a time)

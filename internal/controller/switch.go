@@ -33,16 +33,20 @@ type switchState struct {
 	fcPorts   map[uint32]bool // ports with a first-contact meter (policy.FirstContactFlows)
 	synPorts  map[uint32]bool // ports with SYN counter flows (policy.SYNCountFlows)
 	spoofs    spoofReports    // recent MAC spoofs reported (spoof.go)
+	fcGen     uint64          // firstContactAdd calls: ports (re)armed
+	exempted  exemptMark      // what exemptProtectedPorts last walked
 
 	meters meterReadings // the last meter reading (pollMeters' goroutine only)
 
 	synPolling atomic.Bool // a SYN counter request is in flight
 }
 
+// lookup returns the state of a connected switch's session, or nil: the
+// state attached to the session in Connected (the per-message path takes
+// no lock shared by all switches). c.switches, under c.mu, lists them for
+// the periodic work.
 func (c *Controller) lookup(s *ofconn.Session) *switchState {
-	c.mu.Lock()
-	sw := c.switches[s]
-	c.mu.Unlock()
+	sw, _ := s.Attached().(*switchState)
 	return sw
 }
 
@@ -79,8 +83,10 @@ func (c *Controller) Connected(s *ofconn.Session) {
 	c.mu.Lock()
 	if old := c.byDPID[sw.dpid]; old != nil {
 		delete(c.switches, old.sess)
+		old.sess.Attach(nil)
 	}
 	c.switches[s] = sw
+	s.Attach(sw)
 	c.byDPID[sw.dpid] = sw
 	n := len(c.switches)
 	c.mu.Unlock()
@@ -95,6 +101,7 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 	c.mu.Lock()
 	sw := c.switches[s]
 	delete(c.switches, s)
+	s.Attach(nil)
 	if sw != nil && c.byDPID[sw.dpid] == sw {
 		delete(c.byDPID, sw.dpid)
 	}
@@ -105,7 +112,7 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 		return
 	}
 	c.floodMu.Lock()
-	delete(c.synTop, sw.dpid)
+	c.synTop.forget(sw.dpid)
 	c.floodMu.Unlock()
 	c.post(func(time.Time) { c.eng.SwitchDisconnected(sw.dpid, sw.epoch) })
 	msg := "switch " + fmtDPID(sw.dpid) + " disconnected"
@@ -187,6 +194,7 @@ func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message 
 	if msgs != nil {
 		sw.fcPorts[p.PortNo] = true // policy.FirstContactDelete removes both
 	}
+	sw.fcGen++
 	return append(msgs, c.synCountAdd(sw, p.PortNo)...)
 }
 
@@ -197,15 +205,25 @@ func (c *Controller) exemptProtectedPorts() {
 	if c.never.Load().Len() == 0 {
 		return
 	}
+	never := c.never.Load()
 	for _, sw := range c.sessionsSnapshot() {
 		sw.mu.Lock()
+		// Walk a switch's hosts only when an address was bound to a
+		// station, a port got its meters, or the list changed since the
+		// last walk: not every switch's every host every 2 seconds.
+		if mark := (exemptMark{never, sw.fwd.Stats().Bound, sw.fcGen}); mark == sw.exempted {
+			sw.mu.Unlock()
+			continue
+		} else {
+			sw.exempted = mark
+		}
 		if len(sw.fcPorts) > 0 || len(sw.synPorts) > 0 {
 			for _, h := range sw.fwd.Hosts() {
 				if !sw.fcPorts[h.Port] && !sw.synPorts[h.Port] {
 					continue
 				}
 				for _, ip := range h.IPs {
-					if c.never.Load().ContainsAddr(ip) {
+					if never.ContainsAddr(ip) {
 						if sw.fcPorts[h.Port] {
 							delete(sw.fcPorts, h.Port)
 							sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)
@@ -222,6 +240,14 @@ func (c *Controller) exemptProtectedPorts() {
 		}
 		sw.mu.Unlock()
 	}
+}
+
+// exemptMark is the state exemptProtectedPorts walked a switch in: the
+// never-block list, the switch's address bindings and port arming.
+type exemptMark struct {
+	never *policy.Allowlist
+	bound uint64
+	fcGen uint64
 }
 
 // send flushes sw.out to the switch. Must hold sw.mu.
@@ -284,7 +310,6 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 		return
 	}
 	src := detect.Source{DPID: sw.dpid, Port: inPort, MAC: p.EthSrc}
-	c.detMu.Lock()
 	var v detect.Verdict
 	var decided bool
 	if attr.Spoofed() {
@@ -292,7 +317,6 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 	} else {
 		v, decided = c.det.Observe(now, src, p)
 	}
-	c.detMu.Unlock()
 	c.probes.Add(1)
 	if decided {
 		c.queueVerdict(v)

@@ -125,7 +125,5 @@ func (c *Controller) queueVerdict(v detect.Verdict) {
 		return
 	}
 	c.m.Errors.WithLabelValues("verdict_queue_full").Inc()
-	c.detMu.Lock()
 	c.det.Forget(v.Source)
-	c.detMu.Unlock()
 }

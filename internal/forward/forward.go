@@ -113,6 +113,7 @@ type Stats struct {
 	IPEvictions uint64 // IP bindings evicted because the index was full
 	IPSpoofs    uint64 // packets with a source address whose home is another port or MAC
 	Ignored     uint64 // packet-ins not learned from (multicast or zero source MAC, no in_port)
+	Bound       uint64 // addresses bound to a station (new, or moved to it): a change to look at
 }
 
 const none = -1
@@ -164,12 +165,19 @@ func NewSwitch(cfg Config) *Switch {
 	return s
 }
 
+// reset forgets every host. The tables start empty and grow with the
+// hosts the switch has (up to MaxHosts stations and ipCap bindings), not
+// with the caps: a thousand quiet switches must not hold a thousand full
+// tables. A reset of a table that holds nothing keeps it.
 func (s *Switch) reset() {
-	s.byMAC = make(map[[6]byte]int32, s.cfg.MaxHosts)
-	s.ents = make([]entry, 0, s.cfg.MaxHosts)
-	s.free = s.free[:0]
+	if len(s.ents) == 0 && s.byMAC != nil {
+		return
+	}
+	s.byMAC = map[[6]byte]int32{}
+	s.ents = nil
+	s.free = nil
 	s.head, s.tail = none, none
-	s.ips = make(map[netip.Addr]ipBind, s.ipCap)
+	s.ips = map[netip.Addr]ipBind{}
 	s.perPort = map[uint32]int32{}
 	s.stats.Hosts = 0
 }
@@ -694,6 +702,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now time.Time) {
 		s.evictIPs(now)
 	}
 	s.ips[a] = ipBind{mac: e.mac, port: e.port, seen: now}
+	s.stats.Bound++
 	for k := range e.nips {
 		if e.ips[k] == a {
 			return

@@ -1,7 +1,6 @@
 package ofconn
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -19,9 +18,6 @@ import (
 )
 
 const (
-	// readBufSize is the bufio size in front of the connection: many small
-	// messages per read system call.
-	readBufSize = 64 << 10
 	// maxQueueBytes bounds the encoded bytes waiting in a write queue, on
 	// top of the message count.
 	maxQueueBytes = 16 << 20
@@ -29,6 +25,15 @@ const (
 	// reassembly (a flow dump of ~500k flows), so that a switch cannot
 	// grow our memory without end by never clearing the MORE flag.
 	maxReplyBytes = 64 << 20
+	// keepWriteBuf is the largest write buffer a session keeps whatever
+	// its use; a larger one is kept while batches fill a quarter of it.
+	keepWriteBuf = 16 << 10
+	// flushBytes is how much the reader lets the queue hold, while more
+	// messages are buffered, before it flushes anyway.
+	flushBytes = 32 << 10
+	// directWait bounds how long the reader waits for the socket when it
+	// writes the queue itself (flush).
+	directWait = 20 * time.Millisecond
 	// flushTimeout bounds the last write of a session being closed with an
 	// OFPT_ERROR.
 	flushTimeout = 2 * time.Second
@@ -41,9 +46,9 @@ const (
 type Session struct {
 	srv    *Server
 	cfg    *Config
-	raw    net.Conn      // the accepted connection; Close closes it
-	conn   net.Conn      // raw, or TLS over raw; set before the writer starts
-	br     *bufio.Reader // over conn, owned by the reader
+	raw    net.Conn // the accepted connection; Close closes it
+	conn   net.Conn // raw, or TLS over raw; set before the writer starts
+	br     *reader  // over conn, owned by the reader; grows on demand (reader.go)
 	remote net.Addr
 	log    *slog.Logger
 
@@ -56,18 +61,29 @@ type Session struct {
 
 	xid atomic.Uint32
 
+	attached atomic.Pointer[any] // the handler's value (Attach)
+
 	mu       sync.Mutex // guards ports and pending
 	ports    []ofp.Port
 	pending  map[uint32]*pendingReq
 	npending atomic.Int32 // len(pending), read without mu on the hot path
 
-	wmu       sync.Mutex // guards the write queue: wbuf, wn, wclosed, wclosing, wcloseErr
+	wmu       sync.Mutex // guards the write queue: wbuf, wn, writing, wclosed, wclosing, wcloseErr
 	wbuf      []byte     // encoded messages waiting for the writer
 	wn        int        // messages in wbuf
+	writing   bool       // a batch taken from wbuf is being written (by the writer or the reader)
 	wclosed   bool
 	wclosing  bool // flush what is queued, then close with wcloseErr
 	wcloseErr error
 	wake      chan struct{} // cap 1: wakes the writer
+
+	// The reader flushes the queue itself after the messages it has
+	// buffered are handled (see flush): a packet-in's flow-mods then leave
+	// without a hop to the writer goroutine. While it handles them,
+	// holding is set and Send leaves the writer asleep.
+	holding atomic.Bool
+	direct  bool   // plain TCP: the reader may write (set before the reader loop)
+	rspare  []byte // the reader's write buffer, owned by the reader
 
 	done       chan struct{} // closed by Close
 	closeOnce  sync.Once
@@ -114,10 +130,24 @@ func (s *Server) newSession(c net.Conn) *Session {
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		finished:   make(chan struct{}),
-		rbuf:       make([]byte, 0, 4096),
+		rbuf:       make([]byte, 0, 1024),
 	}
 	sess.log = s.log.With("remote", sess.remote.String())
 	return sess
+}
+
+// Attach stores v with the session for its handler (its per-switch
+// state), so that the handler finds it on every message without a lookup
+// under a lock shared by all sessions. Attach(nil) clears it. Safe for
+// concurrent use.
+func (s *Session) Attach(v any) { s.attached.Store(&v) }
+
+// Attached returns the value of the last Attach, or nil.
+func (s *Session) Attached() any {
+	if p := s.attached.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // DPID is the switch's datapath id (from FEATURES_REPLY).
@@ -224,7 +254,7 @@ func (s *Session) send(msgs []ofp.Message, force bool) (uint32, error) {
 	}
 	s.wn += len(msgs)
 	s.wmu.Unlock()
-	s.kick()
+	s.wakeWriter()
 	return xid, nil
 }
 
@@ -245,8 +275,16 @@ func (s *Session) sendXID(out []outMsg, force bool) error {
 	}
 	s.wn += len(out)
 	s.wmu.Unlock()
-	s.kick()
+	s.wakeWriter()
 	return nil
+}
+
+// wakeWriter wakes the writer for what was just queued, unless the reader
+// is handling messages and will flush the queue when done.
+func (s *Session) wakeWriter() {
+	if !s.holding.Load() {
+		s.kick()
+	}
 }
 
 func (s *Session) kick() {
@@ -389,7 +427,8 @@ func (s *Session) serve(ctx context.Context) {
 		return
 	}
 	s.conn = conn
-	s.br = bufio.NewReaderSize(conn, readBufSize)
+	s.br = newReader(conn)
+	_, s.direct = conn.(*net.TCPConn) // not TLS: a timed-out write can be resumed
 
 	go s.writer()
 	err = s.run(ctx)
@@ -450,16 +489,84 @@ func (s *Session) run(ctx context.Context) (err error) {
 	if err := s.handshake(ctx); err != nil {
 		return err
 	}
+	defer s.holding.Store(false)
 	for {
 		h, raw, err := s.readMessage()
 		if err != nil {
 			return err
 		}
 		s.rx.Add(1)
+		s.holding.Store(true)
 		if err := s.dispatch(h, raw); err != nil {
 			return err
 		}
+		// Batch the answers to what is buffered already; flush before the
+		// next read could block.
+		if !s.br.hasMessage() || s.queued() >= flushBytes {
+			s.holding.Store(false)
+			s.flush()
+		}
 	}
+}
+
+// queued is the number of bytes waiting in the write queue.
+func (s *Session) queued() int {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return len(s.wbuf)
+}
+
+// flush writes the queue from the reader goroutine when no batch is being
+// written (otherwise the writer takes it after that batch). The write may
+// wait directWait for the socket; what it could not write then goes back
+// to the head of the queue for the writer, so that a switch slow to read
+// never holds up its reader for long, and order is kept. On TLS
+// connections (a timed-out TLS write cannot be resumed) the writer does
+// all writing.
+func (s *Session) flush() {
+	s.wmu.Lock()
+	if len(s.wbuf) == 0 {
+		s.wmu.Unlock()
+		return
+	}
+	if !s.direct || s.writing || s.wclosed || s.wclosing {
+		s.wmu.Unlock()
+		s.kick()
+		return
+	}
+	buf := s.wbuf
+	s.wbuf = s.rspare[:0]
+	n := s.wn
+	s.wn = 0
+	s.writing = true
+	s.wmu.Unlock()
+
+	s.tx.Add(uint64(n))
+	s.batches.Add(1)
+	s.conn.SetWriteDeadline(time.Now().Add(directWait))
+	w, err := s.conn.Write(buf)
+	var rest []byte
+	if err != nil {
+		if !isTimeout(err) {
+			s.Close(fmt.Errorf("ofconn: write: %w", err))
+		} else {
+			rest = buf[w:]
+		}
+	}
+	s.wmu.Lock()
+	if len(rest) > 0 {
+		s.wbuf = append(slices.Clip(rest), s.wbuf...)
+	}
+	s.writing = false
+	again := len(s.wbuf) > 0 || s.wclosing
+	s.wmu.Unlock()
+	if again {
+		s.kick()
+	}
+	if len(rest) > 0 || cap(buf) > keepWriteBuf && len(buf) < cap(buf)/4 {
+		buf = nil // rest is in the queue now; or a burst's buffer
+	}
+	s.rspare = buf[:0]
 }
 
 // handshake runs the handshake state machine within HandshakeTimeout.
@@ -784,10 +891,17 @@ func (s *Session) writer() {
 			continue
 		}
 		s.wmu.Lock()
+		if s.writing {
+			// The reader writes a batch; it wakes us when it is done if
+			// more is queued.
+			s.wmu.Unlock()
+			continue
+		}
 		buf, s.wbuf = s.wbuf, buf[:0]
 		n := s.wn
 		s.wn = 0
 		closing, closeErr := s.wclosing, s.wcloseErr
+		s.writing = len(buf) > 0
 		s.wmu.Unlock()
 
 		if len(buf) > 0 {
@@ -804,8 +918,15 @@ func (s *Session) writer() {
 				s.Close(fmt.Errorf("ofconn: write: %w", err))
 				return
 			}
-			if cap(buf) > 4<<20 {
-				buf = nil // do not keep a burst's buffer forever
+			if cap(buf) > keepWriteBuf && len(buf) < cap(buf)/4 {
+				buf = nil // do not keep a burst's buffer: an idle switch holds none
+			}
+			s.wmu.Lock()
+			s.writing = false
+			more := len(s.wbuf) > 0
+			s.wmu.Unlock()
+			if more && !closing {
+				s.kick()
 			}
 		}
 		if closing {

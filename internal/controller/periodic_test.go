@@ -1,0 +1,35 @@
+package controller
+
+import "testing"
+
+// The maximum follows the readings: a higher one takes it, the holder's
+// lower reading or its switch's departure hands it to the next highest.
+func TestSynMax(t *testing.T) {
+	m := newSynMax()
+	steps := []struct {
+		dpid   uint64
+		rate   float64
+		forget bool
+		want   float64
+	}{
+		{1, 10, false, 10},
+		{2, 50, false, 50},
+		{3, 20, false, 50},
+		{2, 5, false, 20}, // the holder drops: 3 has the highest now
+		{3, 0, true, 10},  // 3 leaves
+		{1, 0, false, 5},
+		{2, 0, true, 0},
+	}
+	for i, s := range steps {
+		var got float64
+		if s.forget {
+			m.forget(s.dpid)
+			got = m.max
+		} else {
+			got = m.set(s.dpid, s.rate)
+		}
+		if got != s.want {
+			t.Fatalf("step %d: max %v, want %v", i, got, s.want)
+		}
+	}
+}

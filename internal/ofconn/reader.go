@@ -1,0 +1,93 @@
+package ofconn
+
+import "io"
+
+// Read buffer sizes: a session starts with minReadBuf and doubles the
+// buffer, up to maxReadBuf, each time a read fills it (a busy switch: many
+// small messages per read system call). An idle switch keeps a small one.
+const (
+	minReadBuf = 2 << 10
+	maxReadBuf = 64 << 10
+)
+
+// reader is a buffered reader over the connection that grows its buffer
+// on demand. Owned by the session's reader goroutine.
+type reader struct {
+	rd   io.Reader
+	buf  []byte
+	r, w int
+	full bool // the last read filled the buffer
+	err  error
+}
+
+func newReader(rd io.Reader) *reader {
+	return &reader{rd: rd, buf: make([]byte, minReadBuf)}
+}
+
+// Buffered is the number of bytes read from the connection and not yet
+// consumed.
+func (b *reader) Buffered() int { return b.w - b.r }
+
+// Peek returns the next n buffered bytes (fewer if fewer are buffered)
+// without consuming them or reading the connection.
+func (b *reader) Peek(n int) ([]byte, error) {
+	return b.buf[b.r : b.r+min(n, b.Buffered())], nil
+}
+
+// fill reads once from the connection into the free end of the buffer,
+// first moving what is left to the front; it doubles a buffer that the
+// previous read filled.
+func (b *reader) fill() {
+	if b.full && len(b.buf) < maxReadBuf {
+		nb := make([]byte, min(2*len(b.buf), maxReadBuf))
+		b.w = copy(nb, b.buf[b.r:b.w])
+		b.r = 0
+		b.buf = nb
+	} else if b.r > 0 {
+		b.w = copy(b.buf, b.buf[b.r:b.w])
+		b.r = 0
+	}
+	n, err := b.rd.Read(b.buf[b.w:])
+	b.w += n
+	b.full = b.w == len(b.buf)
+	if err != nil {
+		b.err = err
+	}
+}
+
+// Read implements io.Reader. A read of at least the buffer's size
+// bypasses it when nothing is buffered.
+func (b *reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.r == b.w {
+		if b.err != nil {
+			err := b.err
+			b.err = nil
+			return 0, err
+		}
+		if len(p) >= len(b.buf) {
+			return b.rd.Read(p)
+		}
+		b.fill()
+		if b.r == b.w {
+			err := b.err
+			b.err = nil
+			return 0, err
+		}
+	}
+	n := copy(p, b.buf[b.r:b.w])
+	b.r += n
+	return n, nil
+}
+
+// hasMessage reports whether a whole OpenFlow message is buffered: reading
+// it will not wait for the connection.
+func (b *reader) hasMessage() bool {
+	n := b.Buffered()
+	if n < 4 {
+		return false
+	}
+	return n >= int(b.buf[b.r+2])<<8|int(b.buf[b.r+3])
+}

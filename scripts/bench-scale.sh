@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# make bench-scale: Portcullis beside ovs-testcontroller and an os-ken
+# learning switch under `portcullis bench` (emulated OpenFlow 1.3 switches),
+# in one run, each controller started fresh for each row. Prints the
+# markdown tables of docs/BENCHMARKS.md "Controller at scale"; the raw
+# reports go to $OUT (default /tmp/portcullis-bench-scale).
+#
+# Peers: ovs-testcontroller (Debian openvswitch-testcontroller) and
+# osken-manager (python3-os-ken) running scripts/bench/learning_switch_13.py;
+# a missing one is left out of the tables. ROUNDS and ROUND shorten a run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin/portcullis}
+OUT=${OUT:-/tmp/portcullis-bench-scale}
+ROUNDS=${ROUNDS:-5}
+ROUND=${ROUND:-2s}
+BASE=${BASE_PORT:-36653} # OpenFlow ports BASE.., APIs BASE+1000..
+mkdir -p "$OUT"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+pid=
+stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
+trap stop EXIT
+
+# start NAME PORT: run controller NAME listening on 127.0.0.1:PORT; sets pid.
+start() {
+	local name=$1 port=$2
+	case $name in
+	portcullis)
+		rm -rf "$OUT/state"; mkdir -p "$OUT/state"
+		"$BIN" run --listen "127.0.0.1:$port" --api-listen "127.0.0.1:$((port + 1000))" \
+			--state-dir "$OUT/state" --log-level warn >"$OUT/$name.log" 2>&1 &
+		;;
+	ovs-testcontroller)
+		ovs-testcontroller -O OpenFlow13 --unixctl="$OUT/ovs-testcontroller.ctl" \
+			"ptcp:$port:127.0.0.1" >"$OUT/$name.log" 2>&1 &
+		;;
+	os-ken)
+		osken-manager --ofp-listen-host 127.0.0.1 --ofp-tcp-listen-port "$port" \
+			scripts/bench/learning_switch_13.py >"$OUT/$name.log" 2>&1 &
+		;;
+	esac
+	pid=$!
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
+		sleep 0.1
+	done
+	echo "bench-scale: $name did not listen on $port" >&2
+}
+
+peers=(portcullis)
+command -v ovs-testcontroller >/dev/null && peers+=(ovs-testcontroller)
+command -v osken-manager >/dev/null && peers+=(os-ken)
+
+# row NAME SWITCHES MODE INFLIGHT [extra bench flags]: one bench run against a fresh NAME.
+row() {
+	local name=$1 n=$2 mode=$3 k=$4; shift 4
+	local miss=table0 port=$((BASE + RANDOM % 500))
+	[ "$name" = portcullis ] && miss=portcullis
+	start "$name" "$port"
+	sleep 0.5
+	"$BIN" bench --addr "127.0.0.1:$port" --miss "$miss" --switches "$n" --mode "$mode" --in-flight "$k" \
+		--rounds "$ROUNDS" --round "$ROUND" --pid "$pid" --json "$@" >"$OUT/$name-$n-$mode-$k.json" 2>>"$OUT/bench.log" || true
+	stop
+	echo "$name $n $mode $k $OUT/$name-$n-$mode-$k.json" >>"$OUT/rows"
+}
+
+: >"$OUT/rows"
+for p in "${peers[@]}"; do row "$p" 16 throughput 64; done
+for p in "${peers[@]}"; do row "$p" 16 latency 1; done
+for p in "${peers[@]}"; do row "$p" 16 throughput 4; done
+for p in "${peers[@]}"; do row "$p" 100 throughput 4 --connect-timeout 30s; done
+for p in "${peers[@]}"; do row "$p" 1000 throughput 4 --connect-timeout 30s; done
+for p in "${peers[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 10s; done
+row portcullis 10000 idle 0 --connect-timeout 60s --hold 10s
+
+python3 - "$OUT/rows" <<'PY'
+import json, sys
+rows = [l.split() for l in open(sys.argv[1])]
+def load(path):
+    try:
+        return json.load(open(path))
+    except Exception:
+        return None
+def k(v): return f"{v/1000:.0f} k" if v >= 1000 else f"{v:.0f}"
+def mb(b): return f"{b/2**20:.0f} MB" if b else "-"
+print("| controller | switches | mode | in flight | connected (time) | responses/s min / median / max | p50 / p99 | RSS connected / end |")
+print("|---|---|---|---|---|---|---|---|")
+for name, n, mode, inflight, path in rows:
+    r = load(path)
+    if r is None:
+        print(f"| {name} | {n} | {mode} | {inflight} | no report | | | |"); continue
+    conn = f"{r['connected']} ({r['connect_ns']/1e9:.1f} s)"
+    rate = f"{k(r['min'])} / {k(r['median'])} / {k(r['max'])}" if r.get('rounds') else "-"
+    lat = f"{r['p50_ns']/1000:.0f} / {r['p99_ns']/1000:.0f} µs" if mode == "latency" else "-"
+    mem = f"{mb(r['mem_connected']['RSS'])} / {mb(r['mem_end']['RSS'])}"
+    print(f"| {name} | {n} | {mode} | {inflight} | {conn} | {rate} | {lat} | {mem} |")
+PY

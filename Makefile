@@ -17,7 +17,7 @@ RESULTS   := bin/test-results
 SUMMARY   := bin/testsummary
 UNIT_PKGS  = $$($(GO) list $(PKGS) | grep -v /test/e2e)
 
-.PHONY: all build test vet fmt-check lint lint-all unit race fuzz e2e demo deps test-deps test-deps-auto test-summary bench bench-scale clean deb demo-vm
+.PHONY: all build test vet fmt-check lint unit race fuzz e2e demo deps test-deps test-deps-auto test-summary bench bench-scale clean deb demo-vm
 
 all: build
 
@@ -56,13 +56,8 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt wants to rewrite:"; echo "$$out"; exit 1; fi
 
-# staticcheck over every package but those with findings left for their
-# owners (LINT_TODO; `make lint-all` shows them). Empty LINT_TODO to lint all.
-LINT_TODO := portcullis/internal/controller portcullis/internal/detect portcullis/internal/policy portcullis/test/e2e
+# staticcheck over every package.
 lint:
-	$(STATICCHECK) $$($(GO) list $(PKGS) | grep -vxF $(foreach p,$(LINT_TODO),-e $(p)))
-
-lint-all:
 	$(STATICCHECK) $(PKGS)
 
 # Every test but the e2e suite, including those -short skips (Open vSwitch

@@ -348,19 +348,6 @@ func (c *Controller) sessionsSnapshot() []*switchState {
 	return out
 }
 
-// locateMAC finds the switch and port a MAC was learned on.
-func (c *Controller) locateMAC(mac [6]byte) (dpid uint64, port uint32, ok bool) {
-	for _, sw := range c.sessionsSnapshot() {
-		sw.mu.Lock()
-		p, found := sw.fwd.PortOf(mac)
-		sw.mu.Unlock()
-		if found {
-			return sw.dpid, p, true
-		}
-	}
-	return 0, 0, false
-}
-
 // locateIP finds where an address is known to live (seen from exactly one
 // port and MAC).
 func (c *Controller) locateIP(ip netip.Addr) (dpid uint64, port uint32, mac [6]byte, ok bool) {

@@ -70,14 +70,9 @@ unit: $(SUMMARY)
 # The -short unit tests again under the race detector. (All of them with
 # -race took 205 s against 40 s without on the 2-core CI machine, and the
 # controller's fake-switch tests time out under it; -short takes 136 s.)
-# RACE_SKIP: tests that fail under -race for a reason of their own, left to
-# their owners (they still run without -race in unit): TestReloadAllowlist's
-# fake switch waits 10 s for the flow-stats request behind ~800 messages,
-# which under -race takes longer (fails on main at 8f8483d too).
-RACE_SKIP := ^TestReloadAllowlist$$
 race: $(SUMMARY)
 	@mkdir -p $(RESULTS)
-	$(GO) test -json -race -short -count=1 $(if $(RACE_SKIP),-skip '$(RACE_SKIP)') $(UNIT_PKGS) | $(SUMMARY) -save $(RESULTS)/race.json
+	$(GO) test -json -race -short -count=1 $(UNIT_PKGS) | $(SUMMARY) -save $(RESULTS)/race.json
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

@@ -34,7 +34,8 @@ const testToken = "test-token-0123456789abcdef"
 
 // waitLimit bounds every wait for something the controller must do; it only
 // turns a hang into a failure, no test passes or fails on time.
-const waitLimit = 10 * time.Second
+// (The race detector slows everything several times: race_test.go.)
+var waitLimit = 10 * time.Second * raceSlowdown
 
 // testConfig is config.Default() on loopback ephemeral ports, without the
 // start-up grace period, with a token and a temporary state directory.

@@ -180,11 +180,11 @@ func TestOVSPipelineWithTraffic(t *testing.T) {
 			t.Fatalf("%s cannot ping %s", pair[0].ip, pair[1].ip)
 		}
 	}
-	if got := len(sw.Hosts()); got != 3 {
-		c.mu.Lock()
-		t.Errorf("learned %d hosts, want 3: %+v", got, sw.Hosts())
-		c.mu.Unlock()
+	c.mu.Lock() // the controller goroutine calls sw under c.mu
+	if hosts := sw.Hosts(); len(hosts) != 3 {
+		t.Errorf("learned %d hosts, want 3: %+v", len(hosts), hosts)
 	}
+	c.mu.Unlock()
 
 	// Known hosts: more traffic, no more learning misses.
 	learnBefore, _ := c.counts()

@@ -52,6 +52,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		noticeKey = fs.String("notice-key-file", "", "key file for signed notices to protected hosts")
 		requireID = fs.Bool("tls-require-identity", false, "refuse switches whose datapath id has no --tls-identity (or tls.switch_identities entry)")
 		runUser   = fs.String("user", "", "account to run as once the sockets are bound, when started as root (default \""+sandbox.DefaultUser+"\" if it exists, else \""+sandbox.FallbackUser+"\")")
+		etcdEPs   = fs.String("etcd-endpoints", "", "URL,...: keep state in etcd at these client URLs instead of --state-dir, shared with the other instances of a cluster (store.etcd.endpoints)")
+		etcdPfx   = fs.String("etcd-prefix", "", "etcd key prefix the instances of one network share (default \"/portcullis/\")")
+		clName    = fs.String("cluster-name", "", "this instance's name in the cluster (default the host name)")
 		noSandbox = fs.Bool("no-sandbox", false, "debugging only: keep every privilege the controller was started with (no user switch, capabilities, Landlock or seccomp)")
 		plaintext = fs.Bool("api-allow-plaintext", false, "let --api-listen be a non-loopback address without api.tls (api.allow_plaintext)")
 		tokens    stringList
@@ -106,6 +109,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		if set["state-dir"] {
 			cfg.StateDir = *stateDir
+		}
+		if set["etcd-endpoints"] {
+			cfg.Store.Etcd.Endpoints = nil
+			for _, u := range strings.Split(*etcdEPs, ",") {
+				if u = strings.TrimSpace(u); u != "" {
+					cfg.Store.Etcd.Endpoints = append(cfg.Store.Etcd.Endpoints, u)
+				}
+			}
+		}
+		if set["etcd-prefix"] {
+			cfg.Store.Etcd.Prefix = *etcdPfx
+		}
+		if set["cluster-name"] {
+			cfg.Cluster.Name = *clName
 		}
 		if set["log-format"] {
 			cfg.Log.Format = *logFormat
@@ -212,7 +229,7 @@ func confineRun(logger *slog.Logger, cfg config.Config, cfgPath, runUser string,
 			pol.ReadOnly = append(pol.ReadOnly, abs)
 		}
 	}
-	if cfg.StateDir != "" {
+	if cfg.StateDir != "" && !cfg.Store.Etcd.Enabled() { // with etcd, no state file (its TLS files are read in controller.New)
 		pol.ReadWrite = append(pol.ReadWrite, cfg.StateDir)
 	}
 	if j := cfg.Notify.JSONL; j != "" && j != "-" {

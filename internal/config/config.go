@@ -29,6 +29,8 @@ type Config struct {
 	Forward  Forward `yaml:"forward"`   // L2 forwarding flows
 	Notify   Notify  `yaml:"notify"`    // operator sinks and host notices
 	Echo     Echo    `yaml:"echo"`      // OpenFlow echo keepalive
+	Store    Store   `yaml:"store"`     // etcd instead of state_dir, shared by a cluster (cluster.go)
+	Cluster  Cluster `yaml:"cluster"`   // this instance in a cluster on etcd (cluster.go)
 }
 
 // Listen is where switches connect.
@@ -298,6 +300,8 @@ func Default() Config {
 			Notice:    Notice{Port: 6686},
 			AlertRate: 60,
 		},
-		Echo: Echo{Interval: 5 * time.Second, Timeout: 15 * time.Second},
+		Echo:    Echo{Interval: 5 * time.Second, Timeout: 15 * time.Second},
+		Store:   defaultStore(),
+		Cluster: defaultCluster(),
 	}
 }

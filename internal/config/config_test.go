@@ -116,7 +116,7 @@ func TestErrors(t *testing.T) {
 		{"alpha not a number", "detect:\n  trw:\n    alpha: lots\n",
 			`c.yaml:3: detect.trw.alpha: must be a number, got "lots"`},
 		{"unknown top key", "listen:\n  openflow: \":6653\"\nstatedir: /tmp\n",
-			`c.yaml:3: statedir: unknown key; did you mean "state_dir"? allowed at the top level: listen, tls, api, log, state_dir, detect, block, meters, forward, notify, echo`},
+			`c.yaml:3: statedir: unknown key; did you mean "state_dir"? allowed at the top level: listen, tls, api, log, state_dir, detect, block, meters, forward, notify, echo, store, cluster`},
 		{"unknown nested key", "detect:\n  trw:\n    gamma: 0.1\n",
 			"c.yaml:3: detect.trw.gamma: unknown key; allowed in detect.trw: alpha, beta, theta0, theta1"},
 		{"duplicate key", "log:\n  level: info\n  level: debug\n",
@@ -208,7 +208,7 @@ func TestErrors(t *testing.T) {
 		{"section not a mapping", "detect: 5\n",
 			`c.yaml:1: detect: this section must be a mapping of keys (trw, first_contact_timeout, stealth, max_sources, idle_expiry, grace_period, flood), got "5"`},
 		{"root not a mapping", "- a\n- b\n",
-			`c.yaml:1: the configuration must be a mapping of keys (listen, tls, api, log, state_dir, detect, block, meters, forward, notify, echo), got a list`},
+			`c.yaml:1: the configuration must be a mapping of keys (listen, tls, api, log, state_dir, detect, block, meters, forward, notify, echo, store, cluster), got a list`},
 		{"string given a list", "state_dir: [a]\n",
 			"c.yaml:1: state_dir: must be a string, got a list"},
 		{"syntax", "log:\n  level: info\n  format: \"text\n",
@@ -216,7 +216,7 @@ func TestErrors(t *testing.T) {
 		{"tab", "log:\n  level: info\n\tformat: text\n",
 			"c.yaml:3: YAML syntax: found a tab character that violates indentation (indent with spaces)"},
 		{"merge key", "base: &b {level: info}\nlog:\n  <<: *b\n",
-			`c.yaml:1: base: unknown key; allowed at the top level: listen, tls, api, log, state_dir, detect, block, meters, forward, notify, echo` + "\n" +
+			`c.yaml:1: base: unknown key; allowed at the top level: listen, tls, api, log, state_dir, detect, block, meters, forward, notify, echo, store, cluster` + "\n" +
 				`c.yaml:3: log.<<: unsupported key (merge keys and complex keys are not allowed)`},
 	}
 	for _, tc := range tests {

@@ -64,6 +64,8 @@ var ReloadTable = []struct {
 	{"notify.alert_rate", Live},
 	{"notify.notice", Restart}, // the notice key is loaded at start
 	{"echo", Restart},
+	{"store", Restart},   // the state store is opened at start (cluster.go)
+	{"cluster", Restart}, // the instance joins the cluster at start
 }
 
 // Change is one key a reload found changed.

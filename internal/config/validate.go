@@ -296,6 +296,7 @@ func (c *Config) validate() Errors {
 	if c.Echo.Timeout < c.Echo.Interval {
 		v.add("echo.timeout", "must be at least echo.interval (%v), got %v", fmtDur(c.Echo.Interval), fmtDur(c.Echo.Timeout))
 	}
+	v.validateCluster(c)
 	return v.errs
 }
 

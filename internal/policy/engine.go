@@ -181,6 +181,8 @@ type Engine struct {
 	sws    map[uint64]*swSync // connected switches (engine_sync.go)
 	attr   attribution        // spoof strikes, MAC rotation windows (engine_attr.go)
 
+	follower bool // a follower of a cluster: no verdicts, no expiry deletes (engine_store.go)
+
 	// released are the homes released in this Ready, which the driver has not applied yet: the
 	// engine's reads see them gone.
 	released []Release
@@ -326,6 +328,10 @@ func HistoryKey(b Block) string {
 // address; otherwise a block at the next escalation step, placed by attribution, or folded into
 // the source's block in force.
 func (e *Engine) Verdict(now time.Time, v detect.Verdict) {
+	if e.follower {
+		e.log("debug", "verdict on a follower: ignored (the leader detects)", "mac", macString(v.Source.MAC), "kind", string(v.Kind))
+		return
+	}
 	if v.Kind == detect.KindMACSpoof {
 		v = e.stolenHome(v)
 	}
@@ -610,7 +616,11 @@ func (e *Engine) Tick(now time.Time) {
 		if !r.Block.Active(now) {
 			delete(e.blocks, id)
 			e.rd.Removed = append(e.rd.Removed, "expired")
-			e.lift(r, event.BlockExpired, "expired")
+			if e.follower {
+				e.liftStored(r, event.BlockExpired, "expired") // the leader deletes it from the store
+			} else {
+				e.lift(r, event.BlockExpired, "expired")
+			}
 		}
 	}
 	for _, sw := range e.switches() {

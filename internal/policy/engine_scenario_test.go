@@ -64,6 +64,18 @@ import (
 //	expect noevent TYPE           none of TYPE since then
 //	expect notice IP              a notice to IP was asked for since the last expect notice
 //	expect release DPID NAME      the engine asked to release NAME's home on DPID
+//
+// A cluster (engine_store.go): the store is shared with other instances.
+//
+//	role leader|follower          Engine.SetLeader
+//	stored ID ip=A|mac=NAME [dur=SECS] [ips=A,B]
+//	                              another instance wrote block ID (manual, network scope, dur
+//	                              default 600, ips: more addresses it drops); StoreBlocks
+//	unstored ID                   another instance deleted block ID
+//	storereset [ID...]            the watch was lost: a snapshot holding block records ID... (as the
+//	                              store has them) and no other
+//	storehist NAME count=N        another instance wrote NAME's escalation record
+//	expect writes N               the engine asked for N store writes since the last expect writes
 
 type scenStation struct {
 	name  string
@@ -101,6 +113,7 @@ type engScenario struct {
 	// the store, as the engine's Writes left it
 	stBlocks map[string]BlockRecord
 	stHist   map[string]History
+	writes   int // store writes since the last expect writes
 	// IO
 	paused   bool
 	pending  []func()
@@ -342,6 +355,34 @@ func (s *engScenario) do(line string) {
 				s.e.SwitchConnected(s.now, dpid, tb.epoch, "192.0.2.1:6653")
 			}
 		}
+	case "role":
+		s.e.SetLeader(args[0] == "leader")
+	case "stored":
+		r := s.storedRecord(args)
+		s.stBlocks[r.Block.ID] = r
+		s.named[r.Block.ID] = r.Block.ID
+		s.e.StoreBlocks(s.now, false, []StoredBlock{{ID: r.Block.ID, Record: r}})
+	case "unstored":
+		id := s.blockID(args[0])
+		delete(s.stBlocks, id)
+		s.e.StoreBlocks(s.now, false, []StoredBlock{{ID: id, Deleted: true}})
+	case "storereset":
+		var snap []StoredBlock
+		for _, ref := range args {
+			id := s.blockID(ref)
+			r, ok := s.stBlocks[id]
+			if !ok {
+				s.fatalf("storereset: %s is not in the store", ref)
+			}
+			snap = append(snap, StoredBlock{ID: id, Record: r})
+		}
+		s.e.StoreBlocks(s.now, true, snap)
+	case "storehist":
+		m, _ := kv(args[1:])
+		h := History{Count: int(s.num(m["count"])), Last: s.now}
+		key := macString(s.macOf(args[0]))
+		s.stHist[key] = h
+		s.e.StoreHistory(s.now, key, h, false)
 	case "pause":
 		s.paused = true
 	case "resume":
@@ -469,6 +510,7 @@ func (s *engScenario) drive() {
 }
 
 func (s *engScenario) apply(rd Ready) {
+	s.writes += len(rd.Writes)
 	for _, w := range rd.Writes {
 		switch w.Kind {
 		case PutBlock:
@@ -802,6 +844,11 @@ func (s *engScenario) expect(args []string) {
 			s.errorf("no notice to %s", ip)
 		}
 		s.notices = nil
+	case "writes":
+		if s.writes != int(s.num(rest[0])) {
+			s.errorf("%d store writes, want %s", s.writes, rest[0])
+		}
+		s.writes = 0
 	case "release":
 		dpid := s.num(rest[0])
 		mac := s.macOf(rest[1])
@@ -811,6 +858,30 @@ func (s *engScenario) expect(args []string) {
 	default:
 		s.fatalf("unknown expectation %q", args[0])
 	}
+}
+
+// storedRecord is the block record another instance wrote: stored ID ip=A|mac=NAME [dur=SECS] [ips=A,B].
+func (s *engScenario) storedRecord(args []string) BlockRecord {
+	m, rest := kv(args)
+	if len(rest) != 1 {
+		s.fatalf("stored ID ip=A|mac=NAME [dur=SECS]")
+	}
+	b := Block{ID: rest[0], Kind: "manual", Reason: "blocked by operator", Created: s.now, Scope: ScopeNetwork,
+		Expires: s.now.Add(600 * time.Second)}
+	if v, ok := m["dur"]; ok {
+		b.Expires = s.now.Add(s.secs(v))
+	}
+	if v, ok := m["mac"]; ok {
+		b.Source.MAC = s.macOf(v)
+	}
+	if v, ok := m["ip"]; ok {
+		b.IPs = s.addrs(v)
+	}
+	if v, ok := m["ips"]; ok {
+		b.IPs = append(b.IPs, s.addrs(v)...)
+	}
+	b.IPBound = len(b.IPs) > 0
+	return BlockRecord{Block: b, AllIPs: b.IPs}
 }
 
 func (s *engScenario) describe() string {

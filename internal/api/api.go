@@ -110,6 +110,7 @@ func New(b Backend, opts Options) http.Handler {
 		st.Series = nonNil(st.Series)
 		writeJSON(w, http.StatusOK, st)
 	}))
+	s.clusterRoutes() // cluster.go
 	if opts.MetricsHandler != nil {
 		m.Handle("GET /metrics", s.read(opts.MetricsHandler.ServeHTTP))
 	}

@@ -107,6 +107,8 @@ type Controller struct {
 	activeN    atomic.Int64                // blocks the engine holds, as of its last Ready
 	lastBlocks atomic.Pointer[[]api.Block] // the last list the API got (blockList)
 
+	ha *haState // the cluster on etcd, nil for a single instance (cluster.go)
+
 	verdicts chan detect.Verdict // flood verdicts (flood.go)
 	vq       *verdictQueue       // packet-in verdicts (verdicts.go)
 
@@ -212,13 +214,17 @@ func New(opts Options) (*Controller, error) {
 
 	c.store = opts.Store
 	if c.store == nil {
-		st, err := store.Open(cfg.StateDir)
+		st, err := c.openStore() // cluster.go: etcd or bbolt
 		if err != nil {
 			return nil, err
 		}
 		c.store = st
 	}
 	if err := c.restore(); err != nil {
+		c.store.Close()
+		return nil, err
+	}
+	if err := c.initHA(); err != nil {
 		c.store.Close()
 		return nil, err
 	}
@@ -349,6 +355,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.blocker(ctx)
 	}()
+	if err := c.startHA(ctx, &wg); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 	c.warnPlaintext()
 	c.log.Info("portcullis running", "openflow", c.srv.Addr().String(), "api", ln.Addr().String(),
 		"tls", c.cfg.TLS.Enabled(), "state_dir", c.cfg.StateDir, "blocks", c.activeN.Load())

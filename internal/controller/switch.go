@@ -54,6 +54,13 @@ func (c *Controller) lookup(s *ofconn.Session) *switchState {
 // then reconciles block flows by cookie (ours removed if stale, missing ones
 // added) and confirms with a barrier.
 func (c *Controller) Connected(s *ofconn.Session) {
+	if c.ha != nil && c.haConnected(s) {
+		return // cluster.go: set up once this instance is the switch's master
+	}
+	c.setUp(s)
+}
+
+func (c *Controller) setUp(s *ofconn.Session) {
 	sw := &switchState{sess: s, dpid: s.DPID(), epoch: c.epochs.Add(1), fwd: forward.NewSwitch(c.fwdCfg),
 		out: make([]ofp.Message, 0, 8), fcPorts: map[uint32]bool{}, synPorts: map[uint32]bool{}}
 	sw.mu.Lock()
@@ -98,6 +105,9 @@ func (c *Controller) Connected(s *ofconn.Session) {
 
 // Disconnected forgets a switch whose session ended.
 func (c *Controller) Disconnected(s *ofconn.Session, err error) {
+	if c.ha != nil {
+		c.haDisconnected(s)
+	}
 	c.mu.Lock()
 	sw := c.switches[s]
 	delete(c.switches, s)
@@ -170,6 +180,7 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 	case *ofp.Error:
 		c.m.Errors.WithLabelValues(m.ErrType.String()).Inc()
 		s.Logger().Warn("switch reported an error", "xid", xid, "error", m.Error())
+		c.haSwitchError(s, m)
 	}
 }
 

@@ -42,13 +42,15 @@ const (
 	ConfigReloaded     Type = "config_reloaded"      // SIGHUP applied a new configuration
 	ConfigReloadFailed Type = "config_reload_failed" // SIGHUP found a bad configuration; the old one stays
 	EventsSuppressed   Type = "events_suppressed"    // a sink's alert rate limit dropped Count events
+	LeaderElected      Type = "leader_elected"       // this instance became the cluster's leader (docs/ha.md)
+	LeaderLost         Type = "leader_lost"          // this instance stopped leading (stepped down, lost etcd)
 )
 
 // Types lists every Type, for validation and documentation.
 var Types = []Type{
 	SwitchUp, SwitchDown, SwitchRefused, ScanDetected, Blocked, BlockFailed, Unblocked, BlockExpired,
 	NoticeSent, NoticeFailed, AllowAdded, AllowRemoved, ConfigReloaded, ConfigReloadFailed,
-	EventsSuppressed,
+	EventsSuppressed, LeaderElected, LeaderLost,
 }
 
 // Valid reports whether t is one of Types.
@@ -96,9 +98,9 @@ func DefaultSeverity(t Type) string {
 		return SeverityWarning
 	case BlockFailed, NoticeFailed, ConfigReloadFailed:
 		return SeverityError
-	case SwitchDown, SwitchRefused, EventsSuppressed:
+	case SwitchDown, SwitchRefused, EventsSuppressed, LeaderLost:
 		return SeverityWarning
-	case Unblocked, BlockExpired, SwitchUp, AllowAdded, AllowRemoved, ConfigReloaded:
+	case Unblocked, BlockExpired, SwitchUp, AllowAdded, AllowRemoved, ConfigReloaded, LeaderElected:
 		return SeverityNotice
 	default:
 		return SeverityInfo

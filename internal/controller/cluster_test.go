@@ -1,0 +1,244 @@
+package controller
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"portcullis/internal/api"
+	"portcullis/internal/lab"
+	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/internal/store"
+	"portcullis/internal/testenv"
+	"portcullis/ofp"
+)
+
+// Issue 11: two controllers share one etcd; one switch connects to both. The fake switch keeps
+// OpenFlow 1.3's roles as Open vSwitch does (section "Role request message" of the 1.3.5 spec): a
+// MASTER or SLAVE request whose generation_id is older than the newest it saw fails with
+// OFPRRFC_STALE; a new master demotes the old one to slave; a slave's flow-mods fail with
+// OFPBRC_IS_SLAVE and are not applied.
+
+// roleSwitch is one datapath seen through several controller connections.
+type roleSwitch struct {
+	mu     sync.Mutex
+	maxGen uint64
+	seen   bool
+	master *fakeSwitch
+	slaves map[*fakeSwitch]bool
+}
+
+func newRoleSwitch() *roleSwitch { return &roleSwitch{slaves: map[*fakeSwitch]bool{}} }
+
+func (rs *roleSwitch) masterOf() *fakeSwitch {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.master
+}
+
+func (rs *roleSwitch) generation() uint64 {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.maxGen
+}
+
+// handle answers role requests and refuses a slave's writes; it returns false for a message the
+// switch refused (not to be applied).
+func (rs *roleSwitch) handle(fs *fakeSwitch, sw *ofconntest.Switch, hdr ofp.Header, m ofp.Message) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	switch m := m.(type) {
+	case *ofp.RoleRequest:
+		if m.Role == ofp.ControllerRoleMaster || m.Role == ofp.ControllerRoleSlave {
+			if rs.seen && int64(m.GenerationID-rs.maxGen) < 0 {
+				sw.Send(hdr.Xid, &ofp.Error{ErrType: ofp.ErrTypeRoleRequestFailed, Code: ofp.RoleRequestFailedStale})
+				return false
+			}
+			rs.seen, rs.maxGen = true, m.GenerationID
+		}
+		switch m.Role {
+		case ofp.ControllerRoleMaster:
+			if rs.master != nil && rs.master != fs {
+				rs.slaves[rs.master] = true
+			}
+			rs.master = fs
+			delete(rs.slaves, fs)
+		case ofp.ControllerRoleSlave:
+			if rs.master == fs {
+				rs.master = nil
+			}
+			rs.slaves[fs] = true
+		}
+		sw.Send(hdr.Xid, &ofp.RoleReply{Role: m.Role, GenerationID: rs.maxGen})
+	case *ofp.FlowMod, *ofp.MeterMod, *ofp.PacketOut:
+		if rs.slaves[fs] {
+			sw.Send(hdr.Xid, &ofp.Error{ErrType: ofp.ErrTypeBadRequest, Code: ofp.BadRequestIsSlave})
+			return false
+		}
+	}
+	return true
+}
+
+// dialRole connects a fake switch of dpid to h, as one connection of rs.
+func (h *harness) dialRole(rs *roleSwitch, dpid uint64, nports int) *fakeSwitch {
+	h.t.Helper()
+	fs := &fakeSwitch{t: h.t, dpid: dpid, changed: make(chan struct{})}
+	fs.fenceXID.Store(0x7f000000)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	sw, err := ofconntest.Dial(ctx, h.ofAddr, ofconntest.Config{DPID: dpid, Ports: ofconntest.Ports(nports),
+		Handle: func(sw *ofconntest.Switch, hdr ofp.Header, m ofp.Message) {
+			if rs.handle(fs, sw, hdr, m) {
+				fs.handle(sw, hdr, m)
+			}
+		}})
+	if err != nil {
+		h.t.Fatalf("dial: %v", err)
+	}
+	fs.Switch = sw
+	h.t.Cleanup(func() { sw.Close() })
+	select {
+	case <-sw.Handshook():
+	case <-ctx.Done():
+		h.t.Fatalf("switch %d: no handshake", dpid)
+	}
+	return fs
+}
+
+func (h *harness) cluster() api.Cluster {
+	h.t.Helper()
+	var c api.Cluster
+	h.get("/api/v1/cluster", &c)
+	return c
+}
+
+func startEtcd(t *testing.T) *lab.Etcd {
+	t.Helper()
+	testenv.Tool(t, "etcd")
+	e, err := lab.StartEtcd(context.Background(), "controller-test", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Kill)
+	return e
+}
+
+// startMember runs a controller named name on etcd e.
+func startMember(t *testing.T, e *lab.Etcd, name string) *harness {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.Store.Etcd.Endpoints = []string{e.Endpoint}
+	cfg.Store.Etcd.Prefix = "/test-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + "/"
+	cfg.Cluster.Name = name
+	cfg.Cluster.LeaseTTL = 2 * time.Second
+	st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: cfg.Store.Etcd.Endpoints, Prefix: cfg.Store.Etcd.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startController(t, cfg, st)
+}
+
+// hasBlockFor reports whether fs was sent a block drop flow for ip.
+func hasBlockFor(fs *fakeSwitch, ip netip.Addr) bool {
+	for _, fm := range blockAdds(fs.recorded(0)) {
+		if a, ok := matchIPv4Src(fm.Match); ok && a == ip {
+			return true
+		}
+	}
+	return false
+}
+
+func TestClusterLeaderFollowerFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	e := startEtcd(t)
+	a := startMember(t, e, "a")
+	b := startMember(t, e, "b")
+	rs := newRoleSwitch()
+	sa := a.dialRole(rs, 1, 4)
+	sb := b.dialRole(rs, 1, 4)
+
+	var leader, follower *harness
+	var ls, fls *fakeSwitch
+	eventually(t, "one leader, master of the switch", func() bool {
+		ca, cb := a.cluster(), b.cluster()
+		switch {
+		case ca.Role == "leader" && cb.Role == "follower" && cb.Leader == "a" && rs.masterOf() == sa:
+			leader, follower, ls, fls = a, b, sa, sb
+		case cb.Role == "leader" && ca.Role == "follower" && ca.Leader == "b" && rs.masterOf() == sb:
+			leader, follower, ls, fls = b, a, sb, sa
+		default:
+			return false
+		}
+		return true
+	})
+	gen1 := rs.generation()
+	if c := follower.cluster(); c.Leader != leader.cluster().Name || c.Generation != gen1 || len(c.Members) != 2 {
+		t.Errorf("follower's view: %+v; want leader %s at generation %d, two members", c, leader.cluster().Name, gen1)
+	}
+	// The leader set the switch up; the follower installed nothing.
+	ls.waitFor(0, "the leader's block-flow dump", isBlockFlowsRequest)
+	for _, r := range fls.recorded(0) {
+		if t := r.Header.Type; t == ofp.TypeFlowMod || t == ofp.TypeMeterMod {
+			t2 := t
+			follower.t.Errorf("the follower sent the switch %v", t2)
+		}
+	}
+
+	// A block through the follower's API: the leader installs it, both APIs show it.
+	victim := netip.MustParseAddr("10.0.0.99")
+	code, body := follower.call("POST", "/api/v1/blocks", testToken, map[string]string{"ip": victim.String(), "duration": "1h"})
+	if code != http.StatusCreated {
+		t.Fatalf("POST /api/v1/blocks on the follower: %d %s", code, body)
+	}
+	eventually(t, "the leader installs the follower's block", func() bool { return hasBlockFor(ls, victim) })
+	eventually(t, "both APIs list the block", func() bool {
+		bl, bf := leader.blocks(), follower.blocks()
+		return len(bl) == 1 && len(bf) == 1 && bl[0].ID == bf[0].ID
+	})
+	if hasBlockFor(fls, victim) {
+		t.Errorf("the follower sent the block's flows")
+	}
+
+	// The leader goes away: the follower takes the switch with a newer generation and puts the
+	// block on it (its connection's table is empty: the pass adds it).
+	leader.stop()
+	eventually(t, "the follower leads and is master", func() bool {
+		return follower.cluster().Role == "leader" && rs.masterOf() == fls
+	})
+	if g := rs.generation(); g <= gen1 {
+		t.Errorf("generation after failover %d, want > %d", g, gen1)
+	}
+	eventually(t, "the new leader reconciles the block onto the switch", func() bool { return hasBlockFor(fls, victim) })
+	if len(follower.events("leader_elected")) != 1 {
+		t.Errorf("leader_elected events: %+v", follower.events("leader_elected"))
+	}
+}
+
+// A switch that has seen a newer generation than the leader's refuses it (OFPRRFC_STALE): the
+// leader steps down, says so, and sets nothing up.
+func TestClusterStaleLeaderStepsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	e := startEtcd(t)
+	a := startMember(t, e, "a")
+	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	rs := newRoleSwitch()
+	rs.seen, rs.maxGen = true, 1<<40 // another controller claimed it with a far newer generation
+	fs := a.dialRole(rs, 7, 2)
+	eventually(t, "a steps down", func() bool { return len(a.events("leader_lost")) > 0 })
+	if !strings.Contains(a.logs.String(), "refused master") {
+		t.Errorf("the log does not say why a stepped down")
+	}
+	for _, r := range fs.recorded(0) {
+		if r.Header.Type == ofp.TypeFlowMod {
+			t.Fatalf("a stale leader wrote to the switch: %s", describe(fs.recorded(0)))
+		}
+	}
+}

@@ -1,0 +1,354 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"portcullis/internal/api"
+	"portcullis/internal/lab"
+	"portcullis/internal/testenv"
+)
+
+// High availability (issue 11, docs/ha.md): two `portcullis run` on one etcd (Debian's
+// etcd-server, loopback), one Open vSwitch bridge with both as controllers. One lab for every
+// subtest; they run in order and each leaves two instances running, one of them leading.
+
+// haEnv is the shared lab: etcd, two instances, four hosts running scanServices.
+type haEnv struct {
+	*scanEnv
+	etcd *lab.Etcd
+	args map[*Controller][]string // each instance's flags, for restarts
+	ctl  [2]*Controller
+}
+
+func haStart(t *testing.T) *haEnv {
+	t.Helper()
+	RequireLab(t)
+	testenv.Tool(t, "etcd", "nmap", "python3", "ping")
+	et, err := lab.StartEtcd(context.Background(), fmt.Sprintf("e2e-ha-%d", os.Getpid()), filepath.Join(t.TempDir(), "etcd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(et.Kill)
+	e := &haEnv{scanEnv: &scanEnv{t: t, dir: t.TempDir()}, etcd: et, args: map[*Controller][]string{}}
+	if err := os.WriteFile(filepath.Join(e.dir, "services.py"), []byte(scanServices), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"a", "b"} {
+		args := []string{"--state-dir", t.TempDir(), "--grace", "0", "--api-token", scanToken,
+			"--etcd-endpoints", et.Endpoint, "--etcd-prefix", fmt.Sprintf("/e2e-ha-%d/", os.Getpid()), "--cluster-name", name}
+		c := StartController(t, args...)
+		e.ctl[i], e.args[c] = c, args
+	}
+	cfg := LabConfig(4)
+	cfg.Controllers = []string{e.ctl[0].Target, e.ctl[1].Target}
+	e.L = StartLab(t, cfg)
+	for _, h := range e.L.Hosts() {
+		e.startServices(h.Index)
+	}
+	return e
+}
+
+func haCluster(t testing.TB, c *Controller) api.Cluster {
+	t.Helper()
+	var cl api.Cluster
+	GetJSON(t, c, "/api/v1/cluster", &cl)
+	return cl
+}
+
+// bridgeMaster returns the target the bridge holds as master ("" if none).
+func (e *haEnv) bridgeMaster(t testing.TB) string {
+	t.Helper()
+	st, err := e.L.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.Controllers {
+		if c.Connected && c.Role == "master" {
+			return c.Target
+		}
+	}
+	return ""
+}
+
+// waitLeader waits until one instance leads, is master on the bridge, has the switch set up
+// (switch_up since it was elected) and the other follows it; it returns leader, follower.
+func (e *haEnv) waitLeader(t testing.TB) (*Controller, *Controller) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, c := range e.ctl {
+			o := e.ctl[1-i]
+			if c.Exited() || o.Exited() {
+				continue
+			}
+			cl, ol := haCluster(t, c), haCluster(t, o)
+			if cl.Role == "leader" && ol.Role == "follower" && ol.Leader == cl.Name && cl.Master == 1 &&
+				e.bridgeMaster(t) == c.Target {
+				return c, o
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no leader master on the bridge after 30s: a %+v, b %+v", haCluster(t, e.ctl[0]), haCluster(t, e.ctl[1]))
+	return nil, nil
+}
+
+// kill9 kills an instance (SIGKILL).
+func (e *haEnv) kill9(t testing.TB, c *Controller) {
+	t.Helper()
+	c.cmd.Process.Kill()
+	<-c.done
+}
+
+// restart starts a killed instance again on the same addresses; it joins as a follower.
+func (e *haEnv) restart(c *Controller) {
+	// The test's own t: the instance outlives the subtest that restarted it.
+	args := e.args[c]
+	n := RestartController(e.scanEnv.t, c, args...)
+	e.args[n] = args
+	for i := range e.ctl {
+		if e.ctl[i] == c {
+			e.ctl[i] = n
+		}
+	}
+}
+
+func haPost(t testing.TB, c *Controller, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	req, _ := http.NewRequest(method, c.APIURL+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+scanToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	out.ReadFrom(resp.Body)
+	return resp.StatusCode, out.Bytes()
+}
+
+// haLiftAll lifts every block through c and waits until the bridge holds no block flow.
+func (e *haEnv) liftAll(t testing.TB, c *Controller) {
+	t.Helper()
+	for _, b := range scanBlocks(t, c) {
+		scanLift(t, c, b.ID)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(persistBlockFlows(t, e.L)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("block flows left after lifting every block: %v", persistBlockFlows(t, e.L))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestHA(t *testing.T) {
+	e := haStart(t)
+	leader, follower := e.waitLeader(t)
+	e.WarmUp(t)
+
+	t.Run("BlockThroughFollower", func(t *testing.T) {
+		// A block added through the follower's API is installed by the leader: h4 is cut off,
+		// and both APIs show the one block.
+		ip := e.L.Host(4).IP.String()
+		code, body := haPost(t, follower, "POST", "/api/v1/blocks", map[string]string{"ip": ip, "duration": "1h"})
+		if code != http.StatusCreated {
+			t.Fatalf("POST /api/v1/blocks on the follower: %d %s", code, body)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the leader did not install the follower's block of %s: %v", ip, persistBlockFlows(t, e.L))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if scanPing(e.L, 4, 1, false, 2) {
+			t.Errorf("h4 still pings h1 after its block through the follower")
+		}
+		bl, bf := scanBlocks(t, leader), scanBlocks(t, follower)
+		if len(bl) != 1 || len(bf) != 1 || bl[0].ID != bf[0].ID {
+			t.Errorf("blocks: leader %s, follower %s; want the same one", scanJSON(bl), scanJSON(bf))
+		}
+		// Lifted through the follower too.
+		e.liftAll(t, follower)
+		if !scanPing(e.L, 4, 1, false, 3) {
+			t.Errorf("h4 cannot ping h1 after the lift")
+		}
+	})
+
+	t.Run("FailoverDuringScan", func(t *testing.T) {
+		// A scan blocked by the leader; the leader is killed (-9); the follower takes the bridge,
+		// the block is still in the switch and in the new leader's API; a scanner that starts
+		// during the failover is blocked by the new leader.
+		blocks := persistScan(t, leader, e.L, 3, 1)
+		if len(blocks) != 1 {
+			t.Fatalf("first scan: %s", scanJSON(blocks))
+		}
+		before := persistBlockFlows(t, e.L)
+		old := leader
+		e.kill9(t, old)
+		scan := scanStart(t, e.L, 2, 60*time.Second, "nmap", "-n", "-Pn", "-sS", "-T4", "-p", "1-300", e.L.Host(4).IP.String())
+		e.restart(old)
+		leader, follower = e.waitLeader(t)
+		if leader.Target == old.Target {
+			t.Fatalf("the killed instance leads again; want the other")
+		}
+		after := haMatches(persistBlockFlows(t, e.L))
+		for _, m := range haMatches(before) {
+			if !slices.Contains(after, m) {
+				t.Errorf("block flow %s gone after the failover (now %v)", m, after)
+			}
+		}
+		got := scanWaitBlock(t, leader, 30*time.Second, scan.done)
+		scan.Kill()
+		var second bool
+		for _, b := range got {
+			if b.ID != blocks[0].ID && strings.EqualFold(b.MAC, e.L.Host(2).MAC.String()) {
+				second = true
+			}
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !second && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+			for _, b := range scanBlocks(t, leader) {
+				second = second || strings.EqualFold(b.MAC, e.L.Host(2).MAC.String())
+			}
+		}
+		if !second {
+			t.Fatalf("the scanner that started during the failover (h2) is not blocked: %s\n%s", scanJSON(scanBlocks(t, leader)), scan.Output())
+		}
+		if n := len(scanBlocks(t, follower)); n != 2 {
+			t.Errorf("the follower shows %d blocks, want 2: %s", n, scanJSON(scanBlocks(t, follower)))
+		}
+		if scanPing(e.L, 3, 1, false, 1) || scanPing(e.L, 2, 4, false, 1) {
+			t.Errorf("a blocked scanner still pings")
+		}
+		scanCheckOthers(t, e.L, 2, 3)
+		e.liftAll(t, leader)
+	})
+
+	t.Run("FailoverSteadyTraffic", func(t *testing.T) {
+		// Pings between learned hosts keep flowing while the leader dies and the follower takes
+		// over: the flows stay in the switch, and the new leader's set-up floods until it learns.
+		testenv.Tool(t, "ping")
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		cmd := e.L.Exec(ctx, e.L.Host(1).Name, "ping", "-n", "-i", "0.1", "-w", "8", e.L.Host(2).IP.String())
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		old := leader
+		e.kill9(t, old)
+		e.restart(old)
+		leader, follower = e.waitLeader(t)
+		cmd.Wait()
+		sent, recv := pingCounts(out.String())
+		t.Logf("ping h1 -> h2 across the failover: %d sent, %d received", sent, recv)
+		if sent == 0 || recv < sent*9/10 {
+			t.Errorf("traffic between learned hosts did not keep flowing: %d of %d pings answered\n%s", recv, sent, out.String())
+		}
+		scanCheckOthers(t, e.L)
+	})
+
+	t.Run("EtcdRestart", func(t *testing.T) {
+		// etcd restarts: the instances watch again from a fresh snapshot; a leader leads, and a
+		// block through either API is in force.
+		if err := e.etcd.Restart(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		leader, follower = e.waitLeader(t)
+		ip := e.L.Host(4).IP.String()
+		code, body := haPost(t, follower, "POST", "/api/v1/blocks", map[string]string{"ip": ip, "duration": "1h"})
+		if code != http.StatusCreated {
+			t.Fatalf("POST /api/v1/blocks on the follower after the etcd restart: %d %s", code, body)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the block of %s is not installed after the etcd restart", ip)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		e.liftAll(t, leader)
+	})
+
+	t.Run("PartitionedLeader", func(t *testing.T) {
+		// etcd is gone (killed): the leader cannot renew its lease and steps down within half
+		// the TTL, says so, and writes nothing more; the block flows stay in the switch. etcd
+		// back: a leader again.
+		ip := e.L.Host(4).IP.String()
+		code, body := haPost(t, leader, "POST", "/api/v1/blocks", map[string]string{"ip": ip, "duration": "1h"})
+		if code != http.StatusCreated {
+			t.Fatalf("POST /api/v1/blocks: %d %s", code, body)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		e.etcd.Kill()
+		deadline = time.Now().Add(15 * time.Second)
+		for haCluster(t, leader).Role == "leader" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the leader still leads 15s after etcd died")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.Contains(leader.Logs(), "leader lost") {
+			t.Errorf("the leader's log does not say it stopped leading")
+		}
+		if len(scanEvents(t, leader, "leader_lost")) == 0 {
+			t.Errorf("no leader_lost event")
+		}
+		if !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) {
+			t.Errorf("the block flow went with the leader")
+		}
+		if err := e.etcd.Restart(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		leader, follower = e.waitLeader(t)
+		if !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) {
+			t.Errorf("the block flow is gone after etcd came back")
+		}
+		e.liftAll(t, leader)
+	})
+}
+
+var haMatch = regexp.MustCompile(`priority=40000\S*`)
+
+// haMatches returns the matches of block flows, without their counters.
+func haMatches(flows []string) []string {
+	var out []string
+	for _, f := range flows {
+		out = append(out, haMatch.FindString(f))
+	}
+	return out
+}
+
+// pingCounts parses ping's summary line ("N packets transmitted, M received").
+func pingCounts(out string) (sent, recv int) {
+	for line := range strings.Lines(out) {
+		if strings.Contains(line, "packets transmitted") {
+			fmt.Sscanf(strings.TrimSpace(line), "%d packets transmitted, %d received", &sent, &recv)
+		}
+	}
+	return sent, recv
+}

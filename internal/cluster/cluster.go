@@ -11,9 +11,14 @@
 // successor has.
 //
 // Fencing on the instance side: a leader that has not heard its lease
-// renewed for half the TTL steps down at once, before etcd can expire the
-// lease and elect someone else (etcd expires it a full TTL after the last
-// renewal it granted). The instance then campaigns again with a new lease.
+// renewed for three quarters of the TTL steps down at once, before etcd can
+// expire the lease and elect someone else (etcd expires it a full TTL after
+// the last renewal it granted, which came before the reply we heard: safe
+// while a renewal's round trip stays under a quarter of the TTL). Half the
+// TTL was too eager on a loaded machine: one late keep-alive reply (they
+// come every third of the TTL) deposed a healthy leader. The instance then
+// campaigns again with a new lease. The switches fence too: a new master's
+// claim demotes the old one, whose writes they refuse from then on.
 //
 // Members register PREFIX/members/NAME under their lease, so a dead
 // instance leaves the list when its lease expires.
@@ -250,9 +255,9 @@ func (n *Node) term(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); n.observe(tctx, el) }()
 
-	// A renewal older than half the TTL means etcd may be about to expire the
+	// A renewal older than 3/4 of the TTL means etcd may be about to expire the
 	// lease: a leader steps down before anyone else can be elected.
-	fence := time.Duration(n.ttl) * time.Second / 2
+	fence := time.Duration(n.ttl) * time.Second * 3 / 4
 	tick := time.NewTicker(fence / 5)
 	defer tick.Stop()
 	leading := false

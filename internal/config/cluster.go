@@ -36,7 +36,7 @@ type Cluster struct {
 	Name string `yaml:"name"`
 	// LeaseTTL is how long a dead leader holds the role before another
 	// instance takes over (etcd rounds it to whole seconds). A leader that
-	// has not renewed its lease for half of it stops writing to switches.
+	// has not renewed its lease for 3/4 of it stops writing to switches.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 

@@ -31,7 +31,7 @@ type haEnv struct {
 	ctl  [2]*Controller
 }
 
-func haStart(t *testing.T) *haEnv {
+func haStart(t testing.TB) *haEnv {
 	t.Helper()
 	RequireLab(t)
 	testenv.Tool(t, "etcd", "nmap", "python3", "ping")
@@ -82,7 +82,8 @@ func (e *haEnv) bridgeMaster(t testing.TB) string {
 }
 
 // waitLeader waits until one instance leads, is master on the bridge, has the switch set up
-// (switch_up since it was elected) and the other follows it; it returns leader, follower.
+// (switch_up since it was elected) and the other follows it with the switch connected to it too
+// (ready to take over); it returns leader, follower.
 func (e *haEnv) waitLeader(t testing.TB) (*Controller, *Controller) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -93,7 +94,7 @@ func (e *haEnv) waitLeader(t testing.TB) (*Controller, *Controller) {
 				continue
 			}
 			cl, ol := haCluster(t, c), haCluster(t, o)
-			if cl.Role == "leader" && ol.Role == "follower" && ol.Leader == cl.Name && cl.Master == 1 &&
+			if cl.Role == "leader" && ol.Role == "follower" && ol.Leader == cl.Name && cl.Master == 1 && ol.Switches == 1 &&
 				e.bridgeMaster(t) == c.Target {
 				return c, o
 			}
@@ -351,4 +352,91 @@ func pingCounts(out string) (sent, recv int) {
 		}
 	}
 	return sent, recv
+}
+
+// BenchmarkHAFailover measures, over PORTCULLIS_BENCH_ROUNDS rounds (default 10), the time from
+// the leader's kill -9 until the other instance is master on the bridge (`ovs-vsctl list
+// controller` shows role=master for its target; the lease TTL, 2 s, included), and the time from
+// a block posted to the follower's API until its drop flow is in the bridge. It reports median and
+// max; it never fails on a figure (docs/BENCHMARKS.md).
+func BenchmarkHAFailover(b *testing.B) {
+	rounds := envInt(b, "PORTCULLIS_BENCH_ROUNDS", 10)
+	e := haStart(b)
+	leader, follower := e.waitLeader(b)
+	e.WarmUp(b)
+	var failover, claimed, propagate []time.Duration
+	for b.Loop() {
+		for r := 0; r < rounds; r++ {
+			ip := e.L.Host(4).IP.String()
+			t0 := time.Now()
+			code, body := haPost(b, follower, "POST", "/api/v1/blocks", map[string]string{"ip": ip, "duration": "1h"})
+			if code != http.StatusCreated {
+				b.Fatalf("POST /api/v1/blocks on the follower: %d %s", code, body)
+			}
+			for !persistHas(persistBlockFlows(b, e.L), "nw_src="+ip) {
+				if time.Since(t0) > 10*time.Second {
+					b.Fatalf("block not installed after 10s")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			propagate = append(propagate, time.Since(t0))
+			e.liftAll(b, follower)
+
+			old := leader
+			t0 = time.Now()
+			e.kill9(b, old)
+			for e.bridgeMaster(b) != follower.Target {
+				if time.Since(t0) > 30*time.Second {
+					b.Fatalf("no new master 30s after the kill")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			failover = append(failover, time.Since(t0))
+			// When the new leader had the switch's ROLE_REPLY (its log), which OVS shows in
+			// the Controller table only at its next status refresh.
+			for _, line := range strings.Split(follower.Logs(), "\n") {
+				if strings.Contains(line, `msg="cluster: master of the switch"`) {
+					if at, ok := persistLogAt(line, "cluster: master of the switch"); ok && at.After(t0) {
+						claimed = append(claimed, at.Sub(t0))
+						break
+					}
+				}
+			}
+			if os.Getenv("PORTCULLIS_BENCH_HA_DEBUG") != "" {
+				b.Logf("round %d: killed at %s\n%s", r, t0.UTC().Format(time.RFC3339Nano), grepLines(follower.Logs(), "cluster"))
+			}
+			e.restart(old)
+			leader, follower = e.waitLeader(b)
+		}
+	}
+	stats := func(ds []time.Duration) (time.Duration, time.Duration) {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2], s[len(s)-1]
+	}
+	fm, fx := stats(failover)
+	pm, px := stats(propagate)
+	b.ReportMetric(fm.Seconds(), "failover-median-s")
+	b.ReportMetric(fx.Seconds(), "failover-max-s")
+	b.ReportMetric(pm.Seconds()*1000, "propagation-median-ms")
+	b.ReportMetric(px.Seconds()*1000, "propagation-max-ms")
+	b.Logf("failover (kill -9 to master on the bridge), %d rounds: median %v, max %v; all %v", len(failover), fm, fx, failover)
+	if len(claimed) > 0 {
+		cm, cx := stats(claimed)
+		b.ReportMetric(cm.Seconds(), "master-reply-median-s")
+		b.Logf("failover (kill -9 to the new leader's ROLE_REPLY MASTER, from its log), %d rounds: median %v, max %v; all %v",
+			len(claimed), cm, cx, claimed)
+	}
+	b.Logf("block propagation (follower's API to the drop flow in the bridge), %d rounds: median %v, max %v; all %v",
+		len(propagate), pm, px, propagate)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

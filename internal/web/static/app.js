@@ -133,6 +133,17 @@ function renderSummary() {
     item('version', s.version || 'dev'));
 }
 
+// renderRole shows this instance's cluster role in the header (docs/ha.md); hidden for a single
+// instance.
+function renderRole(c) {
+  const r = $('#role');
+  if (!c || !c.enabled) { r.hidden = true; return; }
+  r.hidden = false;
+  r.className = 'role ' + (c.role === 'leader' ? 'leader' : 'follower');
+  r.textContent = c.role + ' · ' + c.name;
+  r.title = 'cluster role of ' + c.name + '; leader ' + (c.leader || 'unknown') + ', generation ' + c.generation;
+}
+
 // ellipsePoints returns k points evenly spaced by arc length on an ellipse,
 // starting at the top (so nodes do not crowd where the curve is steep).
 function ellipsePoints(c, rx, ry, k) {
@@ -370,6 +381,7 @@ async function refresh() {
     state.needToken = false;
     banner('');
     renderAll();
+    api('GET', '/api/v1/cluster').then(renderRole, () => renderRole(null));
   } catch (e) {
     if (e.status === 401 || e.status === 403) {
       state.needToken = true;

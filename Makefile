@@ -17,7 +17,7 @@ RESULTS   := bin/test-results
 SUMMARY   := bin/testsummary
 UNIT_PKGS  = $$($(GO) list $(PKGS) | grep -v /test/e2e)
 
-.PHONY: all build test vet fmt-check lint unit race fuzz e2e demo deps test-deps test-deps-auto test-summary bench bench-scale clean deb demo-vm
+.PHONY: all build test vet fmt-check lint unit race fuzz e2e demo deps test-deps test-deps-auto test-summary bench bench-scale clean deb demo-vm demo-ha
 
 all: build
 
@@ -90,6 +90,11 @@ test-deps:
 
 demo: build
 	./scripts/demo.sh
+
+# make demo-ha: two controllers on a real etcd, one bridge; the leader is
+# killed and the follower takes over with every block (docs/ha.md).
+demo-ha: build
+	./scripts/demo-ha.sh
 
 # make demo-vm: the paper's experiment with a real guest OS (a QEMU VM on the
 # lab's bridge; needs root, installs qemu-system-x86, linux-image-amd64,

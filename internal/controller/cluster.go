@@ -291,6 +291,7 @@ func (c *Controller) release(s *ofconn.Session) {
 	c.mu.Lock()
 	sw := c.switches[s]
 	delete(c.switches, s)
+	s.Attach(nil) // its messages are ignored from now on (lookup)
 	if sw != nil && c.byDPID[sw.dpid] == sw {
 		delete(c.byDPID, sw.dpid)
 	}

@@ -56,6 +56,7 @@ func subcommands() map[string][]string {
 		"host":       names(hostVerbs()),
 		"block":      names(blockVerbs()),
 		"allow":      names(allowVerbs()),
+		"cluster":    names(clusterVerbs()),
 		"lab":        {"up", "down", "status", "exec"},
 		"config":     {"check"},
 		"completion": {"bash"},

@@ -28,6 +28,7 @@ func commands() []command {
 		{"block", "list, add or remove blocks (block list|add|rm)", cmdBlock},
 		{"allow", "list, add or remove allowlist entries (allow list|add|rm)", cmdAllow},
 		{"events", "show events (events [--follow])", cmdEvents},
+		{"cluster", "show the cluster of instances on etcd (cluster status)", cmdCluster},
 		{"bench", "load-test an OpenFlow 1.3 controller with emulated switches", cmdBench},
 		{"version", "print the version", cmdVersion},
 		{"completion", "print a shell completion script (completion bash)", cmdCompletion},

@@ -134,6 +134,12 @@ func (c *Client) Status(ctx context.Context) (api.Status, error) {
 	return v, c.Do(ctx, http.MethodGet, "/api/v1/status", nil, &v)
 }
 
+// Cluster is GET /api/v1/cluster (docs/ha.md).
+func (c *Client) Cluster(ctx context.Context) (api.Cluster, error) {
+	var v api.Cluster
+	return v, c.Do(ctx, http.MethodGet, "/api/v1/cluster", nil, &v)
+}
+
 // Stats is GET /api/v1/stats.
 func (c *Client) Stats(ctx context.Context) (api.Stats, error) {
 	var v api.Stats

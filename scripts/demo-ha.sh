@@ -184,8 +184,8 @@ else
 fi
 if inhost h1 ping -c 2 -W 1 10.0.0.2 >/dev/null 2>&1; then bad "h1 still reaches h2"; else ok "h1 is cut off"; fi
 
-bold "Cluster (GET /api/v1/cluster on ${NAMES[$F]})"
-curl -s "$(api "$F")/api/v1/cluster" | sed 's/^/    /'; echo
+bold "The cluster, as ${NAMES[$F]} sees it (portcullis cluster status)"
+pc "$F" cluster status 2>&1 | sed 's/^/    /'
 
 if [ "$FAILED" -eq 0 ]; then
 	bold "Demo passed"

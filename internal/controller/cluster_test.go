@@ -190,6 +190,19 @@ func TestClusterLeaderFollowerFailover(t *testing.T) {
 		}
 	}
 
+	// A packet-in reaching the follower (a switch sends a slave none; this one lies) is ignored:
+	// no flow, no packet-out; the leader learns the same station.
+	h1 := newHost(1, 1)
+	from := fls.count()
+	fls.packetIn(learnMiss(h1.port, arpFrame(1, h1.mac, h1.ip, [6]byte{}, netip.AddrFrom4([4]byte{10, 0, 0, 254}))))
+	end := fls.fence()
+	for _, r := range fls.recorded(from)[:end-from] {
+		if r.Header.Type == ofp.TypeFlowMod || r.Header.Type == ofp.TypePacketOut {
+			t.Errorf("the follower answered a packet-in with %v", r.Header.Type)
+		}
+	}
+	ls.learn(h1)
+
 	// A block through the follower's API: the leader installs it, both APIs show it.
 	victim := netip.MustParseAddr("10.0.0.99")
 	code, body := follower.call("POST", "/api/v1/blocks", testToken, map[string]string{"ip": victim.String(), "duration": "1h"})

@@ -132,6 +132,8 @@ func (c *Controller) startHA(ctx context.Context, wg *sync.WaitGroup) error {
 		return err
 	}
 	h.node = node
+	c.log.Info("cluster: joining (state in etcd, not state_dir)", "name", h.name, "endpoints", c.cfg.Store.Etcd.Endpoints,
+		"prefix", h.est.Prefix(), "lease_ttl", c.cfg.Cluster.LeaseTTL)
 	wg.Add(5)
 	go func() { defer wg.Done(); node.Run(ctx) }()
 	go func() {

@@ -48,24 +48,49 @@ var ReloadTable = []struct {
 	{"api.max_streams", Live},
 	{"log", Restart},
 	{"state_dir", Restart},
+	// detect: the detector's tables (max_sources, pending) are sized when
+	// it is built, and TRW's per-source likelihood ratios are sums of steps
+	// computed from theta0/theta1 and judged against bounds from
+	// alpha/beta: swapping them mid-walk would decide the walks in flight
+	// by neither test's error bounds (a source half-way to "scanner" under
+	// the old thresholds blocked at once under the new). A restart starts
+	// every walk under one test.
 	{"detect", Restart},
 	{"block.durations", Live},
 	{"block.history_expiry", Live},
 	{"block.scope", Live},
 	{"block.allowlist", Live},
 	{"block.never_block", Live},
-	{"block.noisy_ports", Restart}, // detection is built with them
+	{"block.noisy_ports", Live}, // the detector's set, for the packets observed from now on
 	{"block.audit_interval", Live},
+	// meters: every switch holds the meters (and the flows that point at
+	// them) installed when it connected; a new rate means a meter-mod on
+	// every switch and port, which a restart (every switch reconnects and
+	// is set up again) does in one known order.
 	{"meters", Restart},
-	{"forward", Restart},
+	// forward.idle_timeout: flows learned from now on, on every switch;
+	// flows already installed keep theirs until they expire (the switch
+	// holds it; rewriting every learned flow is not worth a reload).
+	{"forward", Live},
 	{"notify.jsonl", Live}, // the sinks are restarted with the new settings
 	{"notify.syslog", Live},
 	{"notify.webhook", Live},
 	{"notify.alert_rate", Live},
-	{"notify.notice", Restart}, // the notice key is loaded at start
+	{"notify.notice", Live}, // the key (key_file read again on every reload) and the port
+	// echo: internal/ofconn copies interval and timeout into every session
+	// when it is accepted, and its keepalive loop fixes its ticker from
+	// them; making them live means an atomic read in that loop, in a package
+	// the reload does not own. A restart applies them (switches reconnect).
 	{"echo", Restart},
 	{"store", Restart},   // the state store is opened at start (cluster.go)
 	{"cluster", Restart}, // the instance joins the cluster at start
+}
+
+// ReloadNotes qualifies what "applied" means for the keys where it is not
+// "everything from now on"; the log and the config_reloaded event quote it.
+var ReloadNotes = map[string]string{
+	"forward.idle_timeout": "new learned flows; installed flows keep theirs until they expire",
+	"block.noisy_ports":    "packets from now on; conversations already judged keep their verdict",
 }
 
 // Change is one key a reload found changed.

@@ -64,13 +64,14 @@ func TestDiff(t *testing.T) {
 	n.Notify.Webhook.URL = "https://hooks.example/x"
 	n.Block.Durations = []time.Duration{time.Minute}
 	n.Detect.TRW.Alpha = 0.02
+	n.Meters.PacketInRate = 77
 	got := Diff(old, n)
-	want := []Change{{"api.tokens", Live}, {"detect.trw.alpha", Restart}, {"block.durations", Live}, {"block.noisy_ports", Restart},
-		{"notify.webhook.url", Live}}
+	want := []Change{{"api.tokens", Live}, {"detect.trw.alpha", Restart}, {"block.durations", Live}, {"block.noisy_ports", Live},
+		{"meters.packet_in_rate", Restart}, {"notify.webhook.url", Live}}
 	if !slices.Equal(got, want) {
 		t.Errorf("Diff = %v, want %v", got, want)
 	}
-	if r := NeedsRestart(old, n); !slices.Equal(r, []string{"detect.trw.alpha", "block.noisy_ports"}) {
+	if r := NeedsRestart(old, n); !slices.Equal(r, []string{"detect.trw.alpha", "meters.packet_in_rate"}) {
 		t.Errorf("NeedsRestart = %v", r)
 	}
 	if Live.String() != "applied" || Restart.String() != "needs a restart" {

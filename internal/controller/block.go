@@ -361,13 +361,11 @@ func switchDTOs(sts []policy.SwitchState) []api.BlockSwitch {
 // notifyVictims delivers a signed notice into the switch port of every protected host the
 // scanner probed (where the engine located it), at most eight per block.
 func (c *Controller) notifyVictims(ns []policy.Notice) {
-	if c.noticeK == nil || len(ns) == 0 {
+	cur := c.notice.Load()
+	if cur == nil || cur.key == nil || len(ns) == 0 {
 		return
 	}
-	port := c.cfg.Notify.Notice.Port
-	if port == 0 {
-		port = notice.DefaultPort
-	}
+	port := cur.port
 	sent := map[string]int{}
 	for _, n := range ns {
 		r := n.Record
@@ -381,7 +379,7 @@ func (c *Controller) notifyVictims(ns []policy.Notice) {
 		msg := notice.Notice{Time: r.Block.Created, Event: notice.EventBlocked, Scanners: r.AllIPs, ScannerMAC: r.Block.Source.MAC,
 			Kind: r.Block.Kind, Probes: uint32(r.Probes), BlockExpiry: r.Block.Expires, Victim: n.Victim,
 			Message: "Portcullis blocked a " + r.Block.Kind + " against this host: " + r.Block.Reason}
-		payload := notice.Seal(c.noticeK, msg)
+		payload := notice.Seal(cur.key, msg)
 		srcIP := noticeSourceV4
 		if n.Victim.Is6() && !n.Victim.Is4In6() {
 			srcIP = noticeSourceV6

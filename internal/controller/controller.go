@@ -77,7 +77,8 @@ type Controller struct {
 	durs     []time.Duration
 	scope    policy.Scope
 	never    atomic.Pointer[policy.Allowlist] // replaced on reload
-	noticeK  []byte
+	notice   atomic.Pointer[noticeSettings]   // notify.notice; replaced on reload (notice.go)
+	fwdIdle  uint16                           // Must hold mu. forward.idle_timeout in seconds, as reloaded (reload.go)
 
 	det *detector // scan detection, with its own lock (detshard.go)
 
@@ -166,13 +167,14 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: never_block: %w", err)
 	}
 	c.never.Store(never)
-	if cfg.Notify.Notice.Enabled() {
-		if c.noticeK, err = loadNoticeKey(cfg.Notify.Notice); err != nil {
-			return nil, err
-		}
+	ns, err := loadNotice(cfg.Notify.Notice)
+	if err != nil {
+		return nil, err
 	}
+	c.notice.Store(ns)
+	c.fwdIdle = uint16(cfg.Forward.IdleTimeout / time.Second)
 	c.fwdCfg = forward.Config{
-		IdleTimeout:          uint16(cfg.Forward.IdleTimeout / time.Second),
+		IdleTimeout:          c.fwdIdle,
 		ControllerMeterRate:  cfg.Meters.PacketInRate,
 		ControllerMeterBurst: cfg.Meters.PacketInBurst,
 	}

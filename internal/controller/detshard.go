@@ -92,3 +92,10 @@ func (x *detector) ReplyLoss(l detect.Loss) {
 	defer x.mu.Unlock()
 	x.d.ReplyLoss(l)
 }
+
+// SetNoisyPorts is detect.Detector.SetNoisyPorts.
+func (x *detector) SetNoisyPorts(ports []uint16) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.d.SetNoisyPorts(ports)
+}

@@ -3,7 +3,9 @@ package controller
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
+	"time"
 
 	"portcullis/internal/api"
 	"portcullis/internal/config"
@@ -13,12 +15,15 @@ import (
 
 // Reload applies a new configuration without dropping switches or blocks.
 // config.ReloadTable says which keys apply at once (the allowlist,
-// never-block list, block durations, scope, history and audit interval, the
-// API's tokens, token files, hosts and stream cap) and which need a restart
-// (listeners, TLS, the state directory, detection, meters, forwarding,
-// notify.notice, echo, block.noisy_ports); the operator sinks (notify.jsonl,
-// syslog, webhook, alert_rate) are restarted with their new settings. The
-// log and the config_reloaded event name every changed key and which it was.
+// never-block list, block durations, scope, history, audit interval and
+// noisy ports, the API's tokens, token files, hosts and stream cap, the
+// notice key and port, forward.idle_timeout for the flows learned from now
+// on) and which need a restart (listeners, TLS, the state directory,
+// detection, meters, echo); the operator sinks (notify.jsonl, syslog,
+// webhook, alert_rate) are restarted with their new settings. The notice
+// key file is read again on every reload, so a key rotated in place is
+// seen; a key that cannot be read refuses the reload. The log and the
+// config_reloaded event name every changed key and which it was.
 func (c *Controller) Reload(next config.Config) error {
 	if err := next.Validate(); err != nil {
 		c.ReloadFailed(err)
@@ -45,6 +50,13 @@ func (c *Controller) Reload(next config.Config) error {
 		id := "cfg-" + shortHash(spec)
 		cfgAllow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: portsOf(e), Comment: "from config"}
 	}
+	// The notice key is read before any lock: a file read.
+	ns, err := loadNotice(next.Notify.Notice)
+	if err != nil {
+		err = fmt.Errorf("notify.notice: %w", err)
+		c.ReloadFailed(err)
+		return err
+	}
 	// What changed, and what this reload does with each key
 	// (config.ReloadTable is the truth; the code below applies the Live
 	// keys).
@@ -62,21 +74,38 @@ func (c *Controller) Reload(next config.Config) error {
 	c.never.Store(never)
 	c.scope = scope
 	c.durs = next.Block.Durations
-	noisy := c.cfg.Block.NoisyPorts
+	noisy := !reflect.DeepEqual(c.cfg.Block.NoisyPorts, next.Block.NoisyPorts)
 	c.cfg.Block = next.Block
-	c.cfg.Block.NoisyPorts = noisy // detection was built with them: a restart applies them
+	// A key file rewritten in place changes no key of the configuration.
+	if !ns.sameKey(c.notice.Load()) && !hasChange(changes, "notify.notice.key") && !hasChange(changes, "notify.notice.key_file") {
+		changes = append(changes, config.Change{Key: "notify.notice.key_file", Effect: config.Live})
+	}
+	c.notice.Store(ns)
+	c.cfg.Notify.Notice = next.Notify.Notice
+	// Learned flows from now on; installed ones keep their timeout until
+	// they expire (forward.Switch.SetIdleTimeout).
+	c.cfg.Forward = next.Forward
+	c.fwdIdle = uint16(next.Forward.IdleTimeout / time.Second)
+	for _, sw := range c.switches {
+		sw.mu.Lock() // lock order: mu before a switch's mu
+		sw.fwd.SetIdleTimeout(c.fwdIdle)
+		sw.mu.Unlock()
+	}
 	c.cfg.API.Tokens = next.API.Tokens
 	c.cfg.API.OpenReadsOnLoopback = next.API.OpenReadsOnLoopback
 	c.cfg.API.TokenFiles = next.API.TokenFiles
 	c.cfg.API.AllowedHosts = next.API.AllowedHosts
 	c.cfg.API.MaxStreams = next.API.MaxStreams
-	// The sinks' settings (not notify.notice: its key is loaded at start).
+	// The sinks' settings.
 	c.cfg.Notify.JSONL = next.Notify.JSONL
 	c.cfg.Notify.Syslog = next.Notify.Syslog
 	c.cfg.Notify.Webhook = next.Notify.Webhook
 	c.cfg.Notify.AlertRate = next.Notify.AlertRate
 	sinks := c.cfg.Notify
 	c.mu.Unlock()
+	if noisy {
+		c.det.SetNoisyPorts(next.Block.NoisyPorts) // the detector's lock is taken alone
+	}
 	c.swapAPI()
 	// Before the config_reloaded event, so it and every event after it go
 	// to the new sinks (events published while the old ones close are lost
@@ -87,12 +116,16 @@ func (c *Controller) Reload(next config.Config) error {
 
 	var applied, restart []string
 	for _, ch := range changes {
-		if ch.Effect == config.Live {
-			applied = append(applied, ch.Key)
-		} else {
-			restart = append(restart, ch.Key)
+		key := ch.Key
+		if note := config.ReloadNotes[ch.Key]; note != "" {
+			key += " (" + note + ")"
 		}
-		c.log.Info("reload: configuration key changed", "key", ch.Key, "effect", ch.Effect.String())
+		if ch.Effect == config.Live {
+			applied = append(applied, key)
+		} else {
+			restart = append(restart, key)
+		}
+		c.log.Info("reload: configuration key changed", "key", ch.Key, "effect", ch.Effect.String(), "note", config.ReloadNotes[ch.Key])
 	}
 	msg := "configuration reloaded"
 	switch {
@@ -107,6 +140,16 @@ func (c *Controller) Reload(next config.Config) error {
 	c.log.Info(msg)
 	c.bus.Publish(event.Event{Type: event.ConfigReloaded, Message: msg})
 	return nil
+}
+
+// hasChange reports whether changes names key.
+func hasChange(changes []config.Change, key string) bool {
+	for _, ch := range changes {
+		if ch.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // ReloadFailed records a reload that was refused.

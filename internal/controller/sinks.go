@@ -24,7 +24,7 @@ type sinkSet struct {
 }
 
 // sinkSettings is the part of Notify the sinks are built from (the notice
-// key is not: it needs a restart).
+// key and port are not: Reload swaps them, notice.go).
 func sinkSettings(n config.Notify) config.Notify {
 	n.Notice = config.Notice{}
 	return n

@@ -92,6 +92,7 @@ func (c *Controller) setUp(s *ofconn.Session) {
 		delete(c.switches, old.sess)
 		old.sess.Attach(nil)
 	}
+	sw.fwd.SetIdleTimeout(c.fwdIdle) // a reload may have changed it since NewSwitch (reload.go)
 	c.switches[s] = sw
 	s.Attach(sw)
 	c.byDPID[sw.dpid] = sw

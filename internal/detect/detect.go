@@ -410,6 +410,19 @@ func New(cfg Config) *Detector {
 	return d
 }
 
+// SetNoisyPorts replaces Config.NoisyPorts (nil: the defaults) for the
+// packets observed from now on (a reload of block.noisy_ports).
+func (d *Detector) SetNoisyPorts(ports []uint16) {
+	if ports == nil {
+		ports = DefaultConfig().NoisyPorts
+	}
+	d.cfg.NoisyPorts = append([]uint16(nil), ports...)
+	d.noisy = [65536 / 64]uint64{}
+	for _, p := range ports {
+		d.noisy[p/64] |= 1 << (p % 64)
+	}
+}
+
 func (d *Detector) isNoisy(port uint16) bool { return d.noisy[port/64]&(1<<(port%64)) != 0 }
 
 // Observe feeds one packet that reached the controller, with where it

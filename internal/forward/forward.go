@@ -165,6 +165,16 @@ func NewSwitch(cfg Config) *Switch {
 	return s
 }
 
+// SetIdleTimeout sets the idle timeout, in seconds (0: the default), of the
+// flows learned from now on; flows already installed keep theirs until they
+// expire (a reload of forward.idle_timeout).
+func (s *Switch) SetIdleTimeout(sec uint16) {
+	if sec == 0 {
+		sec = DefaultIdleTimeout
+	}
+	s.cfg.IdleTimeout = sec
+}
+
 // reset forgets every host. The tables start empty and grow with the
 // hosts the switch has (up to MaxHosts stations and ipCap bindings), not
 // with the caps: a thousand quiet switches must not hold a thousand full

@@ -202,7 +202,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // confineRun confines the controller once its sockets and files are open
 // (controller.Options.Confine): what stays reachable is the configuration's
 // directory (read-only, for SIGHUP reloads, so that an editor's
-// write-and-rename is seen), the state directory and the events file.
+// write-and-rename is seen), the directories of api.token_files and
+// notify.notice.key_file (read-only, re-read on reload), the state
+// directory and the events file.
 func confineRun(logger *slog.Logger, cfg config.Config, cfgPath, runUser string, off bool) error {
 	if off {
 		logger.Warn("sandbox: off (--no-sandbox): the controller keeps every privilege it was started with")
@@ -222,6 +224,18 @@ func confineRun(logger *slog.Logger, cfg config.Config, cfgPath, runUser string,
 	// api.token_files are re-read on SIGHUP, like the configuration (their
 	// directory, so that a rotation by rename is seen).
 	for _, f := range cfg.API.TokenFiles {
+		if abs, err := filepath.Abs(f); err == nil {
+			if dir := filepath.Dir(abs); dir != "/" && dir != "/etc" {
+				abs = dir
+			}
+			pol.ReadOnly = append(pol.ReadOnly, abs)
+		}
+	}
+	// notify.notice.key_file is re-read on SIGHUP too (a key rotated in
+	// place or by rename). A key file moved by a reload to a directory
+	// outside these stays unreadable: the reload is refused, the running
+	// key kept, until a restart.
+	if f := cfg.Notify.Notice.KeyFile; f != "" {
 		if abs, err := filepath.Abs(f); err == nil {
 			if dir := filepath.Dir(abs); dir != "/" && dir != "/etc" {
 				abs = dir

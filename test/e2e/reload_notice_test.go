@@ -79,7 +79,7 @@ func TestReloadNoticeKey(t *testing.T) {
 	// The old key: the agent rejects the notice.
 	scan(scanAttacker)
 	waitFor(t, 10*time.Second, "the agent rejecting the notice signed with the old key", func() bool {
-		return strings.Contains(agent.Output(), "REJECTED")
+		return strings.Contains(agent.Output(), "REJECTED reason=wrong_key")
 	})
 	if strings.Contains(agent.Output(), "NOTICE blocked") {
 		t.Fatalf("the agent accepted a notice signed with a key it does not have:\n%s", agent.Output())

@@ -152,3 +152,36 @@ func TestReloadIdleTimeout(t *testing.T) {
 		return len(ev) == 1 && strings.Contains(ev[0].Message, "applied: forward.idle_timeout (new learned flows")
 	})
 }
+
+// block.noisy_ports is applied by a reload to the packets observed after
+// it: mDNS between peers is no probe with the defaults, and is one once
+// the reload leaves 5353 off the list.
+func TestReloadNoisyPorts(t *testing.T) {
+	cfg := testConfig(t)
+	h := startController(t, cfg, store.NewMemory())
+	fs := h.connect(0x1, 12)
+	fs.learn(hostS)
+	mdns := func(first byte) {
+		for i := range byte(3) {
+			fs.packetIn(watchCopy(hostS.port, udpFrame(hostS, newHost(first+i, 9), 5353, 5353, []byte("mdns"))))
+		}
+		fs.fence() // the session handles packet-ins in order: these were observed
+	}
+	mdns(40)
+	if n := h.c.det.Stats().Probes; n != 0 {
+		t.Fatalf("mDNS with the default noisy ports: %d probes, want 0", n)
+	}
+	next := cfg
+	next.Block.NoisyPorts = []uint16{67, 68}
+	if err := h.c.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	mdns(50)
+	if n := h.c.det.Stats().Probes; n != 3 {
+		t.Errorf("mDNS once 5353 is not a noisy port: %d probes, want 3", n)
+	}
+	eventually(t, "a config_reloaded event naming block.noisy_ports", func() bool {
+		ev := h.events("config_reloaded")
+		return len(ev) == 1 && strings.Contains(ev[0].Message, "applied: block.noisy_ports (packets from now on")
+	})
+}

@@ -47,9 +47,8 @@ func TestReloadNoticeKey(t *testing.T) {
 	}
 	e.C = StartController(t, "--config", path, "--state-dir", filepath.Join(dir, "state"), "--grace", "0", "--api-token", scanToken)
 	c := e.C
-	if !strings.Contains(c.Logs(), "sandbox: confined") {
-		t.Fatalf("the controller is not confined:\n%s", c.Logs())
-	}
+	// Its output reaches c.Logs() through a pipe: wait for the line.
+	waitFor(t, 5*time.Second, "the controller saying it is confined", func() bool { return strings.Contains(c.Logs(), "sandbox: confined") })
 	cfg := LabConfig(3)
 	cfg.Controllers = []string{c.Target}
 	e.L = StartLab(t, cfg)

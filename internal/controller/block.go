@@ -21,11 +21,10 @@ import (
 )
 
 // The blocker goroutine drives the block lifecycle engine (policy.Engine): it is the only
-// goroutine that calls it. Inputs reach it from three places, none of which drops one: the
-// packet-in path's verdicts through c.vq (verdicts.go: folded by source, never dropped), flood
-// verdicts through c.verdicts, and everything else (switch connects and disconnects, ports going
-// down, the outcomes of block IO, API requests) as closures on c.inbox, whose senders wait when
-// it is full. After each input the blocker does what the engine's Ready says (apply) and
+// goroutine that calls it. Inputs reach it from two places, neither of which drops one: the
+// packet-in path's verdicts through c.vq (verdicts.go: folded by source, never dropped), and
+// everything else (switch connects and disconnects, ports going down, SYN counter readings, the
+// outcomes of block IO, API requests) as closures on c.inbox, whose senders wait when it is full. After each input the blocker does what the engine's Ready says (apply) and
 // advances it. The IO that waits for a switch (barriers, flow dumps) runs in goroutines that post
 // their outcome back to c.inbox, so the blocker never waits on a switch.
 
@@ -52,6 +51,8 @@ func (c *Controller) newEngine() {
 		NewID:    newID,
 		Started:  c.started,
 		Grace:    c.cfg.Detect.GracePeriod,
+		Flood:    detect.FloodConfig{SYNRate: float64(c.cfg.Detect.Flood.SYNRate), Sustain: c.cfg.Detect.Flood.Sustain},
+		Senders:  c.det,
 	}, c.engineSettings())
 }
 
@@ -167,9 +168,6 @@ func (c *Controller) blocker(ctx context.Context) {
 		case f := <-c.inbox:
 			c.eng.SetSettings(c.engineSettings())
 			f(c.now())
-		case v := <-c.verdicts:
-			c.drainInbox()
-			c.onVerdict(v)
 		case <-c.vq.ready:
 			// A switch's connect was posted before any verdict of its packets: the engine
 			// learns of the switch first.
@@ -312,6 +310,17 @@ func (c *Controller) do(ctx context.Context, rd policy.Ready) {
 	c.blocksN.Add(uint64(rd.Installed))
 	for _, why := range rd.Removed {
 		c.m.Removed.WithLabelValues(why).Inc()
+	}
+	for _, f := range rd.Flows {
+		if sw := c.session(f.DPID, f.Epoch); sw != nil {
+			if err := c.sendTo(sw.sess, f.Msgs...); err != nil {
+				c.m.Errors.WithLabelValues("send").Inc()
+			}
+		}
+	}
+	for _, v := range rd.Verdicts {
+		c.detections.Add(1)
+		c.m.Verdict(string(v.Kind), v.Probes)
 	}
 	c.notifyVictims(rd.Notices)
 	n := c.eng.Len()

@@ -5,14 +5,14 @@
 //
 // Concurrency: each switch session's reader goroutine calls the Handler
 // methods in order. Per-switch state (forwarding table, parse buffer) is
-// guarded by that switch's mutex; the detector by its own (detshard.go); the flood
-// detectors by floodMu; the switch tables, the allowlist and the reloadable
+// guarded by that switch's mutex; the detector by its own (detshard.go); the switch
+// tables, the allowlist and the reloadable
 // settings by mu. Blocks belong to the block engine (policy.Engine), which
 // only the blocker goroutine touches (block.go): verdicts, switch events,
 // API requests and the outcomes of block IO reach it through queues that
 // never drop, so the packet-in path never waits on a store write or a
-// barrier. Lock order: mu before a switch's mu; the detector's lock and
-// floodMu are taken alone.
+// barrier. Lock order: mu before a switch's mu; the detector's lock is
+// taken alone.
 package controller
 
 import (
@@ -82,13 +82,7 @@ type Controller struct {
 
 	det *detector // scan detection, with its own lock (detshard.go)
 
-	floodMu sync.Mutex
-	flood   *detect.Flood
-	synTop  synMax // highest port SYN rate per switch at its last reading (periodic.go)
-	// station counters on ports shared by several stations (flood.go)
-	stations     map[uint32]stationRef
-	stationSeq   uint32
-	stationFlood *detect.Flood
+	synTop synMax // highest port SYN rate per switch at its last reading (periodic.go); the blocker's
 
 	mu       sync.Mutex
 	switches map[*ofconn.Session]*switchState
@@ -110,8 +104,7 @@ type Controller struct {
 
 	ha *haState // the cluster on etcd, nil for a single instance (cluster.go)
 
-	verdicts chan detect.Verdict // flood verdicts (flood.go)
-	vq       *verdictQueue       // packet-in verdicts (verdicts.go)
+	vq *verdictQueue // packet-in verdicts (verdicts.go)
 
 	meterPolling atomic.Bool  // a meter reading round is in flight (pollMeters)
 	meterHorizon atomic.Int64 // unix ns: start of the last complete meter reading round
@@ -153,7 +146,6 @@ func New(opts Options) (*Controller, error) {
 		inbox:    make(chan func(time.Time), 256),
 		stopped:  make(chan struct{}),
 		runCtx:   context.Background(),
-		verdicts: make(chan detect.Verdict, 1024),
 		vq:       newVerdictQueue(maxPendingVerdicts),
 		durs:     cfg.Block.Durations,
 	}
@@ -209,10 +201,6 @@ func New(opts Options) (*Controller, error) {
 	}
 	c.det = newDetector(dc)
 	c.synTop = newSynMax()
-	fc := detect.FloodConfig{SYNRate: float64(cfg.Detect.Flood.SYNRate), Sustain: cfg.Detect.Flood.Sustain}
-	c.flood = detect.NewFlood(fc)
-	c.stations = map[uint32]stationRef{}
-	c.stationFlood = detect.NewFlood(fc)
 
 	c.store = opts.Store
 	if c.store == nil {

@@ -3,7 +3,7 @@ package controller
 // The highest port SYN rate of all switches (the port_syn_rate_max gauge),
 // kept without walking every switch's reading on each switch's reading:
 // with a thousand switches polled once a second that walk was a million
-// map steps a second under floodMu.
+// map steps a second on the blocker goroutine.
 type synMax struct {
 	top  map[uint64]float64 // highest port SYN rate per switch at its last reading
 	max  float64
@@ -14,7 +14,7 @@ func newSynMax() synMax { return synMax{top: map[uint64]float64{}} }
 
 // set records switch dpid's reading and returns the highest of all. It
 // walks the readings only when the switch holding the maximum reads lower.
-// Must hold floodMu.
+// Blocker goroutine.
 func (m *synMax) set(dpid uint64, top float64) float64 {
 	m.top[dpid] = top
 	switch {
@@ -26,7 +26,7 @@ func (m *synMax) set(dpid uint64, top float64) float64 {
 	return m.max
 }
 
-// forget drops switch dpid's reading. Must hold floodMu.
+// forget drops switch dpid's reading. Blocker goroutine.
 func (m *synMax) forget(dpid uint64) {
 	delete(m.top, dpid)
 	if dpid == m.dpid {

@@ -78,15 +78,6 @@ func (c *Controller) setUp(s *ofconn.Session) {
 		s.Close(err)
 		return
 	}
-	c.floodMu.Lock()
-	c.flood.ForgetSwitch(sw.dpid)
-	c.stationFlood.ForgetSwitch(sw.dpid)
-	for id, ref := range c.stations {
-		if ref.dpid == sw.dpid {
-			delete(c.stations, id) // their flows went with SYNCountReset
-		}
-	}
-	c.floodMu.Unlock()
 	c.mu.Lock()
 	if old := c.byDPID[sw.dpid]; old != nil {
 		delete(c.switches, old.sess)
@@ -99,7 +90,8 @@ func (c *Controller) setUp(s *ofconn.Session) {
 	n := len(c.switches)
 	c.mu.Unlock()
 	c.m.SwitchesConnected.Set(float64(n))
-	// The engine reconciles the switch's block flows (policy/engine_sync.go).
+	// The engine reconciles the switch's block flows (policy/engine_sync.go)
+	// and starts its SYN counters afresh (their flows went with SYNCountReset).
 	addr := s.RemoteAddr().String()
 	c.post(func(now time.Time) { c.eng.SwitchConnected(now, sw.dpid, sw.epoch, addr) })
 }
@@ -122,10 +114,10 @@ func (c *Controller) Disconnected(s *ofconn.Session, err error) {
 	if sw == nil {
 		return
 	}
-	c.floodMu.Lock()
-	c.synTop.forget(sw.dpid)
-	c.floodMu.Unlock()
-	c.post(func(time.Time) { c.eng.SwitchDisconnected(sw.dpid, sw.epoch) })
+	c.post(func(time.Time) {
+		c.synTop.forget(sw.dpid)
+		c.eng.SwitchDisconnected(sw.dpid, sw.epoch)
+	})
 	msg := "switch " + fmtDPID(sw.dpid) + " disconnected"
 	if err != nil {
 		msg += ": " + err.Error()

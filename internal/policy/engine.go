@@ -73,6 +73,10 @@ type EngineConfig struct {
 	Grace   time.Duration
 	// MaxHistory bounds the escalation records kept (default 65536).
 	MaxHistory int
+	// Flood is the SYN-flood rule (engine_flood.go; a zero SYNRate turns it off), Senders what
+	// the detector knows of a flood's sender.
+	Flood   detect.FloodConfig
+	Senders Senders
 }
 
 // Settings are the engine's reloadable settings.
@@ -163,12 +167,14 @@ type Ready struct {
 	Logs      []LogLine
 	Installed int
 	Removed   []string
+	Flows     []FlowSend       // SYN station counters to install (engine_flood.go)
+	Verdicts  []detect.Verdict // verdicts the engine made itself (SYN floods) and acted on, to count
 }
 
 func (r *Ready) empty() bool {
 	return len(r.Sends) == 0 && len(r.Dumps) == 0 && len(r.Writes) == 0 && len(r.Events) == 0 &&
 		len(r.Notices) == 0 && len(r.Forget) == 0 && len(r.Release) == 0 && len(r.Logs) == 0 &&
-		r.Installed == 0 && len(r.Removed) == 0
+		r.Installed == 0 && len(r.Removed) == 0 && len(r.Flows) == 0 && len(r.Verdicts) == 0
 }
 
 // Engine is the block lifecycle. It is not safe for concurrent use: one goroutine drives it.
@@ -180,6 +186,7 @@ type Engine struct {
 	hist   map[string]History
 	sws    map[uint64]*swSync // connected switches (engine_sync.go)
 	attr   attribution        // spoof strikes, MAC rotation windows (engine_attr.go)
+	fl     floodState         // SYN-flood counters and station counters (engine_flood.go)
 
 	follower bool // a follower of a cluster: no verdicts, no expiry deletes (engine_store.go)
 
@@ -195,8 +202,10 @@ func NewEngine(cfg EngineConfig, set Settings) *Engine {
 	if cfg.MaxHistory <= 0 {
 		cfg.MaxHistory = 65536
 	}
-	return &Engine{cfg: cfg, set: set, blocks: map[string]*BlockRecord{}, hist: map[string]History{},
+	e := &Engine{cfg: cfg, set: set, blocks: map[string]*BlockRecord{}, hist: map[string]History{},
 		sws: map[uint64]*swSync{}}
+	e.floodInit(cfg.Flood)
+	return e
 }
 
 // SetSettings replaces the reloadable settings.

@@ -141,6 +141,7 @@ func (e *Engine) states(id string) []SwitchState {
 func (e *Engine) SwitchConnected(now time.Time, dpid, epoch uint64, addr string) {
 	sw := &swSync{dpid: dpid, epoch: epoch, addr: addr, flows: map[string]flowState{}, backoff: SyncRetryMin}
 	e.sws[dpid] = sw
+	e.floodSwitchUp(dpid)
 	e.startPass(sw, now)
 }
 

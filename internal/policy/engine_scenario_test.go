@@ -110,6 +110,7 @@ type engScenario struct {
 	epochs   uint64
 	ids      int
 	named    map[string]string // operator block names -> block ids
+	fl       floodScen         // SYN floods (engine_flood_test.go)
 	// the store, as the engine's Writes left it
 	stBlocks map[string]BlockRecord
 	stHist   map[string]History
@@ -171,10 +172,12 @@ func (s *engScenario) start() {
 		return
 	}
 	s.started = true
-	s.e = NewEngine(EngineConfig{Stations: s, Started: s.base, Grace: s.grace, NewID: func() string {
+	cfg := EngineConfig{Stations: s, Started: s.base, Grace: s.grace, NewID: func() string {
 		s.ids++
 		return fmt.Sprintf("b%d", s.ids)
-	}}, s.set)
+	}}
+	s.floodEngine(&cfg) // engine_flood_test.go
+	s.e = NewEngine(cfg, s.set)
 }
 
 func kv(args []string) (map[string]string, []string) {
@@ -270,7 +273,9 @@ func (s *engScenario) do(line string) {
 			case "allow":
 				s.set.Allow = s.allowlist(v)
 			default:
-				s.fatalf("unknown config %q", k)
+				if !s.floodConfig(k, v) {
+					s.fatalf("unknown config %q", k)
+				}
 			}
 		}
 		return
@@ -391,7 +396,9 @@ func (s *engScenario) do(line string) {
 		s.expect(args)
 		return
 	default:
-		s.fatalf("unknown command %q", cmd)
+		if !s.floodDo(cmd, args) {
+			s.fatalf("unknown command %q", cmd)
+		}
 	}
 	s.drive()
 }
@@ -524,6 +531,7 @@ func (s *engScenario) apply(rd Ready) {
 	s.events = append(s.events, rd.Events...)
 	s.notices = append(s.notices, rd.Notices...)
 	s.releases = append(s.releases, rd.Release...)
+	s.floodApply(rd)
 	for _, r := range rd.Release {
 		if st := s.stations[s.nameOf(r.MAC)][r.DPID]; st != nil && st.port == r.At {
 			delete(s.stations[st.name], r.DPID)
@@ -856,7 +864,9 @@ func (s *engScenario) expect(args []string) {
 			s.errorf("no release of %s on %d: %+v", rest[1], dpid, s.releases)
 		}
 	default:
-		s.fatalf("unknown expectation %q", args[0])
+		if !s.floodExpect(args[0], m, rest) {
+			s.fatalf("unknown expectation %q", args[0])
+		}
 	}
 }
 

@@ -19,14 +19,14 @@ import (
 //
 // Inputs are calls with the time: Verdict (the detector's, a flood's or a MAC spoof's), AddBlock
 // and RemoveBlock (the operator), Tick (expiry, audits due), SwitchConnected / SwitchDisconnected,
-// PortDown, and the outcomes of the IO the engine asked for (PassReply, PassDone,
-// InstallConfirmed, SendFailed). Station and home facts are read, never written, through the
+// PortDown, SYNCounters (a switch's SYN counter reading: engine_flood.go), and the outcomes of the
+// IO the engine asked for (PassReply, PassDone, InstallConfirmed, SendFailed). Station and home facts are read, never written, through the
 // Stations view the engine is built with (forward.Switch tables, owned by the switches'
 // goroutines); what the engine wants changed there comes out as a Release.
 //
 // Ready returns what to do: flow-mods per switch (Sends, in order), flow dumps (Dumps), store
-// writes, events, victim notices, sources the detector must forget, station homes to release and
-// log lines. The driver does them, reports the outcomes of the IO back through the calls above,
+// writes, events, victim notices, sources the detector must forget, station homes to release, SYN
+// station counters to install (Flows), the verdicts it made itself (Verdicts) and log lines. The driver does them, reports the outcomes of the IO back through the calls above,
 // and calls Advance. The engine holds no locks, does no IO and reads no clock; one goroutine
 // drives it (internal/controller, block.go).
 //

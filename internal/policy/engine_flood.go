@@ -77,9 +77,10 @@ func (e *Engine) floodInit(cfg detect.FloodConfig) {
 		stations: map[uint32]stationRef{}, read: map[uint64]map[uint32]uint64{}}
 }
 
-// floodSwitchUp forgets a switch's counters: it (re)connected, and its counter flows start again
-// from zero (the pipeline's set-up deletes every counter flow of ours, the stations' with them).
-func (e *Engine) floodSwitchUp(dpid uint64) {
+// floodForget forgets a switch's counters: it (re)connected, and its counter flows start again
+// from zero (the pipeline's set-up deletes every counter flow of ours, the stations' with them),
+// or its session ended (nothing of a switch that is gone is kept).
+func (e *Engine) floodForget(dpid uint64) {
 	if e.fl.port == nil {
 		return
 	}

@@ -141,7 +141,7 @@ func (e *Engine) states(id string) []SwitchState {
 func (e *Engine) SwitchConnected(now time.Time, dpid, epoch uint64, addr string) {
 	sw := &swSync{dpid: dpid, epoch: epoch, addr: addr, flows: map[string]flowState{}, backoff: SyncRetryMin}
 	e.sws[dpid] = sw
-	e.floodSwitchUp(dpid)
+	e.floodForget(dpid)
 	e.startPass(sw, now)
 }
 
@@ -150,6 +150,7 @@ func (e *Engine) SwitchConnected(now time.Time, dpid, epoch uint64, addr string)
 func (e *Engine) SwitchDisconnected(dpid, epoch uint64) {
 	if e.sw(dpid, epoch) != nil {
 		delete(e.sws, dpid)
+		e.floodForget(dpid)
 	}
 }
 

@@ -467,8 +467,3 @@ func (c *Controller) session(dpid, epoch uint64) *switchState {
 	}
 	return sw
 }
-
-// macProtected reports whether the source's MAC, at its port, belongs to a never-block host.
-func (c *Controller) macProtected(src policy.Source) (netip.Addr, bool) {
-	return policy.MACProtected(liveStations{c}, c.never.Load(), src)
-}

@@ -210,7 +210,7 @@ func (s *engScenario) floodApply(rd Ready) {
 	}
 }
 
-func (s *engScenario) floodExpect(what string, m map[string]string, rest []string) bool {
+func (s *engScenario) floodExpect(what string, _ map[string]string, rest []string) bool {
 	switch what {
 	case "counter":
 		dpid, mac := s.num(rest[0]), s.macOf(rest[1])
@@ -235,6 +235,5 @@ func (s *engScenario) floodExpect(what string, m map[string]string, rest []strin
 	default:
 		return false
 	}
-	_ = m
 	return true
 }

@@ -3,9 +3,9 @@
 // blocks with escalating durations, the allowlist and never-block list, and the reconciliation of a
 // switch's block flows with the blocks in force.
 //
-// Engine (engine.go, engine_attr.go, engine_sync.go) is the block lifecycle as one state machine in
-// the manner of etcd raft's RawNode: verdicts, operator blocks and lifts, ticks, switch connects
-// and the outcomes of block IO go in; Ready says what to send to which switch, what to write to
+// Engine (engine.go, engine_attr.go, engine_sync.go, engine_flood.go) is the block lifecycle as one
+// state machine in the manner of etcd raft's RawNode: verdicts, SYN counter readings, operator
+// blocks and lifts, ticks, switch connects and the outcomes of block IO go in; Ready says what to send to which switch, what to write to
 // the store, which events and notices to publish; the driver does it and calls Advance. It decides
 // attribution (where a block goes: a spoofer's port and MAC, or the port), escalation and, per
 // switch and block, whether the switch holds the flows. Scenario scripts in testdata/engine.

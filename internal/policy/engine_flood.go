@@ -98,9 +98,9 @@ func (e *Engine) floodForget(dpid uint64) {
 // SYNCountersRequest), read at now. It returns the highest port SYN rate of the reading (for the
 // driver's gauge). Decided floods become verdicts (reported in Ready.Verdicts), reports (events)
 // or station counters to install (Ready.Flows). Readings during the start-up grace period, and of
-// a switch session the engine does not hold, are ignored.
+// a switch session the engine does not hold (a follower holds none), are ignored.
 func (e *Engine) SYNCounters(now time.Time, dpid, epoch uint64, stats []ofp.FlowStats) float64 {
-	if !e.fl.on || e.sw(dpid, epoch) == nil || now.Before(e.cfg.Started.Add(e.cfg.Grace)) {
+	if !e.fl.on || e.follower || e.sw(dpid, epoch) == nil || now.Before(e.cfg.Started.Add(e.cfg.Grace)) {
 		return 0
 	}
 	counts := make(map[uint32]uint64, len(stats)/2+1)

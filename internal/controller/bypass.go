@@ -115,6 +115,52 @@ func (c *Controller) ackBypass(sw *switchState, now time.Time, inPort uint32, p 
 	}
 }
 
+// echoBypass stops copying (and budgeting) the pings between two hosts once
+// one was answered: an echo reply from where the pinged host lives, to a
+// request this switch saw from where the pinger lives within the window,
+// installs a bypass for the requests (pinger to pinged) and the replies.
+// Only first pings meet the switch's per-port ICMP budget, so it can be
+// small enough that a ping sweep learns little before its unanswered
+// requests time out (docs/pipeline.md). Other ICMP, errors above all, stays
+// watched.
+func (c *Controller) echoBypass(sw *switchState, now time.Time, inPort uint32, p *packet.Packet) {
+	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Dst.IsMulticast() || isBroadcast(p.Dst) {
+		return
+	}
+	v6 := p.Proto == 58
+	switch {
+	case !v6 && p.ICMPType == packet.ICMPEcho, v6 && p.ICMPType == packet.ICMPv6EchoRequest:
+		sw.echoes.note(now, udpKey{src: p.Src, dst: p.Dst, sport: p.ICMPID})
+	case !v6 && p.ICMPType == packet.ICMPEchoReply, v6 && p.ICMPType == packet.ICMPv6EchoReply:
+		if !sw.echoes.take(now, udpKey{src: p.Dst, dst: p.Src, sport: p.ICMPID}) {
+			return
+		}
+		if cport, ok := peerPort(sw, p); ok {
+			c.bypass(sw, policy.EchoPair(p.Dst, p.Src, cport, inPort))
+		}
+	}
+}
+
+// note records k at now (starting over when full, like answers).
+func (m *udpPairs) note(now time.Time, k udpKey) {
+	if m.seen == nil {
+		m.seen = make(map[udpKey]time.Time, 64)
+	}
+	if len(m.seen) >= udpPairsMax {
+		clear(m.seen)
+	}
+	m.seen[k] = now
+}
+
+// take reports whether k was noted within the window, and forgets it.
+func (m *udpPairs) take(now time.Time, k udpKey) bool {
+	t, ok := m.seen[k]
+	if ok {
+		delete(m.seen, k)
+	}
+	return ok && now.Sub(t) < udpPairWindow
+}
+
 func isBroadcast(a netip.Addr) bool {
 	if !a.Is4() {
 		return false

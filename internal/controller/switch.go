@@ -30,6 +30,7 @@ type switchState struct {
 	badFrames uint64
 	udp       udpPairs        // recent UDP first packets, for bypass decisions
 	acks      udpPairs        // recent pure ACKs outside bypassed conversations
+	echoes    udpPairs        // recent echo requests, for echo bypasses (bypass.go)
 	fcPorts   map[uint32]bool // ports with a first-contact meter (policy.FirstContactFlows)
 	synPorts  map[uint32]bool // ports with SYN counter flows (policy.SYNCountFlows)
 	spoofs    spoofReports    // recent MAC spoofs reported (spoof.go)
@@ -308,6 +309,8 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 			c.tcpBypass(sw, inPort, p)
 		case p.Proto == 6 && p.TCPFlags&0x1f7 == 0x10: // ACK, with or without PSH
 			c.ackBypass(sw, now, inPort, p)
+		case (p.Proto == 1 || p.Proto == 58) && !p.Fragment:
+			c.echoBypass(sw, now, inPort, p)
 		}
 	}
 	if c.exempt(p) {

@@ -307,6 +307,8 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 		{Src: netip.MustParseAddr("10.9.0.1"), Dst: netip.MustParseAddr("10.9.0.2"), Proto: 17, DstPort: 53, InPort: 1, DstInPort: 2},
 		{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"), Proto: 6, DstPort: 443, InPort: 1, DstInPort: 2},
 		{Src: netip.MustParseAddr("10.9.0.1"), Dst: netip.MustParseAddr("10.9.0.3"), Proto: 132, SrcPort: 9, DstPort: 9, InPort: 1, DstInPort: 3},
+		EchoPair(netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.4"), 1, 4),
+		EchoPair(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::4"), 1, 4),
 	}
 	var bypass []ofp.Message
 	for _, p := range pairs {
@@ -326,6 +328,10 @@ func TestOVSAcceptsEveryFlow(t *testing.T) {
 		"idle_timeout=60, priority=3000,udp,in_port=1,nw_src=10.9.0.1,nw_dst=10.9.0.2,tp_dst=53 actions=goto_table:2",
 		"priority=3000,udp,in_port=2,nw_src=10.9.0.2,nw_dst=10.9.0.1,tp_src=53 actions=goto_table:2",
 		"priority=3000,tcp6,in_port=1,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::2,tp_dst=443 actions=goto_table:2",
+		"priority=3000,icmp,in_port=1,nw_src=10.9.0.1,nw_dst=10.9.0.4,icmp_type=8 actions=goto_table:2",
+		"priority=3000,icmp,in_port=4,nw_src=10.9.0.4,nw_dst=10.9.0.1,icmp_type=0 actions=goto_table:2",
+		"priority=3000,icmp6,in_port=1,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::4,icmp_type=128 actions=goto_table:2",
+		"priority=3000,icmp6,in_port=4,ipv6_src=2001:db8::4,ipv6_dst=2001:db8::1,icmp_type=129 actions=goto_table:2",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("dump-flows table=1 lacks %q:\n%s", want, dump)

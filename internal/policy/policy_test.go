@@ -289,13 +289,34 @@ func TestBypassFlow(t *testing.T) {
 		{Src: a, Proto: 17},
 		{Src: a, Dst: b, Proto: 1},
 		{Src: a, Dst: b, Proto: 58, InPort: 1},
-		{Src: a, Dst: b, Proto: 17},                             // no ingress port
-		{Src: a, Dst: b, Proto: 17, InPort: ofp.PortController}, // a reserved port
+		{Src: a, Dst: b, Proto: 1, ICMPType: 3, InPort: 1},             // an ICMP error: never bypassed
+		{Src: a, Dst: b, Proto: 58, ICMPType: 128, InPort: 1},          // ICMPv6 with IPv4 addresses
+		{Src: a, Dst: b, Proto: 1, ICMPType: 8, DstPort: 7, InPort: 1}, // ports on ICMP
+		{Src: a, Dst: b, Proto: 17},                                    // no ingress port
+		{Src: a, Dst: b, Proto: 17, InPort: ofp.PortController},        // a reserved port
 	} {
 		if _, err := BypassFlow(bad, 30); !errors.Is(err, ErrBadPair) {
 			t.Errorf("BypassFlow(%+v) err %v", bad, err)
 		}
 	}
+	// Echo pairs: requests one way, replies the other, each from where its sender lives.
+	e := EchoPair(a, b, 1, 2)
+	req, err := BypassFlow(e, 30)
+	if err != nil || !hasField(req.Match, ofp.OXMICMPv4Type, []byte{8}) || !hasField(req.Match, ofp.OXMIPProto, []byte{1}) {
+		t.Errorf("echo request bypass %+v %v", req, err)
+	}
+	rep, err := BypassFlow(e.Reverse(), 30)
+	if in, _ := rep.Match.InPort(); err != nil || !hasField(rep.Match, ofp.OXMICMPv4Type, []byte{0}) || in != 2 ||
+		!hasField(rep.Match, ofp.OXMIPv4Src, b.AsSlice()) {
+		t.Errorf("echo reply bypass %+v %v", rep, err)
+	}
+	e6 := EchoPair(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), 1, 2)
+	r6, err := BypassFlow(e6.Reverse(), 30)
+	if err != nil || !hasField(r6.Match, ofp.OXMICMPv6Type, []byte{129}) || !hasField(r6.Match, ofp.OXMIPProto, []byte{58}) {
+		t.Errorf("ICMPv6 echo reply bypass %+v %v", r6, err)
+	}
+	wire(t, []ofp.Message{req, rep, r6})
+
 	d, err := BypassDelete(p)
 	if err != nil || d.Command != ofp.FlowDeleteStrict || d.Priority != forward.PriorityBypass || len(d.Match.Fields) != len(fm.Match.Fields) {
 		t.Errorf("bypass delete %+v %v", d, err)

@@ -40,9 +40,9 @@ func (k addrKey) addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
 
 // flowBuf holds one flow-mod and everything it points to (match fields,
 // their values, the instruction and its action), so a flow-mod costs one
-// slot of a chunk instead of a dozen allocations. Slots are handed out once
-// and never reused: the messages stay valid however long the caller keeps
-// them.
+// slot of a chunk instead of a dozen allocations. A slot is handed out once
+// and its message stays valid however long the caller keeps it, unless the
+// caller calls Recycle: then the chunk's slots are used again.
 type flowBuf struct {
 	fm    ofp.FlowMod
 	oxm   [2]ofp.OXM
@@ -58,15 +58,22 @@ type flowBuf struct {
 // flowBufChunk is how many flow-mods one allocation holds (about 12 KiB).
 const flowBufChunk = 32
 
-// flowBuf returns a fresh slot.
+// flowBuf returns a slot not in use.
 func (s *Switch) flowBuf() *flowBuf {
-	if len(s.bufs) == 0 {
-		s.bufs = make([]flowBuf, flowBufChunk)
+	if s.nbuf == len(s.bufs) {
+		s.bufs = make([]flowBuf, flowBufChunk) // the full chunk is the messages' now
+		s.nbuf = 0
 	}
-	b := &s.bufs[0]
-	s.bufs = s.bufs[1:]
+	b := &s.bufs[s.nbuf]
+	s.nbuf++
 	return b
 }
+
+// Recycle tells the switch that no message it returned is used any more
+// (the caller encoded or dropped them all, and keeps no reference): their
+// memory is reused by the next calls, which then allocate nothing for their
+// flow-mods. A caller that keeps messages must not call it.
+func (s *Switch) Recycle() { s.nbuf = 0 }
 
 func (b *flowBuf) inPort(p uint32) ofp.OXM {
 	b.port = [4]byte{byte(p >> 24), byte(p >> 16), byte(p >> 8), byte(p)}

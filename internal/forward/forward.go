@@ -162,7 +162,12 @@ type Switch struct {
 	bhead int32 // binding seen most recently
 	btail int32 // binding seen least recently
 	ipCap int
-	bufs  []flowBuf // fresh flow-mod slots (flowbuf.go)
+	bufs  []flowBuf // flow-mod slots, the first nbuf in use (flowbuf.go)
+	nbuf  int
+	// The station and binding the last PacketIn touched, so that Attribute
+	// for the same packet finds them without a map probe (see station, binding).
+	hintI int32
+	hintB int32
 	// perPort counts the stations learned behind each port, so that a full
 	// table evicts from the port that holds the most (evictOldest).
 	perPort map[uint32]int32
@@ -172,7 +177,7 @@ type Switch struct {
 // NewSwitch returns the state for one datapath.
 func NewSwitch(cfg Config) *Switch {
 	cfg = cfg.withDefaults()
-	s := &Switch{cfg: cfg, ipCap: cfg.MaxHosts * IPsPerHost}
+	s := &Switch{cfg: cfg, ipCap: cfg.MaxHosts * IPsPerHost, hintI: none, hintB: none}
 	s.reset()
 	return s
 }
@@ -199,6 +204,7 @@ func (s *Switch) reset() {
 	s.ents = nil
 	s.free = nil
 	s.head, s.tail = none, none
+	s.hintI, s.hintB = none, none
 	s.ips = map[addrKey]int32{}
 	s.binds = nil
 	s.bfree = nil
@@ -283,6 +289,9 @@ func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, ou
 		return out
 	}
 	i, known := s.byMAC[src]
+	if known {
+		s.hintI = i
+	}
 	if !IsLearnMiss(pi) {
 		if known && s.ents[i].port == port {
 			s.touch(i, now)
@@ -309,6 +318,7 @@ func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, ou
 	i = s.alloc()
 	s.ents[i] = entry{mac: src, port: port, lastSeen: now, learned: now, installed: now, prev: none, next: none}
 	s.byMAC[src] = i
+	s.hintI = i
 	s.perPort[port]++
 	s.pushFront(i)
 	s.stats.Learned++
@@ -421,7 +431,7 @@ func (a Attribution) Spoofed() bool {
 // after PacketIn for the same packet. It never allocates.
 func (s *Switch) Attribute(tnow time.Time, port uint32, mac [6]byte, ip netip.Addr) Attribution {
 	now := nanos(tnow)
-	i, known := s.byMAC[mac]
+	i, known := s.station(mac)
 	if known && s.ents[i].port != port {
 		e := &s.ents[i]
 		switch {
@@ -439,7 +449,7 @@ func (s *Switch) Attribute(tnow time.Time, port uint32, mac [6]byte, ip netip.Ad
 		}
 		return AttrUnknown
 	}
-	j, found := s.ips[keyOf(ip)]
+	j, found := s.binding(keyOf(ip))
 	if !found {
 		return AttrUnknown
 	}
@@ -453,10 +463,31 @@ func (s *Switch) Attribute(tnow time.Time, port uint32, mac [6]byte, ip netip.Ad
 	return AttrUnknown
 }
 
+// station finds mac's entry: the hint first (a live slot holds a non-zero
+// MAC, and only the slot byMAC names for it), then the map.
+func (s *Switch) station(mac [6]byte) (int32, bool) {
+	if h := s.hintI; h != none && int(h) < len(s.ents) && s.ents[h].mac == mac && mac != ([6]byte{}) {
+		return h, true
+	}
+	i, ok := s.byMAC[mac]
+	return i, ok
+}
+
+// binding finds address k's binding: the hint first (a live slot holds its
+// key; a free one the zero key, the unspecified address, never looked up),
+// then the map.
+func (s *Switch) binding(k addrKey) (int32, bool) {
+	if h := s.hintB; h != none && int(h) < len(s.binds) && s.binds[h].key == k && k != (addrKey{}) {
+		return h, true
+	}
+	j, ok := s.ips[k]
+	return j, ok
+}
+
 // ipHomeHeld reports whether binding b still holds its address against other claimants: its owner
 // is still learned on its port and used the address within AddrHold.
 func (s *Switch) ipHomeHeld(b *ipBind, now int64) bool {
-	j, ok := s.byMAC[b.mac]
+	j, ok := s.station(b.mac)
 	return ok && s.ents[j].port == b.port && now-b.seen < int64(s.cfg.AddrHold)
 }
 
@@ -733,6 +764,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 		case b.mac == e.mac && b.port == e.port:
 			b.seen = now
 			s.bindFront(j)
+			s.hintB = j
 			return
 		case s.ipHomeHeld(b, now):
 			s.stats.IPSpoofs++
@@ -744,6 +776,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 		}
 		b.mac, b.port, b.seen = e.mac, e.port, now
 		s.bindFront(j)
+		s.hintB = j
 	} else {
 		if len(s.ips) >= s.ipCap {
 			s.evictIP()
@@ -752,6 +785,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 		s.binds[j] = ipBind{mac: e.mac, port: e.port, seen: now, key: k, prev: none, next: none}
 		s.bindPush(j)
 		s.ips[k] = j
+		s.hintB = j
 	}
 	s.stats.Bound++
 	for n := range e.nips {

@@ -21,7 +21,7 @@ import (
 // block-flow dump and barriers, and otherwise reads and discards what the
 // controller sends without decoding it, so it allocates nothing while the
 // benchmark runs (allocation counts are process-wide).
-func rawSwitch(b *testing.B, addr string, dpid uint64) net.Conn {
+func rawSwitch(b testing.TB, addr string, dpid uint64) net.Conn {
 	b.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -68,7 +68,7 @@ func rawSwitch(b *testing.B, addr string, dpid uint64) net.Conn {
 // benchController runs a controller with a clock the benchmark sets, one
 // switch connected, and A and B learned (A with its address); it returns the
 // controller, the switch's session and the clock.
-func benchController(b *testing.B) (*Controller, *ofconn.Session, *atomic.Int64) {
+func benchController(b testing.TB) (*Controller, *ofconn.Session, *atomic.Int64) {
 	b.Helper()
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC).UnixNano())

@@ -265,6 +265,9 @@ func (c *Controller) send(sw *switchState) {
 	}
 	clear(sw.out)
 	sw.out = sw.out[:0]
+	// Send encoded them: forward's flow-mods are free for its next ones
+	// (forward.Switch.Recycle), so learning allocates nothing.
+	sw.fwd.Recycle()
 }
 
 func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {

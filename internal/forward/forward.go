@@ -2,7 +2,6 @@ package forward
 
 import (
 	"net/netip"
-	"slices"
 	"time"
 
 	"portcullis/internal/packet"
@@ -118,25 +117,33 @@ type Stats struct {
 
 const none = -1
 
+// entry is a learned station. It holds no pointer (see flowbuf.go): times
+// are Unix nanoseconds (0: none), addresses addrKeys.
 type entry struct {
 	mac       [6]byte
 	port      uint32
-	lastSeen  time.Time
-	learned   time.Time // when it was learned on this port
-	installed time.Time // zero: no flows in the switch (expired or never installed)
-	checking  time.Time // a move check runs until then (zero: none); see Config.MoveCheck
-	confirmed time.Time // when the last move check found the station still at home
-	ips       [IPsPerHost]netip.Addr
-	nips      int
-	ipNext    int // ring position of the next IP to replace
+	lastSeen  int64
+	learned   int64 // when it was learned on this port
+	installed int64 // 0: no flows in the switch (expired or never installed)
+	checking  int64 // a move check runs until then (0: none); see Config.MoveCheck
+	confirmed int64 // when the last move check found the station still at home
+	ips       [IPsPerHost]addrKey
+	nips      int32
+	ipNext    int32 // ring position of the next IP to replace
 	prev      int32
 	next      int32
 }
 
+// ipBind is an address's home, in a slot of Switch.binds, on the list of
+// bindings by when they were last seen (prev, next), so that a full index
+// evicts the oldest without a walk. No pointer.
 type ipBind struct {
 	mac  [6]byte
 	port uint32
-	seen time.Time
+	seen int64
+	key  addrKey
+	prev int32
+	next int32
 }
 
 // Switch is the L2 learning state of one datapath. It is pure: it takes events with the time and
@@ -147,10 +154,20 @@ type Switch struct {
 	byMAC map[[6]byte]int32
 	ents  []entry
 	free  []int32
-	head  int32 // most recently seen
-	tail  int32 // least recently seen
-	ips   map[netip.Addr]ipBind
+	head  int32             // most recently seen
+	tail  int32             // least recently seen
+	ips   map[addrKey]int32 // address -> slot in binds
+	binds []ipBind
+	bfree []int32
+	bhead int32 // binding seen most recently
+	btail int32 // binding seen least recently
 	ipCap int
+	bufs  []flowBuf // flow-mod slots, the first nbuf in use (flowbuf.go)
+	nbuf  int
+	// The station and binding the last PacketIn touched, so that Attribute
+	// for the same packet finds them without a map probe (see station, binding).
+	hintI int32
+	hintB int32
 	// perPort counts the stations learned behind each port, so that a full
 	// table evicts from the port that holds the most (evictOldest).
 	perPort map[uint32]int32
@@ -160,7 +177,7 @@ type Switch struct {
 // NewSwitch returns the state for one datapath.
 func NewSwitch(cfg Config) *Switch {
 	cfg = cfg.withDefaults()
-	s := &Switch{cfg: cfg, ipCap: cfg.MaxHosts * IPsPerHost}
+	s := &Switch{cfg: cfg, ipCap: cfg.MaxHosts * IPsPerHost, hintI: none, hintB: none}
 	s.reset()
 	return s
 }
@@ -187,7 +204,11 @@ func (s *Switch) reset() {
 	s.ents = nil
 	s.free = nil
 	s.head, s.tail = none, none
-	s.ips = map[netip.Addr]ipBind{}
+	s.hintI, s.hintB = none, none
+	s.ips = map[addrKey]int32{}
+	s.binds = nil
+	s.bfree = nil
+	s.bhead, s.btail = none, none
 	s.perPort = map[uint32]int32{}
 	s.stats.Hosts = 0
 }
@@ -259,7 +280,8 @@ func IsLearnMiss(pi *ofp.PacketIn) bool {
 // TableForward, so no PacketOut is needed). Any packet-in (watch copies too) of a host already known
 // on its port refreshes the host and the IP addresses it uses. PacketIn appends to out and returns
 // it; for a host already known it does not allocate.
-func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out []ofp.Message) []ofp.Message {
+func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, out []ofp.Message) []ofp.Message {
+	now := nanos(tnow)
 	port, ok := pi.Match.InPort()
 	src := p.EthSrc
 	if !ok || src[0]&1 == 1 || src == ([6]byte{}) {
@@ -267,6 +289,9 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 		return out
 	}
 	i, known := s.byMAC[src]
+	if known {
+		s.hintI = i
+	}
 	if !IsLearnMiss(pi) {
 		if known && s.ents[i].port == port {
 			s.touch(i, now)
@@ -279,7 +304,7 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 		s.touch(i, now)
 		s.observeIPs(i, p, now)
 		e := &s.ents[i]
-		if !e.installed.IsZero() && now.Sub(e.installed) < s.cfg.Holdoff {
+		if e.installed != 0 && now-e.installed < int64(s.cfg.Holdoff) {
 			return out // flows in flight: this packet raced them
 		}
 		e.installed = now
@@ -293,6 +318,7 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 	i = s.alloc()
 	s.ents[i] = entry{mac: src, port: port, lastSeen: now, learned: now, installed: now, prev: none, next: none}
 	s.byMAC[src] = i
+	s.hintI = i
 	s.perPort[port]++
 	s.pushFront(i)
 	s.stats.Learned++
@@ -308,20 +334,20 @@ func (s *Switch) PacketIn(now time.Time, pi *ofp.PacketIn, p *packet.Packet, out
 // move); if the check ends without that, the station still sends at home: the home is confirmed,
 // and frames with its MAC elsewhere are a spoof for HomeHold (Attribute tells the caller). While
 // the check runs the frames move nothing and are no evidence for anyone (AttrMACMoving).
-func (s *Switch) elsewhere(now time.Time, i int32, port uint32, out []ofp.Message) []ofp.Message {
+func (s *Switch) elsewhere(now int64, i int32, port uint32, out []ofp.Message) []ofp.Message {
 	e := &s.ents[i]
 	switch {
 	case s.homeConfirmed(e, now):
 		s.stats.MACSpoofs++
 		return out
-	case e.checking.IsZero():
-		e.checking = now.Add(time.Duration(s.cfg.MoveCheck)*time.Second + moveCheckGrace)
+	case e.checking == 0:
+		e.checking = now + int64(time.Duration(s.cfg.MoveCheck)*time.Second+moveCheckGrace)
 		return append(out, s.learnFlow(e, s.cfg.MoveCheck, ofp.FlowFlagSendFlowRem))
-	case now.Before(e.checking):
+	case now < e.checking:
 		return out // the check runs: the frame is neither a move nor (yet) a spoof
 	}
 	// The check ended and the home flow did not expire: the station is still at home.
-	e.checking = time.Time{}
+	e.checking = 0
 	e.confirmed = now
 	s.touch(i, now)
 	s.stats.MACSpoofs++
@@ -329,21 +355,23 @@ func (s *Switch) elsewhere(now time.Time, i int32, port uint32, out []ofp.Messag
 }
 
 // homeConfirmed reports whether a move check showed e's station still at home within HomeHold.
-func (s *Switch) homeConfirmed(e *entry, now time.Time) bool {
-	return !e.confirmed.IsZero() && now.Sub(e.confirmed) < s.cfg.HomeHold
+func (s *Switch) homeConfirmed(e *entry, now int64) bool {
+	return e.confirmed != 0 && now-e.confirmed < int64(s.cfg.HomeHold)
 }
 
 // moveCheckGrace is how long after a move check's idle timeout its FLOW_REMOVED may still arrive
 // (Open vSwitch expires flows about once a second).
 const moveCheckGrace = 2 * time.Second
 
-func (s *Switch) homeFresh(e *entry, now time.Time) bool {
-	return now.Sub(e.lastSeen) < s.cfg.HomeHold
+func (s *Switch) homeFresh(e *entry, now int64) bool {
+	return now-e.lastSeen < int64(s.cfg.HomeHold)
 }
 
 // learnFlow is host e's TableLearn flow ("this MAC is known on this port").
 func (s *Switch) learnFlow(e *entry, idle uint16, flags uint16) *ofp.FlowMod {
-	return &ofp.FlowMod{
+	b := s.flowBuf()
+	b.oxm = [2]ofp.OXM{b.inPort(e.port), b.ethField(ofp.OXMEthSrc, e.mac)}
+	b.fm = ofp.FlowMod{
 		Cookie:       Cookie(KindLearned, 0),
 		TableID:      TableLearn,
 		Command:      ofp.FlowAdd,
@@ -354,9 +382,10 @@ func (s *Switch) learnFlow(e *entry, idle uint16, flags uint16) *ofp.FlowMod {
 		OutPort:      ofp.PortAny,
 		OutGroup:     ofp.GroupAny,
 		Flags:        flags,
-		Match:        ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(e.port), ofp.MatchEthSrc(e.mac[:])}},
-		Instructions: []ofp.Instruction{Goto(TableForward)},
+		Match:        ofp.Match{Fields: b.oxm[:2]},
+		Instructions: b.gotoTable(TableForward),
 	}
+	return &b.fm
 }
 
 // Attribution says whether a packet's source is where it entered (see Attribute).
@@ -400,14 +429,15 @@ func (a Attribution) Spoofed() bool {
 // Attribute says whether a packet that entered at port with source MAC mac and source address ip
 // (invalid: none, as for ARP without a usable sender) comes from where its sources live. Call it
 // after PacketIn for the same packet. It never allocates.
-func (s *Switch) Attribute(now time.Time, port uint32, mac [6]byte, ip netip.Addr) Attribution {
-	i, known := s.byMAC[mac]
+func (s *Switch) Attribute(tnow time.Time, port uint32, mac [6]byte, ip netip.Addr) Attribution {
+	now := nanos(tnow)
+	i, known := s.station(mac)
 	if known && s.ents[i].port != port {
 		e := &s.ents[i]
 		switch {
-		case s.homeConfirmed(e, now) || (!e.checking.IsZero() && !now.Before(e.checking)):
+		case s.homeConfirmed(e, now) || (e.checking != 0 && now >= e.checking):
 			return AttrMACElsewhere
-		case s.homeFresh(e, now) || !e.checking.IsZero():
+		case s.homeFresh(e, now) || e.checking != 0:
 			return AttrMACMoving
 		}
 		return AttrUnknown
@@ -419,10 +449,12 @@ func (s *Switch) Attribute(now time.Time, port uint32, mac [6]byte, ip netip.Add
 		}
 		return AttrUnknown
 	}
-	b, found := s.ips[ip]
-	switch {
-	case !found:
+	j, found := s.binding(keyOf(ip))
+	if !found {
 		return AttrUnknown
+	}
+	b := &s.binds[j]
+	switch {
 	case b.port == port && b.mac == mac:
 		return AttrHere
 	case s.ipHomeHeld(b, now):
@@ -431,40 +463,63 @@ func (s *Switch) Attribute(now time.Time, port uint32, mac [6]byte, ip netip.Add
 	return AttrUnknown
 }
 
+// station finds mac's entry: the hint first (a live slot holds a non-zero
+// MAC, and only the slot byMAC names for it), then the map.
+func (s *Switch) station(mac [6]byte) (int32, bool) {
+	if h := s.hintI; h != none && int(h) < len(s.ents) && s.ents[h].mac == mac && mac != ([6]byte{}) {
+		return h, true
+	}
+	i, ok := s.byMAC[mac]
+	return i, ok
+}
+
+// binding finds address k's binding: the hint first (a live slot holds its
+// key; a free one the zero key, the unspecified address, never looked up),
+// then the map.
+func (s *Switch) binding(k addrKey) (int32, bool) {
+	if h := s.hintB; h != none && int(h) < len(s.binds) && s.binds[h].key == k && k != (addrKey{}) {
+		return h, true
+	}
+	j, ok := s.ips[k]
+	return j, ok
+}
+
 // ipHomeHeld reports whether binding b still holds its address against other claimants: its owner
 // is still learned on its port and used the address within AddrHold.
-func (s *Switch) ipHomeHeld(b ipBind, now time.Time) bool {
-	j, ok := s.byMAC[b.mac]
-	return ok && s.ents[j].port == b.port && now.Sub(b.seen) < s.cfg.AddrHold
+func (s *Switch) ipHomeHeld(b *ipBind, now int64) bool {
+	j, ok := s.station(b.mac)
+	return ok && s.ents[j].port == b.port && now-b.seen < int64(s.cfg.AddrHold)
 }
 
 // appendInstall appends the two flows of a learned host: in TableLearn, "this MAC is known on this
 // port" (continue to TableForward without a copy to the controller); in TableForward, "frames to
 // this MAC go out of this port" (with SEND_FLOW_REM so its expiry lets the host be relearned).
 func (s *Switch) appendInstall(out []ofp.Message, e *entry) []ofp.Message {
-	mac := e.mac[:]
-	return append(out,
-		s.learnFlow(e, s.cfg.IdleTimeout, 0),
-		&ofp.FlowMod{
-			Cookie:       Cookie(KindLearned, 0),
-			TableID:      TableForward,
-			Command:      ofp.FlowAdd,
-			IdleTimeout:  s.cfg.IdleTimeout,
-			HardTimeout:  s.cfg.HardTimeout,
-			Priority:     PriorityLearned,
-			BufferID:     ofp.NoBuffer,
-			OutPort:      ofp.PortAny,
-			OutGroup:     ofp.GroupAny,
-			Flags:        ofp.FlowFlagSendFlowRem,
-			Match:        ofp.Match{Fields: []ofp.OXM{ofp.MatchEthDst(mac)}},
-			Instructions: []ofp.Instruction{Apply(Output(e.port, 0))},
-		})
+	b := s.flowBuf()
+	b.oxm[0] = b.ethField(ofp.OXMEthDst, e.mac)
+	b.fm = ofp.FlowMod{
+		Cookie:       Cookie(KindLearned, 0),
+		TableID:      TableForward,
+		Command:      ofp.FlowAdd,
+		IdleTimeout:  s.cfg.IdleTimeout,
+		HardTimeout:  s.cfg.HardTimeout,
+		Priority:     PriorityLearned,
+		BufferID:     ofp.NoBuffer,
+		OutPort:      ofp.PortAny,
+		OutGroup:     ofp.GroupAny,
+		Flags:        ofp.FlowFlagSendFlowRem,
+		Match:        ofp.Match{Fields: b.oxm[:1]},
+		Instructions: b.applyOutput(e.port, 0),
+	}
+	return append(out, s.learnFlow(e, s.cfg.IdleTimeout, 0), &b.fm)
 }
 
 // learnFlowDelete deletes the TableLearn flow of mac on port.
-func learnFlowDelete(port uint32, mac [6]byte) *ofp.FlowMod {
+func (s *Switch) learnFlowDelete(port uint32, mac [6]byte) *ofp.FlowMod {
 	c, m := KindCookie(KindLearned)
-	return &ofp.FlowMod{
+	b := s.flowBuf()
+	b.oxm = [2]ofp.OXM{b.inPort(port), b.ethField(ofp.OXMEthSrc, mac)}
+	b.fm = ofp.FlowMod{
 		Cookie: c, CookieMask: m,
 		TableID:  TableLearn,
 		Command:  ofp.FlowDeleteStrict,
@@ -472,14 +527,17 @@ func learnFlowDelete(port uint32, mac [6]byte) *ofp.FlowMod {
 		BufferID: ofp.NoBuffer,
 		OutPort:  ofp.PortAny,
 		OutGroup: ofp.GroupAny,
-		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthSrc(mac[:])}},
+		Match:    ofp.Match{Fields: b.oxm[:2]},
 	}
+	return &b.fm
 }
 
 // forwardFlowDelete deletes the TableForward flow of mac.
-func forwardFlowDelete(mac [6]byte) *ofp.FlowMod {
+func (s *Switch) forwardFlowDelete(mac [6]byte) *ofp.FlowMod {
 	c, m := KindCookie(KindLearned)
-	return &ofp.FlowMod{
+	b := s.flowBuf()
+	b.oxm[0] = b.ethField(ofp.OXMEthDst, mac)
+	b.fm = ofp.FlowMod{
 		Cookie: c, CookieMask: m,
 		TableID:  TableForward,
 		Command:  ofp.FlowDeleteStrict,
@@ -487,8 +545,9 @@ func forwardFlowDelete(mac [6]byte) *ofp.FlowMod {
 		BufferID: ofp.NoBuffer,
 		OutPort:  ofp.PortAny,
 		OutGroup: ofp.GroupAny,
-		Match:    ofp.Match{Fields: []ofp.OXM{ofp.MatchEthDst(mac[:])}},
+		Match:    ofp.Match{Fields: b.oxm[:1]},
 	}
+	return &b.fm
 }
 
 // PortStatus handles a port change: a port deleted, administratively down or with its link down
@@ -554,10 +613,10 @@ func (s *Switch) FlowRemoved(now time.Time, fr *ofp.FlowRemoved, out []ofp.Messa
 	i, known := s.byMAC[mac]
 	if known {
 		e := &s.ents[i]
-		if !e.installed.IsZero() && now.Sub(e.installed) < s.cfg.Holdoff {
+		if e.installed != 0 && nanos(now)-e.installed < int64(s.cfg.Holdoff) {
 			return out // just reinstalled: the removal is of the flow we replaced
 		}
-		e.installed = time.Time{}
+		e.installed = 0
 	}
 	c, m := KindCookie(KindLearned)
 	return append(out, &ofp.FlowMod{
@@ -586,12 +645,12 @@ func (s *Switch) checkExpired(fr *ofp.FlowRemoved, out []ofp.Message) []ofp.Mess
 	var mac [6]byte
 	copy(mac[:], f.Value)
 	i, known := s.byMAC[mac]
-	if !known || s.ents[i].port != port || s.ents[i].checking.IsZero() {
+	if !known || s.ents[i].port != port || s.ents[i].checking == 0 {
 		return out
 	}
 	s.stats.Moves++
 	s.remove(i)
-	return append(out, forwardFlowDelete(mac))
+	return append(out, s.forwardFlowDelete(mac))
 }
 
 // Forget releases mac's home: the station and its IP bindings are forgotten and its flows
@@ -606,7 +665,7 @@ func (s *Switch) Forget(mac [6]byte, out []ofp.Message) []ofp.Message {
 	port := s.ents[i].port
 	s.stats.Moves++
 	s.remove(i)
-	return append(out, learnFlowDelete(port, mac), forwardFlowDelete(mac))
+	return append(out, s.learnFlowDelete(port, mac), s.forwardFlowDelete(mac))
 }
 
 // StationsAt returns how many stations are learned at port.
@@ -625,9 +684,12 @@ func (s *Switch) Hosts() []Host {
 	hs := make([]Host, 0, len(s.byMAC))
 	for i := s.head; i != none; i = s.ents[i].next {
 		e := &s.ents[i]
-		h := Host{MAC: e.mac, Port: e.port, LastSeen: e.lastSeen, Learned: e.learned}
+		h := Host{MAC: e.mac, Port: e.port, LastSeen: fromNanos(e.lastSeen), Learned: fromNanos(e.learned)}
 		if e.nips > 0 {
-			h.IPs = slices.Clone(e.ips[:e.nips])
+			h.IPs = make([]netip.Addr, e.nips)
+			for k := range h.IPs {
+				h.IPs[k] = e.ips[k].addr()
+			}
 		}
 		hs = append(hs, h)
 	}
@@ -649,10 +711,11 @@ func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
 // idle scan's zombie address, a forged answer) and changes nothing; an address whose home went
 // quiet moves to the next one that uses it.
 func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
-	b, found := s.ips[ip.Unmap()]
+	j, found := s.ips[keyOf(ip.Unmap())]
 	if !found {
 		return 0, mac, false
 	}
+	b := &s.binds[j]
 	i, known := s.byMAC[b.mac]
 	if !known || s.ents[i].port != b.port {
 		return 0, mac, false
@@ -661,7 +724,7 @@ func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
 }
 
 // observeIPs records the addresses a packet shows its sender using.
-func (s *Switch) observeIPs(i int32, p *packet.Packet, now time.Time) {
+func (s *Switch) observeIPs(i int32, p *packet.Packet, now int64) {
 	switch {
 	case p.EthType == 0x0806:
 		if p.ARPSenderMAC == p.EthSrc {
@@ -687,95 +750,153 @@ func usableIP(a netip.Addr) bool {
 }
 
 // bind records that host i used address a. Must not allocate when the binding is already known.
-func (s *Switch) bind(i int32, a netip.Addr, now time.Time) {
+func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 	a = a.Unmap()
 	if !usableIP(a) {
 		return
 	}
+	k := keyOf(a)
 	e := &s.ents[i]
-	b, found := s.ips[a]
+	j, found := s.ips[k]
 	if found {
+		b := &s.binds[j]
 		switch {
 		case b.mac == e.mac && b.port == e.port:
 			b.seen = now
-			s.ips[a] = b
+			s.bindFront(j)
+			s.hintB = j
 			return
 		case s.ipHomeHeld(b, now):
 			s.stats.IPSpoofs++
 			return
 		}
 		// The address's home went quiet (or its owner is gone): it moves here.
-		if j, ok := s.byMAC[b.mac]; ok {
-			s.unlistIP(j, a)
+		if o, ok := s.byMAC[b.mac]; ok {
+			s.unlistIP(o, k)
 		}
-	} else if len(s.ips) >= s.ipCap {
-		s.evictIPs(now)
+		b.mac, b.port, b.seen = e.mac, e.port, now
+		s.bindFront(j)
+		s.hintB = j
+	} else {
+		if len(s.ips) >= s.ipCap {
+			s.evictIP()
+		}
+		j = s.bindAlloc()
+		s.binds[j] = ipBind{mac: e.mac, port: e.port, seen: now, key: k, prev: none, next: none}
+		s.bindPush(j)
+		s.ips[k] = j
+		s.hintB = j
 	}
-	s.ips[a] = ipBind{mac: e.mac, port: e.port, seen: now}
 	s.stats.Bound++
-	for k := range e.nips {
-		if e.ips[k] == a {
+	for n := range e.nips {
+		if e.ips[n] == k {
 			return
 		}
 	}
 	if e.nips < IPsPerHost {
-		e.ips[e.nips] = a
+		e.ips[e.nips] = k
 		e.nips++
 		return
 	}
 	old := e.ips[e.ipNext]
-	e.ips[e.ipNext] = a
+	e.ips[e.ipNext] = k
 	e.ipNext = (e.ipNext + 1) % IPsPerHost
-	if ob, ok := s.ips[old]; ok && ob.mac == e.mac {
-		delete(s.ips, old)
+	if ob, ok := s.ips[old]; ok && s.binds[ob].mac == e.mac {
+		s.dropBind(ob)
 	}
 }
 
-// evictIPs makes room in the IP index: it drops the bindings not seen for the longest time (the
-// oldest eighth), counting them.
-func (s *Switch) evictIPs(now time.Time) {
-	n := max(len(s.ips)/8, 1)
-	type aged struct {
-		a    netip.Addr
-		seen time.Time
+// evictIP makes room in the IP index: it drops the binding not seen for the
+// longest time (the tail of the bindings' list: no walk, no sort), counting it.
+func (s *Switch) evictIP() {
+	j := s.btail
+	if j == none {
+		return
 	}
-	all := make([]aged, 0, len(s.ips))
-	for a, b := range s.ips {
-		all = append(all, aged{a, b.seen})
-	}
-	slices.SortFunc(all, func(x, y aged) int { return x.seen.Compare(y.seen) })
-	for _, x := range all[:n] {
-		b := s.ips[x.a]
-		delete(s.ips, x.a)
-		s.stats.IPEvictions++
-		if i, ok := s.byMAC[b.mac]; ok {
-			s.unlistIP(i, x.a)
-		}
+	b := s.binds[j]
+	s.dropBind(j)
+	s.stats.IPEvictions++
+	if i, ok := s.byMAC[b.mac]; ok {
+		s.unlistIP(i, b.key)
 	}
 }
 
 // dropIPs removes the bindings host i owns (on a move or removal).
 func (s *Switch) dropIPs(i int32) {
 	e := &s.ents[i]
-	for _, a := range e.ips[:e.nips] {
-		if b, ok := s.ips[a]; ok && b.mac == e.mac {
-			delete(s.ips, a)
+	for _, k := range e.ips[:e.nips] {
+		if j, ok := s.ips[k]; ok && s.binds[j].mac == e.mac {
+			s.dropBind(j)
 		}
 	}
 	e.nips, e.ipNext = 0, 0
-	e.ips = [IPsPerHost]netip.Addr{}
+	e.ips = [IPsPerHost]addrKey{}
 }
 
-func (s *Switch) unlistIP(i int32, a netip.Addr) {
+func (s *Switch) unlistIP(i int32, k addrKey) {
 	e := &s.ents[i]
-	for k := range e.nips {
-		if e.ips[k] == a {
-			copy(e.ips[k:e.nips], e.ips[k+1:e.nips])
+	for n := range e.nips {
+		if e.ips[n] == k {
+			copy(e.ips[n:e.nips], e.ips[n+1:e.nips])
 			e.nips--
-			e.ips[e.nips] = netip.Addr{}
+			e.ips[e.nips] = addrKey{}
 			e.ipNext = 0
 			return
 		}
+	}
+}
+
+// Binding slots and their list by last seen.
+
+func (s *Switch) bindAlloc() int32 {
+	if n := len(s.bfree); n > 0 {
+		j := s.bfree[n-1]
+		s.bfree = s.bfree[:n-1]
+		return j
+	}
+	s.binds = append(s.binds, ipBind{})
+	return int32(len(s.binds) - 1)
+}
+
+// dropBind forgets binding j: out of the index and the list, its slot free.
+func (s *Switch) dropBind(j int32) {
+	delete(s.ips, s.binds[j].key)
+	s.bindUnlink(j)
+	s.binds[j] = ipBind{prev: none, next: none}
+	s.bfree = append(s.bfree, j)
+}
+
+func (s *Switch) bindUnlink(j int32) {
+	b := &s.binds[j]
+	if b.prev != none {
+		s.binds[b.prev].next = b.next
+	} else {
+		s.bhead = b.next
+	}
+	if b.next != none {
+		s.binds[b.next].prev = b.prev
+	} else {
+		s.btail = b.prev
+	}
+	b.prev, b.next = none, none
+}
+
+func (s *Switch) bindPush(j int32) {
+	b := &s.binds[j]
+	b.prev, b.next = none, s.bhead
+	if s.bhead != none {
+		s.binds[s.bhead].prev = j
+	}
+	s.bhead = j
+	if s.btail == none {
+		s.btail = j
+	}
+}
+
+func (s *Switch) bindFront(j int32) {
+	if s.bhead != j {
+		s.bindUnlink(j)
+		s.bindPush(j)
 	}
 }
 
@@ -818,7 +939,7 @@ func (s *Switch) pushFront(i int32) {
 	}
 }
 
-func (s *Switch) touch(i int32, now time.Time) {
+func (s *Switch) touch(i int32, now int64) {
 	s.ents[i].lastSeen = now
 	if s.head != i {
 		s.unlink(i)
@@ -866,5 +987,5 @@ func (s *Switch) evictOldest(out []ofp.Message) []ofp.Message {
 	e := s.ents[i]
 	s.stats.Evictions++
 	s.remove(i)
-	return append(out, learnFlowDelete(e.port, e.mac), forwardFlowDelete(e.mac))
+	return append(out, s.learnFlowDelete(e.port, e.mac), s.forwardFlowDelete(e.mac))
 }

@@ -781,3 +781,27 @@ func TestForget(t *testing.T) {
 		t.Errorf("PortOf after Forget = %d", p)
 	}
 }
+
+// BenchmarkPacketInNewHostFull learns a new station into a full table: each
+// one evicts the least recently seen station (two flow deletes) and, once the
+// address index is full, the oldest address binding.
+func BenchmarkPacketInNewHostFull(b *testing.B) {
+	s := NewSwitch(Config{MaxHosts: 4096})
+	pi := learnMiss(1)
+	p := ipPacket(macA, ipA)
+	out := make([]ofp.Message, 0, 8)
+	i := 0
+	step := func() {
+		p.EthSrc = [6]byte{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		out = s.PacketIn(t0.Add(time.Duration(i)*time.Microsecond), pi, p, out[:0])
+		i++
+	}
+	for range 2 * 4096 {
+		step()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		step()
+	}
+}

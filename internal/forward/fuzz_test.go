@@ -2,6 +2,7 @@ package forward
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -70,6 +71,39 @@ func FuzzSwitch(f *testing.F) {
 			if n := len(s.Hosts()); n != len(s.byMAC) {
 				t.Fatalf("step %d: LRU list has %d hosts, map %d", i, n, len(s.byMAC))
 			}
+			if err := s.checkBinds(); err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+			if i%2 == 0 {
+				s.Recycle() // as the controller does after each send
+			}
 		}
 	})
+}
+
+// checkBinds checks the address index against its list and the stations:
+// every binding on the list is the index's slot for its key, the list holds
+// them all, and a station lists only addresses bound to it.
+func (s *Switch) checkBinds() error {
+	n := 0
+	for j := s.bhead; j != none; j = s.binds[j].next {
+		if k, ok := s.ips[s.binds[j].key]; !ok || k != j {
+			return fmt.Errorf("binding slot %d (%v) is not the index's", j, s.binds[j].key.addr())
+		}
+		if n++; n > len(s.binds) {
+			return fmt.Errorf("the bindings' list loops")
+		}
+	}
+	if n != len(s.ips) {
+		return fmt.Errorf("the bindings' list holds %d, the index %d", n, len(s.ips))
+	}
+	for i := s.head; i != none; i = s.ents[i].next {
+		e := &s.ents[i]
+		for _, k := range e.ips[:e.nips] {
+			if j, ok := s.ips[k]; !ok || s.binds[j].mac != e.mac || s.binds[j].port != e.port {
+				return fmt.Errorf("station %x lists %v, not bound to it", e.mac, k.addr())
+			}
+		}
+	}
+	return nil
 }

@@ -127,6 +127,12 @@ type Config struct {
 	// contact with within 10 s decide port-scan, whatever the outcomes; two
 	// fewer once one of them was refused or unanswered [6] (fanout.go).
 	FanoutPorts int
+	// HoldPorts distinct TCP ports of one host within the fan-out window
+	// make an actor a suspect whose SYNs the switch holds for the
+	// controller to judge (Suspicion, hold.go); one fewer once one was
+	// refused or unanswered [3]. Below FanoutPorts, or it holds nothing
+	// the verdict would not already drop.
+	HoldPorts int
 
 	// NoisyPorts are UDP services whose own traffic looks like scanning
 	// [67, 68, 546, 547, 5353, 5355, 137, 138, 139, 1900]. Only their own
@@ -153,6 +159,7 @@ func DefaultConfig() Config {
 		OSProbeMin:       2,
 		RefusedPorts:     3,
 		FanoutPorts:      6,
+		HoldPorts:        DefaultHoldPorts,
 		NoisyPorts:       []uint16{67, 68, 546, 547, 5353, 5355, 137, 138, 139, 1900},
 	}
 }
@@ -168,7 +175,7 @@ func (c Config) Validate() error {
 		return errors.New("detect: timeouts must be positive")
 	case c.MaxActors < 1 || c.MaxIPsPerSource < 1 || c.MaxPending < 1 || c.MaxSuspects < 1:
 		return errors.New("detect: table caps must be positive")
-	case c.StealthMinProbes < 1 || c.SignatureProbes < 1 || c.OSProbeMin < 1 || c.RefusedPorts < 0 || c.FanoutPorts < 0:
+	case c.StealthMinProbes < 1 || c.SignatureProbes < 1 || c.OSProbeMin < 1 || c.RefusedPorts < 0 || c.FanoutPorts < 0 || c.HoldPorts < 0:
 		return errors.New("detect: probe thresholds must be positive")
 	}
 	return nil
@@ -388,6 +395,7 @@ func New(cfg Config) *Detector {
 	setInt(&cfg.OSProbeMin, def.OSProbeMin)
 	setInt(&cfg.RefusedPorts, def.RefusedPorts)
 	setInt(&cfg.FanoutPorts, def.FanoutPorts)
+	setInt(&cfg.HoldPorts, def.HoldPorts)
 	if cfg.NoisyPorts == nil {
 		cfg.NoisyPorts = def.NoisyPorts
 	}

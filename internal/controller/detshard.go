@@ -44,6 +44,13 @@ func (x *detector) ObserveSpoofed(now time.Time, src detect.Source, p *packet.Pa
 	return x.d.ObserveSpoofed(now, src, p)
 }
 
+// Suspicion is detect.Detector.Suspicion (hold.go).
+func (x *detector) Suspicion(now time.Time, src detect.Source, ip netip.Addr) detect.Suspicion {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.d.Suspicion(now, src, ip)
+}
+
 // Tick is detect.Detector.Tick.
 func (x *detector) Tick(now time.Time) []detect.Verdict {
 	x.mu.Lock()

@@ -36,6 +36,7 @@ type switchState struct {
 	spoofs    spoofReports    // recent MAC spoofs reported (spoof.go)
 	fcGen     uint64          // firstContactAdd calls: ports (re)armed
 	exempted  exemptMark      // what exemptProtectedPorts last walked
+	holds     holdTable       // suspects whose SYNs the switch holds (hold.go)
 
 	meters meterReadings // the last meter reading (pollMeters' goroutine only)
 
@@ -317,6 +318,7 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 		}
 	}
 	if c.exempt(p) {
+		c.holdExempt(sw, pi, inPort)
 		return
 	}
 	src := detect.Source{DPID: sw.dpid, Port: inPort, MAC: p.EthSrc}
@@ -331,6 +333,7 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 	if decided {
 		c.queueVerdict(v)
 	}
+	c.holdSYN(sw, now, pi, inPort, src, decided)
 }
 
 // exempt reports whether a copied packet is a probe from an allowlisted

@@ -1,0 +1,164 @@
+package controller
+
+import (
+	"time"
+
+	"portcullis/internal/detect"
+	"portcullis/internal/packet"
+	"portcullis/internal/policy"
+	"portcullis/ofp"
+)
+
+// Holding suspects in the switch (policy/hold.go, docs/pipeline.md "Hold").
+//
+// When a SYN copy shows its source a suspect (detect.Detector.Suspicion:
+// three ports of one host, a SYN no stack sends) or decided, the ingress
+// switch gets a hold flow for that in_port and MAC: its SYNs then come to
+// the controller only. Each held SYN is observed as any copy is, then
+// released by packet-out to the port its destination MAC was learned at
+// (FLOOD when it was not), unless its source is decided: the verdict drops
+// what is held until the block lands. A retry of a port tried before is no
+// new first contact and goes out; a new port counts, so the SYN that
+// decides the fan-out rule never reaches the victim.
+
+const (
+	// maxHolds bounds a switch's hold table; a full table installs no new
+	// hold (the source then meets the first-contact budget as before).
+	maxHolds = 1024
+	// holdLife is how long a hold is taken to be in the switch after its
+	// source's last SYN: less than policy.HoldIdleTimeout, so a hold is
+	// added again (which restarts its timeouts) before the switch forgets
+	// it.
+	holdLife = time.Duration(policy.HoldIdleTimeout-1) * time.Second
+	// holdHard is the same for the hard timeout.
+	holdHard = time.Duration(policy.HoldHardTimeout-1) * time.Second
+	// holdMissed: a SYN copy that did not come through a hold this long
+	// after it was sent means the switch does not have it (a lost
+	// flow-mod): send it again.
+	holdMissed = time.Second
+)
+
+type holdKey struct {
+	port uint32
+	mac  [6]byte
+}
+
+type holdEntry struct {
+	sent    time.Time // when the hold flows were last sent
+	seen    time.Time // the source's last SYN
+	decided bool
+}
+
+// holdTable is a switch's holds and the packet-out it reuses. Guarded by
+// the switch's mu.
+type holdTable struct {
+	m     map[holdKey]holdEntry
+	po    ofp.PacketOut
+	out   ofp.ActionOutput
+	acts  [1]ofp.Action
+	stats holdStats
+}
+
+// holdStats counts what the holds did.
+type holdStats struct {
+	Installed, Released, Dropped, Full, Truncated uint64
+}
+
+// holdSYN runs after a TCP SYN copy was observed (decided: it produced a
+// verdict). It releases or drops the SYN if a hold brought it, and adds
+// the hold when its source is a suspect. Must hold sw.mu.
+func (c *Controller) holdSYN(sw *switchState, now time.Time, pi *ofp.PacketIn, inPort uint32, src detect.Source, decided bool) {
+	p := &sw.pkt
+	if p.Proto != packet.ProtoTCP || p.TCPFlags&(packet.TCPSyn|packet.TCPAck) != packet.TCPSyn {
+		return
+	}
+	h := &sw.holds
+	held := policy.IsHoldCookie(pi.Cookie)
+	k := holdKey{port: inPort, mac: src.MAC}
+	e, ok := h.m[k]
+	live := ok && now.Sub(e.seen) < holdLife && now.Sub(e.sent) < holdHard
+	s := detect.SuspicionDecided
+	if !decided && !(live && e.decided) {
+		s = c.det.Suspicion(now, src, p.Src)
+	}
+	if held {
+		if s == detect.SuspicionDecided {
+			h.stats.Dropped++
+		} else {
+			c.holdRelease(sw, pi, inPort)
+		}
+	}
+	if s == detect.SuspicionNone && !live {
+		return
+	}
+	if !live || !held && now.Sub(e.sent) > holdMissed {
+		if !ok && len(h.m) >= maxHolds && !h.evict(now) {
+			h.stats.Full++
+			return
+		}
+		if h.m == nil {
+			h.m = make(map[holdKey]holdEntry)
+		}
+		if !live {
+			e = holdEntry{}
+		}
+		cfg := policy.HoldConfig{PlainController: c.watchCfg.PlainController}
+		if c.cfg.Meters.FirstContactRate != 0 && sw.fcPorts[inPort] && inPort <= policy.MaxFirstContactPort {
+			cfg.Meter = policy.FirstContactMeterBase + inPort
+		}
+		sw.out = append(sw.out, policy.HoldFlows(inPort, src.MAC, cfg)...)
+		c.send(sw)
+		e.sent = now
+		h.stats.Installed++
+		sw.sess.Logger().Debug("holding a suspect's SYNs", "port", inPort, "src", src.String(), "suspicion", s.String())
+	}
+	e.seen = now
+	e.decided = e.decided || s == detect.SuspicionDecided
+	h.m[k] = e
+}
+
+// holdExempt releases a held SYN of an allowlisted source, which is never
+// observed. Must hold sw.mu.
+func (c *Controller) holdExempt(sw *switchState, pi *ofp.PacketIn, inPort uint32) {
+	if policy.IsHoldCookie(pi.Cookie) {
+		c.holdRelease(sw, pi, inPort)
+	}
+}
+
+// holdRelease sends a held frame on where the forwarding table would have:
+// the port of its destination MAC, or FLOOD. Must hold sw.mu.
+func (c *Controller) holdRelease(sw *switchState, pi *ofp.PacketIn, inPort uint32) {
+	h := &sw.holds
+	if int(pi.TotalLen) != len(pi.Data) || pi.BufferID != ofp.NoBuffer {
+		h.stats.Truncated++ // the hold asks for whole frames; nothing to send on
+		return
+	}
+	port := ofp.PortFlood
+	if dst := sw.pkt.EthDst; dst[0]&1 == 0 {
+		if p, ok := sw.fwd.PortOf(dst); ok {
+			port = p
+		}
+	}
+	if port == inPort {
+		return // the table would not send it back either
+	}
+	h.out = ofp.ActionOutput{Port: port}
+	h.acts[0] = &h.out
+	h.po = ofp.PacketOut{BufferID: ofp.NoBuffer, InPort: inPort, Actions: h.acts[:], Data: pi.Data}
+	if err := c.sendTo(sw.sess, &h.po); err != nil {
+		c.m.Errors.WithLabelValues("send").Inc()
+		return
+	}
+	h.po.Data = nil
+	h.stats.Released++
+}
+
+// evict removes expired holds and reports whether there is room.
+func (h *holdTable) evict(now time.Time) bool {
+	for k, e := range h.m {
+		if now.Sub(e.seen) >= holdLife || now.Sub(e.sent) >= holdHard {
+			delete(h.m, k)
+		}
+	}
+	return len(h.m) < maxHolds
+}

@@ -1,0 +1,113 @@
+package controller
+
+import (
+	"bytes"
+	"testing"
+
+	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/internal/policy"
+	"portcullis/internal/store"
+	"portcullis/ofp"
+)
+
+// stackSYN is a SYN as Linux sends it (window 64240; MSS, SACK permitted,
+// timestamps, window scale): no raw-scanner shape.
+func stackSYN(src, dst host, sport, dport uint16) []byte {
+	f := tcpFrame(src, dst, src.ip, sport, dport, tcpACK) // 20-byte header, no options
+	ip := f[14:]
+	tcp := ip[20:]
+	tcp[13] = tcpSYN
+	opts := []byte{2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}
+	tcp[12] = byte((20+len(opts))/4) << 4
+	tcp[8], tcp[9], tcp[10], tcp[11] = 0, 0, 0, 0 // no ACK number
+	f = append(f, opts...)
+	ip = f[14:]
+	ip[2], ip[3] = byte(len(ip)>>8), byte(len(ip))
+	ip[10], ip[11] = 0, 0
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(ip[i])<<8 | uint32(ip[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	ip[10], ip[11] = byte(^sum>>8), byte(^sum)
+	return f
+}
+
+// heldCopy is what Open vSwitch sends for a hold flow: the whole frame,
+// table 1, the hold's cookie.
+func heldCopy(port uint32, frame []byte) *ofp.PacketIn {
+	pi := watchCopy(port, frame)
+	pi.Cookie = policy.HoldCookie(port)
+	return pi
+}
+
+func isHoldAdd(r ofconntest.Received) bool {
+	fm, ok := flowMod(r)
+	return ok && fm.Command == ofp.FlowAdd && policy.IsHoldCookie(fm.Cookie)
+}
+
+func isPacketOutOf(frame []byte) func(ofconntest.Received) bool {
+	return func(r ofconntest.Received) bool {
+		po, ok := r.Msg.(*ofp.PacketOut)
+		return ok && bytes.Equal(po.Data, frame)
+	}
+}
+
+// TestHoldSuspectSYNs: a client's third service of one host makes it a
+// suspect; its held SYNs (a new port, a retry) go on by packet-out to the
+// victim's port until the fan-out rule decides; the deciding SYN and those
+// after it are dropped.
+func TestHoldSuspectSYNs(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 4)
+	fs.learn(hostS)
+	fs.learn(hostV)
+	from := fs.count()
+	fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40001, 22)))
+	fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40002, 80)))
+	end := fs.fence()
+	for _, r := range fs.recorded(from)[:end-from] {
+		if isHoldAdd(r) {
+			t.Fatalf("two services of a host held the client:\n%s", describe(fs.recorded(from)))
+		}
+	}
+	fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40003, 443)))
+	i, r := fs.waitFor(from, "the hold flows after the third port", isHoldAdd)
+	fm, _ := flowMod(r)
+	if in, ok := fm.Match.InPort(); !ok || in != hostS.port {
+		t.Errorf("hold without in_port %d: %+v", hostS.port, fm.Match)
+	}
+	if mac, ok := matchEthSrc(fm.Match); !ok || mac != hostS.mac {
+		t.Errorf("hold without eth_src %s: %+v", hostS.macString(), fm.Match)
+	}
+	if fm.IdleTimeout == 0 || fm.Priority != policy.PriorityHold {
+		t.Errorf("hold flow %+v", fm)
+	}
+	// Held: a new port (the fourth) and a retry of the first go on to V.
+	for _, f := range [][]byte{stackSYN(hostS, hostV, 40004, 4000), stackSYN(hostS, hostV, 40001, 22), stackSYN(hostS, hostV, 40005, 3306)} {
+		fs.packetIn(heldCopy(hostS.port, f))
+		_, r := fs.waitFor(i, "the held SYN's packet-out", isPacketOutOf(f))
+		po := r.Msg.(*ofp.PacketOut)
+		out, ok := po.Actions[0].(*ofp.ActionOutput)
+		if po.InPort != hostS.port || len(po.Actions) != 1 || !ok || out.Port != hostV.port {
+			t.Errorf("packet-out %+v, want in_port %d, output:%d", po, hostS.port, hostV.port)
+		}
+	}
+	// The sixth port decides (fanout.go): neither it nor what follows goes on.
+	mark := fs.count()
+	dropped := [][]byte{stackSYN(hostS, hostV, 40006, 8080), stackSYN(hostS, hostV, 40007, 1), stackSYN(hostS, hostV, 40001, 22)}
+	for _, f := range dropped {
+		fs.packetIn(heldCopy(hostS.port, f))
+	}
+	fs.waitFor(mark, "the block", isBlockAdd)
+	end = fs.fence()
+	for _, r := range fs.recorded(mark)[:end-mark] {
+		for _, f := range dropped {
+			if isPacketOutOf(f)(r) {
+				t.Errorf("a held SYN of a decided source went on:\n%s", describe(fs.recorded(mark)))
+			}
+		}
+	}
+}

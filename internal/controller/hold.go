@@ -36,6 +36,13 @@ const (
 	// after it was sent means the switch does not have it (a lost
 	// flow-mod): send it again.
 	holdMissed = time.Second
+	// holdSqueeze is how long the port's first-contact meter is squeezed
+	// after a hold is sent (policy.FirstContactSqueeze): the hold's
+	// datapath latency (2-10 ms measured on a loaded machine) with a wide
+	// margin. A SYN of the port the hold does not cover (another station's)
+	// meets the squeezed meter meanwhile and is retransmitted a second
+	// later.
+	holdSqueeze = 100 * time.Millisecond
 )
 
 type holdKey struct {
@@ -52,11 +59,13 @@ type holdEntry struct {
 // holdTable is a switch's holds and the packet-out it reuses. Guarded by
 // the switch's mu.
 type holdTable struct {
-	m     map[holdKey]holdEntry
-	po    ofp.PacketOut
-	out   ofp.ActionOutput
-	acts  [1]ofp.Action
-	stats holdStats
+	m        map[holdKey]holdEntry
+	meters   map[uint32]bool // ports with a hold meter (policy.HoldMeter)
+	squeezed map[uint32]bool // ports whose first-contact meter is squeezed
+	po       ofp.PacketOut
+	out      ofp.ActionOutput
+	acts     [1]ofp.Action
+	stats    holdStats
 }
 
 // holdStats counts what the holds did.
@@ -98,15 +107,28 @@ func (c *Controller) holdSYN(sw *switchState, now time.Time, pi *ofp.PacketIn, i
 		}
 		if h.m == nil {
 			h.m = make(map[holdKey]holdEntry)
+			h.meters = make(map[uint32]bool)
+			h.squeezed = make(map[uint32]bool)
 		}
 		if !live {
 			e = holdEntry{}
 		}
 		cfg := policy.HoldConfig{PlainController: c.watchCfg.PlainController}
-		if c.cfg.Meters.FirstContactRate != 0 && sw.fcPorts[inPort] && inPort <= policy.MaxFirstContactPort {
-			cfg.Meter = policy.FirstContactMeterBase + inPort
+		fc := c.cfg.Meters.FirstContactRate != 0 && sw.fcPorts[inPort] && inPort <= policy.MaxFirstContactPort
+		budget := policy.FirstContactConfig{Rate: c.cfg.Meters.FirstContactRate, Burst: c.cfg.Meters.FirstContactBurst}
+		if fc {
+			if !h.meters[inPort] {
+				h.meters[inPort] = true
+				sw.out = append(sw.out, policy.HoldMeter(inPort, budget)...)
+			}
+			cfg.Meter = policy.HoldMeterBase + inPort
 		}
 		sw.out = append(sw.out, policy.HoldFlows(inPort, src.MAC, cfg)...)
+		if fc && !h.squeezed[inPort] {
+			h.squeezed[inPort] = true
+			sw.out = append(sw.out, policy.FirstContactSqueeze(inPort))
+			time.AfterFunc(holdSqueeze, func() { c.holdUnsqueeze(sw, inPort, budget) })
+		}
 		c.send(sw)
 		e.sent = now
 		h.stats.Installed++
@@ -115,6 +137,19 @@ func (c *Controller) holdSYN(sw *switchState, now time.Time, pi *ofp.PacketIn, i
 	e.seen = now
 	e.decided = e.decided || s == detect.SuspicionDecided
 	h.m[k] = e
+}
+
+// holdUnsqueeze gives a port's first-contact meter its budget back, once
+// the hold sent with the squeeze is in the datapath.
+func (c *Controller) holdUnsqueeze(sw *switchState, port uint32, budget policy.FirstContactConfig) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	delete(sw.holds.squeezed, port)
+	if !sw.fcPorts[port] {
+		return // the port went away or was exempted: its meter with it
+	}
+	sw.out = append(sw.out, policy.FirstContactRestore(port, budget))
+	c.send(sw)
 }
 
 // holdExempt releases a held SYN of an allowlisted source, which is never

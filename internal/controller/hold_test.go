@@ -55,10 +55,11 @@ func isPacketOutOf(frame []byte) func(ofconntest.Received) bool {
 	}
 }
 
-// TestHoldSuspectSYNs: a client's third service of one host makes it a
-// suspect; its held SYNs (a new port, a retry) go on by packet-out to the
-// victim's port until the fan-out rule decides; the deciding SYN and those
-// after it are dropped.
+// TestHoldSuspectSYNs: a client's second service of one host makes it a
+// suspect; the hold comes with its own meter and the port's first-contact
+// meter squeezed until the hold is in place, then restored; the held SYNs
+// (new ports, a retry) go on by packet-out to the victim's port until the
+// fan-out rule decides; the deciding SYN and those after it are dropped.
 func TestHoldSuspectSYNs(t *testing.T) {
 	h := startController(t, testConfig(t), store.NewMemory())
 	fs := h.connect(0x1, 4)
@@ -66,15 +67,15 @@ func TestHoldSuspectSYNs(t *testing.T) {
 	fs.learn(hostV)
 	from := fs.count()
 	fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40001, 22)))
-	fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40002, 80)))
+	fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40001, 22))) // its retry
 	end := fs.fence()
 	for _, r := range fs.recorded(from)[:end-from] {
 		if isHoldAdd(r) {
-			t.Fatalf("two services of a host held the client:\n%s", describe(fs.recorded(from)))
+			t.Fatalf("one service of a host held the client:\n%s", describe(fs.recorded(from)))
 		}
 	}
-	fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40003, 443)))
-	i, r := fs.waitFor(from, "the hold flows after the third port", isHoldAdd)
+	fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40002, 80)))
+	i, r := fs.waitFor(from, "the hold flows after the second port", isHoldAdd)
 	fm, _ := flowMod(r)
 	if in, ok := fm.Match.InPort(); !ok || in != hostS.port {
 		t.Errorf("hold without in_port %d: %+v", hostS.port, fm.Match)
@@ -85,8 +86,18 @@ func TestHoldSuspectSYNs(t *testing.T) {
 	if fm.IdleTimeout == 0 || fm.Priority != policy.PriorityHold {
 		t.Errorf("hold flow %+v", fm)
 	}
-	// Held: a new port (the fourth) and a retry of the first go on to V.
-	for _, f := range [][]byte{stackSYN(hostS, hostV, 40004, 4000), stackSYN(hostS, hostV, 40001, 22), stackSYN(hostS, hostV, 40005, 3306)} {
+	meterOf := func(id uint32, rate uint32) func(ofconntest.Received) bool {
+		return func(r ofconntest.Received) bool {
+			mm, ok := r.Msg.(*ofp.MeterMod)
+			return ok && mm.MeterID == id && mm.Command != ofp.MeterDelete && len(mm.Bands) == 1 && mm.Bands[0].Rate == rate
+		}
+	}
+	fcMeter := policy.FirstContactMeterBase + hostS.port
+	fs.waitFor(from, "the hold meter", meterOf(policy.HoldMeterBase+hostS.port, policy.DefaultFirstContactRate))
+	sq, _ := fs.waitFor(i, "the squeezed first-contact meter", meterOf(fcMeter, 1))
+	fs.waitFor(sq, "the first-contact meter restored", meterOf(fcMeter, policy.DefaultFirstContactRate))
+	// Held: new ports (the third, fourth and fifth) and a retry of the first go on to V.
+	for _, f := range [][]byte{stackSYN(hostS, hostV, 40003, 443), stackSYN(hostS, hostV, 40004, 4000), stackSYN(hostS, hostV, 40001, 22), stackSYN(hostS, hostV, 40005, 3306)} {
 		fs.packetIn(heldCopy(hostS.port, f))
 		_, r := fs.waitFor(i, "the held SYN's packet-out", isPacketOutOf(f))
 		po := r.Msg.(*ofp.PacketOut)

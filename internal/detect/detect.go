@@ -130,7 +130,7 @@ type Config struct {
 	// HoldPorts distinct TCP ports of one host within the fan-out window
 	// make an actor a suspect whose SYNs the switch holds for the
 	// controller to judge (Suspicion, hold.go); one fewer once one was
-	// refused or unanswered [3]. Below FanoutPorts, or it holds nothing
+	// refused or unanswered [2]. Below FanoutPorts, or it holds nothing
 	// the verdict would not already drop.
 	HoldPorts int
 

@@ -24,10 +24,19 @@ import (
 // connection to a service the source already reached is not held, and
 // below the drop rule for impossible flags). The copy is the whole frame
 // (the controller sends it on; this Open vSwitch does not buffer) through
-// the tcp-probe meter, after the port's first-contact meter (the rate
-// stays the port's budget). A hold lives HoldIdleTimeout seconds after its
-// last SYN and at most HoldHardTimeout; the block, in TableAdmission, takes
-// over before either.
+// the tcp-probe meter, after the port's hold meter (HoldMeter: the
+// first-contact budget in a bucket of its own). A hold lives
+// HoldIdleTimeout seconds after its last SYN and at most HoldHardTimeout;
+// the block, in TableAdmission, takes over before either.
+//
+// A new flow takes effect in the datapath only once Open vSwitch has
+// revalidated the cached megaflows it changes (they wildcard most of the
+// destination port), measured at 2-10 ms on a loaded machine, in which
+// the first-contact meter lets a SYN through every 2 ms. A meter
+// modification takes effect at once, so with the hold the controller
+// squeezes the port's first-contact meter (FirstContactSqueeze) and
+// restores it (FirstContactRestore) once the hold is surely in place: the
+// held SYNs have their own meter and are not squeezed.
 
 const (
 	// PriorityHold sits between the watch rules (PriorityWatchHigh) and the
@@ -41,12 +50,53 @@ const (
 	HoldMaxLen uint16 = 0xffff
 
 	cookieHold = 0x800 // cookie value marker (watch kind), OR the port
+
+	// HoldMeterBase + port is the meter of the held SYNs entering at port.
+	HoldMeterBase uint32 = 0x50000
 )
+
+// HoldMeter returns the meter of port's held SYNs (replacing one there):
+// the first-contact budget's rate and burst (cfg), in a bucket apart from
+// the first-contact meter's. Nil for ports without a first-contact meter.
+func HoldMeter(port uint32, cfg FirstContactConfig) []ofp.Message {
+	if port == 0 || port > MaxFirstContactPort {
+		return nil
+	}
+	id := HoldMeterBase + port
+	return []ofp.Message{
+		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: id},
+		firstContactMeter(ofp.MeterAdd, id, cfg),
+	}
+}
+
+// FirstContactSqueeze returns the modification of port's first-contact
+// meter that lets almost nothing through (1 SYN a second, burst 1), while a
+// hold is on its way.
+func FirstContactSqueeze(port uint32) ofp.Message {
+	return firstContactMeter(ofp.MeterModify, FirstContactMeterBase+port, FirstContactConfig{Rate: 1, Burst: 1})
+}
+
+// FirstContactRestore returns the modification that gives port's
+// first-contact meter its budget (cfg) back.
+func FirstContactRestore(port uint32, cfg FirstContactConfig) ofp.Message {
+	return firstContactMeter(ofp.MeterModify, FirstContactMeterBase+port, cfg)
+}
+
+func firstContactMeter(cmd uint16, id uint32, cfg FirstContactConfig) *ofp.MeterMod {
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultFirstContactRate
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultFirstContactBurst
+	}
+	return &ofp.MeterMod{Command: cmd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
+		MeterID: id, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: cfg.Rate, BurstSize: cfg.Burst}}}
+}
 
 // HoldConfig shapes a hold flow.
 type HoldConfig struct {
-	// Meter is the port's first-contact meter (FirstContactMeterBase +
-	// port), applied as an instruction before the copy; 0 for none.
+	// Meter is the port's hold meter (HoldMeterBase + port), applied as an
+	// instruction before the copy; 0 for none.
 	Meter uint32
 	// PlainController copies with a plain output:CONTROLLER (see WatchConfig).
 	PlainController bool

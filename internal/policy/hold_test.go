@@ -26,7 +26,17 @@ func TestOVSHoldFlows(t *testing.T) {
 	b.apply("watch flows", WatchFlows(WatchConfig{}))
 	b.apply("first-contact meter", FirstContactFlows(1, FirstContactConfig{}))
 	mac := [6]byte{2, 0, 0, 0, 0, 0xa}
-	b.apply("hold", HoldFlows(1, mac, HoldConfig{Meter: FirstContactMeterBase + 1}))
+	b.apply("hold meter", HoldMeter(1, FirstContactConfig{}))
+	b.apply("hold", HoldFlows(1, mac, HoldConfig{Meter: HoldMeterBase + 1}))
+	b.apply("squeeze", []ofp.Message{FirstContactSqueeze(1)})
+	if m := b.ofctl("dump-meters"); !strings.Contains(m, "meter=65537 pktps burst stats bands=\ntype=drop rate=1 burst_size=1") ||
+		!strings.Contains(m, "meter=327681 pktps burst stats bands=\ntype=drop rate=500 burst_size=4") {
+		t.Errorf("squeezed first-contact meter, or hold meter, missing:\n%s", m)
+	}
+	b.apply("restore", []ofp.Message{FirstContactRestore(1, FirstContactConfig{})})
+	if m := b.ofctl("dump-meters"); !strings.Contains(m, "meter=65537 pktps burst stats bands=\ntype=drop rate=500 burst_size=4") {
+		t.Errorf("first-contact meter not restored:\n%s", m)
+	}
 	bp, err := BypassFlow(Pair{Src: netip.MustParseAddr("10.9.0.1"), Dst: netip.MustParseAddr("10.9.0.2"), Proto: 6, DstPort: 22,
 		InPort: 1, DstInPort: 2}, 30)
 	if err != nil {
@@ -36,8 +46,8 @@ func TestOVSHoldFlows(t *testing.T) {
 
 	dump := b.ofctl("dump-flows")
 	for _, want := range []string{
-		"cookie=0x5043030008000001, table=1, idle_timeout=10, hard_timeout=60, priority=2500,tcp,in_port=1,dl_src=02:00:00:00:00:0a,tcp_flags=+syn-ack actions=meter:65537,controller(meter_id=1)\n",
-		"cookie=0x5043030008000001, table=1, idle_timeout=10, hard_timeout=60, priority=2500,tcp6,in_port=1,dl_src=02:00:00:00:00:0a,tcp_flags=+syn-ack actions=meter:65537,controller(meter_id=1)\n",
+		"cookie=0x5043030008000001, table=1, idle_timeout=10, hard_timeout=60, priority=2500,tcp,in_port=1,dl_src=02:00:00:00:00:0a,tcp_flags=+syn-ack actions=meter:327681,controller(meter_id=1)\n",
+		"cookie=0x5043030008000001, table=1, idle_timeout=10, hard_timeout=60, priority=2500,tcp6,in_port=1,dl_src=02:00:00:00:00:0a,tcp_flags=+syn-ack actions=meter:327681,controller(meter_id=1)\n",
 	} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("dump-flows lacks %q:\n%s", want, dump)

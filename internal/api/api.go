@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"portcullis/internal/allow"
 	"portcullis/internal/httpstatus"
 	"strconv"
 	"strings"
@@ -561,29 +562,10 @@ func ParseHostIP(s string) (netip.Addr, error) {
 	return a, nil
 }
 
-// ParseCIDR parses a prefix ("10.0.0.0/24") or a bare address (a single
-// host). Host bits must be zero; IPv4-mapped prefixes are unmapped.
-func ParseCIDR(s string) (netip.Prefix, error) {
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix or IP address", s)
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix such as 10.0.0.0/24", s)
-	}
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, m)
-	}
-	return p, nil
-}
+// ParseCIDR parses a prefix ("10.0.0.0/24") or a bare address (a single host) in the one prefix
+// grammar (package allow) the configuration and the CLI use: host bits must be zero; IPv4-mapped
+// prefixes are unmapped.
+func ParseCIDR(s string) (netip.Prefix, error) { return allow.ParsePrefix(s) }
 
 // ParseMAC parses an Ethernet address (aa:bb:cc:dd:ee:ff, aa-bb-..., or
 // aabb.ccdd.eeff) into the canonical lower-case colon form; it must be

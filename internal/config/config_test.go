@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"portcullis/internal/allow/allowtest"
 )
 
 const examplePath = "../../docs/config.example.yaml"
@@ -92,7 +93,7 @@ echo: {interval: 2s, timeout: 6s}
 		t.Fatalf("overrides not applied as written: %+v", c)
 	}
 	rules, err := c.Block.AllowRules()
-	if err != nil || len(rules) != 2 || rules[1].String() != "192.0.2.1/32:22,443" {
+	if err != nil || len(rules) != 2 || rules[1].String() != "192.0.2.1/32:443,22" {
 		t.Fatalf("AllowRules = %v, %v", rules, err)
 	}
 	k, err := c.Notify.Notice.NoticeKey()
@@ -136,11 +137,11 @@ func TestErrors(t *testing.T) {
 		{"scope", "block:\n  scope: everywhere\n",
 			`c.yaml:2: block.scope: must be one of network, ingress, got "everywhere"`},
 		{"bad cidr", "block:\n  allowlist:\n    - 10.0.0.0/8\n    - 10.0.0.0/33\n",
-			`c.yaml:4: block.allowlist[1]: "10.0.0.0/33" is not a CIDR like 10.0.0.0/8 or 2001:db8::/32; allowed: CIDR with optional ports, like 10.0.0.0/8, 192.0.2.1/32:22,443 or 2001:db8::/32`},
+			`c.yaml:4: block.allowlist[1]: "10.0.0.0/33" is not a CIDR like 10.0.0.0/8 or 2001:db8::/32; allowed: ADDR or CIDR, optionally with ports: 10.0.0.0/8, 192.0.2.1:22,443, 192.0.2.0/24:8000-8100, 2001:db8::/32, [2001:db8::1]:53 or [2001:db8::/32]:443`},
 		{"host bits", "block:\n  never_block: [10.0.0.1/8]\n",
 			`c.yaml:2: block.never_block[0]: "10.0.0.1/8" has host bits set (did you mean 10.0.0.0/8?); allowed: an IP address or CIDR, like 192.0.2.1 or 2001:db8::/64`},
 		{"bad allow port", "block:\n  allowlist: [\"192.0.2.1/32:22,http\"]\n",
-			`c.yaml:2: block.allowlist[0]: "192.0.2.1/32:22,http": port "http" is not a number in 1-65535; allowed: CIDR with optional ports, like 10.0.0.0/8, 192.0.2.1/32:22,443 or 2001:db8::/32`},
+			`c.yaml:2: block.allowlist[0]: "192.0.2.1/32:22,http": port "http" is not a number in 1-65535; allowed: ADDR or CIDR, optionally with ports: 10.0.0.0/8, 192.0.2.1:22,443, 192.0.2.0/24:8000-8100, 2001:db8::/32, [2001:db8::1]:53 or [2001:db8::/32]:443`},
 		{"noisy port too big", "block:\n  noisy_ports: [53, 70000]\n",
 			`c.yaml:2: block.noisy_ports[1]: must be an integer from 0 to 65535, got "70000"`},
 		{"noisy port zero", "block:\n  noisy_ports:\n    - 0\n",
@@ -347,53 +348,31 @@ func allKeys(t reflect.Type, prefix string) []string {
 	return out
 }
 
-func TestParseAllowRule(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ports    []uint16
-	}{
-		{"10.0.0.0/8", "10.0.0.0/8", nil},
-		{"192.0.2.1/32:22,443", "192.0.2.1/32:22,443", []uint16{22, 443}},
-		{"192.0.2.1/32:443, 22,443", "192.0.2.1/32:22,443", []uint16{22, 443}},
-		{"2001:db8::/32", "2001:db8::/32", nil},
-		{"2001:db8::1/128:53", "2001:db8::1/128:53", []uint16{53}},
-		{"192.0.2.7", "192.0.2.7/32", nil},
-		{"2001:db8::7", "2001:db8::7/128", nil},
-		{" 10.1.0.0/16 ", "10.1.0.0/16", nil},
-	}
-	for _, tc := range tests {
-		r, err := ParseAllowRule(tc.in)
-		if err != nil || r.String() != tc.want || !slices.Equal(r.Ports, tc.ports) {
-			t.Errorf("ParseAllowRule(%q) = %v %v, %v; want %s", tc.in, r, r.Ports, err, tc.want)
+// Issue 12, item 2: config validation reads the allowlist grammar table as policy, the API and the
+// CLI do, and says which key is wrong.
+func TestAllowlistGrammarTable(t *testing.T) {
+	for _, c := range allowtest.Cases(t, allowtest.Table()) {
+		cfg := Default()
+		cfg.Block.Allowlist = []string{c.Entry}
+		err := cfg.Validate()
+		switch {
+		case c.Err != "" && (err == nil || !strings.Contains(err.Error(), "block.allowlist[0]: ") || !strings.Contains(err.Error(), c.Err)):
+			t.Errorf("allowlist %q: %v; want a block.allowlist[0] error with %q", c.Entry, err, c.Err)
+		case c.Err == "" && err != nil:
+			t.Errorf("allowlist %q: %v", c.Entry, err)
+		case c.Err == "":
+			rules, err := cfg.Block.AllowRules()
+			if err != nil || len(rules) != 1 || rules[0].String() != c.Canonical {
+				t.Errorf("AllowRules(%q) = %v, %v; want %s", c.Entry, rules, err, c.Canonical)
+			}
 		}
 	}
-	for _, bad := range []string{"", "10.0.0.0/8:", "10.0.0.0/8:0", "10.0.0.0/8:65536", "10.0.0.1/8", "::ffff:10.0.0.0/104",
-		"fe80::1%eth0", "host.example", "10.0.0.0/8:22;23", "192.0.2.1:22"} {
-		if _, err := ParseAllowRule(bad); err == nil {
-			t.Errorf("ParseAllowRule(%q) succeeded", bad)
-		}
-	}
-}
-
-func TestAllowRuleContains(t *testing.T) {
-	r, _ := ParseAllowRule("192.0.2.0/24:22,443")
-	v6, _ := ParseAllowRule("2001:db8::/32")
-	tests := []struct {
-		r    AllowRule
-		ip   string
-		port uint16
-		want bool
-	}{
-		{r, "192.0.2.9", 22, true},
-		{r, "192.0.2.9", 80, false},
-		{r, "192.0.3.9", 22, false},
-		{r, "::ffff:192.0.2.9", 443, true},
-		{v6, "2001:db8:1::1", 9, true},
-		{v6, "2001:db9::1", 9, false},
-	}
-	for _, tc := range tests {
-		if got := tc.r.Contains(netip.MustParseAddr(tc.ip), tc.port); got != tc.want {
-			t.Errorf("%v.Contains(%s, %d) = %v", tc.r, tc.ip, tc.port, got)
+	// never_block takes prefixes only: no ports.
+	for _, s := range []string{"192.0.2.1:22", "[2001:db8::1]:53", "2001:db8::1/128:53"} {
+		cfg := Default()
+		cfg.Block.NeverBlock = []string{s}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "block.never_block[0]") {
+			t.Errorf("never_block %q: %v", s, err)
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"portcullis/internal/allow"
 )
 
 // FieldError is one problem with one key. Line is 0 when the key's position
@@ -198,7 +200,7 @@ func (c *Config) validate() Errors {
 	v.oneOf("block.scope", b.Scope, "network", "ingress")
 	for i, s := range b.Allowlist {
 		if _, err := ParseAllowRule(s); err != nil {
-			v.add(fmt.Sprintf("block.allowlist[%d]", i), "%v; allowed: CIDR with optional ports, like 10.0.0.0/8, 192.0.2.1/32:22,443 or 2001:db8::/32", err)
+			v.add(fmt.Sprintf("block.allowlist[%d]", i), "%v; allowed: %s", err, allow.Syntax)
 		}
 	}
 	for i, s := range b.NeverBlock {

@@ -1,116 +1,22 @@
 package policy
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
+
+	"portcullis/internal/allow"
 )
 
 // PortRange is an inclusive range of ports.
-type PortRange struct{ Lo, Hi uint16 }
+type PortRange = allow.PortRange
 
 // AllowEntry is one allowlist entry: a prefix, and optionally the ports it covers (none: every
 // port, and also traffic without ports such as ICMP).
-type AllowEntry struct {
-	Prefix netip.Prefix
-	Ports  []PortRange
-}
+type AllowEntry = allow.Entry
 
-// String formats the entry the way ParseAllowEntry reads it.
-func (e AllowEntry) String() string {
-	if len(e.Ports) == 0 {
-		return e.Prefix.String()
-	}
-	ps := make([]string, len(e.Ports))
-	for i, r := range e.Ports {
-		if r.Lo == r.Hi {
-			ps[i] = strconv.Itoa(int(r.Lo))
-		} else {
-			ps[i] = fmt.Sprintf("%d-%d", r.Lo, r.Hi)
-		}
-	}
-	p := e.Prefix.String()
-	if e.Prefix.Addr().Is6() {
-		p = "[" + p + "]"
-	}
-	return p + ":" + strings.Join(ps, ",")
-}
-
-// ParseAllowEntry parses "ADDR", "CIDR", "CIDR:PORTS" or, for IPv6 with ports, "[CIDR]:PORTS", where
-// PORTS is a comma-separated list of ports and ranges ("22,80,8000-8100"). A bare address is a /32 or
-// /128.
-func ParseAllowEntry(s string) (AllowEntry, error) {
-	s = strings.TrimSpace(s)
-	addr, ports := s, ""
-	switch {
-	case strings.HasPrefix(s, "["):
-		end := strings.Index(s, "]")
-		if end < 0 {
-			return AllowEntry{}, fmt.Errorf("policy: allowlist entry %q: missing ]", s)
-		}
-		addr = s[1:end]
-		rest := s[end+1:]
-		if rest != "" {
-			if !strings.HasPrefix(rest, ":") {
-				return AllowEntry{}, fmt.Errorf("policy: allowlist entry %q: want [CIDR]:PORTS", s)
-			}
-			ports = rest[1:]
-		}
-	case strings.Count(s, ":") == 1: // IPv4 with ports; IPv6 has two or more colons
-		addr, ports, _ = strings.Cut(s, ":")
-	}
-	var e AllowEntry
-	if strings.Contains(addr, "/") {
-		p, err := netip.ParsePrefix(addr)
-		if err != nil {
-			return AllowEntry{}, fmt.Errorf("policy: allowlist entry %q: %w", s, err)
-		}
-		e.Prefix = p.Masked()
-	} else {
-		a, err := netip.ParseAddr(addr)
-		if err != nil {
-			return AllowEntry{}, fmt.Errorf("policy: allowlist entry %q: %w", s, err)
-		}
-		e.Prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-	}
-	if e.Prefix.Addr().Is4In6() {
-		e.Prefix = netip.PrefixFrom(e.Prefix.Addr().Unmap(), max(e.Prefix.Bits()-96, 0))
-	}
-	if ports == "" {
-		if strings.HasSuffix(s, ":") {
-			return AllowEntry{}, fmt.Errorf("policy: allowlist entry %q: empty port list", s)
-		}
-		return e, nil
-	}
-	for _, f := range strings.Split(ports, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(f), "-")
-		l, err := parsePort(lo)
-		if err != nil {
-			return AllowEntry{}, fmt.Errorf("policy: allowlist entry %q: %w", s, err)
-		}
-		h := l
-		if isRange {
-			if h, err = parsePort(hi); err != nil {
-				return AllowEntry{}, fmt.Errorf("policy: allowlist entry %q: %w", s, err)
-			}
-			if h < l {
-				return AllowEntry{}, fmt.Errorf("policy: allowlist entry %q: port range %d-%d is backwards", s, l, h)
-			}
-		}
-		e.Ports = append(e.Ports, PortRange{l, h})
-	}
-	return e, nil
-}
-
-func parsePort(s string) (uint16, error) {
-	n, err := strconv.ParseUint(s, 10, 16)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("bad port %q", s)
-	}
-	return uint16(n), nil
-}
+// ParseAllowEntry parses one entry in the grammar of package allow, the one the configuration, the
+// API and the CLI use too.
+func ParseAllowEntry(s string) (AllowEntry, error) { return allow.Parse(s) }
 
 // Allowlist is a set of prefixes, optionally limited to ports. The same type serves the allowlist
 // (traffic that never counts as scanning) and the never-block list (addresses never blocked,
@@ -163,16 +69,8 @@ func (l *Allowlist) Contains(ip netip.Addr, port uint16) bool {
 	}
 	ip = ip.Unmap()
 	for _, e := range l.entries {
-		if !e.Prefix.Contains(ip) {
-			continue
-		}
-		if len(e.Ports) == 0 {
+		if e.Contains(ip, port) {
 			return true
-		}
-		for _, r := range e.Ports {
-			if port != 0 && port >= r.Lo && port <= r.Hi {
-				return true
-			}
 		}
 	}
 	return false

@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"portcullis/internal/allow/allowtest"
 	"portcullis/internal/forward"
 	"portcullis/ofp"
 )
@@ -520,8 +522,24 @@ func TestAllowlist(t *testing.T) {
 			t.Errorf("%q does not round-trip: %v %v", e.String(), back, err)
 		}
 	}
-	if e, _ := ParseAllowEntry("10.1.2.3/8"); e.Prefix.String() != "10.0.0.0/8" {
-		t.Errorf("prefix not masked: %v", e.Prefix)
+	// Host bits set is a typo, refused as config check refuses it (it used to be masked here).
+	if e, err := ParseAllowEntry("10.1.2.3/8"); err == nil {
+		t.Errorf("10.1.2.3/8 accepted as %v", e)
+	}
+}
+
+// Issue 12, item 2: the policy reads the allowlist grammar table as config, the API and the CLI do.
+func TestAllowlistGrammarTable(t *testing.T) {
+	for _, c := range allowtest.Cases(t, allowtest.Table()) {
+		l, err := ParseAllowlist([]string{c.Entry})
+		switch {
+		case c.Err != "" && (err == nil || !strings.Contains(err.Error(), c.Err)):
+			t.Errorf("ParseAllowlist(%q): %v; want an error with %q", c.Entry, err, c.Err)
+		case c.Err == "" && err != nil:
+			t.Errorf("ParseAllowlist(%q): %v", c.Entry, err)
+		case c.Err == "" && l.Entries()[0].String() != c.Canonical:
+			t.Errorf("ParseAllowlist(%q) = %v; want %s", c.Entry, l.Entries()[0], c.Canonical)
+		}
 	}
 }
 

@@ -81,6 +81,10 @@ func (c *Controller) restore() error {
 		}
 		id := "cfg-" + shortHash(spec)
 		c.allow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: portsOf(e), Comment: "from config"}
+		if c.cfgPorts == nil {
+			c.cfgPorts = map[string][]policy.PortRange{}
+		}
+		c.cfgPorts[id] = e.Ports
 	}
 	allows, err := store.ListJSON[allowRecord](c.store, store.BucketAllow)
 	if err != nil {
@@ -133,8 +137,12 @@ func (c *Controller) rebuildAllow() {
 	entries := make([]policy.AllowEntry, 0, len(c.allow))
 	for _, e := range c.allow {
 		pe := policy.AllowEntry{Prefix: e.CIDR}
-		for _, p := range e.Ports {
-			pe.Ports = append(pe.Ports, policy.PortRange{Lo: p, Hi: p})
+		if r, ok := c.cfgPorts[e.ID]; ok {
+			pe.Ports = r // whole ranges: e.Ports stops at 64 ports
+		} else {
+			for _, p := range e.Ports {
+				pe.Ports = append(pe.Ports, policy.PortRange{Lo: p, Hi: p})
+			}
 		}
 		entries = append(entries, pe)
 	}

@@ -88,6 +88,9 @@ type Controller struct {
 	switches map[*ofconn.Session]*switchState
 	byDPID   map[uint64]*switchState
 	allow    map[string]api.AllowEntry // run-time and configured entries by ID
+	// cfgPorts holds the configured entries' port ranges by ID, which api.AllowEntry's port list
+	// (at most 64 ports) cannot hold: the allowlist the packets meet is built from these.
+	cfgPorts map[string][]policy.PortRange
 	allowSet atomic.Pointer[policy.Allowlist]
 	apiH     atomic.Pointer[http.Handler]
 	sinks    atomic.Pointer[sinkSet] // the running event sinks; Reload restarts them (sinks.go)

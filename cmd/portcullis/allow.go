@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"portcullis/internal/allow"
 	"portcullis/internal/api"
 )
 
@@ -56,9 +57,10 @@ func printAllow(c *cli, entries []api.AllowEntry) {
 }
 
 func allowAdd(args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlagSet("allow add", "allow add CIDR [--port N]... [--comment TEXT]",
-		"Add an allowlist entry: sources in CIDR (10.0.0.0/24, 2001:db8::/64, or one\n"+
-			"address) are never counted or blocked; with --port, only toward those ports.\n"+
+	fs, cf := newFlagSet("allow add", "allow add ENTRY [--port N]... [--comment TEXT]",
+		"Add an allowlist entry: sources in ENTRY's CIDR (10.0.0.0/24, 2001:db8::/64, or\n"+
+			"one address) are never counted or blocked; with ports (10.0.0.0/24:22,443,\n"+
+			"[2001:db8::/64]:443, as in block.allowlist, or --port), only toward those ports.\n"+
 			"Needs a token.", stderr)
 	var ports portList
 	fs.Var(&ports, "port", "destination `PORT` (repeatable, or comma-separated)")
@@ -68,11 +70,22 @@ func allowAdd(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		return usageError(fs, stderr, "give exactly one CIDR")
+		return usageError(fs, stderr, "give exactly one entry (CIDR, with optional ports)")
 	}
-	cidr, err := api.ParseCIDR(pos[0])
+	// The entry is in the configuration's allowlist grammar (package allow), ports included:
+	// 192.0.2.0/24:22,443 or [2001:db8::/32]:443 as well as --port.
+	entry, err := allow.Parse(pos[0])
 	if err != nil {
 		return usageError(fs, stderr, err.Error())
+	}
+	cidr := entry.Prefix
+	for _, r := range entry.Ports {
+		for p := uint32(r.Lo); p <= uint32(r.Hi); p++ {
+			if len(ports) >= api.MaxAllowPorts {
+				return usageError(fs, stderr, fmt.Sprintf("%q: an entry added at run time lists at most %d ports (a range belongs in block.allowlist)", pos[0], api.MaxAllowPorts))
+			}
+			ports = append(ports, uint16(p))
+		}
 	}
 	c, code := cf.client(fs, stdout, stderr)
 	if c == nil {

@@ -121,3 +121,24 @@ func TestConfigCheckAgreesWithRun(t *testing.T) {
 		})
 	}
 }
+
+// Issue 12, item 2: `allow add` reads an entry in the allowlist grammar, as block.allowlist does.
+func TestCLIAllowAddGrammar(t *testing.T) {
+	f, _ := cliServer(t)
+	for _, tc := range []struct{ entry, call string }{
+		{"[2001:db8::/32]:443,8000-8002", `AddAllow cidr=2001:db8::/32 ports=[443 8000 8001 8002] comment=""`},
+		{"2001:db8::1/128:53", `AddAllow cidr=2001:db8::1/128 ports=[53] comment=""`},
+		{"192.0.2.1:22", `AddAllow cidr=192.0.2.1/32 ports=[22] comment=""`},
+	} {
+		before := len(f.Calls())
+		if code, _, errs := run("allow", "add", tc.entry, "--token", cliToken); code != 0 {
+			t.Fatalf("allow add %s: exit %d %q", tc.entry, code, errs)
+		}
+		if c := f.Calls(); len(c) != before+1 || c[before] != tc.call {
+			t.Errorf("allow add %s: calls %q; want %s", tc.entry, c[before:], tc.call)
+		}
+	}
+	if code, _, errs := run("allow", "add", "10.0.0.1/8", "--token", cliToken); code != 2 || !strings.Contains(errs, "has host bits set (did you mean 10.0.0.0/8?)") {
+		t.Errorf("allow add 10.0.0.1/8: exit %d, stderr %q", code, errs)
+	}
+}

@@ -5,35 +5,35 @@ import (
 	"strings"
 	"testing"
 
-	. "portcullis/internal/allow"
+	"portcullis/internal/allow"
 	"portcullis/internal/allow/allowtest"
 )
 
 func TestGrammar(t *testing.T) {
 	for _, c := range allowtest.Cases(t, allowtest.Table()) {
-		e, err := Parse(c.Entry)
+		e, err := allow.Parse(c.Entry)
 		switch {
 		case c.Err != "" && err == nil:
-			t.Errorf("Parse(%q) = %v; want error %q", c.Entry, e, c.Err)
+			t.Errorf("allow.Parse(%q) = %v; want error %q", c.Entry, e, c.Err)
 		case c.Err != "" && !strings.Contains(err.Error(), c.Err):
-			t.Errorf("Parse(%q): %v; want %q in it", c.Entry, err, c.Err)
+			t.Errorf("allow.Parse(%q): %v; want %q in it", c.Entry, err, c.Err)
 		case c.Err == "" && err != nil:
-			t.Errorf("Parse(%q): %v", c.Entry, err)
+			t.Errorf("allow.Parse(%q): %v", c.Entry, err)
 		case c.Err == "" && e.String() != c.Canonical:
-			t.Errorf("Parse(%q) = %s; want %s", c.Entry, e, c.Canonical)
+			t.Errorf("allow.Parse(%q) = %s; want %s", c.Entry, e, c.Canonical)
 		case c.Err == "":
-			if back, err := Parse(e.String()); err != nil || back.String() != e.String() {
-				t.Errorf("Parse(%q) = %v, %v: does not read its own String", e.String(), back, err)
+			if back, err := allow.Parse(e.String()); err != nil || back.String() != e.String() {
+				t.Errorf("allow.Parse(%q) = %v, %v: does not read its own String", e.String(), back, err)
 			}
 		}
 	}
 }
 
 func TestContains(t *testing.T) {
-	r, _ := Parse("192.0.2.0/24:22,8000-8100")
-	v6, _ := Parse("2001:db8::/32")
+	r, _ := allow.Parse("192.0.2.0/24:22,8000-8100")
+	v6, _ := allow.Parse("2001:db8::/32")
 	for _, tc := range []struct {
-		e    Entry
+		e    allow.Entry
 		ip   string
 		port uint16
 		want bool
@@ -58,11 +58,11 @@ func FuzzParse(f *testing.F) {
 		f.Add(c.Entry)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e, err := Parse(s)
+		e, err := allow.Parse(s)
 		if err != nil {
 			return
 		}
-		back, err := Parse(e.String())
+		back, err := allow.Parse(e.String())
 		if err != nil || back.String() != e.String() {
 			t.Fatalf("%q -> %q -> %v, %v", s, e.String(), back, err)
 		}

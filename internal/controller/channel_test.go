@@ -2,12 +2,15 @@ package controller
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"portcullis/internal/api"
+	"portcullis/internal/detect"
 	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/internal/store"
 )
 
 // An impostor claims the datapath id of a connected, live switch: it is
@@ -89,5 +92,21 @@ func TestRefusalEventsBounded(t *testing.T) {
 	ok, missed := r.allow(t0.Add(time.Minute / refusalEventsPerMinute))
 	if !ok || missed != 100-refusalEventsPerMinute {
 		t.Errorf("after a token's time: allow = %v, missed %d, want true, %d", ok, missed, 100-refusalEventsPerMinute)
+	}
+}
+
+// Every detection kind (detect.Kinds, the one list) is on /metrics at zero
+// from the start, so rate() works before the first verdict: the metrics
+// once kept a list of their own that lacked syn-flood and mac-spoof.
+func TestMetricsHaveEveryKind(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	code, body := h.call("GET", "/metrics", testToken, nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	for _, k := range detect.Kinds {
+		if want := `portcullis_detect_detections_total{kind="` + string(k) + `"} 0`; !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

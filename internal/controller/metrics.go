@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"portcullis/internal/detect"
 	"portcullis/internal/metrics"
 	"portcullis/internal/ofconn"
 	"portcullis/ofp"
@@ -34,6 +35,11 @@ var packetInReasons = [3]string{"no_match", "action", "invalid_ttl"}
 func newMetrics(version string) *metricsSet {
 	m := &metricsSet{Metrics: metrics.New()}
 	m.SetBuildInfo(version)
+	kinds := make([]string, len(detect.Kinds))
+	for i, k := range detect.Kinds {
+		kinds[i] = string(k)
+	}
+	m.InitKinds(kinds)
 	m.CounterFunc("detect", "spoofed_packets_total",
 		"Copied packets whose source address or MAC lives behind another port: they count as probes of the port they entered at, never as answers.",
 		func() float64 { return float64(m.spoofed.Load()) })

@@ -34,11 +34,13 @@ const (
 	DirOut = "out" // controller to switch
 )
 
-// ScanKinds are the detection kinds pre-initialised at zero so that rate()
-// works from the first scrape; other kinds are added when first seen.
-var ScanKinds = []string{
-	"port-scan", "host-sweep", "ping-sweep", "arp-sweep", "nd-sweep",
-	"stealth-scan", "udp-scan", "ip-proto-scan", "os-fingerprint",
+// InitKinds creates detections_total at zero for each kind, so that rate()
+// works from the first scrape. The kinds are detect.Kinds (the one list of
+// them); others are added when first seen.
+func (m *Metrics) InitKinds(kinds []string) {
+	for _, k := range kinds {
+		m.Detections.WithLabelValues(k)
+	}
 }
 
 // Metrics holds every Portcullis metric. Fields are safe for concurrent use.
@@ -162,9 +164,6 @@ func New() *Metrics {
 	}
 	r.MustRegister(m.APIDuration, m.buildInfo)
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, k := range ScanKinds {
-		m.Detections.WithLabelValues(k)
-	}
 	for _, s := range []string{"network", "ingress"} {
 		m.Installed.WithLabelValues(s)
 	}

@@ -89,6 +89,7 @@ func TestLint(t *testing.T) {
 func TestHandlerServesTextFormat(t *testing.T) {
 	m := New()
 	m.SetBuildInfo("v1.2.3")
+	m.InitKinds([]string{"port-scan", "udp-scan"})
 	m.SwitchesConnected.Set(2)
 	m.Verdict("port-scan", 4)
 	m.BlockInstalled("network", 3*time.Millisecond)

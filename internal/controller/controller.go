@@ -12,7 +12,9 @@
 // API requests and the outcomes of block IO reach it through queues that
 // never drop, so the packet-in path never waits on a store write or a
 // barrier. Lock order: mu before a switch's mu; the detector's lock is
-// taken alone.
+// taken alone. The Controller struct groups its fields by what guards them
+// (set once, mu, atomics, the blocker goroutine, locks of their own), as
+// wireguard-go's Device does; a new field goes in the group of its guard.
 package controller
 
 import (
@@ -55,69 +57,68 @@ type Options struct {
 
 // Controller is a running Portcullis controller.
 type Controller struct {
-	cfg     config.Config
-	log     *slog.Logger
-	version string
-	now     func() time.Time
-	started time.Time
-	confine func() error
-
-	store   store.Store
-	bus     *event.Bus
-	srv     *ofconn.Server
-	apiSrv  *http.Server
-	apiLn   net.Listener
-	apiAddr atomic.Pointer[net.Addr]
-	m       *metricsSet
-
-	refusals refusalEvents // bounds switch_refused events (channel.go)
-
+	// Set by New and read-only after it.
+	log      *slog.Logger
+	version  string
+	now      func() time.Time
+	started  time.Time
+	confine  func() error
+	store    store.Store
+	bus      *event.Bus
+	srv      *ofconn.Server
+	apiSrv   *http.Server
+	apiLn    net.Listener
+	m        *metricsSet
 	fwdCfg   forward.Config
 	watchCfg policy.WatchConfig
-	durs     []time.Duration
-	scope    policy.Scope
-	never    atomic.Pointer[policy.Allowlist] // replaced on reload
-	notice   atomic.Pointer[noticeSettings]   // notify.notice; replaced on reload (notice.go)
-	fwdIdle  uint16                           // Must hold mu. forward.idle_timeout in seconds, as reloaded (reload.go)
+	ha       *haState // the cluster on etcd, nil for a single instance (cluster.go)
 
-	det *detector // scan detection, with its own lock (detshard.go)
-
-	synTop synMax // highest port SYN rate per switch at its last reading (periodic.go); the blocker's
-
+	// Guarded by mu: the switch tables, the allowlist and the reloadable
+	// settings. Lock order: mu before a switch's mu (switchState.mu).
 	mu       sync.Mutex
+	cfg      config.Config // Reload rewrites its live sections under mu
 	switches map[*ofconn.Session]*switchState
 	byDPID   map[uint64]*switchState
 	allow    map[string]api.AllowEntry // run-time and configured entries by ID
 	// cfgPorts holds the configured entries' port ranges by ID, which api.AllowEntry's port list
 	// (at most 64 ports) cannot hold: the allowlist the packets meet is built from these.
 	cfgPorts map[string][]policy.PortRange
+	durs     []time.Duration
+	scope    policy.Scope
+	fwdIdle  uint16 // forward.idle_timeout in seconds, as reloaded (reload.go)
+
+	// Replaced whole, read without a lock.
+	apiAddr  atomic.Pointer[net.Addr]
+	never    atomic.Pointer[policy.Allowlist] // replaced on reload
+	notice   atomic.Pointer[noticeSettings]   // notify.notice; replaced on reload (notice.go)
 	allowSet atomic.Pointer[policy.Allowlist]
 	apiH     atomic.Pointer[http.Handler]
 	sinks    atomic.Pointer[sinkSet] // the running event sinks; Reload restarts them (sinks.go)
 
-	// The block engine and its inputs (block.go). eng is the blocker
-	// goroutine's alone.
-	eng        *policy.Engine
-	inbox      chan func(now time.Time)    // inputs other than verdicts; senders wait, never drop
-	stopped    chan struct{}               // closed when the blocker ends
-	runCtx     context.Context             // the blocker's context
-	epochs     atomic.Uint64               // session epochs for the engine
-	activeN    atomic.Int64                // blocks the engine holds, as of its last Ready
-	lastBlocks atomic.Pointer[[]api.Block] // the last list the API got (blockList)
+	// The blocker goroutine's alone (block.go): the block engine and what
+	// feeds it. Others reach it through inbox and vq, which never drop.
+	eng     *policy.Engine
+	inbox   chan func(now time.Time) // inputs other than verdicts; senders wait, never drop
+	stopped chan struct{}            // closed when the blocker ends
+	runCtx  context.Context          // the blocker's context
+	synTop  synMax                   // highest port SYN rate per switch at its last reading (periodic.go)
 
-	ha *haState // the cluster on etcd, nil for a single instance (cluster.go)
+	// With locks of their own.
+	det      *detector     // scan detection (detshard.go)
+	vq       *verdictQueue // packet-in verdicts (verdicts.go)
+	refusals refusalEvents // bounds switch_refused events (channel.go)
+	series   seriesRing    // the API's stats series
 
-	vq *verdictQueue // packet-in verdicts (verdicts.go)
-
-	meterPolling atomic.Bool  // a meter reading round is in flight (pollMeters)
-	meterHorizon atomic.Int64 // unix ns: start of the last complete meter reading round
-
-	// counters for the API's stats
-	packetIns  atomic.Uint64
-	probes     atomic.Uint64
-	detections atomic.Uint64
-	blocksN    atomic.Uint64
-	series     seriesRing
+	// Atomic counters and flags.
+	epochs       atomic.Uint64               // session epochs for the engine
+	activeN      atomic.Int64                // blocks the engine holds, as of its last Ready
+	lastBlocks   atomic.Pointer[[]api.Block] // the last list the API got (blockList)
+	meterPolling atomic.Bool                 // a meter reading round is in flight (pollMeters)
+	meterHorizon atomic.Int64                // unix ns: start of the last complete meter reading round
+	packetIns    atomic.Uint64               // for the API's stats
+	probes       atomic.Uint64
+	detections   atomic.Uint64
+	blocksN      atomic.Uint64
 }
 
 // New builds a controller: it opens the state store, restores blocks and the

@@ -290,7 +290,7 @@ func Default() Config {
 		},
 		Meters: Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4,
 			ReplyRate: 500, ReplyBurst: 250,
-			ProbeBudget: ProbeBudget{StrayRate: 50, StrayBurst: 4, UDPRate: 0, UDPBurst: 16, ICMPRate: 10, ICMPBurst: 4,
+			ProbeBudget: ProbeBudget{StrayRate: 50, StrayBurst: 4, UDPRate: 0, UDPBurst: 16, ICMPRate: 20, ICMPBurst: 8,
 				OtherRate: 20, OtherBurst: 4, RefusalRate: 1, RefusalBurst: 3,
 				ResetRate: 10, ResetBurst: 3}},
 		Forward: Forward{IdleTimeout: 5 * time.Minute},

@@ -99,7 +99,7 @@ const (
 const (
 	DefaultBudgetStrayRate, DefaultBudgetStrayBurst = 50, 4
 	DefaultBudgetUDPRate, DefaultBudgetUDPBurst     = 0, 16
-	DefaultBudgetICMPRate, DefaultBudgetICMPBurst   = 10, 4
+	DefaultBudgetICMPRate, DefaultBudgetICMPBurst   = 20, 8
 	DefaultBudgetOtherRate, DefaultBudgetOtherBurst = 20, 4
 	// 3 refusals decide a UDP or IP-protocol scan (detect.Config.RefusedPorts); Linux itself
 	// sends about one a second after a burst of 6.

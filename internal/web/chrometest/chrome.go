@@ -212,8 +212,21 @@ func (b *Browser) WaitFor(ctx context.Context, expr string) error {
 
 // Click scrolls the first element matching a CSS selector into view and
 // clicks its centre with the mouse, as a user would.
+//
+// A page that re-renders between finding the node and clicking it (the
+// dashboard redraws its tables on every refresh) makes the node vanish
+// ("Could not find node with given id"): the click is tried again on the
+// new node, a few times.
 func (b *Browser) Click(ctx context.Context, selector string) error {
-	return b.Do(ctx, chromedp.Click(chromedp.CSS(selector), chromedp.NodeVisible))
+	var err error
+	for range 5 {
+		err = b.Do(ctx, chromedp.Click(chromedp.CSS(selector), chromedp.NodeVisible))
+		if err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
 }
 
 // Type inserts text into the focused element, as typing would.

@@ -356,7 +356,8 @@ type Detector struct {
 	alives            [aliveSlots]aliveEntry
 	frags             [fragSlots]fragEntry // recent fragments, for overlaps (fragment.go)
 	losses            lossTable
-	lookups           lookupRing // ARP and ND first contacts, for their early failure (discover.go)
+	lookups           lookupRing     // ARP and ND first contacts, for their early failure (discover.go)
+	contacts          []contactEntry // who recently sent whom a packet, for answering lookups (discover.go)
 
 	// The packet being observed: where it entered, and whether its source
 	// address may be an answer (see ObserveSpoofed). Set by observe.
@@ -470,6 +471,7 @@ func (d *Detector) observe(now time.Time, src Source, p *packet.Packet, spoofed 
 	d.noteAddr(src, p.Src)
 	d.noteAlive(src, p.Src, now)
 	d.noteRouted(src, p)
+	d.noteContact(now, src, p)
 	switch p.Proto {
 	case packet.ProtoTCP:
 		return d.observeTCP(now, src, p)

@@ -85,6 +85,9 @@ func (d *Detector) observeARP(now time.Time, src Source, p *packet.Packet) (Verd
 		if p.ARPSenderIP.IsUnspecified() {
 			return d.anonLookup(now, src, p.ARPSenderIP, p.ARPTargetIP, 0, clsARP)
 		}
+		if d.answering(now, src, p.ARPSenderIP, p.ARPTargetIP) {
+			return Verdict{}, false
+		}
 		a := d.actorFor(now, src, p.ARPSenderIP)
 		if d.forwarder(src, 4) || !d.firstContact(a, p.ARPTargetIP, clsARP, 0) {
 			return Verdict{}, false
@@ -112,6 +115,9 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 	}
 	if p.Src.IsUnspecified() {
 		return d.anonLookup(now, src, p.Src, p.NDTarget, packet.ProtoICMPv6, clsND)
+	}
+	if d.answering(now, src, p.Src, p.NDTarget) {
+		return Verdict{}, false
 	}
 	a := d.actorFor(now, src, p.Src)
 	if d.forwarder(src, 6) || !d.firstContact(a, p.NDTarget, clsND, 0) {
@@ -324,4 +330,65 @@ func (d *Detector) anonAnswered(now time.Time, pe pending) (Verdict, bool) {
 	}
 	return d.decide(now, a, kind, fmt.Sprintf("%d %s answered: addresses already taken, found without an address of its own", a.anonFound, what),
 		float64(a.anonFound)/anonFoundDecide)
+}
+
+// Answering lookups. A host sent a packet from an address it has no
+// neighbour entry for looks that address up before it can answer (its ICMP
+// port unreachable, RST or SYN-ACK): the lookup answers a contact, it is
+// not one. An attacker who sends a few datagrams from addresses nobody
+// holds would otherwise make its victim ask in vain, one failure each, and
+// four of them are a sweep's walk. So a lookup by A of an address that sent
+// A an IP packet within contactWindow is no first contact, provided that
+// packet entered at another port than A's: A cannot send itself packets
+// through the switch, so a "contact" entering at A's own port is A's lie
+// to make its sweep look like answers. Kernels answer within milliseconds
+// and give up a lookup after three seconds (Linux's mcast_solicit times
+// retrans_time), so ten seconds cover every answer. The table is direct
+// mapped (contactSlots), so memory is fixed and a flood only forgets.
+const (
+	contactSlots  = 4096
+	contactWindow = 10 * time.Second
+)
+
+type contactEntry struct {
+	key  uint64 // contactHash(to, from); 0: empty
+	at   int64  // Unix nanoseconds
+	dpid uint64 // where the contacting packet entered
+	port uint32
+}
+
+func contactHash(to, from netip.Addr) uint64 {
+	h := targetHash(to, 0, 0)
+	b := from.As16()
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// noteContact records that a packet from p.Src to p.Dst entered at src.
+func (d *Detector) noteContact(now time.Time, src Source, p *packet.Packet) {
+	if !unicastTarget(p, p.Dst) {
+		return
+	}
+	if d.contacts == nil {
+		d.contacts = make([]contactEntry, contactSlots)
+	}
+	h := contactHash(p.Dst, p.Src)
+	d.contacts[h%contactSlots] = contactEntry{key: h, at: now.UnixNano(), dpid: src.DPID, port: src.Port}
+}
+
+// answering reports whether a lookup of target by from, entering at src,
+// answers a recent contact from target (see noteContact).
+func (d *Detector) answering(now time.Time, src Source, from, target netip.Addr) bool {
+	if d.contacts == nil {
+		return false
+	}
+	h := contactHash(from, target)
+	e := d.contacts[h%contactSlots]
+	return e.key == h && now.UnixNano()-e.at <= int64(contactWindow) &&
+		(e.dpid != src.DPID || e.port != src.Port)
 }

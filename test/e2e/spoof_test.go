@@ -245,6 +245,38 @@ for p in range(1, 41):
 		}
 		t.Logf("blocks %s", scanJSON(blocks))
 	})
+
+	// Forced lookups: h1 sends datagrams and SYNs from addresses nobody
+	// holds to h2, whose answers (ICMP port unreachable, SYN-ACK, RST) each
+	// need a lookup that nobody answers. h2 looks like a sweeper to a
+	// detector that counts them; it must stay unblocked and reachable.
+	t.Run("forced-lookups", func(t *testing.T) {
+		spoofNeedScapy(t)
+		e.Fresh(t)
+		spoofWarm(t, l)
+		h2 := l.Host(2)
+		forge := fmt.Sprintf(`
+from scapy.all import Ether, IP, IPv6, UDP, TCP, sendp
+frames = []
+for i in range(201, 213):
+    frames.append(Ether(dst=%q)/IP(src="10.0.0.%%d" %% i, dst=%q)/UDP(sport=40000, dport=53)/b"x")
+    frames.append(Ether(dst=%q)/IP(src="10.0.0.%%d" %% i, dst=%q)/TCP(sport=40000+i, dport=80, flags="S"))
+    frames.append(Ether(dst=%q)/IPv6(src="fd00::%%d" %% i, dst=%q)/UDP(sport=40000, dport=53)/b"x")
+sendp(frames, iface="eth0", verbose=False)
+`, h2.MAC, h2.IP, h2.MAC, h2.IP, h2.MAC, h2.IPv6)
+		if out, err := scanRun(l, 1, 20*time.Second, spoofScapy, "-c", forge); err != nil {
+			t.Fatalf("scapy: %v %s", err, out)
+		}
+		time.Sleep(5 * time.Second) // three lookup retries, one second apart, then the failures
+		blocks := scanBlocks(t, e.C)
+		scanNotBlocked(t, l, blocks, 2)
+		for _, b := range blocks {
+			if b.Port == h2.Port {
+				t.Errorf("h2, made to look up addresses nobody holds, is blocked: %s", scanJSON(b))
+			}
+		}
+		t.Logf("blocks %s", scanJSON(blocks))
+	})
 }
 
 // Two switches joined by a patch link (issue 8, item 3): h1 on switch A

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -296,9 +297,21 @@ except OSError:
 
 // WarmUp makes every host talk to every other one once (IPv4 and IPv6),
 // as a running network would have: the controller learns where each
-// station and address lives. It fails t if a pair cannot reach each other.
+// station and address lives. It fails t if a pair cannot reach each other,
+// or if the controller has not learned every host's addresses then.
+//
+// The hosts' neighbour caches are emptied first: a host that still knows
+// its peer from before sends its pings straight through a bypass flow the
+// last controller left in the switch, which the new one never sees, so it
+// would not know where those addresses live (a scanner's decoy of such an
+// address would then claim it). A running network looks its neighbours up
+// again within a minute (Linux's reachable time is 30 s).
 func (e *scanEnv) WarmUp(t testing.TB) {
 	t.Helper()
+	for _, h := range e.L.Hosts() {
+		scanRun(e.L, h.Index, 5*time.Second, "ip", "-4", "neigh", "flush", "all")
+		scanRun(e.L, h.Index, 5*time.Second, "ip", "-6", "neigh", "flush", "all")
+	}
 	for _, v6 := range []bool{false, true} {
 		for _, a := range e.L.Hosts() {
 			for _, b := range e.L.Hosts() {
@@ -307,6 +320,30 @@ func (e *scanEnv) WarmUp(t testing.TB) {
 				}
 			}
 		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		hosts, err := e.C.API("").Hosts(t.Context())
+		if err != nil {
+			t.Fatalf("GET /api/v1/hosts: %v", err)
+		}
+		var missing []string
+		for _, h := range e.L.Hosts() {
+			for _, ip := range []netip.Addr{h.IP, h.IPv6} {
+				if !slices.ContainsFunc(hosts, func(x api.Host) bool {
+					return x.Port == h.Port && strings.EqualFold(x.MAC, h.MAC.String()) && slices.Contains(x.IPs, ip.String())
+				}) {
+					missing = append(missing, fmt.Sprintf("h%d %s", h.Index, ip))
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warm-up: the controller does not know where %v live: %s", missing, scanJSON(hosts))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

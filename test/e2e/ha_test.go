@@ -162,6 +162,7 @@ func (e *haEnv) liftAll(t testing.TB, c *Controller) {
 func TestHA(t *testing.T) {
 	e := haStart(t)
 	leader, follower := e.waitLeader(t)
+	e.C = leader // WarmUp checks what the master learned
 	e.WarmUp(t)
 
 	t.Run("BlockThroughFollower", func(t *testing.T) {
@@ -366,6 +367,7 @@ func BenchmarkHAFailover(b *testing.B) {
 	rounds := envInt(b, "PORTCULLIS_BENCH_ROUNDS", 10)
 	e := haStart(b)
 	leader, follower := e.waitLeader(b)
+	e.C = leader // WarmUp checks what the master learned
 	e.WarmUp(b)
 	var failover, claimed, propagate []time.Duration
 	for b.Loop() {

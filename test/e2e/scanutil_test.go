@@ -298,7 +298,8 @@ except OSError:
 // WarmUp makes every host talk to every other one once (IPv4 and IPv6),
 // as a running network would have: the controller learns where each
 // station and address lives. It fails t if a pair cannot reach each other,
-// or if the controller has not learned every host's addresses then.
+// or if the controller (e.C; none: not checked) has not learned every
+// host's addresses then.
 //
 // The hosts' neighbour caches are emptied first: a host that still knows
 // its peer from before sends its pings straight through a bypass flow the
@@ -320,6 +321,9 @@ func (e *scanEnv) WarmUp(t testing.TB) {
 				}
 			}
 		}
+	}
+	if e.C == nil {
+		return
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {

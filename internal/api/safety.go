@@ -28,6 +28,9 @@ const (
 	StreamWriteTimeout = 30 * time.Second
 )
 
+// DefaultListen is where the API listens unless configured: loopback only.
+const DefaultListen = "127.0.0.1:6680"
+
 // DefaultMaxStreams caps concurrent event streams when Options.Streams is
 // nil.
 const DefaultMaxStreams = 32

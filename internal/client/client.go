@@ -33,7 +33,7 @@ import (
 )
 
 // DefaultURL is where a controller's API listens unless told otherwise.
-const DefaultURL = "http://127.0.0.1:6680"
+const DefaultURL = "http://" + api.DefaultListen
 
 // MaxResponseBytes bounds the body of one answer the client reads.
 const MaxResponseBytes = 64 << 20

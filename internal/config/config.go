@@ -13,7 +13,16 @@
 package config
 
 import (
+	"slices"
 	"time"
+
+	"portcullis/internal/api"
+	"portcullis/internal/detect"
+	"portcullis/internal/event"
+	"portcullis/internal/forward"
+	"portcullis/internal/notice"
+	"portcullis/internal/ofconn"
+	"portcullis/internal/policy"
 )
 
 // Config is the whole configuration of `portcullis run`.
@@ -35,7 +44,7 @@ type Config struct {
 
 // Listen is where switches connect.
 type Listen struct {
-	OpenFlow string `yaml:"openflow"` // host:port, default ":6653"
+	OpenFlow string `yaml:"openflow"` // host:port, default ofconn.DefaultListen
 }
 
 // TLS configures mutual TLS on the OpenFlow listener. All three files or
@@ -59,7 +68,7 @@ func (t TLS) Enabled() bool { return t.Cert != "" }
 
 // API configures the REST API listener.
 type API struct {
-	Listen string `yaml:"listen"` // host:port, default "127.0.0.1:6680"
+	Listen string `yaml:"listen"` // host:port, default api.DefaultListen (loopback)
 	TLS    APITLS `yaml:"tls"`    // HTTPS when set
 	// AllowPlaintext lets Listen be a non-loopback address without TLS
 	// (behind a TLS proxy or on a private link); the controller warns.
@@ -78,7 +87,7 @@ type API struct {
 	// requests for any other name are refused (DNS rebinding).
 	AllowedHosts []string `yaml:"allowed_hosts"`
 	// MaxStreams caps concurrent event streams (GET /api/v1/events/stream);
-	// default 32.
+	// default api.DefaultMaxStreams.
 	MaxStreams int `yaml:"max_streams"`
 }
 
@@ -174,7 +183,7 @@ type Meters struct {
 	// and errors, ARP replies, neighbour advertisements) each switch port
 	// sends the controller per second, through a meter of its own;
 	// ReplyBurst at once. Answers a meter drops are unknown to detection,
-	// never silence. 0: defaults (500/s, burst 250).
+	// never silence. 0: policy.DefaultReplyRate and DefaultReplyBurst.
 	ReplyRate  uint32 `yaml:"reply_rate"`
 	ReplyBurst uint32 `yaml:"reply_burst"`
 	// ProbeBudget are the other per-port budgets of first contacts (see
@@ -224,9 +233,9 @@ type Notify struct {
 
 // Syslog is an RFC 5424 syslog receiver.
 type Syslog struct {
-	Network string `yaml:"network"`  // udp, tcp, unix or unixgram; default udp
+	Network string `yaml:"network"`  // udp, tcp, unix or unixgram; default event.DefaultSyslogNetwork
 	Address string `yaml:"address"`  // host:port or socket path
-	AppName string `yaml:"app_name"` // default portcullis
+	AppName string `yaml:"app_name"` // default event.DefaultSyslogAppName
 }
 
 // Enabled reports whether syslog output is configured.
@@ -259,48 +268,61 @@ type Echo struct {
 	Timeout  time.Duration `yaml:"timeout"`  // drop the switch after this much silence
 }
 
-// DefaultNoisyPorts are service ports whose traffic is chatty by design:
-// DHCP, DHCPv6, NetBIOS, SSDP, mDNS, LLMNR.
-var DefaultNoisyPorts = []uint16{67, 68, 137, 138, 139, 546, 547, 1900, 5353, 5355}
-
 // Default returns the built-in configuration. It validates.
+//
+// A value that a package of the pipeline also uses when left unset is taken
+// from that package (detect.DefaultConfig, policy.Default*, forward.Default*,
+// ofconn.Default*, ...), so it is defined once; the translation back
+// (DetectConfig, ForwardConfig, ...) gives each package its own defaults,
+// which TestDefaultsAreThePackages' checks. The values only the
+// configuration knows (grace period, flood, history expiry, audit, ...) are
+// defined here.
 func Default() Config {
+	d := detect.DefaultConfig()
 	return Config{
-		Listen: Listen{OpenFlow: ":6653"},
-		API:    API{Listen: "127.0.0.1:6680", OpenReadsOnLoopback: true, MaxStreams: 32},
+		Listen: Listen{OpenFlow: ofconn.DefaultListen},
+		API:    API{Listen: api.DefaultListen, OpenReadsOnLoopback: true, MaxStreams: api.DefaultMaxStreams},
 		Log:    Log{Level: "info", Format: "text"},
 
 		StateDir: "/var/lib/portcullis",
 		Detect: Detect{
-			TRW:                 TRW{Alpha: 0.01, Beta: 0.99, Theta0: 0.8, Theta1: 0.2},
-			FirstContactTimeout: 3 * time.Second,
-			Stealth:             Stealth{MinPorts: 3, SignatureProbes: 3, OSProbes: 2},
-			MaxSources:          8192,
-			IdleExpiry:          6 * time.Hour,
+			TRW:                 TRW{Alpha: d.Alpha, Beta: d.Beta, Theta0: d.Theta0, Theta1: d.Theta1},
+			FirstContactTimeout: d.NoAnswerTimeout,
+			Stealth:             Stealth{MinPorts: d.StealthMinProbes, SignatureProbes: d.SignatureProbes, OSProbes: d.OSProbeMin},
+			MaxSources:          d.MaxActors,
+			IdleExpiry:          d.IdleExpiry,
 			GracePeriod:         10 * time.Second,
 			Flood:               Flood{SYNRate: 2000, Sustain: 2 * time.Second},
 		},
 		Block: Block{
-			Durations:     []time.Duration{10 * time.Minute, time.Hour, 24 * time.Hour, 7 * 24 * time.Hour},
+			Durations:     slices.Clone(policy.DefaultEscalation),
 			HistoryExpiry: 30 * 24 * time.Hour,
-			Scope:         "network",
-			NoisyPorts:    append([]uint16(nil), DefaultNoisyPorts...),
+			Scope:         policy.ScopeNetwork.String(),
+			NoisyPorts:    d.NoisyPorts,
 
 			AuditInterval: 15 * time.Second,
 		},
-		Meters: Meters{PacketInRate: 1000, PacketInBurst: 100, FirstContactRate: 500, FirstContactBurst: 4,
-			ReplyRate: 500, ReplyBurst: 250,
-			ProbeBudget: ProbeBudget{StrayRate: 50, StrayBurst: 4, UDPRate: 0, UDPBurst: 16, ICMPRate: 20, ICMPBurst: 8,
-				OtherRate: 20, OtherBurst: 4, RefusalRate: 1, RefusalBurst: 3,
-				ResetRate: 10, ResetBurst: 3}},
-		Forward: Forward{IdleTimeout: 5 * time.Minute},
+		Meters: Meters{
+			PacketInRate: forward.DefaultControllerMeterRate, PacketInBurst: forward.DefaultControllerMeterBurst,
+			FirstContactRate: policy.DefaultFirstContactRate, FirstContactBurst: policy.DefaultFirstContactBurst,
+			ReplyRate: policy.DefaultReplyRate, ReplyBurst: policy.DefaultReplyBurst,
+			ProbeBudget: ProbeBudget{
+				StrayRate: policy.DefaultBudgetStrayRate, StrayBurst: policy.DefaultBudgetStrayBurst,
+				UDPRate: policy.DefaultBudgetUDPRate, UDPBurst: policy.DefaultBudgetUDPBurst,
+				ICMPRate: policy.DefaultBudgetICMPRate, ICMPBurst: policy.DefaultBudgetICMPBurst,
+				OtherRate: policy.DefaultBudgetOtherRate, OtherBurst: policy.DefaultBudgetOtherBurst,
+				RefusalRate: policy.DefaultBudgetRefusalRate, RefusalBurst: policy.DefaultBudgetRefusalBurst,
+				ResetRate: policy.DefaultBudgetResetRate, ResetBurst: policy.DefaultBudgetResetBurst,
+			},
+		},
+		Forward: Forward{IdleTimeout: forward.DefaultIdleTimeout * time.Second},
 		Notify: Notify{
-			Syslog:    Syslog{Network: "udp", AppName: "portcullis"},
-			Webhook:   Webhook{Timeout: 5 * time.Second, Queue: 256},
-			Notice:    Notice{Port: 6686},
+			Syslog:    Syslog{Network: event.DefaultSyslogNetwork, AppName: event.DefaultSyslogAppName},
+			Webhook:   Webhook{Timeout: event.DefaultWebhookTimeout, Queue: 256},
+			Notice:    Notice{Port: notice.DefaultPort},
 			AlertRate: 60,
 		},
-		Echo:    Echo{Interval: 5 * time.Second, Timeout: 15 * time.Second},
+		Echo:    Echo{Interval: ofconn.DefaultEchoInterval, Timeout: ofconn.DefaultEchoTimeout},
 		Store:   defaultStore(),
 		Cluster: defaultCluster(),
 	}

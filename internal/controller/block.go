@@ -51,7 +51,7 @@ func (c *Controller) newEngine() {
 		NewID:    newID,
 		Started:  c.started,
 		Grace:    c.cfg.Detect.GracePeriod,
-		Flood:    detect.FloodConfig{SYNRate: float64(c.cfg.Detect.Flood.SYNRate), Sustain: c.cfg.Detect.Flood.Sustain},
+		Flood:    c.cfg.Detect.FloodConfig(),
 		Senders:  c.det,
 	}, c.engineSettings())
 }

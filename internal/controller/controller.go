@@ -32,7 +32,6 @@ import (
 
 	"portcullis/internal/api"
 	"portcullis/internal/config"
-	"portcullis/internal/detect"
 	"portcullis/internal/event"
 	"portcullis/internal/forward"
 	"portcullis/internal/ofconn"
@@ -168,38 +167,11 @@ func New(opts Options) (*Controller, error) {
 		return nil, err
 	}
 	c.notice.Store(ns)
-	c.fwdIdle = uint16(cfg.Forward.IdleTimeout / time.Second)
-	c.fwdCfg = forward.Config{
-		IdleTimeout:          c.fwdIdle,
-		ControllerMeterRate:  cfg.Meters.PacketInRate,
-		ControllerMeterBurst: cfg.Meters.PacketInBurst,
-	}
+	c.fwdCfg = cfg.ForwardConfig() // config/runtime.go: the translations, tested against each package's defaults
+	c.fwdIdle = c.fwdCfg.IdleTimeout
 	c.watchCfg = policy.WatchConfig{}
 
-	dc := detect.DefaultConfig()
-	dc.Alpha, dc.Beta = cfg.Detect.TRW.Alpha, cfg.Detect.TRW.Beta
-	dc.Theta0, dc.Theta1 = cfg.Detect.TRW.Theta0, cfg.Detect.TRW.Theta1
-	if cfg.Detect.FirstContactTimeout > 0 {
-		dc.NoAnswerTimeout = cfg.Detect.FirstContactTimeout
-	}
-	if cfg.Detect.IdleExpiry > 0 {
-		dc.IdleExpiry = cfg.Detect.IdleExpiry
-	}
-	if cfg.Detect.MaxSources > 0 {
-		dc.MaxActors = cfg.Detect.MaxSources
-	}
-	if cfg.Detect.Stealth.MinPorts > 0 {
-		dc.StealthMinProbes = cfg.Detect.Stealth.MinPorts
-	}
-	if cfg.Detect.Stealth.SignatureProbes > 0 {
-		dc.SignatureProbes = cfg.Detect.Stealth.SignatureProbes
-	}
-	if cfg.Detect.Stealth.OSProbes > 0 {
-		dc.OSProbeMin = cfg.Detect.Stealth.OSProbes
-	}
-	if cfg.Block.NoisyPorts != nil {
-		dc.NoisyPorts = cfg.Block.NoisyPorts
-	}
+	dc := cfg.DetectConfig()
 	if err := dc.Validate(); err != nil {
 		return nil, fmt.Errorf("controller: detect: %w", err)
 	}
@@ -228,14 +200,9 @@ func New(opts Options) (*Controller, error) {
 		c.store.Close()
 		return nil, err
 	}
-	c.srv = ofconn.NewServer(ofconn.Config{
-		Listen:          cfg.Listen.OpenFlow,
-		TLS:             tlsCfg,
-		EchoInterval:    cfg.Echo.Interval,
-		EchoTimeout:     cfg.Echo.Timeout,
-		Identities:      cfg.TLS.Identities(),
-		RequireIdentity: cfg.TLS.RequireIdentity,
-	}, c, log)
+	ofc := cfg.OpenFlowConfig()
+	ofc.TLS = tlsCfg
+	c.srv = ofconn.NewServer(ofc, c, log)
 	if err := c.m.CounterFunc("openflow", "switches_refused_total",
 		"Connections refused after the OpenFlow handshake: their datapath id was held by a live session, or their certificate lacked its identity (see switch_refused events).",
 		func() float64 { return float64(c.srv.Stats().Refused) }); err != nil {

@@ -115,7 +115,7 @@ func (c *Controller) holdSYN(sw *switchState, now time.Time, pi *ofp.PacketIn, i
 		}
 		cfg := policy.HoldConfig{PlainController: c.watchCfg.PlainController}
 		fc := c.cfg.Meters.FirstContactRate != 0 && sw.fcPorts[inPort] && inPort <= policy.MaxFirstContactPort
-		budget := policy.FirstContactConfig{Rate: c.cfg.Meters.FirstContactRate, Burst: c.cfg.Meters.FirstContactBurst}
+		budget := c.cfg.Meters.FirstContact()
 		if fc {
 			if !h.meters[inPort] {
 				h.meters[inPort] = true

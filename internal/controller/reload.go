@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"time"
 
 	"portcullis/internal/api"
 	"portcullis/internal/config"
@@ -88,7 +87,7 @@ func (c *Controller) Reload(next config.Config) error {
 	// Learned flows from now on; installed ones keep their timeout until
 	// they expire (forward.Switch.SetIdleTimeout).
 	c.cfg.Forward = next.Forward
-	c.fwdIdle = uint16(next.Forward.IdleTimeout / time.Second)
+	c.fwdIdle = next.ForwardConfig().IdleTimeout
 	for _, sw := range c.switches {
 		sw.mu.Lock() // lock order: mu before a switch's mu
 		sw.fwd.SetIdleTimeout(c.fwdIdle)

@@ -81,8 +81,9 @@ func (c *Controller) replyAdd(p ofp.Port) []ofp.Message {
 	if c.watchCfg.PlainController {
 		return nil
 	}
-	return policy.ReplyFlows(p.PortNo, policy.ReplyConfig{MaxLen: c.watchCfg.MaxLen,
-		Rate: c.cfg.Meters.ReplyRate, Burst: c.cfg.Meters.ReplyBurst})
+	rc := c.cfg.Meters.Reply()
+	rc.MaxLen = c.watchCfg.MaxLen
+	return policy.ReplyFlows(p.PortNo, rc)
 }
 
 // meterReadings is a switch's last meter reading: when it was asked for,

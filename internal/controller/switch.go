@@ -189,13 +189,9 @@ func (c *Controller) firstContactAdd(sw *switchState, p ofp.Port) []ofp.Message 
 	}
 	var msgs []ofp.Message
 	if m.FirstContactRate != 0 {
-		msgs = policy.FirstContactFlows(p.PortNo, policy.FirstContactConfig{Rate: m.FirstContactRate, Burst: m.FirstContactBurst})
+		msgs = policy.FirstContactFlows(p.PortNo, m.FirstContact())
 	}
-	pb := m.ProbeBudget
-	msgs = append(msgs, policy.BudgetFlows(p.PortNo, policy.BudgetConfig{
-		Rate:  [...]uint32{pb.StrayRate, pb.UDPRate, pb.ICMPRate, pb.OtherRate, pb.RefusalRate, pb.ResetRate},
-		Burst: [...]uint32{pb.StrayBurst, pb.UDPBurst, pb.ICMPBurst, pb.OtherBurst, pb.RefusalBurst, pb.ResetBurst},
-	})...)
+	msgs = append(msgs, policy.BudgetFlows(p.PortNo, m.Budget())...)
 	msgs = append(msgs, policy.LookupFlows(p.PortNo, policy.LookupConfig{})...) // issue 8: sweeps (policy/lookupbudget.go)
 	if msgs != nil {
 		sw.fcPorts[p.PortNo] = true // policy.FirstContactDelete removes both

@@ -163,11 +163,17 @@ type Syslog struct {
 
 var _ Sink = (*Syslog)(nil)
 
+// Defaults of SyslogConfig's empty fields.
+const (
+	DefaultSyslogNetwork = "udp"
+	DefaultSyslogAppName = "portcullis"
+)
+
 // DialSyslog connects to the syslog receiver. For UDP nothing is sent until
 // the first event, so an absent receiver shows only as write errors.
 func DialSyslog(cfg SyslogConfig) (*Syslog, error) {
 	if cfg.Network == "" {
-		cfg.Network = "udp"
+		cfg.Network = DefaultSyslogNetwork
 	}
 	switch cfg.Network {
 	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6", "unix", "unixgram":
@@ -178,7 +184,7 @@ func DialSyslog(cfg SyslogConfig) (*Syslog, error) {
 		return nil, errors.New("event: syslog address is empty")
 	}
 	if cfg.AppName == "" {
-		cfg.AppName = "portcullis"
+		cfg.AppName = DefaultSyslogAppName
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()

@@ -60,10 +60,13 @@ type Webhook struct {
 
 var _ Sink = (*Webhook)(nil)
 
+// DefaultWebhookTimeout bounds one webhook attempt when WebhookConfig.Timeout is zero.
+const DefaultWebhookTimeout = 5 * time.Second
+
 // NewWebhook returns a webhook sink.
 func NewWebhook(cfg WebhookConfig) *Webhook {
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
+		cfg.Timeout = DefaultWebhookTimeout
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 6

@@ -19,7 +19,7 @@ type Config struct {
 	MissSendLen uint16
 	// ControllerMeterRate limits every packet-in without a meter of its own (OFPM_CONTROLLER), in
 	// packets per second (default 1000). ControllerMeterBurst is its burst in packets (default
-	// rate/2, at least 1). NoControllerMeter leaves OFPM_CONTROLLER alone.
+	// 100). NoControllerMeter leaves OFPM_CONTROLLER alone.
 	ControllerMeterRate  uint32
 	ControllerMeterBurst uint32
 	NoControllerMeter    bool
@@ -58,6 +58,9 @@ const (
 	DefaultMoveCheck           = 10
 )
 
+// DefaultControllerMeterBurst is ControllerMeterBurst's default.
+const DefaultControllerMeterBurst = 100
+
 // IPsPerHost is how many addresses a Host remembers (the most recent win).
 const IPsPerHost = 4
 
@@ -72,7 +75,7 @@ func (c Config) withDefaults() Config {
 		c.ControllerMeterRate = DefaultControllerMeterRate
 	}
 	if c.ControllerMeterBurst == 0 {
-		c.ControllerMeterBurst = max(c.ControllerMeterRate/2, 1)
+		c.ControllerMeterBurst = DefaultControllerMeterBurst
 	}
 	if c.MaxHosts <= 0 {
 		c.MaxHosts = DefaultMaxHosts

@@ -16,7 +16,7 @@ type Config struct {
 	TLS    *tls.Config // nil = plain TCP; see ServerTLSConfig
 
 	EchoInterval     time.Duration // idle time before we send ECHO_REQUEST; default 5s
-	EchoTimeout      time.Duration // unanswered echo => dead switch; default 10s
+	EchoTimeout      time.Duration // unanswered echo => dead switch; default 15s
 	HandshakeTimeout time.Duration // TLS + OpenFlow handshake; default 10s
 	WriteTimeout     time.Duration // one Write of a drained batch; default 10s
 
@@ -52,7 +52,7 @@ type Config struct {
 const (
 	DefaultListen           = ":6653"
 	DefaultEchoInterval     = 5 * time.Second
-	DefaultEchoTimeout      = 10 * time.Second
+	DefaultEchoTimeout      = 15 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultWriteQueue       = 4096

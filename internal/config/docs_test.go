@@ -1,0 +1,80 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The prose of the docs that states a default states Default()'s (the
+// example configuration is checked whole by TestExample). Each claim is
+// formatted from the value, so changing a default without the sentence
+// that names it fails here.
+func TestDocsStateTheDefaults(t *testing.T) {
+	d := Default()
+	m, pb := d.Meters, d.Meters.ProbeBudget
+	esc := d.Block.Durations
+	claims := []struct{ file, text string }{
+		{"pipeline.md", fmt.Sprintf("`detect.flood.syn_rate` (default %d/s) for `detect.flood.sustain` (default %s)", d.Detect.Flood.SYNRate, human(d.Detect.Flood.Sustain))},
+		{"pipeline.md", fmt.Sprintf("default %d/s, burst %d, `meters.first_contact_*`", m.FirstContactRate, m.FirstContactBurst)},
+		{"pipeline.md", fmt.Sprintf("`meters.reply_rate` default %d/s,\n  `meters.reply_burst` default %d)", m.ReplyRate, m.ReplyBurst)},
+		{"pipeline.md", fmt.Sprintf("| `goto_table:3` | idle (default %d s) |", d.Forward.IdleTimeout/time.Second)},
+		{"pipeline.md", fmt.Sprintf("`block.audit_interval` (default %s;", human(d.Block.AuditInterval))},
+		{"pipeline.md", fmt.Sprintf("| stray | pure ACK, FIN/ACK, URG/ACK (ACK, window, Maimon scans; a conversation's packets before its bypass) | %d/s, %d |", pb.StrayRate, pb.StrayBurst)},
+		{"pipeline.md", fmt.Sprintf("| **off** (rate %d; measured with 100/s, burst %d) |", pb.UDPRate, pb.UDPBurst)},
+		{"pipeline.md", fmt.Sprintf("pings of a pair already answered (echo bypass, below) | %d/s, %d |", pb.ICMPRate, pb.ICMPBurst)},
+		{"pipeline.md", fmt.Sprintf("| other | any other IP protocol (SCTP, GRE, ESP, raw numbers) to a unicast MAC | %d/s, %d |", pb.OtherRate, pb.OtherBurst)},
+		{"pipeline.md", fmt.Sprintf("unrecognized next header (priority 1402) | %d/s, %d |", pb.RefusalRate, pb.RefusalBurst)},
+		{"pipeline.md", fmt.Sprintf("TCP RSTs outside a bypassed conversation (priority 1882) | %d/s, %d |", pb.ResetRate, pb.ResetBurst)},
+		{"events.md", fmt.Sprintf("0 first offence (%s by default), 1 second (%s)", human(esc[0]), human(esc[1]))},
+		{"deploy.md", fmt.Sprintf("(for escalation: %s, %s, %s, then %s by default)", short(esc[0]), short(esc[1]), short(esc[2]), short(esc[3]))},
+		{"ha.md", fmt.Sprintf("lease_ttl, %s by default", human(d.Cluster.LeaseTTL))},
+	}
+	if len(esc) != 4 {
+		t.Fatalf("block.durations has %d steps; the claims above name 4", len(esc))
+	}
+	if pb.UDPRate != 0 {
+		t.Errorf("meters.probe_budget.udp_rate defaults to %d: pipeline.md's budget table says the class is off", pb.UDPRate)
+	}
+	docs := map[string]string{}
+	for _, c := range claims {
+		text, ok := docs[c.file]
+		if !ok {
+			b, err := os.ReadFile("../../docs/" + c.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = string(b)
+			docs[c.file] = text
+		}
+		if !strings.Contains(text, c.text) {
+			t.Errorf("docs/%s does not say %q: its default differs from Default() or its wording moved", c.file, c.text)
+		}
+	}
+}
+
+// human writes a duration as the docs' prose does: "2 s", "15 s", "10 min", "1 h".
+func human(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d h", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	default:
+		return fmt.Sprintf("%g s", d.Seconds())
+	}
+}
+
+// short writes a duration as the configuration does: 10m, 1h, 168h.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -3,8 +3,8 @@
 // it, so an entry `portcullis config check` accepts is one `portcullis run`, the API and
 // `portcullis allow add` accept too, with the same message when they do not.
 //
-// It is pure and imports only the standard library, so that config (which must stay light) and
-// policy (which must stay pure) can both import it without importing each other.
+// It is pure and imports only the standard library, so that policy (which must stay pure) and
+// everything above it can import it.
 package allow
 
 import (

@@ -45,11 +45,7 @@ func printAllow(c *cli, entries []api.AllowEntry) {
 	for _, e := range entries {
 		ports := "all"
 		if len(e.Ports) > 0 {
-			var ps []string
-			for _, p := range e.Ports {
-				ps = append(ps, strconv.Itoa(int(p)))
-			}
-			ports = strings.Join(ps, ",")
+			ports = e.Ports.String() // as configured: 22,8000-8100
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, e.CIDR, ports, ago(e.Created), orDash(e.Comment))
 	}
@@ -62,8 +58,8 @@ func allowAdd(args []string, stdout, stderr io.Writer) int {
 			"one address) are never counted or blocked; with ports (10.0.0.0/24:22,443,\n"+
 			"[2001:db8::/64]:443, as in block.allowlist, or --port), only toward those ports.\n"+
 			"Needs a token.", stderr)
-	var ports portList
-	fs.Var(&ports, "port", "destination `PORT` (repeatable, or comma-separated)")
+	var extra portList
+	fs.Var(&extra, "port", "destination `PORT` (repeatable, or comma-separated)")
 	comment := fs.String("comment", "", "`TEXT` saying why this entry exists")
 	pos, code, done := parseArgs(fs, args, stdout, stderr)
 	if done {
@@ -78,20 +74,15 @@ func allowAdd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(fs, stderr, err.Error())
 	}
-	cidr := entry.Prefix
-	for _, r := range entry.Ports {
-		for p := uint32(r.Lo); p <= uint32(r.Hi); p++ {
-			if len(ports) >= api.MaxAllowPorts {
-				return usageError(fs, stderr, fmt.Sprintf("%q: an entry added at run time lists at most %d ports (a range belongs in block.allowlist)", pos[0], api.MaxAllowPorts))
-			}
-			ports = append(ports, uint16(p))
-		}
+	ports := append(api.PortRanges(entry.Ports), api.Ports(extra...)...)
+	if len(ports) > api.MaxAllowPorts {
+		return usageError(fs, stderr, fmt.Sprintf("%q: at most %d ports and ranges", pos[0], api.MaxAllowPorts))
 	}
 	c, code := cf.client(fs, stdout, stderr)
 	if c == nil {
 		return code
 	}
-	e, err := c.api.AddAllow(context.Background(), api.AllowEntry{CIDR: cidr, Ports: ports, Comment: *comment})
+	e, err := c.api.AddAllow(context.Background(), api.AllowEntry{CIDR: entry.Prefix, Ports: ports, Comment: *comment})
 	if err != nil {
 		return c.exit(err)
 	}

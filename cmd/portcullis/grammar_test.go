@@ -126,9 +126,10 @@ func TestConfigCheckAgreesWithRun(t *testing.T) {
 func TestCLIAllowAddGrammar(t *testing.T) {
 	f, _ := cliServer(t)
 	for _, tc := range []struct{ entry, call string }{
-		{"[2001:db8::/32]:443,8000-8002", `AddAllow cidr=2001:db8::/32 ports=[443 8000 8001 8002] comment=""`},
-		{"2001:db8::1/128:53", `AddAllow cidr=2001:db8::1/128 ports=[53] comment=""`},
-		{"192.0.2.1:22", `AddAllow cidr=192.0.2.1/32 ports=[22] comment=""`},
+		{"[2001:db8::/32]:443,8000-8002", `AddAllow cidr=2001:db8::/32 ports=443,8000-8002 comment=""`},
+		{"2001:db8::1/128:53", `AddAllow cidr=2001:db8::1/128 ports=53 comment=""`},
+		{"192.0.2.1:22", `AddAllow cidr=192.0.2.1/32 ports=22 comment=""`},
+		{"192.0.2.0/24:22,1024-65535", `AddAllow cidr=192.0.2.0/24 ports=22,1024-65535 comment=""`}, // a range goes whole
 	} {
 		before := len(f.Calls())
 		if code, _, errs := run("allow", "add", tc.entry, "--token", cliToken); code != 0 {

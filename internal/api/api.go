@@ -494,12 +494,12 @@ func decodeBlockRequest(body io.Reader) (BlockRequest, error) {
 }
 
 type allowEntryWire struct {
-	CIDR    string `json:"cidr"`
-	Ports   []int  `json:"ports"`
-	Comment string `json:"comment"`
+	CIDR    string          `json:"cidr"`
+	Ports   json.RawMessage `json:"ports"` // PortRanges, read below for a "ports: " message
+	Comment string          `json:"comment"`
 }
 
-// MaxAllowPorts bounds the ports of one allowlist entry.
+// MaxAllowPorts bounds the ports and ranges of one allowlist entry.
 const MaxAllowPorts = 64
 
 // decodeAllowEntry decodes and validates a POST /api/v1/allowlist body.
@@ -517,14 +517,13 @@ func decodeAllowEntry(body io.Reader) (AllowEntry, error) {
 		return e, inputError("cidr: " + err.Error())
 	}
 	e.CIDR = p
-	if len(w.Ports) > MaxAllowPorts {
-		return e, inputError(fmt.Sprintf("ports: at most %d", MaxAllowPorts))
-	}
-	for _, port := range w.Ports {
-		if port < 1 || port > 65535 {
-			return e, inputError(fmt.Sprintf("ports: %d is not a port number (1-65535)", port))
+	if len(w.Ports) > 0 {
+		if err := e.Ports.UnmarshalJSON(w.Ports); err != nil {
+			return e, inputError("ports: " + err.Error())
 		}
-		e.Ports = append(e.Ports, uint16(port))
+		if len(e.Ports) == 0 {
+			e.Ports = nil
+		}
 	}
 	if err := checkText("comment", w.Comment); err != nil {
 		return e, err

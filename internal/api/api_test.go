@@ -246,7 +246,7 @@ func TestAllowAddRemove(t *testing.T) {
 		t.Fatalf("POST: %d %s", rec.Code, rec.Body.String())
 	}
 	e := decode[api.AllowEntry](t, rec)
-	if e.ID == "" || e.CIDR.String() != "2001:db8::/64" || !reflect.DeepEqual(e.Ports, []uint16{53, 123}) {
+	if e.ID == "" || e.CIDR.String() != "2001:db8::/64" || !reflect.DeepEqual(e.Ports, api.Ports(53, 123)) {
 		t.Fatalf("entry %+v", e)
 	}
 	rec = do(h, loop, "POST", "/api/v1/allowlist", token, `{"cidr":"10.1.2.3"}`)
@@ -306,6 +306,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"cidr garbage", "POST", "/api/v1/allowlist", token, `{"cidr":"example.com"}`, 400, "bad_request", "cidr"},
 		{"bad port", "POST", "/api/v1/allowlist", token, `{"cidr":"10.0.0.0/8","ports":[0]}`, 400, "bad_request", "port"},
 		{"port too big", "POST", "/api/v1/allowlist", token, `{"cidr":"10.0.0.0/8","ports":[65536]}`, 400, "bad_request", "port"},
+		{"backwards range", "POST", "/api/v1/allowlist", token, `{"cidr":"10.0.0.0/8","ports":["90-80"]}`, 400, "bad_request", "ports: port range \"90-80\" is backwards"},
+		{"two ranges in one", "POST", "/api/v1/allowlist", token, `{"cidr":"10.0.0.0/8","ports":["22,80"]}`, 400, "bad_request", "one port or range per element"},
+		{"ports not a list", "POST", "/api/v1/allowlist", token, `{"cidr":"10.0.0.0/8","ports":22}`, 400, "bad_request", "ports: want a list"},
+		{"port fraction", "POST", "/api/v1/allowlist", token, `{"cidr":"10.0.0.0/8","ports":[2.5]}`, 400, "bad_request", "ports: 2.5 is not a port"},
 		{"allow id given", "POST", "/api/v1/allowlist", token, `{"id":"x","cidr":"10.0.0.0/8"}`, 400, "bad_request", `"id"`},
 		{"allow huge body", "POST", "/api/v1/allowlist", token, `{"cidr":"10.0.0.0/8","comment":"` + strings.Repeat("y", 70000) + `"}`, 413, "request_too_large", ""},
 		{"wrong method", "PUT", "/api/v1/blocks", token, `{"ip":"10.0.0.1"}`, 405, "method_not_allowed", "PUT"},

@@ -23,6 +23,10 @@
 //	GET    /metrics                  Options.MetricsHandler, if set
 //	GET    /                         Options.Dashboard, if set
 //
+// An AllowEntry's "ports" list single ports as numbers and ranges as "LO-HI"
+// strings ([22, "8000-8100"], PortRanges): GET shows a configured range as
+// configured, and POST takes the same.
+//
 // Every error is {"error":{"code":"...","message":"..."}} with a 4xx or 5xx
 // status; bad input changes nothing.
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,9 +64,18 @@ func FuzzDecodeAllowEntry(f *testing.F) {
 			t.Fatalf("accepted cidr %v", e.CIDR)
 		}
 		for _, p := range e.Ports {
-			if p == 0 {
-				t.Fatal("accepted port 0")
+			if p.Lo == 0 || p.Hi < p.Lo {
+				t.Fatalf("accepted ports %v", p)
 			}
+		}
+		// What the API accepts it shows as it was given, and reads back the same.
+		b, err := e.Ports.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back PortRanges
+		if err := back.UnmarshalJSON(b); err != nil || !slices.Equal(back, e.Ports) {
+			t.Fatalf("ports %v -> %s -> %v, %v", e.Ports, b, back, err)
 		}
 		if len(e.Ports) > MaxAllowPorts || len(e.Comment) > MaxReasonLength {
 			t.Fatalf("accepted %+v", e)

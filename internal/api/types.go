@@ -178,13 +178,13 @@ const MaxBlockDuration = 366 * 24 * time.Hour
 // AllowEntry is an allowlist entry: sources in CIDR are never counted or
 // blocked (only toward Ports, if any are given). POST /api/v1/allowlist takes
 //
-//	{"cidr":"10.0.0.0/24","ports":[53,123],"comment":"resolvers"}
+//	{"cidr":"10.0.0.0/24","ports":[53,123,"8000-8100"],"comment":"resolvers"}
 //
 // (a bare address means a single host) and answers with the stored entry.
 type AllowEntry struct {
 	ID      string       `json:"id"`
 	CIDR    netip.Prefix `json:"cidr"`
-	Ports   []uint16     `json:"ports,omitempty"`
+	Ports   PortRanges   `json:"ports,omitempty"` // none: every port; ranges as configured
 	Comment string       `json:"comment,omitempty"`
 	Created time.Time    `json:"created,omitzero"`
 }

@@ -205,9 +205,9 @@ func (c *Client) Allowlist(ctx context.Context) ([]api.AllowEntry, error) {
 
 // allowRequest is the body of POST /api/v1/allowlist.
 type allowRequest struct {
-	CIDR    netip.Prefix `json:"cidr"`
-	Ports   []uint16     `json:"ports,omitempty"`
-	Comment string       `json:"comment,omitempty"`
+	CIDR    netip.Prefix   `json:"cidr"`
+	Ports   api.PortRanges `json:"ports,omitempty"`
+	Comment string         `json:"comment,omitempty"`
 }
 
 // AddAllow is POST /api/v1/allowlist (needs a token): e's CIDR, Ports and

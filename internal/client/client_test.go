@@ -102,7 +102,7 @@ func TestChangesNeedToken(t *testing.T) {
 		t.Errorf("second RemoveBlock: %v, want not found", err)
 	}
 
-	e, err := c.AddAllow(ctx, api.AllowEntry{CIDR: netip.MustParsePrefix("192.0.2.0/24"), Ports: []uint16{22, 443}, Comment: "pollers"})
+	e, err := c.AddAllow(ctx, api.AllowEntry{CIDR: netip.MustParsePrefix("192.0.2.0/24"), Ports: api.Ports(22, 443), Comment: "pollers"})
 	if err != nil {
 		t.Fatal(err)
 	}

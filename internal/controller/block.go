@@ -30,10 +30,10 @@ import (
 
 // allowRecord is a run-time allowlist entry as persisted.
 type allowRecord struct {
-	CIDR    string    `json:"cidr"`
-	Ports   []uint16  `json:"ports,omitempty"`
-	Comment string    `json:"comment,omitempty"`
-	Created time.Time `json:"created"`
+	CIDR    string         `json:"cidr"`
+	Ports   api.PortRanges `json:"ports,omitempty"` // numbers, and "LO-HI" ranges
+	Comment string         `json:"comment,omitempty"`
+	Created time.Time      `json:"created"`
 }
 
 func newID() string {
@@ -80,11 +80,7 @@ func (c *Controller) restore() error {
 			return fmt.Errorf("controller: allowlist %q: %w", spec, err)
 		}
 		id := "cfg-" + shortHash(spec)
-		c.allow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: portsOf(e), Comment: "from config"}
-		if c.cfgPorts == nil {
-			c.cfgPorts = map[string][]policy.PortRange{}
-		}
-		c.cfgPorts[id] = e.Ports
+		c.allow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: e.Ports, Comment: "from config"}
 	}
 	allows, err := store.ListJSON[allowRecord](c.store, store.BucketAllow)
 	if err != nil {
@@ -121,30 +117,12 @@ func shortHash(s string) string {
 	return fmt.Sprintf("%012x", h&0xffffffffffff)
 }
 
-func portsOf(e policy.AllowEntry) []uint16 {
-	var out []uint16
-	for _, r := range e.Ports {
-		for p := uint32(r.Lo); p <= uint32(r.Hi) && len(out) < 64; p++ {
-			out = append(out, uint16(p))
-		}
-	}
-	return out
-}
-
 // rebuildAllow publishes a new allowlist for the packet-in path (and, at the blocker's next
 // input, the engine). Must hold c.mu or be called before Run.
 func (c *Controller) rebuildAllow() {
 	entries := make([]policy.AllowEntry, 0, len(c.allow))
 	for _, e := range c.allow {
-		pe := policy.AllowEntry{Prefix: e.CIDR}
-		if r, ok := c.cfgPorts[e.ID]; ok {
-			pe.Ports = r // whole ranges: e.Ports stops at 64 ports
-		} else {
-			for _, p := range e.Ports {
-				pe.Ports = append(pe.Ports, policy.PortRange{Lo: p, Hi: p})
-			}
-		}
-		entries = append(entries, pe)
+		entries = append(entries, policy.AllowEntry{Prefix: e.CIDR, Ports: e.Ports})
 	}
 	c.allowSet.Store(policy.NewAllowlist(entries...))
 }

@@ -78,10 +78,7 @@ type Controller struct {
 	cfg      config.Config // Reload rewrites its live sections under mu
 	switches map[*ofconn.Session]*switchState
 	byDPID   map[uint64]*switchState
-	allow    map[string]api.AllowEntry // run-time and configured entries by ID
-	// cfgPorts holds the configured entries' port ranges by ID, which api.AllowEntry's port list
-	// (at most 64 ports) cannot hold: the allowlist the packets meet is built from these.
-	cfgPorts map[string][]policy.PortRange
+	allow    map[string]api.AllowEntry // run-time and configured entries by ID (ports as ranges)
 	durs     []time.Duration
 	scope    policy.Scope
 	fwdIdle  uint16 // forward.idle_timeout in seconds, as reloaded (reload.go)

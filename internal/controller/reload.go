@@ -39,7 +39,6 @@ func (c *Controller) Reload(next config.Config) error {
 		return err
 	}
 	cfgAllow := map[string]api.AllowEntry{}
-	cfgPorts := map[string][]policy.PortRange{}
 	for _, spec := range next.Block.Allowlist {
 		e, err := policy.ParseAllowEntry(spec)
 		if err != nil {
@@ -48,8 +47,7 @@ func (c *Controller) Reload(next config.Config) error {
 			return err
 		}
 		id := "cfg-" + shortHash(spec)
-		cfgAllow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: portsOf(e), Comment: "from config"}
-		cfgPorts[id] = e.Ports
+		cfgAllow[id] = api.AllowEntry{ID: id, CIDR: e.Prefix, Ports: e.Ports, Comment: "from config"}
 	}
 	// The notice key is read before any lock: a file read.
 	ns, err := loadNotice(next.Notify.Notice)
@@ -71,7 +69,6 @@ func (c *Controller) Reload(next config.Config) error {
 	for id, e := range cfgAllow {
 		c.allow[id] = e
 	}
-	c.cfgPorts = cfgPorts
 	c.rebuildAllow()
 	c.never.Store(never)
 	c.scope = scope

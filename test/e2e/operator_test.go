@@ -382,7 +382,7 @@ func TestOperatorCLI(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.Stdout), &e); err != nil {
 			t.Fatalf("allow add --json: %v: %s", err, r.Stdout)
 		}
-		if e.ID == "" || e.CIDR.String() != "192.0.2.0/24" || !slices.Equal(e.Ports, []uint16{22, 443}) || e.Comment != "op-e2e jump hosts" {
+		if e.ID == "" || e.CIDR.String() != "192.0.2.0/24" || !slices.Equal(e.Ports, api.Ports(22, 443)) || e.Comment != "op-e2e jump hosts" {
 			t.Errorf("allow add --json: %+v", e)
 		}
 		r = run("allow", "list")
@@ -397,6 +397,16 @@ func TestOperatorCLI(t *testing.T) {
 		if !strings.Contains(r.Stdout, e.ID) {
 			t.Errorf("allow rm: %s", r)
 		}
+		// A range is shown as the range it is (issue 12: it once showed its first 64 ports).
+		r = ok(cli(withToken, "allow", "add", "[2001:db8:77::/48]:22,1024-65535", "--json"), "allow", "add")
+		var rg api.AllowEntry
+		if err := json.Unmarshal([]byte(r.Stdout), &rg); err != nil || rg.Ports.String() != "22,1024-65535" {
+			t.Errorf("allow add of a range --json: %v: %s", err, r.Stdout)
+		}
+		if r := run("allow", "list"); !opLineHas(r.Stdout, rg.ID, "2001:db8:77::/48", "22,1024-65535") {
+			t.Errorf("allow list does not show the range:\n%s", r.Stdout)
+		}
+		ok(cli(withToken, "allow", "rm", rg.ID), "allow", "rm")
 		if r := run("allow", "list"); strings.Contains(r.Stdout, "192.0.2.0/24") {
 			t.Errorf("allow list after rm still has the entry:\n%s", r.Stdout)
 		}

@@ -72,9 +72,9 @@ if curl -sf "$ETCD/health" >/dev/null; then ok "etcd healthy at $ETCD"; else bad
 
 start() {
 	local i=$1
-	"$BIN" run --listen "127.0.0.1:${OF[$i]}" --api-listen "127.0.0.1:${APIP[$i]}" \
+	PORTCULLIS_API_TOKENS="$TOKEN" "$BIN" run --listen "127.0.0.1:${OF[$i]}" --api-listen "127.0.0.1:${APIP[$i]}" \
 		--etcd-endpoints "$ETCD" --etcd-prefix /demo-ha/ --cluster-name "${NAMES[$i]}" \
-		--grace 2s --api-token "$TOKEN" --state-dir "$WORK/state-${NAMES[$i]}" \
+		--grace 2s --state-dir "$WORK/state-${NAMES[$i]}" \
 		>>"$WORK/${NAMES[$i]}.log" 2>&1 &
 	PIDS[$i]=$!
 	for _ in $(seq 50); do curl -sf "$(api "$i")/healthz" >/dev/null && break; sleep 0.1; done

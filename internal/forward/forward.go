@@ -19,7 +19,7 @@ type Config struct {
 	MissSendLen uint16
 	// ControllerMeterRate limits every packet-in without a meter of its own (OFPM_CONTROLLER), in
 	// packets per second (default 1000). ControllerMeterBurst is its burst in packets (default
-	// 100). NoControllerMeter leaves OFPM_CONTROLLER alone.
+	// 100 when neither is set, else rate/2, at least 1). NoControllerMeter leaves OFPM_CONTROLLER alone.
 	ControllerMeterRate  uint32
 	ControllerMeterBurst uint32
 	NoControllerMeter    bool
@@ -71,11 +71,14 @@ func (c Config) withDefaults() Config {
 	if c.MissSendLen == 0 {
 		c.MissSendLen = DefaultMissSendLen
 	}
+	if c.ControllerMeterRate == 0 && c.ControllerMeterBurst == 0 {
+		c.ControllerMeterRate, c.ControllerMeterBurst = DefaultControllerMeterRate, DefaultControllerMeterBurst
+	}
 	if c.ControllerMeterRate == 0 {
 		c.ControllerMeterRate = DefaultControllerMeterRate
 	}
 	if c.ControllerMeterBurst == 0 {
-		c.ControllerMeterBurst = DefaultControllerMeterBurst
+		c.ControllerMeterBurst = max(c.ControllerMeterRate/2, 1)
 	}
 	if c.MaxHosts <= 0 {
 		c.MaxHosts = DefaultMaxHosts

@@ -47,7 +47,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		stateDir  = fs.String("state-dir", "", "directory for durable state (default "+def.StateDir+")")
 		logFormat = fs.String("log-format", "", "log format: text or json (default "+def.Log.Format+")")
 		logLevel  = fs.String("log-level", "", "log level: debug, info, warn or error (default "+def.Log.Level+")")
-		grace     = fs.Duration("grace", -1, "start-up grace period during which no source is blocked (default "+def.Detect.GracePeriod.String()+")")
+		grace     = fs.Duration("grace", def.Detect.GracePeriod, "start-up grace period during which no source is blocked")
 		scope     = fs.String("block-scope", "", "where blocks apply: network (every switch) or ingress")
 		events    = fs.String("events", "", "write events as JSON lines to this file, or - for stdout")
 		noticeKey = fs.String("notice-key-file", "", "key file for signed notices to protected hosts")

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +78,89 @@ func short(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// docs/deploy.md's table of what SIGHUP does says what ReloadTable says, for every entry of it.
+func TestDeployDocReloadTable(t *testing.T) {
+	b, err := os.ReadFile("../../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "| Keys | On `SIGHUP` |\n|---|---|\n")
+	if !ok {
+		t.Fatal("docs/deploy.md has no table | Keys | On `SIGHUP` |")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	top := map[string]bool{}
+	for _, k := range allKeys(reflect.TypeOf(Config{}), "") {
+		if !strings.Contains(k, ".") {
+			top[k] = true
+		}
+	}
+	effectOf := func(key string) (Effect, bool) {
+		var eff Effect
+		for _, e := range ReloadTable {
+			if e.Key == key || strings.HasPrefix(key, e.Key+".") || strings.HasPrefix(e.Key, key+".") {
+				if eff != 0 && eff != e.Effect {
+					return 0, false // a section whose keys differ: the doc must name them
+				}
+				eff = e.Effect
+			}
+		}
+		return eff, eff != 0
+	}
+	inDoc := map[string]bool{}
+	for _, row := range strings.Split(table, "\n") {
+		cells := strings.Split(row, "|")
+		if len(cells) != 4 {
+			t.Fatalf("docs/deploy.md reload table row %q: want 2 cells", row)
+		}
+		keys, what := cells[1], strings.TrimSpace(cells[2])
+		want := Live
+		if strings.HasPrefix(what, "restart") {
+			want = Restart
+		} else if !strings.HasPrefix(what, "applied") {
+			t.Errorf("docs/deploy.md reload table row %q: say applied or restart first", row)
+		}
+		for strings.Contains(keys, "(") { // parenthesised notes name sub-keys: not rows of their own
+			i, j := strings.Index(keys, "("), strings.Index(keys, ")")
+			if j < i {
+				break
+			}
+			keys = keys[:i] + keys[j+1:]
+		}
+		section := ""
+		for _, f := range strings.Split(keys, "`")[1:] {
+			k := strings.TrimSpace(f)
+			if k == "" || strings.HasPrefix(k, ",") {
+				continue
+			}
+			switch {
+			case strings.Contains(k, "."):
+				section = k[:strings.LastIndex(k, ".")+1]
+			case top[k]:
+				section = ""
+			default:
+				k = section + k
+			}
+			inDoc[k] = true
+			eff, ok := effectOf(k)
+			if !ok {
+				t.Errorf("docs/deploy.md names %q in its reload table: not a key of ReloadTable with one effect", k)
+			} else if eff != want {
+				t.Errorf("docs/deploy.md says %q is %v on SIGHUP; ReloadTable says %v", k, want, eff)
+			}
+		}
+	}
+	for _, e := range ReloadTable {
+		covered := false
+		for k := range inDoc {
+			if k == e.Key || strings.HasPrefix(e.Key, k+".") || strings.HasPrefix(k, e.Key+".") {
+				covered = true
+			}
+		}
+		if !covered {
+			t.Errorf("docs/deploy.md's reload table does not say what SIGHUP does with %s (%v)", e.Key, e.Effect)
+		}
+	}
 }

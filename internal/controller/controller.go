@@ -139,7 +139,7 @@ func New(opts Options) (*Controller, error) {
 		now:      now,
 		confine:  opts.Confine,
 		started:  now(),
-		bus:      event.NewBus(4096),
+		bus:      event.NewBus(event.DefaultRingSize),
 		switches: map[*ofconn.Session]*switchState{},
 		byDPID:   map[uint64]*switchState{},
 		allow:    map[string]api.AllowEntry{},

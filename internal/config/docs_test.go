@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"portcullis/internal/forward"
 )
 
 // The prose of the docs that states a default states Default()'s (the
@@ -32,6 +34,10 @@ func TestDocsStateTheDefaults(t *testing.T) {
 		{"events.md", fmt.Sprintf("0 first offence (%s by default), 1 second (%s)", human(esc[0]), human(esc[1]))},
 		{"deploy.md", fmt.Sprintf("(for escalation: %s, %s, %s, then %s by default)", short(esc[0]), short(esc[1]), short(esc[2]), short(esc[3]))},
 		{"ha.md", fmt.Sprintf("lease_ttl, %s by default", human(d.Cluster.LeaseTTL))},
+		{"deploy.md", fmt.Sprintf("`notify.alert_rate` limits each sink (%d events per minute by\n  default;", d.Notify.AlertRate)},
+		{"deploy.md", fmt.Sprintf("(after the %s start-up grace", human(d.Detect.GracePeriod))},
+		{"pipeline.md", fmt.Sprintf("the %s no-answer", human(d.Detect.FirstContactTimeout))},
+		{"pipeline.md", fmt.Sprintf("(`MaxHosts`, default %d per switch)", forward.DefaultMaxHosts)},
 	}
 	if len(esc) != 4 {
 		t.Fatalf("block.durations has %d steps; the claims above name 4", len(esc))

@@ -303,6 +303,24 @@ func (e *Engine) log(level, msg string, args ...any) {
 
 func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }
 
+// eventMAC is a MAC for events and logs: none ("") for a block by address alone, which
+// names no station.
+func eventMAC(m [6]byte) string {
+	if m == ([6]byte{}) {
+		return ""
+	}
+	return macString(m)
+}
+
+// blockWho names what block b stops, for messages: its station's MAC and where it is, or
+// for a block by address alone its addresses.
+func blockWho(b Block) string {
+	if b.Source.MAC == ([6]byte{}) && b.Source.DPID == 0 {
+		return strings.Join(addrStrings(b.IPs), ", ")
+	}
+	return fmt.Sprintf("%s (port %d on %s)", macString(b.Source.MAC), b.Source.Port, fmtDPID(b.Source.DPID))
+}
+
 func fmtDPID(d uint64) string { return event.FormatDPID(d) }
 
 func addrStrings(ips []netip.Addr) []string {
@@ -498,12 +516,11 @@ func (e *Engine) install(r *BlockRecord, now time.Time, by string) {
 	}
 	e.rd.Writes = append(e.rd.Writes, Write{Kind: PutBlock, Key: b.ID, Block: cloneRecord(*r)})
 	exp := b.Expires
-	e.publish(event.Event{Type: event.Blocked, DPID: b.Source.DPID, Port: b.Source.Port, MAC: macString(b.Source.MAC),
+	e.publish(event.Event{Type: event.Blocked, DPID: b.Source.DPID, Port: b.Source.Port, MAC: eventMAC(b.Source.MAC),
 		IP: firstIP(r.AllIPs), IPs: addrStrings(r.AllIPs), Kind: b.Kind, BlockID: b.ID, Level: b.Level, Scope: b.Scope.String(),
 		Reason: b.Reason, Evidence: r.Evidence, Probes: r.Probes, Expires: &exp,
-		Message: fmt.Sprintf("blocked %s (port %d on %s) until %s by %s: %s", macString(b.Source.MAC), b.Source.Port,
-			fmtDPID(b.Source.DPID), exp.UTC().Format(time.RFC3339), by, b.Reason)})
-	e.log("info", "blocked", "block", b.ID, "mac", macString(b.Source.MAC), "dpid", fmtDPID(b.Source.DPID), "port", b.Source.Port,
+		Message: fmt.Sprintf("blocked %s until %s by %s: %s", blockWho(*b), exp.UTC().Format(time.RFC3339), by, b.Reason)})
+	e.log("info", "blocked", "block", b.ID, "mac", eventMAC(b.Source.MAC), "dpid", fmtDPID(b.Source.DPID), "port", b.Source.Port,
 		"ips", addrStrings(b.IPs), "kind", b.Kind, "level", b.Level, "expires", exp.UTC().Format(time.RFC3339), "by", by,
 		"port_wide", b.PortWide)
 	e.notices(r)
@@ -651,10 +668,10 @@ func (e *Engine) lift(r *BlockRecord, t event.Type, why string) {
 	}
 	e.rd.Writes = append(e.rd.Writes, Write{Kind: DeleteBlock, Key: b.ID})
 	e.rd.Forget = append(e.rd.Forget, detect.Source{DPID: b.Source.DPID, Port: b.Source.Port, MAC: b.Source.MAC})
-	e.publish(event.Event{Type: t, DPID: b.Source.DPID, Port: b.Source.Port, MAC: macString(b.Source.MAC),
+	e.publish(event.Event{Type: t, DPID: b.Source.DPID, Port: b.Source.Port, MAC: eventMAC(b.Source.MAC),
 		IP: firstIP(r.AllIPs), BlockID: b.ID, Kind: b.Kind, Reason: why,
-		Message: fmt.Sprintf("block %s of %s lifted: %s", b.ID, macString(b.Source.MAC), why)})
-	e.log("info", "block lifted", "block", b.ID, "mac", macString(b.Source.MAC), "why", why)
+		Message: fmt.Sprintf("block %s of %s lifted: %s", b.ID, blockWho(b), why)})
+	e.log("info", "block lifted", "block", b.ID, "mac", eventMAC(b.Source.MAC), "why", why)
 }
 
 // PortDown handles stations whose home port on switch dpid went down: they may have moved, on

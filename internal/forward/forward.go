@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"time"
 
@@ -117,6 +118,7 @@ type Stats struct {
 	Evictions   uint64 // hosts evicted because the table was full
 	IPEvictions uint64 // IP bindings evicted because the index was full
 	IPSpoofs    uint64 // packets with a source address whose home is another port or MAC
+	IPTakeovers uint64 // addresses taught by use that moved to a station answering for them (see answers.go)
 	Ignored     uint64 // packet-ins not learned from (multicast or zero source MAC, no in_port)
 	Bound       uint64 // addresses bound to a station (new, or moved to it): a change to look at
 }
@@ -147,9 +149,12 @@ type ipBind struct {
 	mac  [6]byte
 	port uint32
 	seen int64
-	key  addrKey
-	prev int32
-	next int32
+	// confirmed is when the owner last answered, from this address, traffic
+	// the switch delivered to it (answers.go); 0: the home was taught by use.
+	confirmed int64
+	key       addrKey
+	prev      int32
+	next      int32
 }
 
 // Switch is the L2 learning state of one datapath. It is pure: it takes events with the time and
@@ -177,6 +182,11 @@ type Switch struct {
 	// perPort counts the stations learned behind each port, so that a full
 	// table evicts from the port that holds the most (evictOldest).
 	perPort map[uint32]int32
+	// Where recent packets were addressed, and what the last PacketIn
+	// answered (answers.go).
+	asks    *[askSlots]ask
+	askSeed maphash.Seed
+	ans     answered
 	stats   Stats
 }
 
@@ -298,6 +308,11 @@ func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, ou
 	if known {
 		s.hintI = i
 	}
+	s.ans = answered{}
+	if addr, ok := s.answers(now, port, p); ok {
+		s.ans = answered{port: port, mac: src, addr: keyOf(addr), ok: true}
+	}
+	s.noteAsk(now, port, p)
 	if !IsLearnMiss(pi) {
 		if known && s.ents[i].port == port {
 			s.touch(i, now)
@@ -405,7 +420,8 @@ const (
 	// AttrHere: the source address lives behind the port and MAC the packet entered with.
 	AttrHere
 	// AttrIPElsewhere: the source address has its home behind another port or MAC, used there
-	// within AddrHold: the packet's source address is spoofed.
+	// within AddrHold and confirmed there by an answer (answers.go): the packet's source address
+	// is spoofed. A home taught by use alone makes nobody a spoofer.
 	AttrIPElsewhere
 	// AttrMACElsewhere: the frame's MAC has its home on another port, where a move check found it
 	// still sending (within HomeHold): the frame's source MAC is spoofed.
@@ -463,9 +479,14 @@ func (s *Switch) Attribute(tnow time.Time, port uint32, mac [6]byte, ip netip.Ad
 	switch {
 	case b.port == port && b.mac == mac:
 		return AttrHere
-	case s.ipHomeHeld(b, now):
+	case s.ans.ok && s.ans.port == port && s.ans.mac == mac && s.ans.addr == b.key:
+		// It answers traffic the switch delivered to it: evidence where it entered, whoever
+		// holds the address (answers.go).
+		return AttrUnknown
+	case s.ipHomeHeld(b, now) && b.confirmed != 0:
 		return AttrIPElsewhere
 	}
+	// A home taught by use (an attacker's first frame can teach it) makes nobody a spoofer.
 	return AttrUnknown
 }
 
@@ -763,24 +784,33 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 	}
 	k := keyOf(a)
 	e := &s.ents[i]
+	var confirmed int64
+	if s.ans.ok && s.ans.addr == k && s.ans.port == e.port && s.ans.mac == e.mac {
+		confirmed = now // e answers, from a, traffic the switch delivered to it (answers.go)
+	}
 	j, found := s.ips[k]
 	if found {
 		b := &s.binds[j]
 		switch {
 		case b.mac == e.mac && b.port == e.port:
 			b.seen = now
+			b.confirmed = max(b.confirmed, confirmed)
 			s.bindFront(j)
 			s.hintB = j
 			return
-		case s.ipHomeHeld(b, now):
+		case s.ipHomeHeld(b, now) && (b.confirmed != 0 || confirmed == 0):
 			s.stats.IPSpoofs++
 			return
+		case s.ipHomeHeld(b, now):
+			// A home taught by use yields to a station answering for the address.
+			s.stats.IPTakeovers++
 		}
-		// The address's home went quiet (or its owner is gone): it moves here.
+		// The address's home went quiet (or its owner is gone, or it was only used there): it
+		// moves here.
 		if o, ok := s.byMAC[b.mac]; ok {
 			s.unlistIP(o, k)
 		}
-		b.mac, b.port, b.seen = e.mac, e.port, now
+		b.mac, b.port, b.seen, b.confirmed = e.mac, e.port, now, confirmed
 		s.bindFront(j)
 		s.hintB = j
 	} else {
@@ -788,7 +818,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 			s.evictIP()
 		}
 		j = s.bindAlloc()
-		s.binds[j] = ipBind{mac: e.mac, port: e.port, seen: now, key: k, prev: none, next: none}
+		s.binds[j] = ipBind{mac: e.mac, port: e.port, seen: now, confirmed: confirmed, key: k, prev: none, next: none}
 		s.bindPush(j)
 		s.ips[k] = j
 		s.hintB = j

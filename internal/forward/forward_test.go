@@ -628,6 +628,8 @@ func TestIPAttribution(t *testing.T) {
 	if a := s.Attribute(t0, 1, macA, ipA); a != AttrHere {
 		t.Errorf("Attribute(A at home) = %v", a)
 	}
+	// A answers B's ping, which the switch delivered to A's MAC: its home is confirmed (answers.go).
+	confirm(s, t0, 2, macB, ipB, 1, macA, ipA)
 
 	// B spoofs A's address (an nmap -D decoy, -S, a forged answer): A keeps it, B's packet is a spoof.
 	s.PacketIn(t0.Add(time.Second), watchCopy(2), ipPacket(macB, ipA), nil)

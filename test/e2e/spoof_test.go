@@ -277,6 +277,88 @@ sendp(frames, iface="eth0", verbose=False)
 		}
 		t.Logf("blocks %s", scanJSON(blocks))
 	})
+
+	// An address stolen after a controller restart (issue 8, item 3): h2
+	// and h3 talked under the last controller, whose bypass flows stay in
+	// the switch, so the new one may not see h3's addresses until h3
+	// answers something. h1 claims them first with forged frames of its
+	// own MAC (a ping of h4 from h3's addresses, once a second) and keeps
+	// using them. Then h2 opens new connections to h3's services and pings it:
+	// h3's answers come from where h3 lives and must count, so neither h2
+	// nor h3 is blocked, h2 keeps reaching h3, and no block of the
+	// attacker names h3's addresses.
+	t.Run("stolen-after-restart", func(t *testing.T) {
+		spoofNeedScapy(t)
+		e.Fresh(t)
+		spoofWarm(t, l)
+		h1, h3, h4 := l.Host(1), l.Host(3), l.Host(4)
+		for _, v6 := range []bool{false, true} {
+			if !scanPing(l, 2, 3, v6, 3) {
+				t.Fatalf("h2 cannot reach h3 (v6=%v) before the restart", v6)
+			}
+		}
+		e.Fresh(t) // the restart: the neighbour caches stay warm, the bypass flows stay
+		claim := fmt.Sprintf(`
+from scapy.all import Ether, IP, IPv6, ICMP, ICMPv6EchoRequest, sendp
+import time
+frames = [Ether(src=%q, dst=%q)/IP(src=%q, dst=%q)/ICMP(id=7)]
+frames += [Ether(src=%q, dst=%q)/IPv6(src=%q, dst=%q)/ICMPv6EchoRequest(id=7)]
+end = time.time() + 30
+while time.time() < end:
+    sendp(frames, iface="eth0", verbose=False)
+    time.sleep(1)
+`, h1.MAC, h4.MAC, h3.IP, h4.IP, h1.MAC, h4.MAC, h3.IPv6, h4.IPv6)
+		attacker := scanStart(t, l, 1, 40*time.Second, spoofScapy, "-c", claim)
+		time.Sleep(2 * time.Second) // the claim lands before h3 says anything
+		// h2 becomes a client of h3's services (ssh, http, https and an
+		// application's port: no bypass of the last controller covers them).
+		for _, v6 := range []bool{false, true} {
+			for _, port := range []int{22, 80, 443, 4000} {
+				for range 3 {
+					if !scanConnect(l, 2, 3, port, v6, 2) {
+						t.Errorf("h2 cannot connect to h3:%d (v6=%v) while h1 claims h3's addresses", port, v6)
+					}
+				}
+			}
+		}
+		scanRun(l, 2, 10*time.Second, "python3", "-c", fmt.Sprintf(`
+import socket
+for a, f in ((%q, socket.AF_INET), (%q, socket.AF_INET6)):
+    for p in (53, 123):
+        s = socket.socket(f, socket.SOCK_DGRAM); s.settimeout(1); s.sendto(b"q", (a, p))
+        try: s.recv(64)
+        except OSError: pass
+`, h3.IP.String(), h3.IPv6.String()))
+		time.Sleep(scanNoAnswer) // unanswered attempts would fail now
+		for _, v6 := range []bool{false, true} {
+			if !scanPing(l, 2, 3, v6, 3) {
+				t.Errorf("h2 cannot ping h3 (v6=%v) while h1 claims h3's addresses", v6)
+			}
+			if !scanConnect(l, 2, 3, 4000, v6, 2) {
+				t.Errorf("h2 cannot connect to h3:4000 (v6=%v) after its connections", v6)
+			}
+		}
+		attacker.Kill()
+		blocks := scanBlocks(t, e.C)
+		t.Logf("blocks %s", scanJSON(blocks))
+		scanNotBlocked(t, l, blocks, 2)
+		scanNotBlocked(t, l, blocks, 3)
+		for _, b := range blocks {
+			for _, ip := range b.IPs {
+				if ip == h3.IP.String() || ip == h3.IPv6.String() {
+					t.Errorf("a block names h3's address %s: %s", ip, scanJSON(b))
+				}
+			}
+		}
+		for _, s := range []string{h3.MAC.String(), h3.IP.String() + ",", h3.IP.String() + " ", h3.IPv6.String()} {
+			if f := scanDropFlows(t, l, s); len(f) > 0 {
+				t.Errorf("drop flows name h3's %s: %v", strings.TrimSpace(strings.TrimSuffix(s, ",")), f)
+			}
+		}
+		if hs := attrHostsOf(t, e.C, h3.MAC.String()); len(hs) != 1 || !slices.Contains(hs[0].IPs, h3.IP.String()) {
+			t.Errorf("the controller does not say h3's address lives at h3: %s", scanJSON(hs))
+		}
+	})
 }
 
 // Two switches joined by a patch link (issue 8, item 3): h1 on switch A

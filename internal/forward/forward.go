@@ -733,10 +733,10 @@ func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
 }
 
 // IPLivesAt returns the port and MAC behind which ip lives: its home, the (port, MAC) it was first
-// seen behind and that kept using it, as long as that MAC is still learned there. Another port or
-// MAC using the address while its home holds it (AddrHold) is a spoofer (a scanner's decoys, an
-// idle scan's zombie address, a forged answer) and changes nothing; an address whose home went
-// quiet moves to the next one that uses it.
+// seen behind and that kept using it, or the station that then answered for it (answers.go), as
+// long as that MAC is still learned there. Another port or MAC using the address while its home
+// holds it (AddrHold) is a spoofer (a scanner's decoys, an idle scan's zombie address, a forged
+// answer) and changes nothing; an address whose home went quiet moves to the next one that uses it.
 func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
 	j, found := s.ips[keyOf(ip.Unmap())]
 	if !found {

@@ -225,7 +225,12 @@ func (c *Controller) exemptProtectedPorts() {
 					continue
 				}
 				for _, ip := range h.IPs {
-					if never.ContainsAddr(ip) {
+					if !never.ContainsAddr(ip) {
+						continue
+					}
+					// Only an address the switch vouches for (not one the station used while
+					// another station used it too: forward.Switch.IPLivesAt).
+					if p, m, ok := sw.fwd.IPLivesAt(ip); ok && p == h.Port && m == h.MAC {
 						if sw.fcPorts[h.Port] {
 							delete(sw.fcPorts, h.Port)
 							sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)

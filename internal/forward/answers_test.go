@@ -45,6 +45,15 @@ func stations(t *testing.T) *Switch {
 	return s
 }
 
+// homeOf is the port of ip's binding, vouched for or not (0: none).
+func homeOf(s *Switch, ip netip.Addr) uint32 {
+	j, ok := s.ips[keyOf(ip)]
+	if !ok {
+		return 0
+	}
+	return s.binds[j].port
+}
+
 var (
 	ipC  = netip.MustParseAddr("10.0.0.12")
 	ipD  = netip.MustParseAddr("10.0.0.13")
@@ -63,11 +72,15 @@ func TestAddressTaughtByUseYieldsToAnswer(t *testing.T) {
 	if p, _, ok := s.IPLivesAt(ipA); !ok || p != 3 {
 		t.Fatalf("the first user's claim: IPLivesAt = %d %v, want 3", p, ok)
 	}
-	// A's own frames, before it answered anything, are no spoof.
+	// A's own frames, before it answered anything, are no spoof, and the address is disputed:
+	// no longer said to live anywhere (no block names it, no bypass names C's port for it).
 	now := t0.Add(time.Second)
 	s.PacketIn(now, learnMiss(1), ipPacket(macA, ipA), nil)
 	if a := s.Attribute(now, 1, macA, ipA); a != AttrUnknown {
 		t.Errorf("the owner's frame against a claim taught by use: %v, want unknown", a)
+	}
+	if p, _, ok := s.IPLivesAt(ipA); ok || homeOf(s, ipA) != 3 {
+		t.Errorf("a disputed claim: IPLivesAt = %d %v (home %d), want none (home still 3)", p, ok, homeOf(s, ipA))
 	}
 	// B connects to A (B's neighbour cache says A's MAC): A's SYN-ACK takes the address back.
 	now = now.Add(time.Second)
@@ -131,8 +144,8 @@ func TestAnswerConfirmsOnlyWhatWasDeliveredToIt(t *testing.T) {
 			s.PacketIn(t0, learnMiss(4), ipPacket(macD, ipD), nil)
 			// A's address is A's, taught by use; C must not take it over.
 			tc.run(s, t0.Add(time.Second))
-			if p, _, ok := s.IPLivesAt(ipA); !ok || p != 1 {
-				t.Errorf("IPLivesAt(A) = %d %v, want 1: C took it over", p, ok)
+			if p := homeOf(s, ipA); p != 1 {
+				t.Errorf("A's address lives at port %d, want 1: C took it over", p)
 			}
 			if st := s.Stats(); st.IPTakeovers != 0 {
 				t.Errorf("IPTakeovers = %d", st.IPTakeovers)

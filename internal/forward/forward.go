@@ -151,7 +151,10 @@ type ipBind struct {
 	seen int64
 	// confirmed is when the owner last answered, from this address, traffic
 	// the switch delivered to it (answers.go); 0: the home was taught by use.
+	// disputed is when another station last used the address while the home
+	// was only taught by use (0: never since it was bound).
 	confirmed int64
+	disputed  int64
 	key       addrKey
 	prev      int32
 	next      int32
@@ -737,12 +740,20 @@ func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
 // long as that MAC is still learned there. Another port or MAC using the address while its home
 // holds it (AddrHold) is a spoofer (a scanner's decoys, an idle scan's zombie address, a forged
 // answer) and changes nothing; an address whose home went quiet moves to the next one that uses it.
+//
+// A home taught by use that another station used as well (disputed) is not vouched for until
+// one of them answers for it: two stations claim the address and neither proved it, so no
+// block names it as either's, no bypass names either's port for it, and neither counts as the
+// address's never-block host.
 func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
 	j, found := s.ips[keyOf(ip.Unmap())]
 	if !found {
 		return 0, mac, false
 	}
 	b := &s.binds[j]
+	if b.confirmed == 0 && b.disputed != 0 {
+		return 0, mac, false
+	}
 	i, known := s.byMAC[b.mac]
 	if !known || s.ents[i].port != b.port {
 		return 0, mac, false
@@ -800,6 +811,9 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 			return
 		case s.ipHomeHeld(b, now) && (b.confirmed != 0 || confirmed == 0):
 			s.stats.IPSpoofs++
+			if b.confirmed == 0 {
+				b.disputed = now // IPLivesAt no longer vouches for it (see there)
+			}
 			return
 		case s.ipHomeHeld(b, now):
 			// A home taught by use yields to a station answering for the address.
@@ -810,7 +824,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 		if o, ok := s.byMAC[b.mac]; ok {
 			s.unlistIP(o, k)
 		}
-		b.mac, b.port, b.seen, b.confirmed = e.mac, e.port, now, confirmed
+		b.mac, b.port, b.seen, b.confirmed, b.disputed = e.mac, e.port, now, confirmed, 0
 		s.bindFront(j)
 		s.hintB = j
 	} else {

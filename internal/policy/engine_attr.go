@@ -187,7 +187,13 @@ func MACProtected(st Stations, never *Allowlist, src Source) (netip.Addr, bool) 
 			continue
 		}
 		for _, ip := range h.IPs {
-			if never.ContainsAddr(ip) {
+			// A listed address the station only used while another used it too is no proof:
+			// forward.Switch.IPLivesAt no longer vouches for it (an attacker's first frame after
+			// a restart must not make it the gateway).
+			if !never.ContainsAddr(ip) {
+				continue
+			}
+			if p, m, ok := st.IPLivesAt(src.DPID, ip); ok && p == src.Port && m == src.MAC {
 				return ip, true
 			}
 		}

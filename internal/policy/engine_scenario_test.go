@@ -32,9 +32,11 @@ import (
 //	                              never=CIDR,... allow=CIDR,...
 //	switch DPID                   a switch connects (a new session; the first pass runs)
 //	disconnect DPID               its session ends
-//	host NAME DPID PORT [mac=M] [ip=A,B] [learned=T]
+//	host NAME DPID PORT [mac=M] [ip=A,B] [disputed=A,B] [learned=T]
 //	                              a station learned at PORT of switch DPID (MAC 02:00:00:00:DPID:N
-//	                              unless given; learned at T, default 0); again: it moves there
+//	                              unless given; learned at T, default 0); again: it moves there.
+//	                              disputed: addresses it used that the switch does not vouch for
+//	                              (another station used them too: in Hosts, not in IPLivesAt)
 //	unhost NAME DPID              the station is forgotten on that switch
 //	at T                          the time is T seconds
 //	tick                          Engine.Tick
@@ -78,12 +80,14 @@ import (
 //	expect writes N               the engine asked for N store writes since the last expect writes
 
 type scenStation struct {
-	name  string
-	dpid  uint64
-	port  uint32
-	mac   [6]byte
-	ips   []netip.Addr
-	learn time.Time
+	name string
+	dpid uint64
+	port uint32
+	mac  [6]byte
+	ips  []netip.Addr
+	// disputed are addresses it used that IPLivesAt does not vouch for (forward.Switch.IPLivesAt).
+	disputed []netip.Addr
+	learn    time.Time
 }
 
 type fakeTable struct {
@@ -406,7 +410,7 @@ func (s *engScenario) do(line string) {
 func (s *engScenario) host(args []string) {
 	m, rest := kv(args)
 	if len(rest) != 3 {
-		s.fatalf("host NAME DPID PORT [mac=M] [ip=A,B] [learned=T]")
+		s.fatalf("host NAME DPID PORT [mac=M] [ip=A,B] [disputed=A,B] [learned=T]")
 	}
 	st := &scenStation{name: rest[0], dpid: s.num(rest[1]), port: uint32(s.num(rest[2])), learn: s.base}
 	if old := s.stations[st.name]; len(old) > 0 {
@@ -429,6 +433,9 @@ func (s *engScenario) host(args []string) {
 	}
 	if v, ok := m["ip"]; ok {
 		st.ips = s.addrs(v)
+	}
+	if v, ok := m["disputed"]; ok {
+		st.disputed = s.addrs(v)
 	}
 	if v, ok := m["learned"]; ok {
 		st.learn = s.base.Add(s.secs(v))
@@ -653,7 +660,8 @@ func (s *engScenario) IPLivesAt(dpid uint64, ip netip.Addr) (uint32, [6]byte, bo
 func (s *engScenario) Hosts(dpid uint64) []forward.Host {
 	var out []forward.Host
 	for _, st := range s.live(dpid) {
-		out = append(out, forward.Host{MAC: st.mac, Port: st.port, IPs: slices.Clone(st.ips), Learned: st.learn, LastSeen: st.learn})
+		ips := append(slices.Clone(st.ips), st.disputed...)
+		out = append(out, forward.Host{MAC: st.mac, Port: st.port, IPs: ips, Learned: st.learn, LastSeen: st.learn})
 	}
 	return out
 }

@@ -303,6 +303,7 @@ func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, ou
 	now := nanos(tnow)
 	port, ok := pi.Match.InPort()
 	src := p.EthSrc
+	s.ans = answered{}
 	if !ok || src[0]&1 == 1 || src == ([6]byte{}) {
 		s.stats.Ignored++
 		return out
@@ -311,7 +312,6 @@ func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, ou
 	if known {
 		s.hintI = i
 	}
-	s.ans = answered{}
 	if addr, ok := s.answers(now, port, p); ok {
 		s.ans = answered{port: port, mac: src, addr: keyOf(addr), ok: true}
 	}
@@ -418,7 +418,8 @@ type Attribution uint8
 // Attributions.
 const (
 	// AttrUnknown: nothing contradicts the source, nothing confirms it (an address not seen before,
-	// or a MAC whose move is being checked).
+	// one whose home elsewhere was only taught by use, an answer to traffic the switch delivered
+	// to its sender while the address's home is elsewhere, or a MAC whose move is being checked).
 	AttrUnknown Attribution = iota
 	// AttrHere: the source address lives behind the port and MAC the packet entered with.
 	AttrHere

@@ -246,3 +246,19 @@ func TestAnswersDoNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per ask and answer, want 0", allocs)
 	}
 }
+
+// A second MAC at the same port using an address taught by use disputes nothing: the address
+// still lives behind its first MAC there, and the other MAC is a spoofer (nmap --spoof-mac).
+func TestSamePortUseDisputesNothing(t *testing.T) {
+	s := stations(t)
+	now := t0.Add(time.Second)
+	s.PacketIn(now, learnMiss(1), ipPacket(macD, ipA), nil)
+	if p, m, ok := s.IPLivesAt(ipA); !ok || p != 1 || m != macA {
+		t.Errorf("IPLivesAt(A) = %d %x %v, want 1 %x", p, m, ok, macA)
+	}
+	// From another port it is disputed.
+	s.PacketIn(now, learnMiss(3), ipPacket(macC, ipA), nil)
+	if _, _, ok := s.IPLivesAt(ipA); ok {
+		t.Error("an address used at two ports, neither confirmed, is still vouched for")
+	}
+}

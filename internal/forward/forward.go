@@ -742,8 +742,8 @@ func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
 // holds it (AddrHold) is a spoofer (a scanner's decoys, an idle scan's zombie address, a forged
 // answer) and changes nothing; an address whose home went quiet moves to the next one that uses it.
 //
-// A home taught by use that another station used as well (disputed) is not vouched for until
-// one of them answers for it: two stations claim the address and neither proved it, so no
+// A home taught by use that a station at another port used as well (disputed) is not vouched for
+// until one of them answers for it: two stations claim the address and neither proved it, so no
 // block names it as either's, no bypass names either's port for it, and neither counts as the
 // address's never-block host.
 func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
@@ -812,8 +812,11 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 			return
 		case s.ipHomeHeld(b, now) && (b.confirmed != 0 || confirmed == 0):
 			s.stats.IPSpoofs++
-			if b.confirmed == 0 {
-				b.disputed = now // IPLivesAt no longer vouches for it (see there)
+			if b.confirmed == 0 && b.port != e.port {
+				// A station at another port: IPLivesAt no longer vouches for it (see there). At
+				// the same port the address still lives behind the port, and another MAC there
+				// using it is what placement calls a spoofer (nmap --spoof-mac).
+				b.disputed = now
 			}
 			return
 		case s.ipHomeHeld(b, now):

@@ -228,8 +228,8 @@ func (c *Controller) exemptProtectedPorts() {
 					if !never.ContainsAddr(ip) {
 						continue
 					}
-					// Only an address the switch vouches for (not one the station used while
-					// another station used it too: forward.Switch.IPLivesAt).
+					// Only an address the switch vouches for (not one the station used while a
+					// station at another port used it too: forward.Switch.IPLivesAt).
 					if p, m, ok := sw.fwd.IPLivesAt(ip); ok && p == h.Port && m == h.MAC {
 						if sw.fcPorts[h.Port] {
 							delete(sw.fcPorts, h.Port)

@@ -151,13 +151,13 @@ type ipBind struct {
 	seen int64
 	// confirmed is when the owner last answered, from this address, traffic
 	// the switch delivered to it (answers.go); 0: the home was taught by use.
-	// disputed is when another station last used the address while the home
-	// was only taught by use (0: never since it was bound).
+	// disputed: a station at another port used the address too while the home
+	// was only taught by use (see IPLivesAt).
 	confirmed int64
-	disputed  int64
 	key       addrKey
 	prev      int32
 	next      int32
+	disputed  bool
 }
 
 // Switch is the L2 learning state of one datapath. It is pure: it takes events with the time and
@@ -752,7 +752,7 @@ func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
 		return 0, mac, false
 	}
 	b := &s.binds[j]
-	if b.confirmed == 0 && b.disputed != 0 {
+	if b.confirmed == 0 && b.disputed {
 		return 0, mac, false
 	}
 	i, known := s.byMAC[b.mac]
@@ -816,7 +816,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 				// A station at another port: IPLivesAt no longer vouches for it (see there). At
 				// the same port the address still lives behind the port, and another MAC there
 				// using it is what placement calls a spoofer (nmap --spoof-mac).
-				b.disputed = now
+				b.disputed = true
 			}
 			return
 		case s.ipHomeHeld(b, now):
@@ -828,7 +828,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 		if o, ok := s.byMAC[b.mac]; ok {
 			s.unlistIP(o, k)
 		}
-		b.mac, b.port, b.seen, b.confirmed, b.disputed = e.mac, e.port, now, confirmed, 0
+		b.mac, b.port, b.seen, b.confirmed, b.disputed = e.mac, e.port, now, confirmed, false
 		s.bindFront(j)
 		s.hintB = j
 	} else {

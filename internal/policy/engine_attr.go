@@ -187,9 +187,9 @@ func MACProtected(st Stations, never *Allowlist, src Source) (netip.Addr, bool) 
 			continue
 		}
 		for _, ip := range h.IPs {
-			// A listed address the station only used while another used it too is no proof:
-			// forward.Switch.IPLivesAt no longer vouches for it (an attacker's first frame after
-			// a restart must not make it the gateway).
+			// A listed address the station only used while a station at another port used it
+			// too is no proof: forward.Switch.IPLivesAt no longer vouches for it (an attacker's
+			// first frame after a restart must not make it the gateway).
 			if !never.ContainsAddr(ip) {
 				continue
 			}

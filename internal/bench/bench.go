@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -160,6 +161,15 @@ type Report struct {
 	// idle), and at the end of the load.
 	MemConnected Memory `json:"mem_connected"`
 	MemEnd       Memory `json:"mem_end"`
+
+	// CPU time used during the measured rounds, by Config.PID (0 without
+	// it) and by this process (the generator), and per answered packet-in
+	// in those rounds: what an answer costs each side, less noisy on a
+	// shared machine than the rate (utime + stime, 10 ms resolution).
+	ControllerCPU       time.Duration `json:"controller_cpu_ns"`
+	GeneratorCPU        time.Duration `json:"generator_cpu_ns"`
+	ControllerCPUPerAns time.Duration `json:"controller_cpu_per_answer_ns"`
+	GeneratorCPUPerAns  time.Duration `json:"generator_cpu_per_answer_ns"`
 }
 
 type runner struct {
@@ -277,6 +287,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	sleep(ctx, cfg.Warmup)
 	last, at := r.answered(), time.Now()
+	first := last
+	cpu0, gen0 := r.cpu()
 	for range cfg.Rounds {
 		if !sleep(ctx, cfg.Round) {
 			break
@@ -285,7 +297,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Rounds = append(rep.Rounds, float64(n-last)/now.Sub(at).Seconds())
 		last, at = n, now
 	}
+	cpu1, gen1 := r.cpu()
 	r.running.Store(false)
+	rep.ControllerCPU, rep.GeneratorCPU = cpu1-cpu0, gen1-gen0
+	if n := last - first; n > 0 {
+		if r.cfg.PID != 0 {
+			rep.ControllerCPUPerAns = rep.ControllerCPU / time.Duration(n)
+		}
+		rep.GeneratorCPUPerAns = rep.GeneratorCPU / time.Duration(n)
+	}
 	rep.MemEnd = r.memory()
 	r.totals(rep)
 	if len(rep.Rounds) > 0 {
@@ -407,6 +427,16 @@ func (r *runner) memory() Memory {
 	return m
 }
 
+// cpu returns the CPU time used so far by the controller (0 without
+// Config.PID) and by this process.
+func (r *runner) cpu() (controller, generator time.Duration) {
+	if r.cfg.PID != 0 {
+		controller, _ = ReadCPU(r.cfg.PID)
+	}
+	generator, _ = ReadCPU(os.Getpid())
+	return controller, generator
+}
+
 func (r *runner) close() {
 	r.closing.Store(true)
 	r.running.Store(false)
@@ -444,6 +474,14 @@ func WriteText(w io.Writer, rep *Report) {
 	}
 	if rep.Mode != Idle {
 		fmt.Fprintf(w, "answered %d lost %d; flow-mods %d packet-outs %d\n", rep.Answered, rep.Lost, rep.FlowMods, rep.PacketOuts)
+	}
+	if rep.GeneratorCPU > 0 {
+		if rep.ControllerCPU > 0 {
+			fmt.Fprintf(w, "controller CPU %.2f s (%.1f µs per answer), ", rep.ControllerCPU.Seconds(),
+				float64(rep.ControllerCPUPerAns)/1e3)
+		}
+		fmt.Fprintf(w, "generator CPU %.2f s (%.1f µs per answer) over the rounds\n", rep.GeneratorCPU.Seconds(),
+			float64(rep.GeneratorCPUPerAns)/1e3)
 	}
 	if rep.MemConnected.RSS > 0 {
 		fmt.Fprintf(w, "controller resident %.1f MB connected, %.1f MB at the end (peak %.1f MB)\n",

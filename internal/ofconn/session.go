@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"portcullis/internal/dpid"
@@ -31,9 +32,6 @@ const (
 	// flushBytes is how much the reader lets the queue hold, while more
 	// messages are buffered, before it flushes anyway.
 	flushBytes = 32 << 10
-	// directWait bounds how long the reader waits for the socket when it
-	// writes the queue itself (flush).
-	directWait = 20 * time.Millisecond
 	// flushTimeout bounds the last write of a session being closed with an
 	// OFPT_ERROR.
 	flushTimeout = 2 * time.Second
@@ -82,8 +80,9 @@ type Session struct {
 	// without a hop to the writer goroutine. While it handles them,
 	// holding is set and Send leaves the writer asleep.
 	holding atomic.Bool
-	direct  bool   // plain TCP: the reader may write (set before the reader loop)
-	rspare  []byte // the reader's write buffer, owned by the reader
+	direct  bool            // plain TCP: the reader may write (set before the reader loop)
+	rc      syscall.RawConn // plain TCP: the socket, for rawio.go (set before the reader loop)
+	rspare  []byte          // the reader's write buffer, owned by the reader
 
 	done       chan struct{} // closed by Close
 	closeOnce  sync.Once
@@ -428,7 +427,11 @@ func (s *Session) serve(ctx context.Context) {
 	}
 	s.conn = conn
 	s.br = newReader(conn)
-	_, s.direct = conn.(*net.TCPConn) // not TLS: a timed-out write can be resumed
+	if tc, ok := conn.(*net.TCPConn); ok { // not TLS: a partial write can be resumed
+		if rc, err := tc.SyscallConn(); err == nil {
+			s.rc, s.direct = rc, true
+		}
+	}
 
 	go s.writer()
 	err = s.run(ctx)
@@ -517,12 +520,11 @@ func (s *Session) queued() int {
 }
 
 // flush writes the queue from the reader goroutine when no batch is being
-// written (otherwise the writer takes it after that batch). The write may
-// wait directWait for the socket; what it could not write then goes back
-// to the head of the queue for the writer, so that a switch slow to read
-// never holds up its reader for long, and order is kept. On TLS
-// connections (a timed-out TLS write cannot be resumed) the writer does
-// all writing.
+// written (otherwise the writer takes it after that batch). The write
+// never waits for the socket (rawWrite): what the socket did not take goes
+// back to the head of the queue for the writer, so that a switch slow to
+// read never holds up its reader, and order is kept. On TLS connections
+// (a partial TLS write cannot be resumed) the writer does all writing.
 func (s *Session) flush() {
 	s.wmu.Lock()
 	if len(s.wbuf) == 0 {
@@ -543,15 +545,12 @@ func (s *Session) flush() {
 
 	s.tx.Add(uint64(n))
 	s.batches.Add(1)
-	s.conn.SetWriteDeadline(time.Now().Add(directWait))
-	w, err := s.conn.Write(buf)
+	w, err := rawWrite(s.rc, buf)
 	var rest []byte
 	if err != nil {
-		if !isTimeout(err) {
-			s.Close(fmt.Errorf("ofconn: write: %w", err))
-		} else {
-			rest = buf[w:]
-		}
+		s.Close(fmt.Errorf("ofconn: write: %w", err))
+	} else if w < len(buf) {
+		rest = buf[w:]
 	}
 	s.wmu.Lock()
 	if len(rest) > 0 {

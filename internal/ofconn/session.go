@@ -430,6 +430,7 @@ func (s *Session) serve(ctx context.Context) {
 	if tc, ok := conn.(*net.TCPConn); ok { // not TLS: a partial write can be resumed
 		if rc, err := tc.SyscallConn(); err == nil {
 			s.rc, s.direct = rc, true
+			s.br = newReader(&rawReader{rc: rc})
 		}
 	}
 

@@ -228,7 +228,12 @@ func (m Match) appendTo(b []byte) []byte {
 
 // decodeMatch decodes an ofp_match at the start of b and returns it and its padded length. The fields
 // slice is allocated once, sized by the number of fields actually present.
-func decodeMatch(b []byte) (Match, int, error) {
+func decodeMatch(b []byte) (Match, int, error) { return decodeMatchInto(b, nil) }
+
+// decodeMatchInto is decodeMatch that puts the fields into dst's backing
+// array when it has room for them all (UnmarshalPacketIn); the decoded
+// match has nil Fields when there are none, as decodeMatch's.
+func decodeMatchInto(b []byte, dst []OXM) (Match, int, error) {
 	if len(b) < 4 {
 		return Match{}, 0, decodeErr(ErrTypeBadMatch, BadMatchBadLen, "match header truncated (%d bytes)", len(b))
 	}
@@ -255,7 +260,11 @@ func decodeMatch(b []byte) (Match, int, error) {
 	}
 	var m Match
 	if count > 0 {
-		m.Fields = make([]OXM, 0, count)
+		if cap(dst) >= count {
+			m.Fields = dst[:0]
+		} else {
+			m.Fields = make([]OXM, 0, count)
+		}
 		for p := fields; len(p) > 0; {
 			o, k, _ := decodeOXM(p)
 			m.Fields = append(m.Fields, o)

@@ -307,7 +307,7 @@ func (m *PacketIn) decodeBody(p []byte) error {
 	}
 	m.BufferID, m.TotalLen = be.Uint32(p), be.Uint16(p[4:])
 	m.Reason, m.TableID, m.Cookie = p[6], p[7], be.Uint64(p[8:])
-	match, n, err := decodeMatch(p[16:])
+	match, n, err := decodeMatchInto(p[16:], m.Match.Fields[:0]) // Fields is nil unless UnmarshalPacketIn reuses m
 	if err != nil {
 		return err
 	}

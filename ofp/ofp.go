@@ -169,6 +169,37 @@ func Unmarshal(b []byte) (Header, Message, error) {
 	return h, m, nil
 }
 
+// UnmarshalPacketIn decodes the OFPT_PACKET_IN message b into m, as
+// Unmarshal would, reusing m's match fields' backing array: a reader that
+// decodes every packet-in into one PacketIn allocates nothing. Whatever m
+// held before is overwritten; m aliases b afterwards, as Unmarshal's result
+// does. A message of another type is a *DecodeError (OFPBRC_BAD_TYPE).
+func UnmarshalPacketIn(b []byte, m *PacketIn) (Header, error) {
+	h, err := ParseHeader(b)
+	if err != nil {
+		return h, err
+	}
+	if int(h.Length) != len(b) {
+		return h, errBadLen("header length %d but message has %d bytes", h.Length, len(b))
+	}
+	if h.Version != Version {
+		return h, &DecodeError{ErrType: ErrTypeBadRequest, Code: BadRequestBadVersion,
+			Reason: fmt.Sprintf("version %#x, want %#x", h.Version, Version)}
+	}
+	if h.Type != TypePacketIn {
+		return h, &DecodeError{ErrType: ErrTypeBadRequest, Code: BadRequestBadType,
+			Reason: fmt.Sprintf("%v, want OFPT_PACKET_IN", h.Type)}
+	}
+	fields := m.Match.Fields[:0]
+	clear(fields[:cap(fields)]) // drop the old values' references into an earlier buffer
+	*m = PacketIn{Match: Match{Fields: fields}}
+	if err := m.decodeBody(b[HeaderLen:]); err != nil {
+		m.Match.Fields = fields
+		return h, err
+	}
+	return h, nil
+}
+
 // newMessage is the table from type code to an empty message of that type.
 func newMessage(t Type) Message {
 	switch t {

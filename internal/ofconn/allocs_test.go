@@ -34,12 +34,6 @@ func TestReaderAllocations(t *testing.T) {
 	const n = 20000
 	frame := ofp.Marshal(0, &ofp.PacketIn{BufferID: ofp.NoBuffer, TotalLen: 60, Reason: ofp.PacketInReasonAction,
 		Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(3)}}, Data: make([]byte, 60)})
-	unmarshal := testing.AllocsPerRun(100, func() {
-		if _, _, err := ofp.Unmarshal(frame); err != nil {
-			t.Fatal(err)
-		}
-	})
-
 	h := &countHandler{connected: make(chan *ofconn.Session, 1), done: make(chan struct{})}
 	h.want.Store(n)
 	srv := ofconn.NewServer(ofconn.Config{Listen: "127.0.0.1:0"}, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -70,8 +64,11 @@ func TestReaderAllocations(t *testing.T) {
 	<-h.done
 	runtime.ReadMemStats(&after)
 	perMsg := float64(after.Mallocs-before.Mallocs) / n
-	t.Logf("%.2f allocations per PACKET_IN (ofp.Unmarshal alone: %.0f)", perMsg, unmarshal)
-	if perMsg > unmarshal+0.25 {
-		t.Errorf("%.2f allocations per PACKET_IN read and handled, want at most ofp.Unmarshal's %.0f", perMsg, unmarshal)
+	t.Logf("%.2f allocations per PACKET_IN", perMsg)
+	// The session decodes every packet-in into one ofp.PacketIn
+	// (ofp.UnmarshalPacketIn): nothing per message; the margin is for the
+	// runtime's and the test's own (timers, the channel).
+	if perMsg > 0.05 {
+		t.Errorf("%.2f allocations per PACKET_IN read and handled, want 0", perMsg)
 	}
 }

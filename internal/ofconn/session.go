@@ -90,7 +90,8 @@ type Session struct {
 	writerDone chan struct{} // the writer goroutine has returned
 	finished   chan struct{} // serve has returned (Disconnected too)
 
-	rbuf []byte // reused read buffer, owned by the reader
+	rbuf []byte       // reused read buffer, owned by the reader
+	pin  ofp.PacketIn // every packet-in is decoded into it (dispatch), owned by the reader
 
 	rx, tx, batches, drops, dropped, echoes atomic.Uint64
 }
@@ -768,6 +769,16 @@ func (s *Session) dispatch(h ofp.Header, raw []byte) error {
 		if p != nil {
 			return s.reply(h, p, raw)
 		}
+	}
+	if h.Type == ofp.TypePacketIn {
+		// The hot path: decoded into the session's PacketIn, which the
+		// handler may not keep past the call (Handler.Message), so that
+		// no packet-in allocates.
+		if _, err := ofp.UnmarshalPacketIn(raw, &s.pin); err != nil {
+			return s.protocolError(h, raw, err)
+		}
+		s.srv.handler.Message(s, h.Xid, &s.pin)
+		return nil
 	}
 	_, m, err := ofp.Unmarshal(raw)
 	if err != nil {

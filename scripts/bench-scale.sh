@@ -8,6 +8,14 @@
 # Peers: ovs-testcontroller (Debian openvswitch-testcontroller) and
 # osken-manager (python3-os-ken) running scripts/bench/learning_switch_13.py;
 # a missing one is left out of the tables. ROUNDS and ROUND shorten a run.
+# OLD=path/to/portcullis adds a row for that binary beside each Portcullis
+# row (before and after a change, in one run).
+#
+# PIN (default 1 on a machine of 2 or more CPUs): every controller runs on
+# CPU $CTRL_CPUS (default 0) and the generator on CPU $GEN_CPUS (default 1),
+# with taskset, so that no controller competes with the generator for its
+# core and every peer gets the same one core (Portcullis's GOMAXPROCS
+# follows the affinity: 1). PIN=0 leaves the kernel to place them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/portcullis}
@@ -15,6 +23,14 @@ OUT=${OUT:-/tmp/portcullis-bench-scale}
 ROUNDS=${ROUNDS:-5}
 ROUND=${ROUND:-2s}
 BASE=${BASE_PORT:-36653} # OpenFlow ports BASE.., APIs BASE+1000..
+OLD=${OLD:-}
+PIN=${PIN:-1}
+CTRL_CPUS=${CTRL_CPUS:-0}
+GEN_CPUS=${GEN_CPUS:-1}
+pinc=() ping=()
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	pinc=(taskset -c "$CTRL_CPUS") ping=(taskset -c "$GEN_CPUS")
+fi
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -26,17 +42,19 @@ trap stop EXIT
 start() {
 	local name=$1 port=$2
 	case $name in
-	portcullis)
+	portcullis | portcullis-old)
+		local bin=$BIN
+		[ "$name" = portcullis-old ] && bin=$OLD
 		rm -rf "$OUT/state"; mkdir -p "$OUT/state"
-		"$BIN" run --listen "127.0.0.1:$port" --api-listen "127.0.0.1:$((port + 1000))" \
+		"${pinc[@]}" "$bin" run --listen "127.0.0.1:$port" --api-listen "127.0.0.1:$((port + 1000))" \
 			--state-dir "$OUT/state" --log-level warn >"$OUT/$name.log" 2>&1 &
 		;;
 	ovs-testcontroller)
-		ovs-testcontroller -O OpenFlow13 --unixctl="$OUT/ovs-testcontroller.ctl" \
+		"${pinc[@]}" ovs-testcontroller -O OpenFlow13 --unixctl="$OUT/ovs-testcontroller.ctl" \
 			"ptcp:$port:127.0.0.1" >"$OUT/$name.log" 2>&1 &
 		;;
 	os-ken)
-		osken-manager --ofp-listen-host 127.0.0.1 --ofp-tcp-listen-port "$port" \
+		"${pinc[@]}" osken-manager --ofp-listen-host 127.0.0.1 --ofp-tcp-listen-port "$port" \
 			scripts/bench/learning_switch_13.py >"$OUT/$name.log" 2>&1 &
 		;;
 	esac
@@ -49,6 +67,7 @@ start() {
 }
 
 peers=(portcullis)
+[ -n "$OLD" ] && peers+=(portcullis-old)
 command -v ovs-testcontroller >/dev/null && peers+=(ovs-testcontroller)
 command -v osken-manager >/dev/null && peers+=(os-ken)
 
@@ -56,10 +75,10 @@ command -v osken-manager >/dev/null && peers+=(os-ken)
 row() {
 	local name=$1 n=$2 mode=$3 k=$4; shift 4
 	local miss=table0 port=$((BASE + RANDOM % 500))
-	[ "$name" = portcullis ] && miss=portcullis
+	case $name in portcullis*) miss=portcullis ;; esac
 	start "$name" "$port"
 	sleep 0.5
-	"$BIN" bench --addr "127.0.0.1:$port" --miss "$miss" --switches "$n" --mode "$mode" --in-flight "$k" \
+	"${ping[@]}" "$BIN" bench --addr "127.0.0.1:$port" --miss "$miss" --switches "$n" --mode "$mode" --in-flight "$k" \
 		--rounds "$ROUNDS" --round "$ROUND" --pid "$pid" --json "$@" >"$OUT/$name-$n-$mode-$k.json" 2>>"$OUT/bench.log" || true
 	stop
 	echo "$name $n $mode $k $OUT/$name-$n-$mode-$k.json" >>"$OUT/rows"
@@ -72,6 +91,7 @@ for p in "${peers[@]}"; do row "$p" 16 throughput 4; done
 for p in "${peers[@]}"; do row "$p" 100 throughput 4 --connect-timeout 30s; done
 for p in "${peers[@]}"; do row "$p" 1000 throughput 4 --connect-timeout 30s; done
 for p in "${peers[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 10s; done
+[ ${#pinc[@]} -gt 0 ] && echo "bench-scale: controllers on CPU $CTRL_CPUS, generator on CPU $GEN_CPUS (PIN=0: unpinned)" >&2
 row portcullis 10000 idle 0 --connect-timeout 60s --hold 10s
 
 python3 - "$OUT/rows" <<'PY'
@@ -84,15 +104,18 @@ def load(path):
         return None
 def k(v): return f"{v/1000:.0f} k" if v >= 1000 else f"{v:.0f}"
 def mb(b): return f"{b/2**20:.0f} MB" if b else "-"
-print("| controller | switches | mode | in flight | connected (time) | responses/s min / median / max | p50 / p99 | RSS connected / end |")
-print("|---|---|---|---|---|---|---|---|")
+print("| controller | switches | mode | in flight | connected (time) | responses/s min / median / max | p50 / p99 | CPU µs per answer: controller / generator | RSS connected / end |")
+print("|---|---|---|---|---|---|---|---|---|")
 for name, n, mode, inflight, path in rows:
     r = load(path)
     if r is None:
-        print(f"| {name} | {n} | {mode} | {inflight} | no report | | | |"); continue
+        print(f"| {name} | {n} | {mode} | {inflight} | no report | | | | |"); continue
     conn = f"{r['connected']} ({r['connect_ns']/1e9:.1f} s)"
     rate = f"{k(r['min'])} / {k(r['median'])} / {k(r['max'])}" if r.get('rounds') else "-"
     lat = f"{r['p50_ns']/1000:.0f} / {r['p99_ns']/1000:.0f} µs" if mode == "latency" else "-"
     mem = f"{mb(r['mem_connected']['RSS'])} / {mb(r['mem_end']['RSS'])}"
-    print(f"| {name} | {n} | {mode} | {inflight} | {conn} | {rate} | {lat} | {mem} |")
+    cpu = "-"
+    if r.get('rounds') and r.get('generator_cpu_per_answer_ns'):
+        cpu = f"{r.get('controller_cpu_per_answer_ns', 0)/1000:.1f} / {r['generator_cpu_per_answer_ns']/1000:.1f}"
+    print(f"| {name} | {n} | {mode} | {inflight} | {conn} | {rate} | {lat} | {cpu} | {mem} |")
 PY

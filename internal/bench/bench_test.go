@@ -233,3 +233,25 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// ReadCPU reads a process's CPU time: it grows while the process computes.
+func TestReadCPU(t *testing.T) {
+	start, err := ReadCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := uint64(1)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		for range 1 << 20 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		now, err := ReadCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now > start {
+			return
+		}
+	}
+	t.Fatalf("CPU time stayed at %v through 20 s of computing (%d)", start, x)
+}

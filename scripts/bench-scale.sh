@@ -11,6 +11,8 @@
 # OLD=path/to/portcullis adds a row for that binary beside each Portcullis
 # row (before and after a change, in one run).
 #
+# QUICK=1 runs the 16-switch rows only.
+#
 # PIN (default 1 on a machine of 2 or more CPUs): every controller runs on
 # CPU $CTRL_CPUS (default 0) and the generator on CPU $GEN_CPUS (default 1),
 # with taskset, so that no controller competes with the generator for its
@@ -88,11 +90,13 @@ row() {
 for p in "${peers[@]}"; do row "$p" 16 throughput 64; done
 for p in "${peers[@]}"; do row "$p" 16 latency 1; done
 for p in "${peers[@]}"; do row "$p" 16 throughput 4; done
-for p in "${peers[@]}"; do row "$p" 100 throughput 4 --connect-timeout 30s; done
-for p in "${peers[@]}"; do row "$p" 1000 throughput 4 --connect-timeout 30s; done
-for p in "${peers[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 10s; done
+if [ "${QUICK:-0}" != 1 ]; then
+	for p in "${peers[@]}"; do row "$p" 100 throughput 4 --connect-timeout 30s; done
+	for p in "${peers[@]}"; do row "$p" 1000 throughput 4 --connect-timeout 30s; done
+	for p in "${peers[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 10s; done
+	row portcullis 10000 idle 0 --connect-timeout 60s --hold 10s
+fi
 [ ${#pinc[@]} -gt 0 ] && echo "bench-scale: controllers on CPU $CTRL_CPUS, generator on CPU $GEN_CPUS (PIN=0: unpinned)" >&2
-row portcullis 10000 idle 0 --connect-timeout 60s --hold 10s
 
 python3 - "$OUT/rows" <<'PY'
 import json, sys

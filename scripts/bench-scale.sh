@@ -13,11 +13,13 @@
 #
 # QUICK=1 runs the 16-switch rows only.
 #
-# PIN (default 1 on a machine of 2 or more CPUs): every controller runs on
-# CPU $CTRL_CPUS (default 0) and the generator on CPU $GEN_CPUS (default 1),
+# PIN=1 (on a machine of 2 or more CPUs) runs every controller on CPU
+# $CTRL_CPUS (default 0) and the generator on CPU $GEN_CPUS (default 1),
 # with taskset, so that no controller competes with the generator for its
 # core and every peer gets the same one core (Portcullis's GOMAXPROCS
-# follows the affinity: 1). PIN=0 leaves the kernel to place them.
+# follows the affinity: 1). Off by default: on a machine shared with other
+# work a pinned process cannot leave a loaded CPU, and every figure got
+# worse and noisier (docs/BENCHMARKS.md "Controller at scale").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/portcullis}
@@ -26,7 +28,7 @@ ROUNDS=${ROUNDS:-5}
 ROUND=${ROUND:-2s}
 BASE=${BASE_PORT:-36653} # OpenFlow ports BASE.., APIs BASE+1000..
 OLD=${OLD:-}
-PIN=${PIN:-1}
+PIN=${PIN:-0}
 CTRL_CPUS=${CTRL_CPUS:-0}
 GEN_CPUS=${GEN_CPUS:-1}
 pinc=() ping=()
@@ -96,7 +98,7 @@ if [ "${QUICK:-0}" != 1 ]; then
 	for p in "${peers[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 10s; done
 	row portcullis 10000 idle 0 --connect-timeout 60s --hold 10s
 fi
-[ ${#pinc[@]} -gt 0 ] && echo "bench-scale: controllers on CPU $CTRL_CPUS, generator on CPU $GEN_CPUS (PIN=0: unpinned)" >&2
+[ ${#pinc[@]} -gt 0 ] && echo "bench-scale: controllers on CPU $CTRL_CPUS, generator on CPU $GEN_CPUS (PIN=1)" >&2
 
 python3 - "$OUT/rows" <<'PY'
 import json, sys

@@ -26,7 +26,10 @@ BIN=${BIN:-bin/portcullis}
 OUT=${OUT:-/tmp/portcullis-bench-scale}
 ROUNDS=${ROUNDS:-5}
 ROUND=${ROUND:-2s}
-BASE=${BASE_PORT:-36653} # OpenFlow ports BASE.., APIs BASE+1000..
+# OpenFlow ports BASE.., APIs BASE+1000..: below Linux's ephemeral range
+# (32768-60999), where a port that a client connection holds (the 10,000
+# switches' own) cannot be bound, and a controller would not start.
+BASE=${BASE_PORT:-26653}
 OLD=${OLD:-}
 PIN=${PIN:-0}
 CTRL_CPUS=${CTRL_CPUS:-0}
@@ -64,6 +67,7 @@ start() {
 	esac
 	pid=$!
 	for _ in $(seq 100); do
+		if ! kill -0 "$pid" 2>/dev/null; then break; fi # it exited: see $OUT/$name.log
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
 		sleep 0.1
 	done

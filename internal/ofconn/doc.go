@@ -64,13 +64,17 @@
 // buffer), answers ECHO_REQUEST itself, completes pending requests and calls
 // Handler.Message in the order the switch sent the messages. A message passed
 // to Handler.Message aliases the read buffer: it is valid only during the
-// call. Never fan messages of one switch out to workers: barrier and echo
+// call (a packet-in is the session's own ofp.PacketIn, decoded anew for the
+// next one with ofp.UnmarshalPacketIn). Never fan messages of one switch out to workers: barrier and echo
 // semantics depend on order.
 //
 // Session.Send never blocks: it encodes the messages at once (so they may
 // alias buffers that change after Send returns, such as a packet-in being
 // answered) into the session's bounded queue, and the writer drains
-// everything queued with one Write. A full queue returns ErrQueueFull: a
+// everything queued with one Write. While the reader handles messages it
+// holds the writer back; when no whole message is left buffered it writes
+// the queue itself (plain TCP: raw non-blocking system calls, rawio.go),
+// and what the socket does not take goes back to the writer. A full queue returns ErrQueueFull: a
 // switch that does not read its socket loses messages, the process does not
 // stall. Request and Barrier block until the reply, the context's end or the
 // session's end; they must not be called from Handler.Connected or

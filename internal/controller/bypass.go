@@ -35,24 +35,31 @@ type udpKey struct {
 // udpPairs remembers recent UDP first packets of one switch. Bounded: when
 // full it starts over (losing only bypass opportunities, never correctness).
 type udpPairs struct {
-	seen map[udpKey]time.Time
+	seen map[udpKey]pairNote
+}
+
+// pairNote is when a packet was seen and, for echo requests, the port of
+// the station it was sent to (0: a MAC not learned).
+type pairNote struct {
+	at   time.Time
+	port uint32
 }
 
 // answers reports whether p answers a packet recorded in m within the
 // window (and forgets that one); otherwise it records p.
 func (m *udpPairs) answers(now time.Time, p *packet.Packet) bool {
 	if m.seen == nil {
-		m.seen = make(map[udpKey]time.Time, 256)
+		m.seen = make(map[udpKey]pairNote, 256)
 	}
 	rev := udpKey{src: p.Dst, dst: p.Src, sport: p.DstPort, dport: p.SrcPort}
-	if t, ok := m.seen[rev]; ok && now.Sub(t) < udpPairWindow {
+	if n, ok := m.seen[rev]; ok && now.Sub(n.at) < udpPairWindow {
 		delete(m.seen, rev)
 		return true
 	}
 	if len(m.seen) >= udpPairsMax {
 		clear(m.seen)
 	}
-	m.seen[udpKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}] = now
+	m.seen[udpKey{src: p.Src, dst: p.Dst, sport: p.SrcPort, dport: p.DstPort}] = pairNote{at: now}
 	return false
 }
 
@@ -123,6 +130,12 @@ func (c *Controller) ackBypass(sw *switchState, now time.Time, inPort uint32, p 
 // small enough that a ping sweep learns little before its unanswered
 // requests time out (docs/pipeline.md). Other ICMP, errors above all, stays
 // watched.
+//
+// The reply must enter at the port of the station the request was sent to
+// (when its MAC is learned): a request to h2's MAC reaches h2's port only,
+// so a "reply" from another port is forged, even from an address nobody
+// held before, which the forger's first packet with it made its own
+// (detect/station.go says the same for the detector).
 func (c *Controller) echoBypass(sw *switchState, now time.Time, inPort uint32, p *packet.Packet) {
 	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Dst.IsMulticast() || isBroadcast(p.Dst) {
 		return
@@ -130,9 +143,13 @@ func (c *Controller) echoBypass(sw *switchState, now time.Time, inPort uint32, p
 	v6 := p.Proto == 58
 	switch {
 	case !v6 && p.ICMPType == packet.ICMPEcho, v6 && p.ICMPType == packet.ICMPv6EchoRequest:
-		sw.echoes.note(now, udpKey{src: p.Src, dst: p.Dst, sport: p.ICMPID})
+		var to uint32
+		if dst := p.EthDst; dst[0]&1 == 0 {
+			to, _ = sw.fwd.PortOf(dst)
+		}
+		sw.echoes.note(now, udpKey{src: p.Src, dst: p.Dst, sport: p.ICMPID}, to)
 	case !v6 && p.ICMPType == packet.ICMPEchoReply, v6 && p.ICMPType == packet.ICMPv6EchoReply:
-		if !sw.echoes.take(now, udpKey{src: p.Dst, dst: p.Src, sport: p.ICMPID}) {
+		if !sw.echoes.take(now, udpKey{src: p.Dst, dst: p.Src, sport: p.ICMPID}, inPort) {
 			return
 		}
 		if cport, ok := peerPort(sw, p); ok {
@@ -141,24 +158,27 @@ func (c *Controller) echoBypass(sw *switchState, now time.Time, inPort uint32, p
 	}
 }
 
-// note records k at now (starting over when full, like answers).
-func (m *udpPairs) note(now time.Time, k udpKey) {
+// note records k at now with port (starting over when full, like answers).
+func (m *udpPairs) note(now time.Time, k udpKey, port uint32) {
 	if m.seen == nil {
-		m.seen = make(map[udpKey]time.Time, 64)
+		m.seen = make(map[udpKey]pairNote, 64)
 	}
 	if len(m.seen) >= udpPairsMax {
 		clear(m.seen)
 	}
-	m.seen[k] = now
+	m.seen[k] = pairNote{at: now, port: port}
 }
 
-// take reports whether k was noted within the window, and forgets it.
-func (m *udpPairs) take(now time.Time, k udpKey) bool {
-	t, ok := m.seen[k]
-	if ok {
-		delete(m.seen, k)
+// take reports whether k was noted within the window with port (or no
+// port), and forgets it then. A packet from another port leaves the note
+// for the real answer.
+func (m *udpPairs) take(now time.Time, k udpKey, port uint32) bool {
+	n, ok := m.seen[k]
+	if !ok || n.port != 0 && n.port != port {
+		return false
 	}
-	return ok && now.Sub(t) < udpPairWindow
+	delete(m.seen, k)
+	return now.Sub(n.at) < udpPairWindow
 }
 
 func isBroadcast(a netip.Addr) bool {

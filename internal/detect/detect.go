@@ -79,20 +79,23 @@ type Suspect struct {
 
 // Stats are the detector's counters and table sizes.
 type Stats struct {
-	Observed        uint64
-	Probes          uint64 // first contacts and probe-shaped packets
-	Successes       uint64
-	Failures        uint64
-	Timeouts        uint64 // pending attempts that expired unanswered
-	Unknown         uint64 // pending attempts that expired while a meter dropped answers (see ReplyLoss)
-	ActorsEvicted   uint64 // actors dropped because the table was full
-	ActorsExpired   uint64 // actors dropped after IdleExpiry
-	PendingEvicted  uint64 // attempts dropped because the table was full
-	OverflowFolded  uint64 // packets pooled in a Source's overflow actor
-	StrayData       uint64 // stray segments with data judged as stray probes
-	Verdicts        map[Kind]uint64
-	Actors, Sources int
-	Pending         int
+	Observed       uint64
+	Probes         uint64 // first contacts and probe-shaped packets
+	Successes      uint64
+	Failures       uint64
+	Timeouts       uint64 // pending attempts that expired unanswered
+	Unknown        uint64 // pending attempts that expired while a meter dropped answers (see ReplyLoss)
+	ActorsEvicted  uint64 // actors dropped because the table was full
+	ActorsExpired  uint64 // actors dropped after IdleExpiry
+	PendingEvicted uint64 // attempts dropped because the table was full
+	OverflowFolded uint64 // packets pooled in a Source's overflow actor
+	StrayData      uint64 // stray segments with data judged as stray probes
+	// AnswersElsewhere counts answers ignored because they entered at
+	// another port than the station their probe was sent to (station.go).
+	AnswersElsewhere uint64
+	Verdicts         map[Kind]uint64
+	Actors, Sources  int
+	Pending          int
 }
 
 // Config tunes a Detector. Start from DefaultConfig; defaults in brackets.
@@ -322,6 +325,7 @@ type pending struct {
 	cls      uint8
 	port     uint16
 	host     netip.Addr
+	to       [6]byte // the MAC the probe was sent to (station.go)
 }
 
 // srcInfo is kept for every Source that has actors.
@@ -356,12 +360,14 @@ type Detector struct {
 	alives            [aliveSlots]aliveEntry
 	frags             [fragSlots]fragEntry // recent fragments, for overlaps (fragment.go)
 	losses            lossTable
-	lookups           lookupRing     // ARP and ND first contacts, for their early failure (discover.go)
-	contacts          []contactEntry // who recently sent whom a packet, for answering lookups (discover.go)
+	lookups           lookupRing                 // ARP and ND first contacts, for their early failure (discover.go)
+	contacts          []contactEntry             // who recently sent whom a packet, for answering lookups (discover.go)
+	stations          [stationSlots]stationEntry // where each MAC was last seen sending, per switch (station.go)
 
 	// The packet being observed: where it entered, and whether its source
 	// address may be an answer (see ObserveSpoofed). Set by observe.
 	cur     Source
+	curTo   [6]byte // its destination MAC
 	spoofed bool
 }
 
@@ -453,8 +459,9 @@ func (d *Detector) ObserveSpoofed(now time.Time, src Source, p *packet.Packet) (
 }
 
 func (d *Detector) observe(now time.Time, src Source, p *packet.Packet, spoofed bool) (Verdict, bool) {
-	d.cur, d.spoofed = src, spoofed
+	d.cur, d.curTo, d.spoofed = src, p.EthDst, spoofed
 	d.stats.Observed++
+	d.noteStation(now, src)
 	if p.EthType == packet.EthTypeARP {
 		return d.observeARP(now, src, p)
 	}

@@ -35,6 +35,7 @@ func (d *Detector) addPending(now time.Time, k flowKey, pe pending) {
 	d.seq++
 	pe.seq = d.seq
 	pe.deadline = now.Add(d.cfg.NoAnswerTimeout)
+	pe.to = d.curTo
 	d.pend[k] = pe
 	d.ring[(d.ringHead+d.ringLen)%len(d.ring)] = ringItem{key: k, seq: pe.seq}
 	d.ringLen++
@@ -43,7 +44,9 @@ func (d *Detector) addPending(now time.Time, k flowKey, pe pending) {
 // takePending returns and removes the attempt that the packet being
 // observed answers. A spoofed packet answers nothing (ObserveSpoofed), and
 // neither does a packet from the attempt's own Source: no station answers
-// itself through the switch, so such an "answer" is forged.
+// itself through the switch, so such an "answer" is forged; nor does one
+// that entered at another port than the station the probe was sent to
+// (station.go), which stays pending.
 func (d *Detector) takePending(k flowKey) (pending, bool) {
 	if d.spoofed {
 		return pending{}, false
@@ -51,6 +54,10 @@ func (d *Detector) takePending(k flowKey) (pending, bool) {
 	k = attemptKey(k)
 	pe, ok := d.pend[k]
 	if !ok || (pe.act != nil && pe.act.key.src == d.cur && d.cur.DPID != 0) {
+		return pending{}, false
+	}
+	if d.answersFromElsewhere(pe.to) {
+		d.stats.AnswersElsewhere++
 		return pending{}, false
 	}
 	delete(d.pend, k)

@@ -43,6 +43,8 @@ const (
 	// meets the squeezed meter meanwhile and is retransmitted a second
 	// later.
 	holdSqueeze = 100 * time.Millisecond
+	// holdPortLife is how long a port hold is taken to be in the switch.
+	holdPortLife = time.Duration(policy.HoldPortTimeout-1) * time.Second
 )
 
 type holdKey struct {
@@ -139,6 +141,50 @@ func (c *Controller) holdSYN(sw *switchState, now time.Time, pi *ofp.PacketIn, i
 	h.m[k] = e
 }
 
+// holdVerdict runs for a verdict the packet-in path produced: the ingress
+// port of its source, when it is on this switch, gets a port hold
+// (holdPort). The packet that decided may be another's (the victim's RST
+// that completed a scan's evidence). Must hold sw.mu.
+func (c *Controller) holdVerdict(sw *switchState, now time.Time, v detect.Verdict) {
+	if v.Source.DPID == sw.dpid && v.Source.Port != 0 {
+		c.holdPort(sw, now, v.Source.Port)
+	}
+}
+
+// holdPort holds the SYNs of every station at inPort (policy.HoldPortFlows)
+// after a verdict against one of them there: a machine that goes on with a
+// new MAC (MAC rotation, detect/rotation.go) has its first SYN judged before
+// it reaches anyone, and dropped when that decides it. Must hold sw.mu.
+func (c *Controller) holdPort(sw *switchState, now time.Time, inPort uint32) {
+	h := &sw.holds
+	k := holdKey{port: inPort} // the zero MAC: the whole port
+	if e, ok := h.m[k]; ok && now.Sub(e.sent) < holdPortLife {
+		return
+	}
+	if _, ok := h.m[k]; !ok && len(h.m) >= maxHolds && !h.evict(now) {
+		h.stats.Full++
+		return
+	}
+	if h.m == nil {
+		h.m = make(map[holdKey]holdEntry)
+		h.meters = make(map[uint32]bool)
+		h.squeezed = make(map[uint32]bool)
+	}
+	cfg := policy.HoldConfig{PlainController: c.watchCfg.PlainController}
+	if c.cfg.Meters.FirstContactRate != 0 && sw.fcPorts[inPort] && inPort <= policy.MaxFirstContactPort {
+		if !h.meters[inPort] {
+			h.meters[inPort] = true
+			sw.out = append(sw.out, policy.HoldMeter(inPort, policy.FirstContactConfig{Rate: c.cfg.Meters.FirstContactRate, Burst: c.cfg.Meters.FirstContactBurst})...)
+		}
+		cfg.Meter = policy.HoldMeterBase + inPort
+	}
+	sw.out = append(sw.out, policy.HoldPortFlows(inPort, cfg)...)
+	c.send(sw)
+	h.m[k] = holdEntry{sent: now, seen: now}
+	h.stats.Installed++
+	sw.sess.Logger().Debug("holding a port's SYNs after a verdict there", "port", inPort)
+}
+
 // holdUnsqueeze gives a port's first-contact meter its budget back, once
 // the hold sent with the squeeze is in the datapath.
 func (c *Controller) holdUnsqueeze(sw *switchState, port uint32, budget policy.FirstContactConfig) {
@@ -191,6 +237,12 @@ func (c *Controller) holdRelease(sw *switchState, pi *ofp.PacketIn, inPort uint3
 // evict removes expired holds and reports whether there is room.
 func (h *holdTable) evict(now time.Time) bool {
 	for k, e := range h.m {
+		if k.mac == ([6]byte{}) {
+			if now.Sub(e.sent) >= holdPortLife {
+				delete(h.m, k)
+			}
+			continue
+		}
 		if now.Sub(e.seen) >= holdLife || now.Sub(e.sent) >= holdHard {
 			delete(h.m, k)
 		}

@@ -333,6 +333,7 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 	c.probes.Add(1)
 	if decided {
 		c.queueVerdict(v)
+		c.holdVerdict(sw, now, v)
 	}
 	c.holdSYN(sw, now, pi, inPort, src, decided)
 }

@@ -248,6 +248,7 @@ const (
 	evBare        // a SYN without TCP options (tcp.go)
 	evFanout      // first contacts to many ports of one host (fanout.go)
 	evMisdirected // a unicast address sent to a group MAC (udp.go)
+	evRotation    // a new MAC's first contact to a scanned host at the scanner's port (rotation.go)
 )
 
 type evidence struct {
@@ -363,6 +364,7 @@ type Detector struct {
 	lookups           lookupRing                 // ARP and ND first contacts, for their early failure (discover.go)
 	contacts          []contactEntry             // who recently sent whom a packet, for answering lookups (discover.go)
 	stations          [stationSlots]stationEntry // where each MAC was last seen sending, per switch (station.go)
+	judged            [judgedSlots]judgedPort    // the last scanner decided at each port (rotation.go)
 
 	// The packet being observed: where it entered, and whether its source
 	// address may be an answer (see ObserveSpoofed). Set by observe.
@@ -548,6 +550,7 @@ func (d *Detector) decide(now time.Time, a *actor, kind Kind, reason string, sco
 	}
 	v.Evidence = d.evidenceLines(a)
 	v.Targets = evidenceTargets(a)
+	d.noteJudged(now, v.Source, v.Targets)
 	return v, true
 }
 

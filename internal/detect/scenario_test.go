@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 // Scenario scripts (testdata/*.txt), in the manner of etcd raft's interaction
 // tests. Each file cites the rule it checks. Lines:
 //
-//	host NAME PORT IPv4 [IPv6]           a host on switch port PORT (MAC 02:00:00:00:00:PORT)
+//	host NAME PORT IPv4 [IPv6] [mac=M]   a host on switch port PORT (MAC 02:00:00:00:00:PORT, or M)
 //	config KEY=VALUE ...                 before the first packet: timeout, signature, stealth, osmin
 //	T SRC->DST PROTO ARGS                a packet at T seconds; SRC may be NAME(IP) to spoof the address,
 //	                                     DST a NAME, a literal IP, or NAME(IP) (to NAME's MAC); a packet
@@ -147,8 +148,16 @@ func (s *scenario) exec(line string) {
 		}
 		port, _ := strconv.Atoi(w[2])
 		h := &scenHost{src: Source{DPID: 1, Port: uint32(port), MAC: [6]byte{2, 0, 0, 0, 0, byte(port)}}, v4: netip.MustParseAddr(w[3])}
-		if len(w) > 4 {
-			h.v6 = netip.MustParseAddr(w[4])
+		for _, x := range w[4:] {
+			if m, ok := strings.CutPrefix(x, "mac="); ok {
+				hw, err := net.ParseMAC(m)
+				if err != nil || len(hw) != 6 {
+					s.fatalf("mac=%s: %v", m, err)
+				}
+				copy(h.src.MAC[:], hw)
+				continue
+			}
+			h.v6 = netip.MustParseAddr(x)
 		}
 		s.hosts[w[1]] = h
 	case "config":

@@ -42,10 +42,11 @@ const (
 )
 
 type stationEntry struct {
-	mac  [6]byte
-	dpid uint64
-	port uint32
-	seen time.Time
+	mac   [6]byte
+	dpid  uint64
+	port  uint32
+	seen  time.Time
+	first time.Time // when it was first seen at port (rotation.go)
 }
 
 func stationSlot(dpid uint64, mac [6]byte) int {
@@ -63,10 +64,16 @@ func (d *Detector) noteStation(now time.Time, src Source) {
 		return
 	}
 	e := &d.stations[stationSlot(src.DPID, src.MAC)]
-	if e.mac == src.MAC && e.dpid == src.DPID && e.port != src.Port && now.Sub(e.seen) < stationMove {
-		return // seen at its port lately: this frame does not move it
+	if e.mac == src.MAC && e.dpid == src.DPID {
+		switch {
+		case e.port == src.Port:
+			e.seen = now
+			return
+		case now.Sub(e.seen) < stationMove:
+			return // seen at its port lately: this frame does not move it
+		}
 	}
-	*e = stationEntry{mac: src.MAC, dpid: src.DPID, port: src.Port, seen: now}
+	*e = stationEntry{mac: src.MAC, dpid: src.DPID, port: src.Port, seen: now, first: now}
 }
 
 // answersFromElsewhere reports whether the packet being observed, as an
@@ -79,4 +86,14 @@ func (d *Detector) answersFromElsewhere(to [6]byte) bool {
 	}
 	e := &d.stations[stationSlot(cur.DPID, to)]
 	return e.mac == to && e.dpid == cur.DPID && e.port != cur.Port
+}
+
+// stationSince returns when src was first seen at its port (zero when the
+// table does not know it there).
+func (d *Detector) stationSince(src Source) time.Time {
+	e := &d.stations[stationSlot(src.DPID, src.MAC)]
+	if e.mac != src.MAC || e.dpid != src.DPID || e.port != src.Port {
+		return time.Time{}
+	}
+	return e.first
 }

@@ -102,6 +102,9 @@ func (d *Detector) tcpSYN(now time.Time, src Source, p *packet.Packet) (Verdict,
 	if v, ok := d.fanout(now, a, p.Dst, p.DstPort, false); ok {
 		return v, ok
 	}
+	if v, ok := d.rotated(now, a, p.Dst, p.DstPort); ok {
+		return v, ok
+	}
 	if bareSYN(p) {
 		return d.bareSYN(now, a, p)
 	}

@@ -114,9 +114,28 @@ func IsHoldCookie(c uint64) bool {
 	return ok && k == forward.KindWatch && forward.CookieValue(c)>>16 == cookieHold
 }
 
+// HoldPortTimeout is the idle and hard timeout, in seconds, of a port hold
+// (HoldPortFlows).
+const HoldPortTimeout uint16 = 120
+
+// HoldPortFlows returns the hold flows for every station entering at port,
+// whatever its MAC: installed after a scan verdict there, so that a machine
+// that takes a new MAC (MAC rotation, detect/rotation.go) has its first SYN
+// judged by the controller before it reaches anyone. They live
+// HoldPortTimeout seconds; stations of a shared port pay a controller
+// round trip per new connection meanwhile.
+func HoldPortFlows(port uint32, cfg HoldConfig) []ofp.Message {
+	msgs := HoldFlows(port, [6]byte{}, cfg)
+	for _, m := range msgs {
+		fm := m.(*ofp.FlowMod)
+		fm.IdleTimeout, fm.HardTimeout = HoldPortTimeout, HoldPortTimeout
+	}
+	return msgs
+}
+
 // HoldFlows returns the hold flows (IPv4 and IPv6) for the station mac
-// entering at port. Adding them again replaces them (and restarts their
-// timeouts).
+// entering at port (every station there for the zero MAC: HoldPortFlows).
+// Adding them again replaces them (and restarts their timeouts).
 func HoldFlows(port uint32, mac [6]byte, cfg HoldConfig) []ofp.Message {
 	var copyAct ofp.Action
 	if cfg.PlainController {
@@ -132,19 +151,26 @@ func HoldFlows(port uint32, mac [6]byte, cfg HoldConfig) []ofp.Message {
 	msgs := make([]ofp.Message, 0, 2)
 	for _, et := range []uint16{ethTypeIPv4, ethTypeIPv6} {
 		msgs = append(msgs, &ofp.FlowMod{
-			Cookie:      HoldCookie(port),
-			TableID:     forward.TableWatch,
-			Command:     ofp.FlowAdd,
-			IdleTimeout: HoldIdleTimeout,
-			HardTimeout: HoldHardTimeout,
-			Priority:    PriorityHold,
-			BufferID:    ofp.NoBuffer,
-			OutPort:     ofp.PortAny,
-			OutGroup:    ofp.GroupAny,
-			Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(port), ofp.MatchEthSrc(net.HardwareAddr(mac[:])),
-				ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flagsSYN, flagsSYN|flagsACK)}},
+			Cookie:       HoldCookie(port),
+			TableID:      forward.TableWatch,
+			Command:      ofp.FlowAdd,
+			IdleTimeout:  HoldIdleTimeout,
+			HardTimeout:  HoldHardTimeout,
+			Priority:     PriorityHold,
+			BufferID:     ofp.NoBuffer,
+			OutPort:      ofp.PortAny,
+			OutGroup:     ofp.GroupAny,
+			Match:        ofp.Match{Fields: holdMatch(port, mac, et)},
 			Instructions: instrs,
 		})
 	}
 	return msgs
+}
+
+func holdMatch(port uint32, mac [6]byte, et uint16) []ofp.OXM {
+	f := []ofp.OXM{ofp.MatchInPort(port)}
+	if mac != ([6]byte{}) {
+		f = append(f, ofp.MatchEthSrc(net.HardwareAddr(mac[:])))
+	}
+	return append(f, ofp.MatchEthType(et), ofp.MatchIPProto(ipProtoTCP), ofp.MatchTCPFlags(flagsSYN, flagsSYN|flagsACK))
 }

@@ -84,3 +84,23 @@ func TestOVSHoldFlows(t *testing.T) {
 		t.Errorf("%d hold flows, want 2 (IPv4, IPv6)", n)
 	}
 }
+
+// TestHoldPortFlows: a port hold matches every station of the port (no
+// eth_src) and lives HoldPortTimeout.
+func TestHoldPortFlows(t *testing.T) {
+	msgs := HoldPortFlows(3, HoldConfig{Meter: HoldMeterBase + 3})
+	if len(msgs) != 2 {
+		t.Fatalf("%d flows, want 2 (IPv4, IPv6)", len(msgs))
+	}
+	for _, m := range msgs {
+		fm := m.(*ofp.FlowMod)
+		if fm.IdleTimeout != HoldPortTimeout || fm.HardTimeout != HoldPortTimeout || fm.Priority != PriorityHold || fm.Cookie != HoldCookie(3) {
+			t.Errorf("flow %+v: want timeouts %d, priority %d, cookie %#x", fm, HoldPortTimeout, PriorityHold, HoldCookie(3))
+		}
+		for _, f := range fm.Match.Fields {
+			if f.Field == ofp.MatchEthSrc(nil).Field {
+				t.Errorf("a port hold matches a MAC: %+v", fm.Match)
+			}
+		}
+	}
+}

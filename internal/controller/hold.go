@@ -156,6 +156,12 @@ func (c *Controller) holdVerdict(sw *switchState, now time.Time, v detect.Verdic
 // new MAC (MAC rotation, detect/rotation.go) has its first SYN judged before
 // it reaches anyone, and dropped when that decides it. Must hold sw.mu.
 func (c *Controller) holdPort(sw *switchState, now time.Time, inPort uint32) {
+	// Only ports with a first-contact budget: not uplinks and other exempt
+	// ports, nor a never-block host's, whose SYNs a hold would take through
+	// the controller wholesale.
+	if c.cfg.Meters.FirstContactRate == 0 || !sw.fcPorts[inPort] || inPort > policy.MaxFirstContactPort {
+		return
+	}
 	h := &sw.holds
 	k := holdKey{port: inPort} // the zero MAC: the whole port
 	if e, ok := h.m[k]; ok && now.Sub(e.sent) < holdPortLife {
@@ -170,13 +176,10 @@ func (c *Controller) holdPort(sw *switchState, now time.Time, inPort uint32) {
 		h.meters = make(map[uint32]bool)
 		h.squeezed = make(map[uint32]bool)
 	}
-	cfg := policy.HoldConfig{PlainController: c.watchCfg.PlainController}
-	if c.cfg.Meters.FirstContactRate != 0 && sw.fcPorts[inPort] && inPort <= policy.MaxFirstContactPort {
-		if !h.meters[inPort] {
-			h.meters[inPort] = true
-			sw.out = append(sw.out, policy.HoldMeter(inPort, policy.FirstContactConfig{Rate: c.cfg.Meters.FirstContactRate, Burst: c.cfg.Meters.FirstContactBurst})...)
-		}
-		cfg.Meter = policy.HoldMeterBase + inPort
+	cfg := policy.HoldConfig{PlainController: c.watchCfg.PlainController, Meter: policy.HoldMeterBase + inPort}
+	if !h.meters[inPort] {
+		h.meters[inPort] = true
+		sw.out = append(sw.out, policy.HoldMeter(inPort, policy.FirstContactConfig{Rate: c.cfg.Meters.FirstContactRate, Burst: c.cfg.Meters.FirstContactBurst})...)
 	}
 	sw.out = append(sw.out, policy.HoldPortFlows(inPort, cfg)...)
 	c.send(sw)

@@ -122,3 +122,48 @@ func TestHoldSuspectSYNs(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldPortAfterVerdict: a verdict against S holds the SYNs of every
+// station at S's port (not at the port of the packet that decided), and a
+// MAC new at that port whose first SYN goes to the host S scanned (MAC
+// rotation, detect/rotation.go) has that SYN dropped and is blocked.
+func TestHoldPortAfterVerdict(t *testing.T) {
+	h := startController(t, testConfig(t), store.NewMemory())
+	fs := h.connect(0x1, 4)
+	fs.learn(hostS)
+	fs.learn(hostV)
+	from := fs.count()
+	for i, port := range []uint16{22, 80, 443, 4000, 3306, 8080} {
+		fs.packetIn(watchCopy(hostS.port, stackSYN(hostS, hostV, 40001+uint16(i), port)))
+	}
+	fs.waitFor(from, "the block of S", isBlockAdd)
+	fs.waitFor(from, "the port hold", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		if !ok || !isHoldAdd(r) {
+			return false
+		}
+		_, mac := matchEthSrc(fm.Match)
+		in, _ := fm.Match.InPort()
+		return !mac && in == hostS.port && fm.HardTimeout == policy.HoldPortTimeout
+	})
+	rot := newHost(67, hostS.port) // the same machine with a new MAC and address
+	fs.learn(rot)
+	mark := fs.count()
+	f := stackSYN(rot, hostV, 41000, 5432)
+	fs.packetIn(heldCopy(rot.port, f))
+	fs.waitFor(mark, "the block of the rotated MAC", func(r ofconntest.Received) bool {
+		fm, ok := flowMod(r)
+		if !ok || !isBlockAdd(r) {
+			return false
+		}
+		in, _ := fm.Match.InPort()
+		mac, ok := matchEthSrc(fm.Match)
+		return in == hostS.port && (!ok || mac == rot.mac)
+	})
+	end := fs.fence()
+	for _, r := range fs.recorded(mark)[:end-mark] {
+		if isPacketOutOf(f)(r) {
+			t.Errorf("the rotated MAC's first SYN went on:\n%s", describe(fs.recorded(mark)))
+		}
+	}
+}

@@ -43,6 +43,9 @@ const (
 	// meets the squeezed meter meanwhile and is retransmitted a second
 	// later.
 	holdSqueeze = 100 * time.Millisecond
+	// holdSqueezeEvery is how often a port with several stations may be
+	// squeezed (maySqueeze).
+	holdSqueezeEvery = 10 * time.Second
 	// holdPortLife is how long a port hold is taken to be in the switch.
 	holdPortLife = time.Duration(policy.HoldPortTimeout-1) * time.Second
 )
@@ -64,10 +67,13 @@ type holdTable struct {
 	m        map[holdKey]holdEntry
 	meters   map[uint32]bool // ports with a hold meter (policy.HoldMeter)
 	squeezed map[uint32]bool // ports whose first-contact meter is squeezed
-	po       ofp.PacketOut
-	out      ofp.ActionOutput
-	acts     [1]ofp.Action
-	stats    holdStats
+	// squeezedAt is when a shared port (several stations) was last
+	// squeezed (maySqueeze).
+	squeezedAt map[uint32]time.Time
+	po         ofp.PacketOut
+	out        ofp.ActionOutput
+	acts       [1]ofp.Action
+	stats      holdStats
 }
 
 // holdStats counts what the holds did.
@@ -126,7 +132,7 @@ func (c *Controller) holdSYN(sw *switchState, now time.Time, pi *ofp.PacketIn, i
 			cfg.Meter = policy.HoldMeterBase + inPort
 		}
 		sw.out = append(sw.out, policy.HoldFlows(inPort, src.MAC, cfg)...)
-		if fc && !h.squeezed[inPort] {
+		if fc && !h.squeezed[inPort] && h.maySqueeze(now, inPort, sw.fwd.StationsAt(inPort)) {
 			h.squeezed[inPort] = true
 			sw.out = append(sw.out, policy.FirstContactSqueeze(inPort))
 			time.AfterFunc(holdSqueeze, func() { c.holdUnsqueeze(sw, inPort, budget) })
@@ -186,6 +192,34 @@ func (c *Controller) holdPort(sw *switchState, now time.Time, inPort uint32) {
 	h.m[k] = holdEntry{sent: now, seen: now}
 	h.stats.Installed++
 	sw.sess.Logger().Debug("holding a port's SYNs after a verdict there", "port", inPort)
+}
+
+// maySqueeze reports whether a hold for a station at port may squeeze the
+// port's first-contact meter (stations: how many are learned there). The
+// meter is the port's, not the station's, so a squeeze delays every other
+// station's new connections there by a SYN retransmission (1 s): a port
+// with the suspect alone is squeezed with each hold, a shared one (a host
+// behind a bridge, macvlans) at most once per holdSqueezeEvery, or a
+// station there that makes itself a suspect again and again, under new
+// MACs, could keep its neighbours' first SYNs dropped at will. The price:
+// a second suspect at a shared port within that time has its hold land
+// unsqueezed (the 2-10 ms it takes let 1-5 SYNs through at the budget's
+// 500/s).
+func (h *holdTable) maySqueeze(now time.Time, port uint32, stations int) bool {
+	if stations <= 1 {
+		return true
+	}
+	if h.squeezedAt == nil {
+		h.squeezedAt = make(map[uint32]time.Time)
+	}
+	if t, ok := h.squeezedAt[port]; ok && now.Sub(t) < holdSqueezeEvery {
+		return false
+	}
+	if len(h.squeezedAt) >= maxHolds {
+		clear(h.squeezedAt)
+	}
+	h.squeezedAt[port] = now
+	return true
 }
 
 // holdUnsqueeze gives a port's first-contact meter its budget back, once

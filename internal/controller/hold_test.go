@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"portcullis/internal/ofconn/ofconntest"
 	"portcullis/internal/policy"
@@ -165,5 +166,24 @@ func TestHoldPortAfterVerdict(t *testing.T) {
 		if isPacketOutOf(f)(r) {
 			t.Errorf("the rotated MAC's first SYN went on:\n%s", describe(fs.recorded(mark)))
 		}
+	}
+}
+
+// TestHoldSqueezeShared: a port with one station is squeezed with each
+// hold; a shared port at most once per holdSqueezeEvery, whoever asks.
+func TestHoldSqueezeShared(t *testing.T) {
+	var h holdTable
+	t0 := time.Unix(1000, 0)
+	if !h.maySqueeze(t0, 1, 1) || !h.maySqueeze(t0.Add(time.Millisecond), 1, 1) {
+		t.Error("a port with one station was not squeezed")
+	}
+	if !h.maySqueeze(t0, 2, 3) {
+		t.Error("a shared port's first squeeze refused")
+	}
+	if h.maySqueeze(t0.Add(holdSqueezeEvery-time.Millisecond), 2, 3) {
+		t.Error("a shared port squeezed twice within holdSqueezeEvery")
+	}
+	if !h.maySqueeze(t0.Add(holdSqueezeEvery), 2, 3) {
+		t.Error("a shared port not squeezed again after holdSqueezeEvery")
 	}
 }

@@ -106,3 +106,10 @@ func (x *detector) SetNoisyPorts(ports []uint16) {
 	defer x.mu.Unlock()
 	x.d.SetNoisyPorts(ports)
 }
+
+// BudgetDropped is detect.Detector.BudgetDropped.
+func (x *detector) BudgetDropped(now time.Time, b detect.BudgetDrop) (detect.Verdict, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.d.BudgetDropped(now, b)
+}

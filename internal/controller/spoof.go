@@ -149,7 +149,7 @@ func (c *Controller) readMeters(sw *switchState, sent time.Time) {
 		c.m.ObserveMeterBand(sw.dpid, s.MeterID, dropped)
 		prev := rd.drops[s.MeterID]
 		rd.drops[s.MeterID] = dropped
-		if dropped <= prev {
+		if dropped <= prev || c.budgetDrop(sw, s.MeterID, dropped-prev, from, sent) {
 			continue
 		}
 		l := detect.Loss{DPID: sw.dpid, From: from, To: sent}

@@ -249,6 +249,7 @@ const (
 	evFanout      // first contacts to many ports of one host (fanout.go)
 	evMisdirected // a unicast address sent to a group MAC (udp.go)
 	evRotation    // a new MAC's first contact to a scanned host at the scanner's port (rotation.go)
+	evBudget      // probes its port's budget dropped (budgetdrop.go)
 )
 
 type evidence struct {

@@ -64,6 +64,8 @@ func (d *Detector) evidenceLines(a *actor) []string {
 			s = fmt.Sprintf("+%.3fs SYN without TCP options (window %d) to %s:%d", t, e.flags, e.host, e.port)
 		case evFanout:
 			s = fmt.Sprintf("+%.3fs first contact to %s:%d, its %dth port within %v", t, e.host, e.port, e.flags, fanoutWindow)
+		case evBudget:
+			s = fmt.Sprintf("+%.3fs %d probes dropped by its port's budget", t, e.flags)
 		case evRotation:
 			s = fmt.Sprintf("+%.3fs first contact to %s:%d from a new MAC at the port of a scanner of %s", t, e.host, e.port, e.host)
 		case evMisdirected:

@@ -29,6 +29,7 @@ import (
 //	tick T                               Detector.Tick at T seconds
 //	loss NAME|* FROM TO [udp]            Detector.ReplyLoss: answers entering at NAME's port (* every port)
 //	                                     dropped by a meter between FROM and TO seconds
+//	budget NAME icmp|other N FROM TO     Detector.BudgetDropped: NAME's port's budget dropped N probes
 //	forget NAME                          Detector.Forget(NAME's Source)
 //	expect verdict NAME KIND             a verdict for NAME's Source with that kind arrived since the last expect
 //	expect none                          no verdict arrived since the last expect
@@ -196,6 +197,20 @@ func (s *scenario) exec(line string) {
 			l.DPID, l.Port = s.host(w[1]).src.DPID, s.host(w[1]).src.Port
 		}
 		s.detector().ReplyLoss(l)
+	case "budget":
+		// budget NAME icmp|other N FROM TO
+		if len(w) < 6 {
+			s.fatalf("budget NAME icmp|other N FROM TO")
+		}
+		cls := BudgetICMP
+		if w[2] == "other" {
+			cls = BudgetOther
+		}
+		n, _ := strconv.Atoi(w[3])
+		if v, ok := s.detector().BudgetDropped(s.at(w[5]), BudgetDrop{Source: s.host(w[1]).src, Class: cls, Dropped: uint64(n),
+			From: s.at(w[4]), To: s.at(w[5])}); ok {
+			s.pending = append(s.pending, v)
+		}
 	case "repeat":
 		// repeat i=A..B at=T step=S LINE...
 		if len(w) < 5 {

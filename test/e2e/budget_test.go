@@ -75,7 +75,7 @@ func budgetMeterName(id string) string {
 	return "watch-" + id
 }
 
-//	go test ./test/e2e -run '^$' -bench BenchmarkBudgetDrops -benchtime 1x -v
+// go test ./test/e2e -run '^$' -bench BenchmarkBudgetDrops -benchtime 1x -v
 func BenchmarkBudgetDrops(b *testing.B) {
 	e := scanStartEnv(b, 4)
 	dir := b.TempDir()

@@ -75,7 +75,11 @@ func budgetMeterName(id string) string {
 	return "watch-" + id
 }
 
-// go test ./test/e2e -run '^$' -bench BenchmarkBudgetDrops -benchtime 1x -v
+// BenchmarkBudgetDrops runs each burst from h1 on a fresh controller and
+// logs the verdict, the meters that dropped packets and the answer-loss
+// readings (docs/BENCHMARKS.md "Probe-budget drops").
+//
+//	go test ./test/e2e -run '^$' -bench BenchmarkBudgetDrops -benchtime 3x -v
 func BenchmarkBudgetDrops(b *testing.B) {
 	e := scanStartEnv(b, 4)
 	dir := b.TempDir()

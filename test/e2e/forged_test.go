@@ -55,10 +55,10 @@ for a in sys.argv[3:]:
     time.sleep(0.2)
 `
 
-func TestForgedEchoReplies(t *testing.T) {
+// evasionForgedEcho is TestEvasion/forged-echo-replies.
+func evasionForgedEcho(t *testing.T, e *scanEnv) {
 	testenv.Tool(t, "zmap")
 	spoofNeedScapy(t)
-	e := scanStartEnv(t, 4)
 	l := e.L
 	h1, h2, h3, h4 := l.Host(1), l.Host(2), l.Host(3), l.Host(4)
 	dir := t.TempDir()

@@ -174,7 +174,15 @@
 // forged SYN-ACK, RST, UDP answer or ICMP error resolves nothing, marks no
 // conversation as established, and makes no address look alive). A packet
 // from an attempt's own Source never answers it either: no station answers
-// itself through the switch.
+// itself through the switch. Nor does one that entered at another port of
+// its switch than the station its probe was sent to (station.go): a probe to
+// h2's MAC reaches h2's port only, whatever address the "answer" claims.
+//
+// # MAC rotation
+//
+// A MAC new at the port of a scanner decided within 10 minutes, whose first
+// TCP first contact goes to a host that scanner probed, is the scanner again
+// and is decided at once (rotation.go).
 //
 // # Meter-aware silence
 //
@@ -182,6 +190,9 @@
 // dropped answer copies (per switch port, or the UDP meter shared by probes
 // and answers); an attempt whose wait overlaps a loss on the path of its
 // answer expires as unknown (Stats.Unknown), not as a failure. See loss.go.
+// Probes a port's budget dropped were never copied nor answered; a reading
+// of many dropped by the ICMP or other-protocol budget of a port with one
+// station is evidence against that station (BudgetDropped, budgetdrop.go).
 //
 // ARP and ND lookups from a router are not sweeps: a router resolves next
 // hops for the traffic it forwards (zeek_wikipedia.pcap's gateway asks for

@@ -18,9 +18,10 @@ import (
 // there (controller/hold.go, policy.HoldPortFlows), and a MAC new at the
 // port whose first contact goes to the scanned host is the scanner again
 // (detect/rotation.go): the second MAC's first SYN is dropped and blocks
-// the port. What is checked: at most stealthBudget ports learned in all
-// (nmap's own report of each round), the port blocked whole after the
-// second round, the third learning nothing, nobody else blocked, h1 cut off.
+// the port. What is checked: the second and third MACs learn nothing
+// (nmap's own report of each round), so that the rotation learns what its
+// first MAC did (a single scanner's budget), the port blocked whole after
+// the second round, nobody else blocked, h1 cut off.
 
 // rotationConnect is a connect() scan bound to one macvlan and its address
 // (argv: its address, the target, the ports, the macvlan): kernel SYNs, judged by the
@@ -107,6 +108,9 @@ func evasionMACRotation(t *testing.T, e *scanEnv) {
 						t.Fatalf("the first macvlan's scan was not blocked: %s\nit said:\n%s", scanJSON(blocks), p.Output())
 					}
 				case 1:
+					if n > 0 {
+						t.Errorf("the second MAC learned %d ports: its first SYN should have been held and dropped", n)
+					}
 					if !attrPortWide(t, l, h1.Port) {
 						flows, _ := l.DumpFlows()
 						t.Fatalf("after a second MAC's scan, the switch does not drop h1's port %d whole (blocks %s):\n%s",
@@ -118,10 +122,10 @@ func evasionMACRotation(t *testing.T, e *scanEnv) {
 					}
 				}
 			}
+			// In all, what the first MAC learned: a single scanner's
+			// budget (2-6 measured for this nmap scan, docs/BENCHMARKS.md),
+			// which this test does not judge; before, each MAC had one.
 			t.Logf("3 MACs rotated on one port: %d ports learned in all", learned)
-			if learned > stealthBudget {
-				t.Errorf("3 MACs rotated on one port learned %d ports in all (goal <= %d)", learned, stealthBudget)
-			}
 			for _, b := range scanBlocks(t, e.C) {
 				t.Logf("block %s %s: %s %v", b.MAC, b.Kind, b.Reason, b.Evidence)
 				if b.Port != h1.Port {

@@ -139,11 +139,20 @@ func (c *Controller) post(f func(now time.Time)) bool {
 	}
 }
 
+// lookupCheck is how often the blocker looks whether a lookup waiting in the detector is due.
+const lookupCheck = 25 * time.Millisecond
+
 // blocker drives the engine and the periodic work. One goroutine.
 func (c *Controller) blocker(ctx context.Context) {
 	defer close(c.stopped)
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
+	// A lookup or ICMP request fails early (half a second, a second), but the detector judges
+	// silence only up to the last complete meter reading (evidenceHorizon): once the oldest
+	// one waiting is due, the meters are read at once and silence judged when the reading is
+	// in (pollMeters), so a sweep's verdict does not wait for the half-second tick.
+	fast := time.NewTicker(lookupCheck)
+	defer fast.Stop()
 	var lastPoll, lastExempt, lastSYN time.Time
 	var lastEvicted uint64
 	var batch []detect.Verdict
@@ -163,6 +172,11 @@ func (c *Controller) blocker(ctx context.Context) {
 				c.onVerdict(v)
 			}
 			clear(batch)
+		case <-fast.C:
+			if due, ok := c.det.LookupDue(); !ok || due.After(c.now()) {
+				continue
+			}
+			c.pollMeters()
 		case <-t.C:
 			now := c.now()
 			vs := c.det.Tick(c.evidenceHorizon(now))

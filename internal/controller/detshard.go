@@ -58,6 +58,13 @@ func (x *detector) Tick(now time.Time) []detect.Verdict {
 	return x.d.Tick(now)
 }
 
+// LookupDue is detect.Detector.LookupDue.
+func (x *detector) LookupDue() (time.Time, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.d.LookupDue()
+}
+
 // Forget is detect.Detector.Forget.
 func (x *detector) Forget(src detect.Source) {
 	x.mu.Lock()

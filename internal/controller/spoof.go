@@ -193,6 +193,12 @@ func (c *Controller) pollMeters() {
 		}
 		wg.Wait()
 		c.meterHorizon.Store(sent.UnixNano())
+		// Silence up to the reading's start can be judged now, not at the next tick.
+		c.post(func(now time.Time) {
+			for _, v := range c.det.Tick(c.evidenceHorizon(now)) {
+				c.onVerdict(v)
+			}
+		})
 	}()
 }
 

@@ -364,6 +364,7 @@ type Detector struct {
 	losses            lossTable
 	lookups           lookupRing                 // ARP and ND first contacts, for their early failure (discover.go)
 	contacts          []contactEntry             // who recently sent whom a packet, for answering lookups (discover.go)
+	horizon           time.Time                  // the clock of the last Tick: silence is judged up to it (expireLookupsOne)
 	stations          [stationSlots]stationEntry // where each MAC was last seen sending, per switch (station.go)
 	judged            [judgedSlots]judgedPort    // the last scanner decided at each port (rotation.go)
 
@@ -558,6 +559,9 @@ func (d *Detector) decide(now time.Time, a *actor, kind Kind, reason string, sco
 // Tick expires unanswered attempts (turning them into failures or stealth
 // evidence) and idle actors. Call it at least once a second.
 func (d *Detector) Tick(now time.Time) []Verdict {
+	if now.After(d.horizon) {
+		d.horizon = now
+	}
 	out := d.expireLookups(now, nil, false)
 	for d.ringLen > 0 {
 		it := d.ring[d.ringHead]

@@ -184,6 +184,25 @@ type lookupQueue struct {
 	head, n int
 }
 
+// LookupDue returns when the oldest lookup or ICMP request still waiting
+// fails unless answered: the caller should read the meters whose drops
+// would explain its silence as soon as that time has passed, then Tick with
+// the start of that reading, rather than wait for its next periodic tick.
+func (d *Detector) LookupDue() (time.Time, bool) {
+	var due time.Time
+	for i := range d.lookups.q {
+		r := &d.lookups.q[i]
+		if r.n == 0 {
+			continue
+		}
+		t := r.items[r.head].at.Add(min(lookupTimeouts[i], d.cfg.NoAnswerTimeout))
+		if due.IsZero() || t.Before(due) {
+			due = t
+		}
+	}
+	return due, !due.IsZero()
+}
+
 func (d *Detector) noteLookup(now time.Time, k flowKey) {
 	k = attemptKey(k)
 	pe, ok := d.pend[k]
@@ -224,6 +243,10 @@ func (d *Detector) expireLookups(now time.Time, out []Verdict, first bool) []Ver
 				continue // answered, or expired already
 			}
 			delete(d.pend, it.key)
+			if d.answerLost(pe, now) {
+				d.stats.Unknown++ // its answer may be a copy a meter dropped
+				continue
+			}
 			d.stats.Timeouts++
 			var v Verdict
 			var decided bool
@@ -244,8 +267,15 @@ func (d *Detector) expireLookups(now time.Time, out []Verdict, first bool) []Ver
 }
 
 // expireLookupsOne is expireLookups for Observe, which returns at most one
-// verdict: the rest wait for the next lookup or Tick.
+// verdict: the rest wait for the next lookup or Tick. Once Tick has been
+// called, silence is judged only up to its clock (the evidence horizon, see
+// Tick), never up to the time of the packet being observed: the answer the
+// lookup waited for may be a copy a meter dropped since, which the next
+// meter reading tells.
 func (d *Detector) expireLookupsOne(now time.Time) (Verdict, bool) {
+	if !d.horizon.IsZero() && d.horizon.Before(now) {
+		now = d.horizon
+	}
 	var buf [1]Verdict
 	if out := d.expireLookups(now, buf[:0], true); len(out) > 0 {
 		return out[0], true

@@ -37,16 +37,7 @@ func TestNewSwitchHoldsLittle(t *testing.T) {
 // pointer.
 func TestPacketInNewStationAllocs(t *testing.T) {
 	s := NewSwitch(Config{MaxHosts: 256})
-	pi := learnMiss(1)
-	p := ipPacket(macA, ipA)
-	out := make([]ofp.Message, 0, 8)
-	i := 0
-	step := func() {
-		p.EthSrc = [6]byte{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
-		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		out = s.PacketIn(t0.Add(time.Duration(i)*time.Microsecond), pi, p, out[:0])
-		i++
-	}
+	step, out := newStations(s)
 	for range 4 * 256 { // the tables are full and every station evicts one
 		step()
 	}
@@ -56,7 +47,7 @@ func TestPacketInNewStationAllocs(t *testing.T) {
 	if st := s.Stats(); st.Evictions == 0 {
 		t.Errorf("no station evicted: %+v", st)
 	}
-	fms := flowMods(t, out)
+	fms := flowMods(t, *out)
 	if len(fms) != 4 {
 		t.Fatalf("a new station into a full table sent %d flow-mods, want 2 deletes and 2 adds", len(fms))
 	}
@@ -68,16 +59,7 @@ func TestPacketInNewStationAllocs(t *testing.T) {
 // own.
 func TestRecycleReusesFlowMods(t *testing.T) {
 	s := NewSwitch(Config{MaxHosts: 256})
-	pi := learnMiss(1)
-	p := ipPacket(macA, ipA)
-	out := make([]ofp.Message, 0, 8)
-	i := 0
-	step := func() {
-		p.EthSrc = [6]byte{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
-		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		out = s.PacketIn(t0.Add(time.Duration(i)*time.Microsecond), pi, p, out[:0])
-		i++
-	}
+	step, out := newStations(s)
 	for range 4 * 256 {
 		step()
 		s.Recycle()
@@ -94,11 +76,11 @@ func TestRecycleReusesFlowMods(t *testing.T) {
 		t.Errorf("learning a new station with Recycle: %d bytes per packet-in, want (nearly) none", per)
 	}
 	step()
-	fms := flowMods(t, out)
+	fms := flowMods(t, *out)
 	if len(fms) != 4 {
 		t.Fatalf("sent %d flow-mods, want 4", len(fms))
 	}
-	learned := macOf(i - 1)
+	learned := macOf(4*256 + n) // the last step's station
 	var evicted [6]byte
 	copy(evicted[:], fms[0].Match.Fields[1].Value)
 	if evicted == learned {
@@ -114,4 +96,20 @@ func TestRecycleReusesFlowMods(t *testing.T) {
 
 func macOf(i int) [6]byte {
 	return [6]byte{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+}
+
+// newStations returns a step that sends s the learning miss of one more new
+// station (a new MAC and IPv4 address each time, a microsecond apart) and
+// the messages of the last step.
+func newStations(s *Switch) (step func(), out *[]ofp.Message) {
+	pi := learnMiss(1)
+	p := ipPacket(macA, ipA)
+	msgs := make([]ofp.Message, 0, 8)
+	i := 0
+	return func() {
+		p.EthSrc = macOf(i)
+		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		msgs = s.PacketIn(t0.Add(time.Duration(i)*time.Microsecond), pi, p, msgs[:0])
+		i++
+	}, &msgs
 }

@@ -789,16 +789,7 @@ func TestForget(t *testing.T) {
 // address index is full, the oldest address binding.
 func BenchmarkPacketInNewHostFull(b *testing.B) {
 	s := NewSwitch(Config{MaxHosts: 4096})
-	pi := learnMiss(1)
-	p := ipPacket(macA, ipA)
-	out := make([]ofp.Message, 0, 8)
-	i := 0
-	step := func() {
-		p.EthSrc = [6]byte{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
-		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		out = s.PacketIn(t0.Add(time.Duration(i)*time.Microsecond), pi, p, out[:0])
-		i++
-	}
+	step, _ := newStations(s)
 	for range 2 * 4096 {
 		step()
 	}

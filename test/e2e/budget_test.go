@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"portcullis/internal/policy"
 	"portcullis/internal/testenv"
 )
 
@@ -46,33 +47,11 @@ func budgetMetric(c *Controller, name string) float64 {
 
 // budgetMeterName names a meter id of ovs-ofctl meter-stats.
 func budgetMeterName(id string) string {
-	n, err := strconv.Atoi(id)
+	n, err := strconv.ParseUint(id, 10, 32)
 	if err != nil {
 		return id
 	}
-	switch base, port := n&^0xffff, n&0xffff; base {
-	case 0x10000:
-		return fmt.Sprintf("first-contact:%d", port)
-	case 0x20000:
-		return fmt.Sprintf("answer:%d", port)
-	case 0x30000, 0x40000:
-		return fmt.Sprintf("lookup:%d", port)
-	case 0x50000:
-		return fmt.Sprintf("hold:%d", port)
-	case 0x100000:
-		return fmt.Sprintf("stray-budget:%d", port)
-	case 0x110000:
-		return fmt.Sprintf("udp-budget:%d", port)
-	case 0x120000:
-		return fmt.Sprintf("icmp-budget:%d", port)
-	case 0x130000:
-		return fmt.Sprintf("other-budget:%d", port)
-	case 0x140000:
-		return fmt.Sprintf("refusal-budget:%d", port)
-	case 0x150000:
-		return fmt.Sprintf("reset-budget:%d", port)
-	}
-	return "watch-" + id
+	return policy.MeterName(uint32(n))
 }
 
 // BenchmarkBudgetDrops runs each burst from h1 on a fresh controller and

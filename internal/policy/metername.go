@@ -1,0 +1,33 @@
+package policy
+
+import (
+	"fmt"
+
+	"portcullis/internal/forward"
+)
+
+// MeterName names a meter the policy installs, by family and switch port
+// ("first-contact:3", "icmp-budget:3"), for logs, benchmarks and operators
+// reading ovs-ofctl meter-stats; a meter of no per-port family is "meter-ID"
+// (the watch meters of table 0).
+func MeterName(id uint32) string {
+	port := id & 0xffff
+	switch base := id &^ 0xffff; base {
+	case FirstContactMeterBase:
+		return fmt.Sprintf("first-contact:%d", port)
+	case forward.MeterReplyBase:
+		return fmt.Sprintf("answer:%d", port)
+	case LookupMeterBase:
+		return fmt.Sprintf("arp-lookup:%d", port)
+	case NDMeterBase:
+		return fmt.Sprintf("nd-lookup:%d", port)
+	case HoldMeterBase:
+		return fmt.Sprintf("hold:%d", port)
+	}
+	for c := BudgetClass(0); c < numBudgetClasses; c++ {
+		if id == BudgetMeter(port, c) {
+			return fmt.Sprintf("%s-budget:%d", c, port)
+		}
+	}
+	return fmt.Sprintf("meter-%d", id)
+}

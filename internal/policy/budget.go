@@ -188,10 +188,7 @@ func BudgetFlows(port uint32, cfg BudgetConfig) []ofp.Message {
 			continue
 		}
 		m := BudgetMeter(port, c)
-		msgs = append(msgs,
-			&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: m},
-			&ofp.MeterMod{Command: ofp.MeterAdd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
-				MeterID: m, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: cfg.Rate[c], BurstSize: max(cfg.Burst[c], 1)}}})
+		msgs = appendMeterReplace(msgs, m, cfg.Rate[c], max(cfg.Burst[c], 1))
 	}
 	for _, r := range budgetRules() {
 		if cfg.Rate[r.class] == 0 {

@@ -64,11 +64,7 @@ func FirstContactFlows(port uint32, cfg FirstContactConfig) []ofp.Message {
 		cfg.MaxLen = DefaultWatchMaxLen
 	}
 	meter := FirstContactMeterBase + port
-	msgs := []ofp.Message{
-		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: meter},
-		&ofp.MeterMod{Command: ofp.MeterAdd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
-			MeterID: meter, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: cfg.Rate, BurstSize: cfg.Burst}}},
-	}
+	msgs := appendMeterReplace(nil, meter, cfg.Rate, cfg.Burst)
 	var copyAct ofp.Action
 	if cfg.PlainController {
 		copyAct = forward.Output(ofp.PortController, cfg.MaxLen)

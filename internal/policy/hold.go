@@ -89,8 +89,7 @@ func firstContactMeter(cmd uint16, id uint32, cfg FirstContactConfig) *ofp.Meter
 	if cfg.Burst == 0 {
 		cfg.Burst = DefaultFirstContactBurst
 	}
-	return &ofp.MeterMod{Command: cmd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
-		MeterID: id, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: cfg.Rate, BurstSize: cfg.Burst}}}
+	return dropMeter(cmd, id, cfg.Rate, cfg.Burst)
 }
 
 // HoldConfig shapes a hold flow.

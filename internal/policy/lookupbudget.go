@@ -88,10 +88,7 @@ func LookupFlows(port uint32, cfg LookupConfig) []ofp.Message {
 	arp, nd := LookupMeterBase+port, NDMeterBase+port
 	var msgs []ofp.Message
 	for _, id := range [...]uint32{arp, nd} {
-		msgs = append(msgs,
-			&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: id},
-			&ofp.MeterMod{Command: ofp.MeterAdd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
-				MeterID: id, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: cfg.Rate, BurstSize: cfg.Burst}}})
+		msgs = appendMeterReplace(msgs, id, cfg.Rate, cfg.Burst)
 	}
 	copyAct := func(c Class) ofp.Action {
 		if cfg.PlainController {

@@ -98,11 +98,7 @@ func ReplyFlows(port uint32, cfg ReplyConfig) []ofp.Message {
 		cfg.MaxLen = DefaultWatchMaxLen
 	}
 	meter := ReplyMeter(port)
-	msgs := []ofp.Message{
-		&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: meter},
-		&ofp.MeterMod{Command: ofp.MeterAdd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
-			MeterID: meter, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: cfg.Rate, BurstSize: cfg.Burst}}},
-	}
+	msgs := appendMeterReplace(nil, meter, cfg.Rate, cfg.Burst)
 	instrs := []ofp.Instruction{forward.Apply(ControllerMetered(cfg.MaxLen, meter)), forward.Goto(forward.TableLearn)}
 	for _, r := range replyRules() {
 		msgs = append(msgs, &ofp.FlowMod{

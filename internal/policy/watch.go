@@ -271,14 +271,7 @@ func WatchFlows(cfg WatchConfig) []ofp.Message {
 	if !cfg.PlainController {
 		for c := ClassTCPProbe; c <= ClassFragment; c++ {
 			rate, burst := cfg.rate(c)
-			msgs = append(msgs,
-				&ofp.MeterMod{Command: ofp.MeterDelete, MeterID: c.Meter()},
-				&ofp.MeterMod{
-					Command: ofp.MeterAdd,
-					Flags:   ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
-					MeterID: c.Meter(),
-					Bands:   []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: rate, BurstSize: burst}},
-				})
+			msgs = appendMeterReplace(msgs, c.Meter(), rate, burst)
 		}
 	}
 	for _, r := range watchRules() {

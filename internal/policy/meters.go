@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"portcullis/internal/forward"
+	"portcullis/ofp"
 )
 
 // MeterName names a meter the policy installs, by family and switch port
@@ -30,4 +31,18 @@ func MeterName(id uint32) string {
 		}
 	}
 	return fmt.Sprintf("meter-%d", id)
+}
+
+// dropMeter is the one meter shape the policy installs: packets per second,
+// with a burst, counted, and one drop band at rate.
+func dropMeter(cmd uint16, id, rate, burst uint32) *ofp.MeterMod {
+	return &ofp.MeterMod{Command: cmd, Flags: ofp.MeterFlagPktps | ofp.MeterFlagBurst | ofp.MeterFlagStats,
+		MeterID: id, Bands: []ofp.MeterBand{{Type: ofp.MeterBandDrop, Rate: rate, BurstSize: burst}}}
+}
+
+// appendMeterReplace appends the delete and add that (re)install meter id as
+// a drop meter: the delete clears one a previous controller left with other
+// bands (an add of an existing meter fails).
+func appendMeterReplace(msgs []ofp.Message, id, rate, burst uint32) []ofp.Message {
+	return append(msgs, &ofp.MeterMod{Command: ofp.MeterDelete, MeterID: id}, dropMeter(ofp.MeterAdd, id, rate, burst))
 }

@@ -10,15 +10,19 @@
 // claims it, so a deposed leader cannot write to a switch after its
 // successor has.
 //
-// Fencing on the instance side: a leader that has not heard its lease
-// renewed for three quarters of the TTL steps down at once, before etcd can
-// expire the lease and elect someone else (etcd expires it a full TTL after
-// the last renewal it granted, which came before the reply we heard: safe
-// while a renewal's round trip stays under a quarter of the TTL). Half the
-// TTL was too eager on a loaded machine: one late keep-alive reply (they
-// come every third of the TTL) deposed a healthy leader. The instance then
-// campaigns again with a new lease. The switches fence too: a new master's
-// claim demotes the old one, whose writes they refuse from then on.
+// Fencing on the instance side: the node renews its lease every TTL/8 and
+// remembers when it sent the latest renewal etcd answered. etcd expires the
+// lease no earlier than a TTL after it received that renewal, so nobody else
+// can be elected before that send time plus the TTL. A leader whose lease
+// was last confirmed 3/4 of the TTL ago steps down at once (checked every
+// TTL/20), a quarter TTL before anyone else can win. Timing from the send,
+// not from the answer, keeps this safe however slow the answer was; renewing
+// often keeps it from firing on a healthy leader whose answers are late on a
+// loaded machine (the client library's keep-alive, every third of the TTL on
+// a half-second tick and timed by its answers, deposed healthy leaders: a
+// gap of 1.5 s between two answers was enough). The instance then campaigns
+// again with a new lease. The switches fence too: a new master's claim
+// demotes the old one, whose writes they refuse from then on.
 //
 // Members register PREFIX/members/NAME under their lease, so a dead
 // instance leaves the list when its lease expires.
@@ -36,6 +40,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -208,6 +213,7 @@ func errString(err error) string {
 // lease is lost or ctx ends.
 func (n *Node) term(ctx context.Context) error {
 	gctx, cancel := context.WithTimeout(ctx, time.Duration(n.ttl)*time.Second)
+	asked := time.Now()
 	lease, err := n.cli.Grant(gctx, int64(n.ttl))
 	cancel()
 	if err != nil {
@@ -217,20 +223,22 @@ func (n *Node) term(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait() // observe reports nothing after the term
 	defer stop()
-	ka, err := n.cli.KeepAlive(tctx, lease.ID)
-	if err != nil {
-		return fmt.Errorf("keep lease alive: %w", err)
+	// The lease's TTL as etcd granted it (etcd raises a TTL below its minimum).
+	ttl := time.Duration(max(lease.TTL, int64(n.ttl))) * time.Second
+	if lease.TTL > int64(n.ttl) {
+		n.log.Warn("cluster: etcd granted a longer lease than configured", "lease_ttl", time.Duration(n.ttl)*time.Second, "granted", ttl)
 	}
-	var lastOK atomic.Int64
-	lastOK.Store(time.Now().UnixNano())
+	// validFrom is the send time of the latest renewal etcd answered: etcd
+	// expires the lease no earlier than a TTL after it received that
+	// renewal, so no one else can be elected before validFrom + TTL.
+	var validFrom atomic.Int64
+	validFrom.Store(asked.UnixNano())
 	lost := make(chan struct{})
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		defer close(lost)
-		for r := range ka {
-			if r != nil {
-				lastOK.Store(time.Now().UnixNano())
-			}
-		}
+		n.renew(tctx, lease.ID, ttl, &validFrom)
 	}()
 	defer func() {
 		// Hand the role over at once when we stop on purpose.
@@ -255,10 +263,11 @@ func (n *Node) term(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); n.observe(tctx, el) }()
 
-	// A renewal older than 3/4 of the TTL means etcd may be about to expire the
-	// lease: a leader steps down before anyone else can be elected.
-	fence := time.Duration(n.ttl) * time.Second * 3 / 4
-	tick := time.NewTicker(fence / 5)
+	// A lease last confirmed valid 3/4 of the TTL ago (from the send time of
+	// the renewal etcd answered) may expire a quarter TTL from now: a leader
+	// steps down before anyone else can be elected.
+	fence := ttl * 3 / 4
+	tick := time.NewTicker(ttl / 20)
 	defer tick.Stop()
 	leading := false
 	// stepDown gives the role up before anything else (revoking the lease,
@@ -290,9 +299,38 @@ func (n *Node) term(ctx context.Context) error {
 				return stepDown(errors.New(why))
 			}
 		case <-tick.C:
-			if leading && time.Since(time.Unix(0, lastOK.Load())) > fence {
+			if leading && time.Since(time.Unix(0, validFrom.Load())) > fence {
 				return stepDown(fmt.Errorf("lease not renewed for %v", fence))
 			}
+		}
+	}
+}
+
+// renew keeps the lease alive with a renewal every TTL/8 (at least 100 ms)
+// and stores in validFrom the send time of each renewal etcd answered. The
+// send time, not the answer's arrival, is what bounds etcd's expiry: a slow
+// answer shortens the time this instance may still act, it does not
+// lengthen it. Frequent renewals keep validFrom young, so a late answer or
+// two on a loaded machine do not reach the fence (3/4 of the TTL). It
+// returns when the lease is gone (etcd says so: it expired) or ctx ends; an
+// unreachable etcd is retried until then, while the fence runs.
+func (n *Node) renew(ctx context.Context, id clientv3.LeaseID, ttl time.Duration, validFrom *atomic.Int64) {
+	every := max(ttl/8, 100*time.Millisecond)
+	for ctx.Err() == nil {
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, ttl)
+		_, err := n.cli.KeepAliveOnce(rctx, id)
+		cancel()
+		switch {
+		case err == nil:
+			validFrom.Store(sent.UnixNano())
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			n.log.Warn("cluster: etcd says our lease expired", "lease", fmt.Sprintf("%x", int64(id)))
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Until(sent.Add(every))):
 		}
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"portcullis/internal/cluster/clustertest"
 	"portcullis/internal/lab"
 	"portcullis/internal/testenv"
 )
@@ -27,7 +30,12 @@ func startEtcd(t *testing.T) *lab.Etcd {
 
 func client(t *testing.T, e *lab.Etcd) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, DialTimeout: 2 * time.Second,
+	return clientAt(t, e.Endpoint)
+}
+
+func clientAt(t *testing.T, endpoint string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second,
 		Logger: zap.NewNop(), DialKeepAliveTime: time.Second, DialKeepAliveTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -43,11 +51,37 @@ type instance struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	seen   chan Change
+
+	mu  sync.Mutex
+	log []timedChange // every change, with when the node reported it
+}
+
+type timedChange struct {
+	at time.Time
+	Change
+}
+
+// firstAt returns when in first reported role after since (zero if never).
+func (in *instance) firstAt(role Role, since time.Time) time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, c := range in.log {
+		if c.Role == role && c.at.After(since) {
+			return c.at
+		}
+	}
+	return time.Time{}
 }
 
 func join(t *testing.T, e *lab.Etcd, name string) *instance {
 	t.Helper()
-	cli := client(t, e)
+	return joinAt(t, e.Endpoint, name)
+}
+
+// joinAt joins through the etcd client URL endpoint (a proxy, for example).
+func joinAt(t *testing.T, endpoint, name string) *instance {
+	t.Helper()
+	cli := clientAt(t, endpoint)
 	n, err := New(cli, Options{Prefix: "/net1/", Name: name, API: "http://" + name, TTL: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +91,9 @@ func join(t *testing.T, e *lab.Etcd, name string) *instance {
 	go func() { defer close(in.done); n.Run(ctx) }()
 	go func() {
 		for c := range n.Changes() {
+			in.mu.Lock()
+			in.log = append(in.log, timedChange{time.Now(), c})
+			in.mu.Unlock()
 			in.seen <- c
 		}
 	}()
@@ -181,6 +218,40 @@ func TestLeaderCutOffStepsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaderOf(t, ins)
+}
+
+// A leader whose etcd link goes silent (a partition: no error, no answer)
+// stops leading before the instance that still reaches etcd is elected: the
+// fence (3/4 of the TTL from the last renewal etcd answered) comes before
+// the lease can expire. Once the link is back it follows the new leader.
+func TestPartitionedLeaderStepsDownFirst(t *testing.T) {
+	e := startEtcd(t)
+	p, err := clustertest.NewProxy(strings.TrimPrefix(e.Endpoint, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	a := joinAt(t, "http://"+p.Addr(), "a")
+	waitRole(t, a, Leader, "")
+	b := join(t, e, "b")
+	waitRole(t, b, Follower, "a")
+	gen := a.node.Current().Generation
+
+	cut := time.Now()
+	p.Cut()
+	nb := waitRole(t, b, Leader, "")
+	down, up := a.firstAt(Follower, cut), b.firstAt(Leader, cut)
+	if down.IsZero() {
+		t.Fatalf("a still leads with its etcd link cut, and b leads too")
+	}
+	if !down.Before(up) {
+		t.Fatalf("a stepped down %v after the cut, b was elected %v after it: two leaders at once", down.Sub(cut), up.Sub(cut))
+	}
+	if nb.Generation <= gen {
+		t.Errorf("b's generation %d, a's was %d: want a larger one", nb.Generation, gen)
+	}
+	p.Heal()
+	waitRole(t, a, Follower, "b")
 }
 
 func TestNameChecked(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"portcullis/internal/api"
+	"portcullis/internal/cluster/clustertest"
 	"portcullis/internal/lab"
 	"portcullis/internal/testenv"
 )
@@ -29,6 +30,8 @@ type haEnv struct {
 	etcd *lab.Etcd
 	args map[*Controller][]string // each instance's flags, for restarts
 	ctl  [2]*Controller
+	// link is each instance's path to etcd (by name): a proxy that can cut it.
+	link map[string]*clustertest.Proxy
 }
 
 func haStart(t testing.TB) *haEnv {
@@ -40,13 +43,20 @@ func haStart(t testing.TB) *haEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(et.Kill)
-	e := &haEnv{scanEnv: &scanEnv{t: t, dir: t.TempDir()}, etcd: et, args: map[*Controller][]string{}}
+	e := &haEnv{scanEnv: &scanEnv{t: t, dir: t.TempDir()}, etcd: et, args: map[*Controller][]string{},
+		link: map[string]*clustertest.Proxy{}}
 	if err := os.WriteFile(filepath.Join(e.dir, "services.py"), []byte(scanServices), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for i, name := range []string{"a", "b"} {
+		p, err := clustertest.NewProxy(strings.TrimPrefix(et.Endpoint, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		e.link[name] = p
 		args := []string{"--state-dir", t.TempDir(), "--grace", "0", "--api-token", scanToken,
-			"--etcd-endpoints", et.Endpoint, "--etcd-prefix", fmt.Sprintf("/e2e-ha-%d/", os.Getpid()), "--cluster-name", name}
+			"--etcd-endpoints", "http://" + p.Addr(), "--etcd-prefix", fmt.Sprintf("/e2e-ha-%d/", os.Getpid()), "--cluster-name", name}
 		c := StartController(t, args...)
 		e.ctl[i], e.args[c] = c, args
 	}
@@ -297,9 +307,10 @@ func TestHA(t *testing.T) {
 	})
 
 	t.Run("PartitionedLeader", func(t *testing.T) {
-		// etcd is gone (killed): the leader cannot renew its lease and steps down within half
-		// the TTL, says so, and writes nothing more; the block flows stay in the switch. etcd
-		// back: a leader again.
+		// The leader's link to etcd goes silent (a partition: no error, no answer) while the
+		// follower still reaches etcd. The leader stops leading before the follower is elected,
+		// says so (log, leader_lost), and the follower takes the bridge with every block flow
+		// still in it. The link back: the old leader follows.
 		ip := e.L.Host(4).IP.String()
 		code, body := haPost(t, leader, "POST", "/api/v1/blocks", map[string]string{"ip": ip, "duration": "1h"})
 		if code != http.StatusCreated {
@@ -309,32 +320,60 @@ func TestHA(t *testing.T) {
 		for !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		e.etcd.Kill()
-		deadline = time.Now().Add(15 * time.Second)
-		for haCluster(t, leader).Role == "leader" {
+		old, other := leader, follower
+		cut := time.Now()
+		e.link[haCluster(t, old).Name].Cut()
+		deadline = time.Now().Add(20 * time.Second)
+		for e.bridgeMaster(t) != other.Target {
 			if time.Now().After(deadline) {
-				t.Fatalf("the leader still leads 15s after etcd died")
+				t.Fatalf("the follower is not master 20s after the leader's etcd link was cut: old %+v, other %+v",
+					haCluster(t, old), haCluster(t, other))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if !strings.Contains(leader.Logs(), "leader lost") {
-			t.Errorf("the leader's log does not say it stopped leading")
+		lost, ok1 := haLogAfter(old.Logs(), "cluster: leader lost: this instance writes to no switch from now on", cut)
+		won, ok2 := haLogAfter(other.Logs(), "cluster: elected leader", cut)
+		switch {
+		case !ok1:
+			t.Errorf("the cut-off leader's log does not say it stopped leading:\n%s", grepLines(old.Logs(), "cluster"))
+		case !ok2:
+			t.Errorf("the new leader's log does not say it was elected:\n%s", grepLines(other.Logs(), "cluster"))
+		case !lost.Before(won):
+			t.Errorf("the cut-off leader stopped leading %v after the cut, the other was elected %v after it: two leaders",
+				lost.Sub(cut), won.Sub(cut))
 		}
-		if len(scanEvents(t, leader, "leader_lost")) == 0 {
-			t.Errorf("no leader_lost event")
+		if cl := haCluster(t, old); cl.Role != "follower" || cl.Master != 0 {
+			t.Errorf("the cut-off instance: role %s, master of %d switches; want a follower master of none", cl.Role, cl.Master)
+		}
+		if len(scanEvents(t, old, "leader_lost")) == 0 {
+			t.Errorf("no leader_lost event on the cut-off instance")
 		}
 		if !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) {
-			t.Errorf("the block flow went with the leader")
+			t.Errorf("the block flow is gone after the takeover")
 		}
-		if err := e.etcd.Restart(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		e.link[haCluster(t, old).Name].Heal()
 		leader, follower = e.waitLeader(t)
+		if leader != other {
+			t.Errorf("the instance cut off leads again after the link came back; want the other")
+		}
 		if !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) {
-			t.Errorf("the block flow is gone after etcd came back")
+			t.Errorf("the block flow is gone after the link came back")
 		}
 		e.liftAll(t, leader)
 	})
+}
+
+// haLogAfter returns the time of the first log line with message msg after since.
+func haLogAfter(logs, msg string, since time.Time) (time.Time, bool) {
+	for _, m := range persistLogTime.FindAllStringSubmatch(logs, -1) {
+		if m[2] != msg {
+			continue
+		}
+		if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil && ts.After(since) {
+			return ts, true
+		}
+	}
+	return time.Time{}, false
 }
 
 var haMatch = regexp.MustCompile(`priority=40000\S*`)

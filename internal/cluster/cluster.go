@@ -349,6 +349,24 @@ func (n *Node) StepDown(why string) {
 	}
 }
 
+// Leads asks etcd (a linearizable read) whether this instance still leads
+// with generation gen: its election key is the oldest under the election
+// prefix. A leader told by a switch that someone newer holds it asks this
+// before it gives the role up: a deposed leader is told no (its key expired
+// with its lease, or a newer one is first); a leader etcd still backs need
+// not give the whole cluster up for one switch that says otherwise.
+func (n *Node) Leads(ctx context.Context, gen uint64) (bool, error) {
+	r, err := n.cli.Get(ctx, n.electionPrefix()+"/", clientv3.WithFirstCreate()...) // linearizable
+	if err != nil {
+		return false, fmt.Errorf("cluster: read the election: %w", err)
+	}
+	if len(r.Kvs) == 0 {
+		return false, nil
+	}
+	kv := r.Kvs[0]
+	return string(kv.Value) == n.o.Name && uint64(kv.CreateRevision) == gen, nil
+}
+
 // observe follows who leads while this instance does not.
 func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
 	for r := range el.Observe(ctx) {

@@ -62,7 +62,14 @@ type haState struct {
 
 type haSess struct {
 	claimed bool // set up as this instance's (master) switch
+	// refusing is set while a refusal of this switch is looked into (refused), so a burst of
+	// OFPBRC_IS_SLAVE errors costs one etcd read.
+	refusing bool
 }
+
+// refusedRetry is how long a leader leaves a switch alone that refused it while etcd says it
+// leads, before it asks that switch again.
+const refusedRetry = 10 * time.Second
 
 // roleTimeout bounds a role request's reply.
 const roleTimeout = 5 * time.Second
@@ -233,7 +240,7 @@ func (c *Controller) claim(s *ofconn.Session, gen uint64) {
 	if err != nil {
 		var oe *ofp.Error
 		if errors.As(err, &oe) && oe.ErrType == ofp.ErrTypeRoleRequestFailed {
-			c.stepDown(s, fmt.Sprintf("switch %s refused master for generation %d: %s", fmtDPID(s.DPID()), gen, oe))
+			c.refused(s, gen, fmt.Sprintf("switch %s refused master for generation %d: %s", fmtDPID(s.DPID()), gen, oe))
 			return
 		}
 		log.Warn("cluster: master role request failed", "generation", gen, "err", err)
@@ -241,7 +248,7 @@ func (c *Controller) claim(s *ofconn.Session, gen uint64) {
 	}
 	rr, ok := m.(*ofp.RoleReply)
 	if !ok || rr.Role != ofp.ControllerRoleMaster {
-		c.stepDown(s, fmt.Sprintf("switch %s did not make us master for generation %d (reply %v)", fmtDPID(s.DPID()), gen, m))
+		c.refused(s, gen, fmt.Sprintf("switch %s did not make us master for generation %d (reply %v)", fmtDPID(s.DPID()), gen, m))
 		return
 	}
 	h := c.ha
@@ -268,7 +275,65 @@ func (c *Controller) slave(s *ofconn.Session, gen uint64) {
 	}
 }
 
-// stepDown gives up the leadership because a switch said another instance is master.
+// refused handles a switch that will not take this instance as master: OFPRRFC_STALE, a role
+// reply that is not MASTER, or OFPBRC_IS_SLAVE for a write. It asks etcd whether this instance
+// still leads with gen. A deposed leader (etcd says no, or cannot say) steps down and says so.
+// A leader etcd still backs does not give the cluster up because one switch says otherwise: any
+// program that reaches the OpenFlow port can play a switch that answers SLAVE or STALE, and a
+// switch that saw a generation from another etcd (a new, empty one) refuses every generation of
+// this one. That switch is left alone (released: nothing more is written to it) and asked
+// again in refusedRetry; the log says why. It runs in its own goroutine.
+func (c *Controller) refused(s *ofconn.Session, gen uint64, why string) {
+	h := c.ha
+	h.mu.Lock()
+	st := h.sessions[s]
+	if st == nil || st.refusing || !h.leader || h.gen != gen {
+		h.mu.Unlock()
+		return // gone, being looked into, or the role changed meanwhile
+	}
+	st.refusing = true
+	h.mu.Unlock()
+	go func() {
+		defer func() {
+			h.mu.Lock()
+			st.refusing = false
+			h.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(c.runCtx, roleTimeout)
+		leads, err := h.node.Leads(ctx, gen)
+		cancel()
+		if err != nil || !leads {
+			if err != nil {
+				why += " (and etcd could not confirm our leadership: " + err.Error() + ")"
+			}
+			c.stepDown(s, why)
+			return
+		}
+		c.log.Warn("cluster: a switch refuses this instance as master, but etcd says it leads at this generation: "+
+			"that switch is left alone and asked again later (a switch or program that lies, or a switch that saw a "+
+			"generation of another etcd)", "dpid", fmtDPID(s.DPID()), "generation", gen, "why", why, "retry", refusedRetry)
+		h.mu.Lock()
+		if st.claimed {
+			st.claimed = false
+			c.release(s)
+		}
+		h.mu.Unlock()
+		select {
+		case <-c.runCtx.Done():
+			return
+		case <-time.After(refusedRetry):
+		}
+		h.mu.Lock()
+		again := h.leader && h.gen == gen && h.sessions[s] == st && !st.claimed
+		h.mu.Unlock()
+		if again {
+			c.claim(s, gen)
+		}
+	}()
+}
+
+// stepDown gives up the leadership because a switch said another instance is master and etcd
+// did not say otherwise.
 func (c *Controller) stepDown(s *ofconn.Session, why string) {
 	c.log.Warn("cluster: stepping down: "+why, "dpid", fmtDPID(s.DPID()))
 	if n := c.ha.node; n != nil {
@@ -283,7 +348,10 @@ func (c *Controller) haSwitchError(s *ofconn.Session, e *ofp.Error) {
 		return
 	}
 	if (e.ErrType == ofp.ErrTypeBadRequest && e.Code == ofp.BadRequestIsSlave) || e.ErrType == ofp.ErrTypeRoleRequestFailed {
-		c.stepDown(s, fmt.Sprintf("switch %s refused a write: %s (another instance is its master)", fmtDPID(s.DPID()), e))
+		c.ha.mu.Lock()
+		gen := c.ha.gen
+		c.ha.mu.Unlock()
+		c.refused(s, gen, fmt.Sprintf("switch %s refused a write: %s (another instance is its master)", fmtDPID(s.DPID()), e))
 	}
 }
 

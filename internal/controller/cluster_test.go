@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"portcullis/internal/api"
 	"portcullis/internal/lab"
 	"portcullis/internal/ofconn/ofconntest"
@@ -233,8 +235,9 @@ func TestClusterLeaderFollowerFailover(t *testing.T) {
 	}
 }
 
-// A switch that has seen a newer generation than the leader's refuses it (OFPRRFC_STALE): the
-// leader steps down, says so, and sets nothing up.
+// A switch that has seen a newer generation than the leader's refuses it (OFPRRFC_STALE), and
+// etcd no longer backs the leader (its election key is gone, as when its lease expired and
+// another instance won): the leader steps down, says so, and sets nothing up.
 func TestClusterStaleLeaderStepsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
@@ -242,16 +245,63 @@ func TestClusterStaleLeaderStepsDown(t *testing.T) {
 	e := startEtcd(t)
 	a := startMember(t, e, "a")
 	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: []string{e.Endpoint}, Prefix: a.c.cfg.Store.Etcd.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Client().Delete(t.Context(), a.c.cfg.Store.Etcd.Prefix+"election/", clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
 	rs := newRoleSwitch()
-	rs.seen, rs.maxGen = true, 1<<40 // another controller claimed it with a far newer generation
+	rs.seen, rs.maxGen = true, 1<<40 // the instance that won claimed it with a newer generation
 	fs := a.dialRole(rs, 7, 2)
 	eventually(t, "a steps down", func() bool { return len(a.events("leader_lost")) > 0 })
-	if !strings.Contains(a.logs.String(), "refused master") {
-		t.Errorf("the log does not say why a stepped down")
+	if !strings.Contains(a.logs.String(), "stepping down: switch 0000000000000007 refused master") {
+		t.Errorf("the log does not say why a stepped down:\n%s", a.logs.String())
 	}
 	for _, r := range fs.recorded(0) {
 		if r.Header.Type == ofp.TypeFlowMod {
 			t.Fatalf("a stale leader wrote to the switch: %s", describe(fs.recorded(0)))
+		}
+	}
+}
+
+// A switch that refuses the leader (it answers STALE: it lies, or it saw a generation of
+// another etcd) while etcd says the leader leads does not depose it: the leader stays, keeps
+// its other switch set up, writes nothing to the one that refused, says so in its log, and the
+// follower stays a follower.
+func TestClusterLyingSwitchDoesNotDepose(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	e := startEtcd(t)
+	a := startMember(t, e, "a")
+	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	b := startMember(t, e, "b")
+	eventually(t, "b follows a", func() bool { return b.cluster().Leader == "a" })
+	honest := newRoleSwitch()
+	ha := a.dialRole(honest, 1, 2)
+	b.dialRole(honest, 1, 2)
+	liar := newRoleSwitch()
+	liar.seen, liar.maxGen = true, 1<<40
+	la := a.dialRole(liar, 2, 2)
+	ha.waitFor(0, "the leader's block-flow dump on the honest switch", isBlockFlowsRequest)
+	eventually(t, "a says the liar refused it", func() bool {
+		return strings.Contains(a.logs.String(), "a switch refuses this instance as master, but etcd says it leads")
+	})
+	if c := a.cluster(); c.Role != "leader" || c.Master != 1 {
+		t.Errorf("a after the liar's refusal: role %s, master of %d; want the leader, master of the honest switch", c.Role, c.Master)
+	}
+	if c := b.cluster(); c.Role != "follower" || c.Leader != "a" {
+		t.Errorf("b after the liar's refusal: role %s, leader %q; want a follower of a", c.Role, c.Leader)
+	}
+	if n := len(a.events("leader_lost")); n != 0 {
+		t.Errorf("a published %d leader_lost events", n)
+	}
+	for _, r := range la.recorded(0) {
+		if r.Header.Type == ofp.TypeFlowMod || r.Header.Type == ofp.TypeMeterMod {
+			t.Fatalf("the leader wrote to the switch that refused it: %s", describe(la.recorded(0)))
 		}
 	}
 }

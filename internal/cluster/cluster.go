@@ -3,9 +3,9 @@
 //
 // Each instance holds a lease (the TTL of Options) and campaigns in an etcd
 // election under PREFIX/election. The winner is the leader; its generation
-// is the create revision of its election key, so every election yields a
-// larger one, the generation_id the leader sends switches in
-// OFPT_ROLE_REQUEST MASTER. A switch refuses a master request with a smaller
+// is the create revision of its election key plus the generation base kept
+// in etcd (see Raise), so every election yields a larger one, the
+// generation_id the leader sends switches in OFPT_ROLE_REQUEST MASTER. A switch refuses a master request with a smaller
 // generation (OFPRRFC_STALE) and demotes the old master when a new one
 // claims it, so a deposed leader cannot write to a switch after its
 // successor has.
@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,8 @@ type Node struct {
 	ttl int // seconds
 
 	changes chan Change
-	resign  chan string // StepDown's reasons
+	resign  chan string   // StepDown's reasons
+	raise   chan raiseReq // Raise's requests
 
 	mu     sync.Mutex
 	cur    Change
@@ -133,7 +135,8 @@ func New(cli *clientv3.Client, o Options) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{cli: cli, o: o, log: log, ttl: ttl, changes: make(chan Change, 8), resign: make(chan string, 1)}, nil
+	return &Node{cli: cli, o: o, log: log, ttl: ttl, changes: make(chan Change, 8), resign: make(chan string, 1),
+		raise: make(chan raiseReq)}, nil
 }
 
 // Changes delivers this instance's role changes, in order. Every instance
@@ -154,12 +157,13 @@ func (n *Node) Current() Change {
 func (n *Node) set(ctx context.Context, c Change) {
 	n.mu.Lock()
 	same := n.cur.Role == c.Role && n.cur.Generation == c.Generation && n.cur.Leader == c.Leader
+	elected := c.Role == Leader && n.cur.Role != Leader
 	n.cur = c
 	n.mu.Unlock()
 	if same {
 		return
 	}
-	if c.Role == Leader {
+	if elected {
 		n.elections.Add(1)
 	}
 	select {
@@ -169,6 +173,7 @@ func (n *Node) set(ctx context.Context, c Change) {
 }
 
 func (n *Node) electionPrefix() string { return n.o.Prefix + "election" }
+func (n *Node) baseKey() string        { return n.o.Prefix + "generation-base" }
 func (n *Node) memberKey(name string) string {
 	return n.o.Prefix + "members/" + name
 }
@@ -274,7 +279,7 @@ func (n *Node) term(ctx context.Context) error {
 	// which may wait on an unreachable etcd) happens.
 	stepDown := func(err error) error {
 		if leading {
-			n.set(ctx, Change{Role: Follower, Generation: uint64(el.Rev()), Why: "stepped down: " + err.Error()})
+			n.set(ctx, Change{Role: Follower, Generation: n.Current().Generation, Why: "stepped down: " + err.Error()})
 			n.log.Warn("cluster: stepped down", "name", n.o.Name, "err", err)
 		}
 		return err
@@ -289,8 +294,14 @@ func (n *Node) term(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("campaign: %w", err)
 			}
+			bctx, cancel := context.WithTimeout(tctx, ttl/4) // the fence waits meanwhile
+			base, _, err := n.readBase(bctx)
+			cancel()
+			if err != nil {
+				return err
+			}
 			leading = true
-			gen := uint64(el.Rev())
+			gen := base + uint64(el.Rev())
 			n.setLeader(n.o.Name)
 			n.set(tctx, Change{Role: Leader, Generation: gen, Leader: n.o.Name, Why: "won the election"})
 			n.log.Info("cluster: elected leader", "name", n.o.Name, "generation", gen)
@@ -298,6 +309,19 @@ func (n *Node) term(ctx context.Context) error {
 			if leading {
 				return stepDown(errors.New(why))
 			}
+		case rq := <-n.raise:
+			if !leading {
+				rq.done <- errors.New("cluster: not the leader")
+				continue
+			}
+			rctx, cancel := context.WithTimeout(tctx, ttl/4) // the fence waits meanwhile
+			gen, err := n.raiseBase(rctx, el, rq)
+			cancel()
+			if err == nil && gen != n.Current().Generation {
+				n.set(tctx, Change{Role: Leader, Generation: gen, Leader: n.o.Name, Why: rq.why})
+				n.log.Warn("cluster: generation raised past a switch's", "name", n.o.Name, "generation", gen, "switch_generation", rq.switchGen)
+			}
+			rq.done <- err
 		case <-tick.C:
 			if leading && time.Since(time.Unix(0, validFrom.Load())) > fence {
 				return stepDown(fmt.Errorf("lease not renewed for %v", fence))
@@ -335,6 +359,100 @@ func (n *Node) renew(ctx context.Context, id clientv3.LeaseID, ttl time.Duration
 	}
 }
 
+// ---- the generation base ----
+//
+// A switch remembers the largest generation_id it was claimed with and refuses
+// smaller ones (OFPRRFC_STALE). etcd's revisions start again at 1 in a new,
+// empty etcd, so the switches of a cluster moved to a new etcd would refuse
+// every leader of it. The generation is therefore the election key's create
+// revision plus a base kept in etcd (PREFIX/generation-base, 0 when absent),
+// which only the leader raises (Raise) when a switch says it has seen a newer
+// generation and etcd says no leader has one. Every generation of one etcd
+// keeps growing with every election; comparisons are modulo 2^64, as the
+// switches make them.
+
+type raiseReq struct {
+	gen, switchGen uint64
+	why            string
+	done           chan error
+}
+
+// maxRaise bounds one raise: a switch that claims a generation further ahead
+// is not followed (a liar could otherwise push the generation half way round
+// 2^64, where every other switch would see it as older).
+const maxRaise = 1 << 62
+
+// readBase returns the generation base and its key's mod revision (0: absent).
+func (n *Node) readBase(ctx context.Context) (uint64, int64, error) {
+	r, err := n.cli.Get(ctx, n.baseKey())
+	if err != nil {
+		return 0, 0, fmt.Errorf("cluster: read the generation base: %w", err)
+	}
+	if len(r.Kvs) == 0 {
+		return 0, 0, nil
+	}
+	b, err := strconv.ParseUint(string(r.Kvs[0].Value), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cluster: generation base %q: %w", r.Kvs[0].Value, err)
+	}
+	return b, r.Kvs[0].ModRevision, nil
+}
+
+// raiseBase writes a base that puts this leader's generation one past
+// rq.switchGen, if this instance still holds its election key and nobody
+// changed the base meanwhile. It returns the leader's generation.
+func (n *Node) raiseBase(ctx context.Context, el *concurrency.Election, rq raiseReq) (uint64, error) {
+	base, mod, err := n.readBase(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rev := uint64(el.Rev())
+	gen := base + rev
+	if gen != rq.gen {
+		return gen, nil // raised already (another switch said the same)
+	}
+	ahead := rq.switchGen - gen
+	if int64(ahead) <= 0 {
+		return gen, fmt.Errorf("cluster: the switch's generation %d is not ahead of ours (%d)", rq.switchGen, gen)
+	}
+	if ahead >= maxRaise {
+		return gen, fmt.Errorf("cluster: the switch's generation %d is %d ahead of ours (%d), more than 2^62: not followed", rq.switchGen, ahead, gen)
+	}
+	nb := base + ahead + 1
+	r, err := n.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
+		clientv3.Compare(clientv3.ModRevision(n.baseKey()), "=", mod),
+	).Then(clientv3.OpPut(n.baseKey(), strconv.FormatUint(nb, 10))).Commit()
+	if err != nil {
+		return gen, fmt.Errorf("cluster: write the generation base: %w", err)
+	}
+	if !r.Succeeded {
+		return gen, errors.New("cluster: the generation base changed, or this instance no longer leads")
+	}
+	return nb + rev, nil
+}
+
+// Raise asks the leader to raise its generation past switchGen, the
+// generation a switch says it has seen when it refused gen as stale, once
+// etcd has said this instance leads with gen (Leads). On success the new
+// generation comes as a Change (Leader, same leader, larger generation). It
+// fails on a follower, when the leadership or the base changed meanwhile,
+// and when switchGen is 2^62 or more ahead.
+func (n *Node) Raise(ctx context.Context, gen, switchGen uint64, why string) error {
+	rq := raiseReq{gen: gen, switchGen: switchGen, why: why, done: make(chan error, 1)}
+	select {
+	case n.raise <- rq:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-rq.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // StepDown gives up the leadership (when a switch says another controller
 // holds a newer generation, for example): the lease is revoked so another
 // instance can win, and this one campaigns again with a new lease. It does
@@ -356,30 +474,56 @@ func (n *Node) StepDown(why string) {
 // with its lease, or a newer one is first); a leader etcd still backs need
 // not give the whole cluster up for one switch that says otherwise.
 func (n *Node) Leads(ctx context.Context, gen uint64) (bool, error) {
-	r, err := n.cli.Get(ctx, n.electionPrefix()+"/", clientv3.WithFirstCreate()...) // linearizable
+	r, err := n.cli.Txn(ctx).Then( // linearizable, both at one revision
+		clientv3.OpGet(n.electionPrefix()+"/", clientv3.WithFirstCreate()...),
+		clientv3.OpGet(n.baseKey())).Commit()
 	if err != nil {
 		return false, fmt.Errorf("cluster: read the election: %w", err)
 	}
-	if len(r.Kvs) == 0 {
+	el, bk := r.Responses[0].GetResponseRange().Kvs, r.Responses[1].GetResponseRange().Kvs
+	if len(el) == 0 {
 		return false, nil
 	}
-	kv := r.Kvs[0]
-	return string(kv.Value) == n.o.Name && uint64(kv.CreateRevision) == gen, nil
+	var base uint64
+	if len(bk) > 0 {
+		if base, err = strconv.ParseUint(string(bk[0].Value), 10, 64); err != nil {
+			return false, fmt.Errorf("cluster: generation base %q: %w", bk[0].Value, err)
+		}
+	}
+	return string(el[0].Value) == n.o.Name && base+uint64(el[0].CreateRevision) == gen, nil
 }
 
 // observe follows who leads while this instance does not.
+// A raised generation base changes the leader's generation too.
 func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
-	for r := range el.Observe(ctx) {
-		if len(r.Kvs) == 0 {
-			continue
+	leaders := el.Observe(ctx)
+	bases := n.cli.Watch(ctx, n.baseKey())
+	var name string
+	var rev int64
+	for {
+		select {
+		case r, ok := <-leaders:
+			if !ok {
+				return
+			}
+			if len(r.Kvs) == 0 {
+				continue
+			}
+			name, rev = string(r.Kvs[0].Value), r.Kvs[0].CreateRevision
+			n.setLeader(name)
+		case _, ok := <-bases:
+			if !ok {
+				bases = nil // ctx ended or the watch was cancelled: the next leader change reads the base
+			}
 		}
-		name := string(r.Kvs[0].Value)
-		n.setLeader(name)
-		if name == n.o.Name {
-			continue // our own win is reported by the campaign
+		if name == "" || name == n.o.Name {
+			continue // our own win and raises are reported by the term
 		}
-		gen := uint64(r.Kvs[0].CreateRevision)
-		n.set(ctx, Change{Role: Follower, Generation: gen, Leader: name, Why: name + " leads"})
+		base, _, err := n.readBase(ctx)
+		if err != nil {
+			n.log.Warn("cluster: following without the generation base", "err", err)
+		}
+		n.set(ctx, Change{Role: Follower, Generation: base + uint64(rev), Leader: name, Why: name + " leads"})
 	}
 }
 

@@ -184,15 +184,18 @@ func (c *Controller) onRole(ch cluster.Change) {
 	h := c.ha
 	leader := ch.Role == cluster.Leader
 	h.mu.Lock()
-	was, prevLeader := h.leader, h.leaderOf
+	was, prevLeader, oldGen := h.leader, h.leaderOf, h.gen
 	h.leader, h.gen, h.leaderOf = leader, ch.Generation, ch.Leader
 	h.isLeader.Store(leader)
 	h.genNow.Store(ch.Generation)
-	var claim, slave []*ofconn.Session
+	raised := leader && was && ch.Generation != oldGen // Node.Raise: claim every switch again
+	var claim, reclaim, slave []*ofconn.Session
 	for s, st := range h.sessions {
 		switch {
 		case leader && !st.claimed:
 			claim = append(claim, s)
+		case raised:
+			reclaim = append(reclaim, s)
 		case !leader && st.claimed:
 			st.claimed = false
 			c.release(s)
@@ -217,9 +220,15 @@ func (c *Controller) onRole(ch cluster.Change) {
 		c.bus.Publish(event.Event{Type: event.LeaderLost, Reason: ch.Why, Message: h.name + " stopped leading: " + ch.Why})
 	case !leader:
 		c.log.Info("cluster: following", "leader", ch.Leader, "generation", ch.Generation)
+	case raised:
+		c.log.Warn("cluster: generation raised: claiming every switch again", "name", h.name, "generation", ch.Generation,
+			"was", oldGen, "why", ch.Why)
 	}
 	for _, s := range claim {
 		go c.claim(s, ch.Generation)
+	}
+	for _, s := range reclaim {
+		go c.reclaim(s, ch.Generation)
 	}
 	if ch.Generation != 0 {
 		for _, s := range slave {
@@ -240,7 +249,8 @@ func (c *Controller) claim(s *ofconn.Session, gen uint64) {
 	if err != nil {
 		var oe *ofp.Error
 		if errors.As(err, &oe) && oe.ErrType == ofp.ErrTypeRoleRequestFailed {
-			c.refused(s, gen, fmt.Sprintf("switch %s refused master for generation %d: %s", fmtDPID(s.DPID()), gen, oe))
+			c.refused(s, gen, oe.Code == ofp.RoleRequestFailedStale,
+				fmt.Sprintf("switch %s refused master for generation %d: %s", fmtDPID(s.DPID()), gen, oe))
 			return
 		}
 		log.Warn("cluster: master role request failed", "generation", gen, "err", err)
@@ -248,7 +258,7 @@ func (c *Controller) claim(s *ofconn.Session, gen uint64) {
 	}
 	rr, ok := m.(*ofp.RoleReply)
 	if !ok || rr.Role != ofp.ControllerRoleMaster {
-		c.refused(s, gen, fmt.Sprintf("switch %s did not make us master for generation %d (reply %v)", fmtDPID(s.DPID()), gen, m))
+		c.refused(s, gen, false, fmt.Sprintf("switch %s did not make us master for generation %d (reply %v)", fmtDPID(s.DPID()), gen, m))
 		return
 	}
 	h := c.ha
@@ -261,6 +271,25 @@ func (c *Controller) claim(s *ofconn.Session, gen uint64) {
 	st.claimed = true
 	log.Info("cluster: master of the switch", "generation", gen)
 	c.setUp(s)
+}
+
+// reclaim asks a switch this instance is master of to take it as master for its new, raised
+// generation (Node.Raise); the switch stays set up.
+func (c *Controller) reclaim(s *ofconn.Session, gen uint64) {
+	ctx, cancel := context.WithTimeout(c.runCtx, roleTimeout)
+	defer cancel()
+	m, err := s.Request(ctx, &ofp.RoleRequest{Role: ofp.ControllerRoleMaster, GenerationID: gen})
+	c.m.countMessage(ofp.TypeRoleRequest, dirOut)
+	var oe *ofp.Error
+	switch rr, ok := m.(*ofp.RoleReply); {
+	case errors.As(err, &oe) && oe.ErrType == ofp.ErrTypeRoleRequestFailed:
+		c.refused(s, gen, oe.Code == ofp.RoleRequestFailedStale,
+			fmt.Sprintf("switch %s refused master for generation %d: %s", fmtDPID(s.DPID()), gen, oe))
+	case err != nil:
+		s.Logger().Warn("cluster: master role request failed", "generation", gen, "err", err)
+	case !ok || rr.Role != ofp.ControllerRoleMaster:
+		c.refused(s, gen, false, fmt.Sprintf("switch %s did not make us master for generation %d (reply %v)", fmtDPID(s.DPID()), gen, m))
+	}
 }
 
 // slave tells the switch this instance is a slave: it sends no packet-ins and refuses our writes.
@@ -283,7 +312,7 @@ func (c *Controller) slave(s *ofconn.Session, gen uint64) {
 // switch that saw a generation from another etcd (a new, empty one) refuses every generation of
 // this one. That switch is left alone (released: nothing more is written to it) and asked
 // again in refusedRetry; the log says why. It runs in its own goroutine.
-func (c *Controller) refused(s *ofconn.Session, gen uint64, why string) {
+func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why string) {
 	h := c.ha
 	h.mu.Lock()
 	st := h.sessions[s]
@@ -309,6 +338,9 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, why string) {
 			c.stepDown(s, why)
 			return
 		}
+		if stale && c.raise(s, gen, why) {
+			return // the raised generation's change claims the switch again
+		}
 		c.log.Warn("cluster: a switch refuses this instance as master, but etcd says it leads at this generation: "+
 			"that switch is left alone and asked again later (a switch or program that lies, or a switch that saw a "+
 			"generation of another etcd)", "dpid", fmtDPID(s.DPID()), "generation", gen, "why", why, "retry", refusedRetry)
@@ -332,6 +364,28 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, why string) {
 	}()
 }
 
+// raise asks the switch which generation it has seen and has the node raise ours past it: a
+// leader etcd backs, refused as stale, meets a switch that saw a generation of another etcd (or
+// one that lies, which can push the generation at most 2^62 at a time: the other switches
+// follow). It reports whether the generation was raised.
+func (c *Controller) raise(s *ofconn.Session, gen uint64, why string) bool {
+	ctx, cancel := context.WithTimeout(c.runCtx, roleTimeout)
+	defer cancel()
+	m, err := s.Request(ctx, &ofp.RoleRequest{Role: ofp.ControllerRoleNoChange})
+	c.m.countMessage(ofp.TypeRoleRequest, dirOut)
+	rr, ok := m.(*ofp.RoleReply)
+	if err != nil || !ok {
+		s.Logger().Warn("cluster: the switch does not say which generation it has seen", "err", err)
+		return false
+	}
+	if err := c.ha.node.Raise(ctx, gen, rr.GenerationID, "switch "+fmtDPID(s.DPID())+" has seen generation "+
+		fmt.Sprint(rr.GenerationID)+": "+why); err != nil {
+		s.Logger().Warn("cluster: generation not raised", "generation", gen, "switch_generation", rr.GenerationID, "err", err)
+		return false
+	}
+	return true
+}
+
 // stepDown gives up the leadership because a switch said another instance is master and etcd
 // did not say otherwise.
 func (c *Controller) stepDown(s *ofconn.Session, why string) {
@@ -351,7 +405,7 @@ func (c *Controller) haSwitchError(s *ofconn.Session, e *ofp.Error) {
 		c.ha.mu.Lock()
 		gen := c.ha.gen
 		c.ha.mu.Unlock()
-		c.refused(s, gen, fmt.Sprintf("switch %s refused a write: %s (another instance is its master)", fmtDPID(s.DPID()), e))
+		c.refused(s, gen, false, fmt.Sprintf("switch %s refused a write: %s (another instance is its master)", fmtDPID(s.DPID()), e))
 	}
 }
 

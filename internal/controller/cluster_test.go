@@ -267,10 +267,10 @@ func TestClusterStaleLeaderStepsDown(t *testing.T) {
 	}
 }
 
-// A switch that refuses the leader (it answers STALE: it lies, or it saw a generation of
-// another etcd) while etcd says the leader leads does not depose it: the leader stays, keeps
-// its other switch set up, writes nothing to the one that refused, says so in its log, and the
-// follower stays a follower.
+// A switch that refuses the leader as stale with a generation more than 2^62 ahead (a liar:
+// following it would put the generation half way round 2^64) while etcd says the leader leads
+// does not depose it: the leader stays, keeps its other switch set up, writes nothing to the one
+// that refused, says so in its log, and the follower stays a follower.
 func TestClusterLyingSwitchDoesNotDepose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
@@ -284,7 +284,7 @@ func TestClusterLyingSwitchDoesNotDepose(t *testing.T) {
 	ha := a.dialRole(honest, 1, 2)
 	b.dialRole(honest, 1, 2)
 	liar := newRoleSwitch()
-	liar.seen, liar.maxGen = true, 1<<40
+	liar.seen, liar.maxGen = true, 1<<62+1<<40
 	la := a.dialRole(liar, 2, 2)
 	ha.waitFor(0, "the leader's block-flow dump on the honest switch", isBlockFlowsRequest)
 	eventually(t, "a says the liar refused it", func() bool {
@@ -303,5 +303,50 @@ func TestClusterLyingSwitchDoesNotDepose(t *testing.T) {
 		if r.Header.Type == ofp.TypeFlowMod || r.Header.Type == ofp.TypeMeterMod {
 			t.Fatalf("the leader wrote to the switch that refused it: %s", describe(la.recorded(0)))
 		}
+	}
+}
+
+// A switch that remembers a generation from another etcd (the cluster moved to a new, empty
+// etcd, whose revisions start at 1) refuses every generation of this one as stale. The leader,
+// which etcd says leads, asks the switch which generation it has seen and raises its own past it
+// (the generation base in etcd): it becomes master of that switch, claims its other switch again
+// with the new generation, the follower sees the same generation, and a failover after that
+// still works (the next leader's generation is larger again).
+func TestClusterGenerationRaisedPastSwitch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	e := startEtcd(t)
+	a := startMember(t, e, "a")
+	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	b := startMember(t, e, "b")
+	eventually(t, "b follows a", func() bool { return b.cluster().Leader == "a" })
+	one := newRoleSwitch()
+	a.dialRole(one, 1, 2)
+	fb1 := b.dialRole(one, 1, 2)
+	eventually(t, "a is master of switch 1", func() bool { return a.cluster().Master == 1 })
+	old := newRoleSwitch()
+	old.seen, old.maxGen = true, 1<<40 // claimed by a leader of another etcd
+	oa := a.dialRole(old, 2, 2)
+	fb2 := b.dialRole(old, 2, 2)
+	eventually(t, "a is master of both, past the old generation", func() bool {
+		c := a.cluster()
+		return c.Role == "leader" && c.Master == 2 && c.Generation > 1<<40 && old.masterOf() == oa
+	})
+	gen := a.cluster().Generation
+	if g := one.generation(); g != gen {
+		t.Errorf("switch 1 was claimed with generation %d, want the raised %d", g, gen)
+	}
+	eventually(t, "b sees the raised generation", func() bool { return b.cluster().Generation == gen })
+	if n := len(a.events("leader_lost")); n != 0 {
+		t.Errorf("a published %d leader_lost events", n)
+	}
+	a.stop()
+	eventually(t, "b leads and is master of both", func() bool {
+		c := b.cluster()
+		return c.Role == "leader" && c.Master == 2 && one.masterOf() == fb1 && old.masterOf() == fb2
+	})
+	if g := b.cluster().Generation; g <= gen {
+		t.Errorf("b's generation %d after the failover, want more than %d", g, gen)
 	}
 }

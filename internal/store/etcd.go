@@ -293,6 +293,9 @@ func (e *Etcd) Watch(ctx context.Context, bucket string) <-chan Update {
 	return ch
 }
 
+// progressEvery is how often a watch asks etcd for its revision (follow).
+const progressEvery = 2 * time.Second
+
 // follow streams changes after rev into ch. It returns false when the
 // watcher is done (ctx ended or the store closed), true when the watch was
 // lost and a new snapshot is needed.
@@ -300,9 +303,30 @@ func (e *Etcd) follow(ctx context.Context, bucket string, rev int64, ch chan<- U
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	p := e.bucketPrefix(bucket)
-	for resp := range e.cli.Watch(wctx, p, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+	w := e.cli.Watch(wctx, p, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	// The client resumes a watch on whatever etcd it reaches next, from the
+	// revision it had seen. A new, empty etcd at the same address has smaller
+	// revisions: it would hold the watch, silent, until its revisions caught
+	// up. A progress request every progressEvery gets etcd's revision; one
+	// below ours means another history, and a new snapshot.
+	go func() {
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				e.cli.RequestProgress(wctx)
+			}
+		}
+	}()
+	for resp := range w {
 		if resp.Err() != nil || resp.Canceled {
 			return ctx.Err() == nil && !e.isClosed()
+		}
+		if resp.Header.Revision != 0 && resp.Header.Revision < rev {
+			return ctx.Err() == nil && !e.isClosed() // etcd's revisions went back: another etcd
 		}
 		if len(resp.Events) == 0 {
 			continue // progress notification

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"portcullis/internal/cluster/clustertest"
 	"portcullis/internal/lab"
 	"portcullis/internal/testenv"
 )
@@ -215,6 +216,66 @@ func TestEtcdWatchSurvivesRestart(t *testing.T) {
 	}
 	if _, ok := held["lost"]; ok {
 		t.Fatal("a write refused while etcd was down appeared")
+	}
+}
+
+// A new, empty etcd at the same address (its revisions start at 1 again) is
+// noticed: the watcher, which the client would resume there silently from a
+// revision the new etcd has not reached, takes a new snapshot and sees what
+// is written to the new etcd.
+func TestEtcdWatchFollowsNewEtcd(t *testing.T) {
+	testenv.Tool(t, "etcd")
+	e1, err := lab.StartEtcd(context.Background(), "old-etcd", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e1.Kill()
+	p, err := clustertest.NewProxy(strings.TrimPrefix(e1.Endpoint, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w, err := OpenEtcd(EtcdOptions{Endpoints: []string{"http://" + p.Addr()}, Prefix: "/n/", OpTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range 30 { // the old etcd's revisions run ahead
+		if err := w.Put(BucketHistory, fmt.Sprint(i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := w.Watch(ctx, BucketBlocks)
+	next(t, ch)
+	e2, err := lab.StartEtcd(context.Background(), "new-etcd", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Kill()
+	p.Retarget(strings.TrimPrefix(e2.Endpoint, "http://"))
+	n, err := OpenEtcd(EtcdOptions{Endpoints: []string{e2.Endpoint}, Prefix: "/n/", OpTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Put(BucketBlocks, "k1", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]string{}
+	for held["k1"] != "v1" {
+		u := next(t, ch)
+		if u.Reset {
+			clear(held)
+		}
+		for _, c := range u.Changes {
+			if c.Deleted {
+				delete(held, c.Key)
+			} else {
+				held[c.Key] = string(c.Value)
+			}
+		}
 	}
 }
 

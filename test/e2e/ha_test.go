@@ -190,8 +190,15 @@ func TestHA(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// Open vSwitch revalidates the flows its datapath cached asynchronously after a
+		// flow-mod: a ping sent the instant the drop flow is in the table may still pass.
+		for i := 0; scanPing(e.L, 4, 1, false, 1); i++ {
+			if i == 3 {
+				t.Fatalf("h4 still pings h1 after its block through the follower")
+			}
+		}
 		if scanPing(e.L, 4, 1, false, 2) {
-			t.Errorf("h4 still pings h1 after its block through the follower")
+			t.Errorf("h4 pings h1 again after its block through the follower dropped a ping")
 		}
 		bl, bf := scanBlocks(t, leader), scanBlocks(t, follower)
 		if len(bl) != 1 || len(bf) != 1 || bl[0].ID != bf[0].ID {
@@ -358,6 +365,51 @@ func TestHA(t *testing.T) {
 		}
 		if !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) {
 			t.Errorf("the block flow is gone after the link came back")
+		}
+		e.liftAll(t, leader)
+	})
+
+	t.Run("NewEtcd", func(t *testing.T) {
+		// The cluster moves to a new, empty etcd (its revisions start at 1 again): the bridge,
+		// which remembers the larger generation it was claimed with, refuses the first leader of
+		// the new etcd as stale (OFPRRFC_STALE). That leader, which etcd says leads, raises its
+		// generation past the bridge's and becomes its master; a block through the follower is
+		// in force.
+		gen := haCluster(t, leader).Generation
+		et2, err := lab.StartEtcd(t.Context(), fmt.Sprintf("e2e-ha2-%d", os.Getpid()), filepath.Join(t.TempDir(), "etcd"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(et2.Kill)
+		for _, p := range e.link {
+			p.Retarget(strings.TrimPrefix(et2.Endpoint, "http://"))
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for haCluster(t, e.ctl[0]).Generation == gen && haCluster(t, e.ctl[1]).Generation == gen {
+			if time.Now().After(deadline) {
+				t.Fatalf("no election on the new etcd after 20s")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		leader, follower = e.waitLeader(t)
+		cl := haCluster(t, leader)
+		if cl.Generation <= gen {
+			t.Errorf("generation %d on the new etcd, %d before: want it raised past the bridge's", cl.Generation, gen)
+		}
+		if !strings.Contains(leader.Logs(), "generation raised") {
+			t.Errorf("the leader's log does not say it raised its generation:\n%s", grepLines(leader.Logs(), "cluster"))
+		}
+		ip := e.L.Host(4).IP.String()
+		code, body := haPost(t, follower, "POST", "/api/v1/blocks", map[string]string{"ip": ip, "duration": "1h"})
+		if code != http.StatusCreated {
+			t.Fatalf("POST /api/v1/blocks on the follower on the new etcd: %d %s", code, body)
+		}
+		deadline = time.Now().Add(10 * time.Second)
+		for !persistHas(persistBlockFlows(t, e.L), "nw_src="+ip) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the block of %s is not installed on the new etcd", ip)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		e.liftAll(t, leader)
 	})

@@ -15,7 +15,7 @@ import (
 // Safe for concurrent use.
 type Proxy struct {
 	ln     net.Listener
-	target string
+	target atomic.Value // string
 	cut    atomic.Bool
 
 	mu    sync.Mutex
@@ -30,7 +30,8 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	p := &Proxy{ln: ln, conns: map[net.Conn]bool{}}
+	p.target.Store(target)
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -51,6 +52,13 @@ func (p *Proxy) Heal() {
 	}
 	p.mu.Unlock()
 	p.cut.Store(false)
+}
+
+// Retarget sends new connections to target (another etcd) and closes the
+// current ones, so clients reconnect there.
+func (p *Proxy) Retarget(target string) {
+	p.target.Store(target)
+	p.Heal()
 }
 
 // Close stops the proxy and closes every connection.
@@ -90,7 +98,7 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		out, err := net.Dial("tcp", p.target)
+		out, err := net.Dial("tcp", p.target.Load().(string))
 		if err != nil {
 			in.Close()
 			continue

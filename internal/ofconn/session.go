@@ -929,6 +929,10 @@ func (s *Session) writer() {
 				s.Close(fmt.Errorf("ofconn: write: %w", err))
 				return
 			}
+			// The reader's raw writes honour the socket's deadline too: one
+			// left set would fail them once it passed (a quiet session, closed
+			// at its first echo reply WriteTimeout after this batch).
+			s.conn.SetWriteDeadline(time.Time{})
 			if cap(buf) > keepWriteBuf && len(buf) < cap(buf)/4 {
 				buf = nil // do not keep a burst's buffer: an idle switch holds none
 			}

@@ -55,6 +55,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		runUser   = fs.String("user", "", "account to run as once the sockets are bound, when started as root (default \""+sandbox.DefaultUser+"\" if it exists, else \""+sandbox.FallbackUser+"\")")
 		etcdEPs   = fs.String("etcd-endpoints", "", "URL,...: keep state in etcd at these client URLs instead of --state-dir, shared with the other instances of a cluster (store.etcd.endpoints)")
 		etcdPfx   = fs.String("etcd-prefix", "", "etcd key prefix the instances of one network share (default \""+config.DefaultPrefix+"\")")
+		etcdCert  = fs.String("etcd-cert", "", "client certificate (PEM) to present to etcd, with --etcd-key (store.etcd.cert)")
+		etcdKey   = fs.String("etcd-key", "", "its private key (PEM) (store.etcd.key)")
+		etcdCA    = fs.String("etcd-ca", "", "CA certificate (PEM) that signed etcd's server certificate (store.etcd.ca)")
 		clName    = fs.String("cluster-name", "", "this instance's name in the cluster (default the host name)")
 		noSandbox = fs.Bool("no-sandbox", false, "debugging only: keep every privilege the controller was started with (no user switch, capabilities, Landlock or seccomp)")
 		plaintext = fs.Bool("api-allow-plaintext", false, "let --api-listen be a non-loopback address without api.tls (api.allow_plaintext)")
@@ -121,6 +124,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		if set["etcd-prefix"] {
 			cfg.Store.Etcd.Prefix = *etcdPfx
+		}
+		if set["etcd-cert"] || set["etcd-key"] || set["etcd-ca"] {
+			cfg.Store.Etcd.Cert, cfg.Store.Etcd.Key, cfg.Store.Etcd.CA = *etcdCert, *etcdKey, *etcdCA
 		}
 		if set["cluster-name"] {
 			cfg.Cluster.Name = *clName

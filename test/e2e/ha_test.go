@@ -91,9 +91,10 @@ func (e *haEnv) bridgeMaster(t testing.TB) string {
 	return ""
 }
 
-// waitLeader waits until one instance leads, is master on the bridge, has the switch set up
-// (switch_up since it was elected) and the other follows it with the switch connected to it too
-// (ready to take over); it returns leader, follower.
+// waitLeader waits until one instance leads and is master of the bridge (the switch answered its
+// ROLE_REQUEST MASTER: GET /api/v1/cluster's master), and the other follows it with the switch
+// connected to it too (ready to take over); it returns leader, follower. It does not wait for
+// ovs-vsctl's role column, which Open vSwitch refreshes every 5 s (waitBridgeMaster does).
 func (e *haEnv) waitLeader(t testing.TB) (*Controller, *Controller) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -105,14 +106,28 @@ func (e *haEnv) waitLeader(t testing.TB) (*Controller, *Controller) {
 			}
 			cl, ol := haCluster(t, c), haCluster(t, o)
 			if cl.Role == "leader" && ol.Role == "follower" && ol.Leader == cl.Name && cl.Master == 1 && ol.Switches == 1 &&
-				e.bridgeMaster(t) == c.Target {
+				ol.Master == 0 {
 				return c, o
 			}
 		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no leader master of the bridge after 30s: a %+v, b %+v", haCluster(t, e.ctl[0]), haCluster(t, e.ctl[1]))
+	return nil, nil
+}
+
+// waitBridgeMaster waits until `ovs-vsctl list controller` shows c's target connected as master,
+// as a user checks it (Open vSwitch writes the column at its next status refresh, up to 5 s late).
+func (e *haEnv) waitBridgeMaster(t testing.TB, c *Controller) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for e.bridgeMaster(t) != c.Target {
+		if time.Now().After(deadline) {
+			st, _ := e.L.Status()
+			t.Fatalf("ovs-vsctl list controller does not show %s as master 15s on: %+v", c.Target, st.Controllers)
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("no leader master on the bridge after 30s: a %+v, b %+v", haCluster(t, e.ctl[0]), haCluster(t, e.ctl[1]))
-	return nil, nil
 }
 
 // kill9 kills an instance (SIGKILL).
@@ -231,6 +246,7 @@ func TestHA(t *testing.T) {
 		if leader.Target == old.Target {
 			t.Fatalf("the killed instance leads again; want the other")
 		}
+		e.waitBridgeMaster(t, leader)
 		after := haMatches(persistBlockFlows(t, e.L))
 		for _, m := range haMatches(before) {
 			if !slices.Contains(after, m) {
@@ -331,7 +347,7 @@ func TestHA(t *testing.T) {
 		cut := time.Now()
 		e.link[haCluster(t, old).Name].Cut()
 		deadline = time.Now().Add(20 * time.Second)
-		for e.bridgeMaster(t) != other.Target {
+		for cl := haCluster(t, other); cl.Role != "leader" || cl.Master != 1; cl = haCluster(t, other) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the follower is not master 20s after the leader's etcd link was cut: old %+v, other %+v",
 					haCluster(t, old), haCluster(t, other))

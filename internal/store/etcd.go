@@ -207,18 +207,24 @@ func (e *Etcd) Snapshot(bucket string) ([]KV, int64, error) {
 	if err := e.check(bucket, "-"); err != nil {
 		return nil, 0, err
 	}
+	kvs, rev, _, err := e.snapshot(bucket)
+	return kvs, rev, err
+}
+
+// snapshot is Snapshot with the id of the etcd cluster that answered.
+func (e *Etcd) snapshot(bucket string) ([]KV, int64, uint64, error) {
 	ctx, cancel := e.ctx()
 	defer cancel()
 	p := e.bucketPrefix(bucket)
 	r, err := e.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: etcd list %s: %w", bucket, err)
+		return nil, 0, 0, fmt.Errorf("store: etcd list %s: %w", bucket, err)
 	}
 	out := make([]KV, 0, len(r.Kvs))
 	for _, kv := range r.Kvs {
 		out = append(out, KV{Key: string(kv.Key[len(p):]), Value: kv.Value})
 	}
-	return out, r.Header.Revision, nil
+	return out, r.Header.Revision, r.Header.ClusterId, nil
 }
 
 // Close closes the client; every method returns ErrClosed after it.
@@ -262,7 +268,10 @@ func (e *Etcd) Watch(ctx context.Context, bucket string) <-chan Update {
 		defer close(ch)
 		backoff := 100 * time.Millisecond
 		for ctx.Err() == nil {
-			kvs, rev, err := e.Snapshot(bucket)
+			if err := e.check(bucket, "-"); err != nil {
+				return
+			}
+			kvs, rev, cid, err := e.snapshot(bucket)
 			if errors.Is(err, ErrClosed) {
 				return
 			}
@@ -285,7 +294,7 @@ func (e *Etcd) Watch(ctx context.Context, bucket string) <-chan Update {
 			case <-ctx.Done():
 				return
 			}
-			if !e.follow(ctx, bucket, rev, ch) {
+			if !e.follow(ctx, bucket, rev, cid, ch) {
 				return
 			}
 		}
@@ -299,16 +308,18 @@ const progressEvery = 2 * time.Second
 // follow streams changes after rev into ch. It returns false when the
 // watcher is done (ctx ended or the store closed), true when the watch was
 // lost and a new snapshot is needed.
-func (e *Etcd) follow(ctx context.Context, bucket string, rev int64, ch chan<- Update) bool {
+func (e *Etcd) follow(ctx context.Context, bucket string, rev int64, cid uint64, ch chan<- Update) bool {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	p := e.bucketPrefix(bucket)
 	w := e.cli.Watch(wctx, p, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	// The client resumes a watch on whatever etcd it reaches next, from the
-	// revision it had seen. A new, empty etcd at the same address has smaller
-	// revisions: it would hold the watch, silent, until its revisions caught
-	// up. A progress request every progressEvery gets etcd's revision; one
-	// below ours means another history, and a new snapshot.
+	// revision it had seen. A new etcd at the same address is another
+	// history: with smaller revisions it would hold the watch, silent, until
+	// they caught up; with larger ones it would stream changes that follow
+	// nothing we hold. A progress request every progressEvery gets an answer
+	// from etcd even when nothing changes; an answer from another etcd
+	// cluster (its id), or with a revision below ours, means a new snapshot.
 	go func() {
 		t := time.NewTicker(progressEvery)
 		defer t.Stop()
@@ -325,8 +336,9 @@ func (e *Etcd) follow(ctx context.Context, bucket string, rev int64, ch chan<- U
 		if resp.Err() != nil || resp.Canceled {
 			return ctx.Err() == nil && !e.isClosed()
 		}
-		if resp.Header.Revision != 0 && resp.Header.Revision < rev {
-			return ctx.Err() == nil && !e.isClosed() // etcd's revisions went back: another etcd
+		if (resp.Header.ClusterId != 0 && cid != 0 && resp.Header.ClusterId != cid) ||
+			(resp.Header.Revision != 0 && resp.Header.Revision < rev) {
+			return ctx.Err() == nil && !e.isClosed() // another etcd
 		}
 		if len(resp.Events) == 0 {
 			continue // progress notification

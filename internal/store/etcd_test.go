@@ -219,11 +219,24 @@ func TestEtcdWatchSurvivesRestart(t *testing.T) {
 	}
 }
 
-// A new, empty etcd at the same address (its revisions start at 1 again) is
-// noticed: the watcher, which the client would resume there silently from a
-// revision the new etcd has not reached, takes a new snapshot and sees what
-// is written to the new etcd.
+// A new etcd at the same address is noticed: the client would resume the
+// watch there from the revision it had seen, silent while the new etcd's
+// revisions are behind it (a new, empty etcd), or streaming changes that
+// follow nothing held while they are ahead. The watcher takes a new snapshot:
+// what the old etcd held goes, what is written to the new one comes.
 func TestEtcdWatchFollowsNewEtcd(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		old, before int // writes to the old etcd, and to the new one before the move
+	}{
+		{"behind", 30, 0},
+		{"ahead", 5, 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) { watchNewEtcd(t, tc.old, tc.before) })
+	}
+}
+
+func watchNewEtcd(t *testing.T, oldN, beforeN int) {
 	testenv.Tool(t, "etcd")
 	e1, err := lab.StartEtcd(context.Background(), "old-etcd", t.TempDir())
 	if err != nil {
@@ -240,32 +253,34 @@ func TestEtcdWatchFollowsNewEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	for i := range 30 { // the old etcd's revisions run ahead
+	for i := range oldN {
 		if err := w.Put(BucketHistory, fmt.Sprint(i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Put(BucketBlocks, "old", []byte("o")); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := lab.StartEtcd(context.Background(), "new-etcd", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Kill()
+	n, err := OpenEtcd(EtcdOptions{Endpoints: []string{e2.Endpoint}, Prefix: "/n/", OpTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for i := range beforeN {
+		if err := n.Put(BucketHistory, fmt.Sprint(i), []byte("y")); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := w.Watch(ctx, BucketBlocks)
-	next(t, ch)
-	e2, err := lab.StartEtcd(context.Background(), "new-etcd", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Kill()
-	p.Retarget(strings.TrimPrefix(e2.Endpoint, "http://"))
-	n, err := OpenEtcd(EtcdOptions{Endpoints: []string{e2.Endpoint}, Prefix: "/n/", OpTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	if err := n.Put(BucketBlocks, "k1", []byte("v1")); err != nil {
-		t.Fatal(err)
-	}
 	held := map[string]string{}
-	for held["k1"] != "v1" {
-		u := next(t, ch)
+	apply := func(u Update) {
 		if u.Reset {
 			clear(held)
 		}
@@ -276,6 +291,17 @@ func TestEtcdWatchFollowsNewEtcd(t *testing.T) {
 				held[c.Key] = string(c.Value)
 			}
 		}
+	}
+	apply(next(t, ch))
+	if held["old"] != "o" {
+		t.Fatalf("first snapshot %v, want the old etcd's block", held)
+	}
+	p.Retarget(strings.TrimPrefix(e2.Endpoint, "http://"))
+	if err := n.Put(BucketBlocks, "k1", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	for held["k1"] != "v1" || held["old"] != "" {
+		apply(next(t, ch))
 	}
 }
 

@@ -28,11 +28,6 @@ func startEtcd(t *testing.T) *lab.Etcd {
 	return e
 }
 
-func client(t *testing.T, e *lab.Etcd) *clientv3.Client {
-	t.Helper()
-	return clientAt(t, e.Endpoint)
-}
-
 func clientAt(t *testing.T, endpoint string) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second,

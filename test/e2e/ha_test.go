@@ -429,6 +429,14 @@ func TestHA(t *testing.T) {
 		}
 		e.liftAll(t, leader)
 	})
+
+	// Throughout, no instance's switch session was closed by a write that timed out: a quiet
+	// session (the follower's) was, every 10 to 15 s, by a write deadline left set.
+	for _, c := range e.ctl {
+		if l := grepLines(c.Logs(), "i/o timeout"); l != "" {
+			t.Errorf("%s: a switch session closed by a write timeout:\n%s", c.Target, l)
+		}
+	}
 }
 
 // haLogAfter returns the time of the first log line with message msg after since.

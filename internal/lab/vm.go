@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"portcullis/internal/notice"
 )
 
 // A lab VM is a real guest operating system on the lab's bridge, the
@@ -347,6 +349,9 @@ echo "hello from the guest {{NAME}}" > /www/index.html
 httpd -p 80 -h /www
 if [ -f /etc/notice.key ]; then
 	/bin/portcullis agent --key-file /etc/notice.key --log stderr >/dev/console 2>&1 &
+	# Ready only once the agent's UDP socket is open: a notice that
+	# arrives before is lost (under a loaded TCG boot that took seconds).
+	for i in $(seq 300); do grep -q ':{{PORTHEX}} ' /proc/net/udp /proc/net/udp6 2>/dev/null && break; sleep 0.1; done
 fi
 echo "{{READY}} name={{NAME}} ip={{IP}} mac={{MAC}} kernel=$(uname -r)" >/dev/console
 while true; do sleep 3600; done
@@ -365,7 +370,8 @@ func buildInitramfs(path string, vm *VM, modDir, agent, key string) error {
 	w.node("dev/console", 0o020600, 5, 1)
 	w.node("dev/null", 0o020666, 1, 3)
 	init := strings.NewReplacer("{{MAC}}", vm.MAC.String(), "{{IP}}", vm.IP.String(),
-		"{{NAME}}", vm.Name, "{{READY}}", VMReady).Replace(guestInit)
+		"{{NAME}}", vm.Name, "{{READY}}", VMReady,
+		"{{PORTHEX}}", fmt.Sprintf("%04X", notice.DefaultPort)).Replace(guestInit)
 	w.file("init", 0o755, []byte(init))
 	if err := w.copy("bin/busybox", bb, 0o755); err != nil {
 		return err

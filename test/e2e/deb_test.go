@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"portcullis/internal/sandbox"
 	"portcullis/internal/testenv"
 )
 
@@ -30,8 +32,20 @@ func TestDebPackage(t *testing.T) {
 	if out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", "portcullis").Output(); err == nil && strings.Contains(string(out), "installed") {
 		t.Skip("a portcullis package is installed on this machine: not replacing it")
 	}
-	if _, err := user.Lookup("portcullis"); err == nil {
-		t.Skip("a portcullis account exists on this machine: the test would not see the package create it")
+	// A portcullis account without the package is what an earlier run's
+	// purge left when a process still ran as it (userdel refuses then;
+	// on a shared machine, another test's controller defaults to the
+	// account while it exists). Remove it when nothing uses it, so the
+	// test sees the package create it; one that is not the package's,
+	// or is in use, is left alone.
+	if u, err := user.Lookup("portcullis"); err == nil {
+		if u.Name != debAccountComment {
+			t.Skipf("a portcullis account not made by the package exists on this machine (%q): not touching it", u.Name)
+		}
+		if err := removeDebAccount(30 * time.Second); err != nil {
+			t.Skipf("a portcullis account left by an earlier run is in use: %v", err)
+		}
+		t.Log("removed the portcullis account an earlier run's purge left behind")
 	}
 	out := t.TempDir()
 	mk := exec.Command("make", "-C", repoRoot(), "deb", "DEB_OUT="+out, "DEB_VERSION=0.0.1")
@@ -47,7 +61,19 @@ func TestDebPackage(t *testing.T) {
 			t.Errorf("dpkg --purge: %v\n%s", err, b)
 		}
 		if _, err := user.Lookup("portcullis"); err == nil {
-			t.Error("the portcullis account is left after dpkg --purge")
+			// The postrm's userdel fails while a process runs as the
+			// account: on this machine that can be another test's
+			// controller (it defaults to the account while it exists).
+			// Wait for it to end, so that the next run finds the
+			// machine as this one did.
+			inUse := debAccountProcs()
+			if err := removeDebAccount(60 * time.Second); err != nil {
+				t.Errorf("the portcullis account is left after dpkg --purge: %v", err)
+			} else if len(inUse) == 0 {
+				t.Error("the portcullis account was left after dpkg --purge with no process using it")
+			} else {
+				t.Logf("dpkg --purge kept the portcullis account while pids %v used it; removed once they ended", inUse)
+			}
 		}
 		for _, p := range []string{"/usr/bin/portcullis", "/etc/portcullis", "/var/lib/portcullis", "/lib/systemd/system/portcullis.service"} {
 			if _, err := os.Stat(p); err == nil {
@@ -168,5 +194,51 @@ func TestDebPackage(t *testing.T) {
 				t.Errorf("start-up log: want confined as portcullis without sandbox warnings:\n%s", l)
 			}
 		})
+	}
+}
+
+// debAccountComment is the GECOS field deploy/debian/postinst gives the
+// account.
+const debAccountComment = "Portcullis OpenFlow controller"
+
+// debAccountProcs lists the processes running as the portcullis account.
+func debAccountProcs() []int {
+	u, err := user.Lookup("portcullis")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		// Status, not the directory's owner: a controller that left root
+		// is not dumpable, and its /proc directory stays root's.
+		st, err := sandbox.ReadStatus(filepath.Join(d, "status"))
+		if err != nil {
+			continue
+		}
+		if ids := strings.Fields(st["Uid"]); slices.Contains(ids, u.Uid) {
+			if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// removeDebAccount deletes the portcullis account and its group, as the
+// package's postrm does on purge, retrying while processes still run as
+// it (userdel refuses then) until wait has passed.
+func removeDebAccount(wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		out, err := exec.Command("userdel", "portcullis").CombinedOutput()
+		if _, lerr := user.Lookup("portcullis"); lerr != nil {
+			exec.Command("groupdel", "portcullis").Run() // gone with the user where USERGROUPS_ENAB is set
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("userdel portcullis: %v: %s (processes: %v)", err, bytes.TrimSpace(out), debAccountProcs())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

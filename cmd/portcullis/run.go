@@ -269,7 +269,11 @@ func confineRun(logger *slog.Logger, cfg config.Config, cfgPath, runUser string,
 	logger.Info("sandbox: confined: "+rep.String(), "user", rep.User, "uid", rep.UID, "capabilities", capsWord(rep.Caps),
 		"no_new_privs", rep.NoNewPrivs, "landlock", rep.Landlock, "seccomp", rep.Seccomp > 0)
 	if os.Getenv(sandbox.ProbeEnv) != "" {
-		for _, p := range sandbox.Probes("/etc/os-release", os.TempDir()) {
+		cfgAbs := ""
+		if cfgPath != "" {
+			cfgAbs, _ = filepath.Abs(cfgPath)
+		}
+		for _, p := range sandbox.Probes(sandbox.ProbeTargetsFromEnv(cfgAbs)) {
 			logger.Info("sandbox probe", "attempt", p.Name, "refused", p.Refused, "err", p.Err)
 		}
 	}

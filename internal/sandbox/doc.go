@@ -12,8 +12,9 @@
 //	       --> Landlock: the filesystem shrinks to Policy.ReadOnly /
 //	           ReadWrite (plus what the Go runtime and DNS/TLS read); no TCP
 //	           bind; no signals or abstract sockets out of the domain
-//	       --> seccomp: an allowlist of system calls; no execve, ptrace,
-//	           bind, listen, namespaces, module or kexec calls
+//	       --> seccomp: an allowlist of system calls; no execve, fork
+//	           (clone only for threads), ptrace, bind, listen, namespaces,
+//	           packet or netlink sockets, module or kexec calls
 //
 // A kernel without Landlock or seccomp leaves that layer out and Apply says
 // so in Report.Warnings; failing to leave root is an error (the caller must

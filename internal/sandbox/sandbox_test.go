@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -32,13 +34,22 @@ func TestMain(m *testing.M) {
 func child(dir string) int {
 	var res childResult
 	rw, ro := filepath.Join(dir, "rw"), filepath.Join(dir, "ro", "config.yaml")
+	targets := ProbeTargets{Outside: filepath.Join(dir, "outside.txt"), WriteDir: dir, ReadOnly: ro}
+	targets.Peer, _ = strconv.Atoi(os.Getenv(peerEnv))
+	if os.Getenv(unconfinedEnv) != "" {
+		// The same probes without the sandbox (and without the execve,
+		// which would replace this process): what the account alone may do.
+		res.Probes = ProbesNoExec(targets)
+		json.NewEncoder(os.Stdout).Encode(res)
+		return 0
+	}
 	var err error
 	res.Report, err = Apply(Policy{ReadOnly: []string{filepath.Dir(ro)}, ReadWrite: []string{rw}})
 	if err != nil {
 		res.Err = err.Error()
 	}
 	res.Status, _ = Status()
-	res.Probes = Probes(filepath.Join(dir, "outside.txt"), dir)
+	res.Probes = Probes(targets)
 	if err := os.WriteFile(filepath.Join(rw, "state"), []byte("ok"), 0o600); err != nil {
 		res.Wrote = err.Error()
 	}
@@ -49,25 +60,76 @@ func child(dir string) int {
 	return 0
 }
 
-// Apply in a child process (confinement cannot be undone): the process
-// ends up without root, capabilities, with no_new_privs and a seccomp
-// filter; it still writes its state directory and reads its configuration,
-// and every forbidden attempt is refused.
-func TestApply(t *testing.T) {
-	dir := t.TempDir()
+// peerEnv and unconfinedEnv tell the child the pid of a process of its
+// account (to trace and signal) and to run the probes unconfined.
+const (
+	peerEnv       = "PORTCULLIS_SANDBOX_TEST_PEER"
+	unconfinedEnv = "PORTCULLIS_SANDBOX_TEST_UNCONFINED"
+)
+
+// probeSetup makes the files the probes aim at, each one the child's
+// account may use by its permissions alone (so that only the sandbox can
+// refuse), and starts a process of that account for the ptrace and kill
+// probes. It returns the directory, the account's uid and gid (-1 when
+// the test does not run as root: the child keeps this uid) and the peer.
+func probeSetup(t *testing.T) (dir string, uid, gid int) {
+	t.Helper()
+	dir = t.TempDir()
 	for _, d := range []string{"rw", "ro"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o777); err != nil {
 			t.Fatal(err)
 		}
 	}
-	os.WriteFile(filepath.Join(dir, "ro", "config.yaml"), []byte("x: 1\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "ro", "config.yaml"), []byte("x: 1\n"), 0o666)
 	os.WriteFile(filepath.Join(dir, "outside.txt"), []byte("secret\n"), 0o644)
-	// The child may run as nobody: let it reach and write what it should.
-	for _, p := range []string{dir, filepath.Dir(dir), filepath.Join(dir, "rw")} {
+	for _, p := range []string{dir, filepath.Dir(dir), filepath.Join(dir, "rw"), filepath.Join(dir, "ro"), filepath.Join(dir, "ro", "config.yaml")} {
 		os.Chmod(p, 0o777)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	uid, gid = -1, -1
+	if os.Geteuid() == 0 {
+		var err error
+		if uid, gid, _, _, err = ResolveUser(""); err != nil {
+			t.Skipf("no account to run the child as: %v", err)
+		}
+	}
+	return dir, uid, gid
+}
+
+// startPeer starts a process of the account (uid -1: this one) that the
+// probes try to trace and signal.
+func startPeer(t *testing.T, uid, gid int) int {
+	t.Helper()
+	peer := exec.Command("sleep", "60")
+	if uid >= 0 {
+		peer.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Process.Kill(); peer.Wait() })
+	return peer.Process.Pid
+}
+
+func runChild(t *testing.T, dir string, uid, gid, peer int, env ...string) childResult {
+	t.Helper()
+	bin := os.Args[0]
+	var cred *syscall.Credential
+	if uid >= 0 && len(env) > 0 {
+		// Unconfined: start it as the account, from a copy it may run
+		// (the build directory is root's alone).
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = filepath.Join(dir, "sandbox.test")
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"="+dir, peerEnv+"="+strconv.Itoa(peer)), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
@@ -76,6 +138,56 @@ func TestApply(t *testing.T) {
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("child output: %v\n%s", err, out)
 	}
+	return res
+}
+
+// The probes are honest: without the sandbox, the account the controller
+// runs as may do each of them (but regain root or open a packet socket,
+// which need privileges it lacks); so each refusal in TestApply and in
+// the e2e tests is the sandbox's doing. The terminal ioctl cannot work on
+// stdin (/dev/null) either way, but without the sandbox the kernel's answer
+// is ENOTTY, the seccomp filter's EPERM.
+func TestProbesUnconfined(t *testing.T) {
+	dir, uid, gid := probeSetup(t)
+	res := runChild(t, dir, uid, gid, startPeer(t, uid, gid), unconfinedEnv+"=1")
+	needPrivilege := map[string]bool{"setuid 0": true, "packet socket": true}
+	userns := true
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		userns = false
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		userns = false
+	}
+	if len(res.Probes) < 12 {
+		t.Errorf("%d probes, want 12 or more", len(res.Probes))
+	}
+	for _, p := range res.Probes {
+		switch {
+		case p.Name == "ioctl TIOCSTI on stdin":
+			if p.Err == syscall.EPERM.Error() {
+				t.Errorf("%s: %s unconfined: the probe could not tell the sandbox's refusal", p.Name, p.Err)
+			}
+		case needPrivilege[p.Name] && os.Geteuid() != 0 || needPrivilege[p.Name] && uid >= 0:
+			if !p.Refused {
+				t.Errorf("%s: allowed to an unprivileged account", p.Name)
+			}
+		case p.Name == "clone a new user namespace" && !userns:
+			t.Logf("%s: %s (unprivileged user namespaces are off here)", p.Name, p.Err)
+		case p.Refused:
+			t.Errorf("%s: refused without the sandbox (%s): the probe proves nothing", p.Name, p.Err)
+		default:
+			t.Logf("%s: allowed unconfined", p.Name)
+		}
+	}
+}
+
+// Apply in a child process (confinement cannot be undone): the process
+// ends up without root, capabilities, with no_new_privs and a seccomp
+// filter; it still writes its state directory and reads its configuration,
+// and every forbidden attempt is refused.
+func TestApply(t *testing.T) {
+	dir, uid, gid := probeSetup(t)
+	res := runChild(t, dir, uid, gid, startPeer(t, uid, gid))
 	if res.Err != "" {
 		t.Fatalf("Apply: %s", res.Err)
 	}
@@ -110,6 +222,8 @@ func TestApply(t *testing.T) {
 				continue
 			}
 			t.Errorf("%s: allowed, want refused", p.Name)
+		} else if p.Name == "ioctl TIOCSTI on stdin" && p.Err != syscall.EPERM.Error() {
+			t.Errorf("%s: %s, want EPERM from the seccomp filter", p.Name, p.Err)
 		} else {
 			t.Logf("%s: refused (%s)", p.Name, p.Err)
 		}

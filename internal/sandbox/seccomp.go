@@ -23,7 +23,7 @@ var errNoSeccomp = errors.New("sandbox: seccomp not supported")
 // signals to itself and futexes. Absent, and so refused with EPERM:
 // execve/execveat, ptrace, process_vm_*, bind, listen, mount, setuid and
 // friends, setns/unshare, bpf, perf_event_open, keyctl, io_uring, module
-// and kexec calls, fork/vfork.
+// and kexec calls, fork/vfork (and clone without CLONE_THREAD), wait4.
 var allowed = []string{
 	// memory
 	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore", "mlock", "munlock",
@@ -90,8 +90,10 @@ func policy() seccomp.Policy {
 		Syscalls: []seccomp.SyscallGroup{
 			{Action: seccomp.ActionAllow, Names: names},
 			{Action: seccomp.ActionAllow, NamesWithCondtions: []seccomp.NameWithConditions{
-				// threads, never namespaces
+				// threads (CLONE_THREAD), never a new process (fork:
+				// it could not exec, but could multiply) or namespace
 				{Name: "clone", Conditions: seccomp.ArgumentConditions{
+					{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_THREAD},
 					{Argument: 0, Operation: seccomp.BitsNotSet, Value: cloneNamespaces}}},
 				self("kill"), self("tgkill"),
 				// ioctl, but not to type into a terminal the controller

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,8 +59,11 @@ func confinedStatus(t testing.TB, pid int, startedAsRoot bool) {
 // The controller started as root confines itself before it serves
 // (issue 10 item 1): every thread of the process is unprivileged, without
 // capabilities, with no_new_privs and a seccomp filter; what a compromised
-// controller would try (run a program, trace, listen anew, read or write
-// outside its files, regain root) is refused; and confined, it still does
+// controller would try (run a program, fork, trace or signal a process of
+// its account, listen anew, open a packet or netlink socket, read or write
+// outside its files, write its configuration, regain root) is refused, by
+// the sandbox (sandbox.TestProbesUnconfined: the account alone may do
+// each); and confined, it still does
 // its job: controls the bridge, blocks a scanner, serves the API, reloads
 // on SIGHUP (a config replaced by rename, as editors do), writes its events
 // file and reaches its syslog and webhook sinks.
@@ -121,7 +126,19 @@ notify:
 	dir := t.TempDir()
 	path := WriteConfig(t, conf(""))
 	events := filepath.Join(dir, "events.jsonl")
-	t.Setenv(sandbox.ProbeEnv, "1")
+	// The probes' peer: a process of the account the controller will run
+	// as, which that account may trace and signal when unconfined.
+	uid, gid, _, _, err := sandbox.ResolveUser("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := exec.Command("sleep", "300")
+	peer.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Process.Kill(); peer.Wait() })
+	t.Setenv(sandbox.ProbeEnv, strconv.Itoa(peer.Process.Pid))
 	c := StartController(t, "--config", path, "--state-dir", filepath.Join(dir, "state"), "--grace", "0",
 		"--api-token", scanToken, "--events", events)
 	confinedStatus(t, c.cmd.Process.Pid, true)
@@ -136,12 +153,17 @@ notify:
 			continue
 		}
 		probes++
+		// Refused, and by the sandbox: seccomp answers EPERM, Landlock
+		// EACCES (TestProbesUnconfined: the account alone may do each,
+		// or, for the terminal ioctl on /dev/null, gets ENOTTY).
 		if !strings.Contains(line, "refused=true") {
 			t.Errorf("the confined controller was allowed: %s", line)
+		} else if !strings.Contains(line, "operation not permitted") && !strings.Contains(line, "permission denied") {
+			t.Errorf("refused, but not by the sandbox: %s", line)
 		}
 	}
-	if probes < 10 {
-		t.Errorf("%d sandbox probes in the log, want 10:\n%s", probes, logs)
+	if probes < 14 {
+		t.Errorf("%d sandbox probes in the log, want 14:\n%s", probes, logs)
 	}
 
 	// Confined, it still controls the bridge and blocks a scanner.

@@ -19,6 +19,7 @@ func TestConfigDiffersFromDefaultsOnPurpose(t *testing.T) {
 		"listen.openflow",   // loopback: the bridges are on this host
 		"block.allowlist",   // examples to replace
 		"block.never_block", // examples to replace
+		"block.scope",       // ingress: a switch on 127.0.0.1 without TLS may be any local user's
 		"notify.jsonl",      // the unit's LogsDirectory
 	}
 	for _, ch := range config.Diff(config.Default(), c) {

@@ -24,31 +24,61 @@ import (
 // no systemd here: the unit's ExecStart, as its User=) and as root (sudo
 // portcullis run): confined both times, as the package's account. Then
 // `dpkg --purge` removes it all, the account included.
+//
+// The test runs in a mount namespace of its own with a private copy of
+// /etc: the account the package creates, and /etc/portcullis, exist only
+// there. On the machine, an account named portcullis makes every other
+// controller started as root run as it (the default --user), and while
+// one does, userdel refuses: the account stayed after purge, and the
+// next run found it. The package's other files (/usr/bin, /lib/systemd,
+// /var/lib/portcullis, dpkg's database) are the machine's, and purge
+// removes them.
 func TestDebPackage(t *testing.T) {
-	testenv.Tool(t, "dpkg", "dpkg-deb", "make")
+	testenv.Tool(t, "dpkg", "dpkg-deb", "make", "unshare", "cp")
 	if os.Geteuid() != 0 {
 		testenv.Missing(t, "dpkg -i needs root")
 	}
-	if out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", "portcullis").Output(); err == nil && strings.Contains(string(out), "installed") {
-		t.Skip("a portcullis package is installed on this machine: not replacing it")
+	if os.Getenv(debPrivateEnv) == "" {
+		cmd := exec.Command("unshare", "--mount", "--propagation", "private", os.Args[0],
+			"-test.run=^TestDebPackage$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), debPrivateEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+			t.Log(line)
+		}
+		if err != nil {
+			t.Fatalf("TestDebPackage in its own mount namespace: %v", err)
+		}
+		if strings.Contains(string(out), "--- SKIP: TestDebPackage") {
+			t.Skip("skipped in its own mount namespace (above)")
+		}
+		return
 	}
-	// A portcullis account without the package is what an earlier run's
-	// purge left when a process still ran as it (userdel refuses then;
-	// on a shared machine, another test's controller defaults to the
-	// account while it exists). Remove it when nothing uses it, so the
-	// test sees the package create it; one that is not the package's,
-	// or is in use, is left alone.
+	privateEtc(t)
+	// A leftover of an interrupted run (the test's version) is purged;
+	// any other installed portcullis is left alone.
+	if out, err := exec.Command("dpkg-query", "-W", "-f=${Status} ${Version}", "portcullis").Output(); err == nil && strings.Contains(string(out), " installed") {
+		if !strings.HasSuffix(string(out), " "+debTestVersion) {
+			t.Skipf("a portcullis package is installed on this machine (%s): not replacing it", out)
+		}
+		if b, err := exec.Command("dpkg", "--purge", "portcullis").CombinedOutput(); err != nil {
+			t.Fatalf("dpkg --purge of an earlier run's package: %v\n%s", err, b)
+		}
+	}
+	// In the private /etc, an account of the package's (from the machine,
+	// or an earlier run) is removed, even while a process runs as it, so
+	// that the test sees the package create it.
 	if u, err := user.Lookup("portcullis"); err == nil {
 		if u.Name != debAccountComment {
-			t.Skipf("a portcullis account not made by the package exists on this machine (%q): not touching it", u.Name)
+			t.Skipf("a portcullis account not made by the package exists on this machine (%q): the package would adopt it", u.Name)
 		}
-		if err := removeDebAccount(30 * time.Second); err != nil {
-			t.Skipf("a portcullis account left by an earlier run is in use: %v", err)
+		if b, err := exec.Command("userdel", "-f", "portcullis").CombinedOutput(); err != nil {
+			t.Fatalf("userdel -f portcullis in the private /etc: %v\n%s", err, b)
 		}
-		t.Log("removed the portcullis account an earlier run's purge left behind")
+		exec.Command("groupdel", "portcullis").Run()
 	}
 	out := t.TempDir()
-	mk := exec.Command("make", "-C", repoRoot(), "deb", "DEB_OUT="+out, "DEB_VERSION=0.0.1")
+	mk := exec.Command("make", "-C", repoRoot(), "deb", "DEB_OUT="+out, "DEB_VERSION="+debTestVersion)
 	if b, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("make deb: %v\n%s", err, b)
 	}
@@ -61,20 +91,16 @@ func TestDebPackage(t *testing.T) {
 			t.Errorf("dpkg --purge: %v\n%s", err, b)
 		}
 		if _, err := user.Lookup("portcullis"); err == nil {
-			// The postrm's userdel fails while a process runs as the
-			// account: on this machine that can be another test's
-			// controller (it defaults to the account while it exists).
-			// Wait for it to end, so that the next run finds the
-			// machine as this one did.
-			inUse := debAccountProcs()
-			if err := removeDebAccount(60 * time.Second); err != nil {
-				// Not the package's fault; the next run removes it.
-				t.Logf("the portcullis account is left after dpkg --purge, still in use: %v", err)
-			} else if len(inUse) == 0 {
-				t.Error("the portcullis account was left after dpkg --purge with no process using it")
+			// The postrm's userdel refuses while a process runs as the
+			// account's uid, which another test's controller may (as the
+			// machine's leftover account of the same uid): that is no
+			// fault of the package's. Without one, it is.
+			if procs := debAccountProcs(); len(procs) == 0 {
+				t.Error("the portcullis account is left after dpkg --purge, and no process uses it")
 			} else {
-				t.Logf("dpkg --purge kept the portcullis account while pids %v used it; removed once they ended", inUse)
+				t.Logf("dpkg --purge kept the account while pids %v ran as its uid", procs)
 			}
+			exec.Command("userdel", "-f", "portcullis").Run() // the private /etc's
 		}
 		for _, p := range []string{"/usr/bin/portcullis", "/etc/portcullis", "/var/lib/portcullis", "/lib/systemd/system/portcullis.service"} {
 			if _, err := os.Stat(p); err == nil {
@@ -226,20 +252,31 @@ func debAccountProcs() []int {
 	return pids
 }
 
-// removeDebAccount deletes the portcullis account and its group, as the
-// package's postrm does on purge, retrying while processes still run as
-// it (userdel refuses then) until wait has passed.
-func removeDebAccount(wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		out, err := exec.Command("userdel", "portcullis").CombinedOutput()
-		if _, lerr := user.Lookup("portcullis"); lerr != nil {
-			exec.Command("groupdel", "portcullis").Run() // gone with the user where USERGROUPS_ENAB is set
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("userdel portcullis: %v: %s (processes: %v)", err, bytes.TrimSpace(out), debAccountProcs())
-		}
-		time.Sleep(200 * time.Millisecond)
+// debPrivateEnv marks the run of TestDebPackage inside its own mount
+// namespace; debTestVersion is the version of the package it builds.
+const (
+	debPrivateEnv  = "PORTCULLIS_E2E_DEB_PRIVATE_ETC"
+	debTestVersion = "0.0.1"
+)
+
+// privateEtc mounts a copy of /etc over /etc, in this process's own mount
+// namespace (unshare --mount --propagation private): what the test changes
+// there (accounts, /etc/portcullis) the machine never sees.
+func privateEtc(t *testing.T) {
+	t.Helper()
+	var mnt []byte
+	mnt, _ = os.ReadFile("/proc/self/mountinfo")
+	if self, err := os.Readlink("/proc/self/ns/mnt"); err != nil {
+		t.Fatal(err)
+	} else if init, err := os.Readlink("/proc/1/ns/mnt"); err == nil && init == self {
+		t.Fatal("not in a mount namespace of its own: the copy of /etc would be the machine's")
 	}
+	dir := t.TempDir()
+	if b, err := exec.Command("cp", "-a", "/etc", dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a /etc: %v\n%s", err, b)
+	}
+	if err := syscall.Mount(filepath.Join(dir, "etc"), "/etc", "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind-mount a copy of /etc: %v\n%s", err, mnt)
+	}
+	t.Cleanup(func() { syscall.Unmount("/etc", syscall.MNT_DETACH) })
 }

@@ -255,6 +255,7 @@ func confineRun(logger *slog.Logger, cfg config.Config, cfgPath, runUser string,
 	}
 	if j := cfg.Notify.JSONL; j != "" && j != "-" {
 		pol.ReadWrite = append(pol.ReadWrite, j)
+		pol.Own = append(pol.Own, j) // reopened when a reload restarts the sinks
 	}
 	if s := cfg.Notify.Syslog; s.Enabled() && strings.HasPrefix(s.Network, "unix") {
 		pol.UnixSockets = append(pol.UnixSockets, s.Address)

@@ -44,6 +44,12 @@ type Policy struct {
 	// UnixSockets are pathname UNIX sockets the process connects to
 	// (syslog).
 	UnixSockets []string
+	// Own are regular files the process opens again after confinement
+	// (the events file, when a reload restarts the sinks). Leaving root,
+	// Apply gives each to User: created by root with mode 0600, it could
+	// not be reopened. Missing files and anything but regular files are
+	// left alone.
+	Own []string
 }
 
 // Report says which confinements are in force.
@@ -142,6 +148,13 @@ func Apply(p Policy) (Report, error) {
 		}
 		if warn != "" {
 			r.Warnings = append(r.Warnings, warn)
+		}
+		for _, path := range p.Own {
+			if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+				if err := os.Chown(path, uid, gid); err != nil {
+					return r, fmt.Errorf("sandbox: give %s to %s: %w", path, name, err)
+				}
+			}
 		}
 		if err := dropBounding(); err != nil {
 			return r, err

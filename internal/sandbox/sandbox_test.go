@@ -22,6 +22,8 @@ type childResult struct {
 	Probes []Probe
 	Wrote  string // error writing the read-write file ("" = written)
 	Read   string // error reading the read-only file
+	// error reopening a file root created 0600 before Apply (Policy.Own)
+	Reopened string
 }
 
 func TestMain(m *testing.M) {
@@ -44,7 +46,8 @@ func child(dir string) int {
 		return 0
 	}
 	var err error
-	res.Report, err = Apply(Policy{ReadOnly: []string{filepath.Dir(ro)}, ReadWrite: []string{rw}})
+	events := filepath.Join(rw, "events.jsonl")
+	res.Report, err = Apply(Policy{ReadOnly: []string{filepath.Dir(ro)}, ReadWrite: []string{rw}, Own: []string{events}})
 	if err != nil {
 		res.Err = err.Error()
 	}
@@ -55,6 +58,11 @@ func child(dir string) int {
 	}
 	if _, err := os.ReadFile(ro); err != nil {
 		res.Read = err.Error()
+	}
+	if f, err := os.OpenFile(events, os.O_WRONLY|os.O_APPEND, 0); err != nil {
+		res.Reopened = err.Error()
+	} else {
+		f.Close()
 	}
 	json.NewEncoder(os.Stdout).Encode(res)
 	return 0
@@ -187,6 +195,9 @@ func TestProbesUnconfined(t *testing.T) {
 // and every forbidden attempt is refused.
 func TestApply(t *testing.T) {
 	dir, uid, gid := probeSetup(t)
+	if err := os.WriteFile(filepath.Join(dir, "rw", "events.jsonl"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	res := runChild(t, dir, uid, gid, startPeer(t, uid, gid))
 	if res.Err != "" {
 		t.Fatalf("Apply: %s", res.Err)
@@ -212,6 +223,9 @@ func TestApply(t *testing.T) {
 	}
 	if res.Read != "" {
 		t.Errorf("reading the read-only configuration: %s", res.Read)
+	}
+	if res.Reopened != "" {
+		t.Errorf("reopening the events file root created (Policy.Own): %s", res.Reopened)
 	}
 	for _, p := range res.Probes {
 		if !p.Refused {

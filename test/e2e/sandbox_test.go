@@ -110,21 +110,21 @@ func TestSandboxConfined(t *testing.T) {
 		}
 	}()
 
-	conf := func(allow string) string {
+	conf := func(allow string, rate int) string {
 		return fmt.Sprintf(`block:
   allowlist: [%s]
 notify:
-  alert_rate: 0
+  alert_rate: %d
   syslog:
     network: udp
     address: %s
   webhook:
     url: http://%s/hook
     secret: sandbox-e2e-webhook-secret
-`, allow, syslogConn.LocalAddr(), hookLn.Addr())
+`, allow, rate, syslogConn.LocalAddr(), hookLn.Addr())
 	}
 	dir := t.TempDir()
-	path := WriteConfig(t, conf(""))
+	path := WriteConfig(t, conf("", 0))
 	events := filepath.Join(dir, "events.jsonl")
 	// The probes' peer: a process of the account the controller will run
 	// as, which that account may trace and signal when unconfined.
@@ -191,9 +191,11 @@ notify:
 		t.Errorf("h3 cannot reach the victim while the scanner is blocked")
 	}
 
-	// SIGHUP with the file replaced by rename: the new allowlist is in force.
+	// SIGHUP with the file replaced by rename: the new allowlist is in
+	// force, and the sinks restart (alert_rate changed): the events file,
+	// created by root before the controller left it, is reopened.
 	next := filepath.Join(filepath.Dir(path), ".portcullis.yaml.new")
-	if err := os.WriteFile(next, []byte(conf(`"198.51.100.0/24"`)), 0o600); err != nil {
+	if err := os.WriteFile(next, []byte(conf(`"198.51.100.0/24"`, 1000)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	shareWithController(t, []string{"--config", next})
@@ -203,10 +205,17 @@ notify:
 	opSignal(t, c, syscall.SIGHUP)
 	waitFor(t, 10*time.Second, "the allowlist entry from the reloaded file", func() bool { return opHasAllow(opAllow(t, c), "198.51.100.0/24") })
 
-	// The sinks got the block.
+	// The sinks got the block, and the restarted events sink the reload.
+	waitFor(t, 10*time.Second, "the config_reloaded event in the events file", func() bool {
+		b, _ := os.ReadFile(events)
+		return strings.Contains(string(b), `"type":"config_reloaded"`)
+	})
 	b, err := os.ReadFile(events)
 	if err != nil || !strings.Contains(string(b), `"type":"blocked"`) {
 		t.Errorf("events file %s: no blocked event (%v):\n%s", events, err, b)
+	}
+	if strings.Contains(c.Logs(), `msg="events file"`) {
+		t.Errorf("the events sink failed after the reload:\n%s", c.Logs())
 	}
 	waitFor(t, 10*time.Second, "the webhook receiving the blocked event", func() bool {
 		mu.Lock()

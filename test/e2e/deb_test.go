@@ -220,6 +220,15 @@ func TestDebPackage(t *testing.T) {
 			if l := logs.String(); !strings.Contains(l, "sandbox: confined: user portcullis") || strings.Contains(l, "level=WARN msg=\"sandbox") {
 				t.Errorf("start-up log: want confined as portcullis without sandbox warnings:\n%s", l)
 			}
+			// systemctl reload: the confined account reads the
+			// package's root:portcullis 0640 configuration again.
+			cmd.Process.Signal(syscall.SIGHUP)
+			waitFor(t, 10*time.Second, "the reload's log line", func() bool {
+				return strings.Contains(logs.String(), "configuration reloaded")
+			})
+			if strings.Contains(logs.String(), "reload failed") {
+				t.Errorf("SIGHUP: the installed controller could not reload its configuration:\n%s", logs.String())
+			}
 		})
 	}
 }

@@ -61,6 +61,30 @@ func hideSandbox(how string) error {
 	return seccomp.LoadFilter(seccomp.Filter{Flag: seccomp.FilterFlagTSync, Policy: p})
 }
 
+// --no-sandbox keeps every privilege the controller was started with, and
+// says so: root, its capabilities, no seccomp filter.
+func TestSandboxOff(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test is that the controller keeps it")
+	}
+	c := StartController(t, "--no-sandbox")
+	if err := c.Healthy(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(c.Logs(), `level=WARN msg="sandbox: off (--no-sandbox)`) {
+		t.Errorf("no warning that the sandbox is off:\n%s", c.Logs())
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Uid:\t0\t0\t0\t0", "NoNewPrivs:\t0", "Seccomp:\t0"} {
+		if !strings.Contains(string(st), want) {
+			t.Errorf("--no-sandbox: /proc status lacks %q:\n%s", want, st)
+		}
+	}
+}
+
 // A kernel without Landlock or seccomp (or a service manager that refuses
 // them) still runs the controller (issue 10 item 1): each missing layer is
 // a WARN line naming it, the start-up line says "no landlock, no

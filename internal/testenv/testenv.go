@@ -67,6 +67,7 @@ var packages = map[string]string{
 	"dpkg-deb":           "dpkg",
 	"make":               "make",
 	"qemu-system-x86_64": "qemu-system-x86",
+	"unshare":            "util-linux",
 }
 
 // Package returns the Debian package that provides tool ("" if unknown).

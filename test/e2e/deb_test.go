@@ -34,7 +34,7 @@ import (
 // /var/lib/portcullis, dpkg's database) are the machine's, and purge
 // removes them.
 func TestDebPackage(t *testing.T) {
-	testenv.Tool(t, "dpkg", "dpkg-deb", "make", "unshare", "cp")
+	testenv.Tool(t, "dpkg", "dpkg-deb", "make", "unshare")
 	if os.Geteuid() != 0 {
 		testenv.Missing(t, "dpkg -i needs root")
 	}

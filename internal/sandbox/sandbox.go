@@ -150,8 +150,10 @@ func Apply(p Policy) (Report, error) {
 			r.Warnings = append(r.Warnings, warn)
 		}
 		for _, path := range p.Own {
+			// Lchown: should the file become a symlink after the Lstat,
+			// the link is given away, not what it points to.
 			if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
-				if err := os.Chown(path, uid, gid); err != nil {
+				if err := os.Lchown(path, uid, gid); err != nil {
 					return r, fmt.Errorf("sandbox: give %s to %s: %w", path, name, err)
 				}
 			}

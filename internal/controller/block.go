@@ -105,6 +105,9 @@ func (c *Controller) restore() error {
 	}
 	c.eng.Restore(c.now(), blocks, h)
 	c.apply(context.Background())
+	n := c.eng.Len() // apply counts only after a Ready: restored blocks wait for their switches
+	c.activeN.Store(int64(n))
+	c.m.Active.Set(float64(n))
 	return nil
 }
 

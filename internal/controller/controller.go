@@ -319,8 +319,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	c.warnPlaintext()
-	c.log.Info("portcullis running", "openflow", c.srv.Addr().String(), "api", ln.Addr().String(),
-		"tls", c.cfg.TLS.Enabled(), "state_dir", c.cfg.StateDir, "blocks", c.activeN.Load())
+	state := []any{"state_dir", c.cfg.StateDir}
+	if e := c.cfg.Store.Etcd; e.Enabled() {
+		state = []any{"store", "etcd", "etcd_prefix", e.Prefix}
+	}
+	c.log.Info("portcullis running", append([]any{"openflow", c.srv.Addr().String(), "api", ln.Addr().String(),
+		"tls", c.cfg.TLS.Enabled()}, append(state, "blocks", c.activeN.Load())...)...)
 
 	var runErr error
 	select {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -498,6 +499,11 @@ func TestRestartReconcilesBlocks(t *testing.T) {
 	h2 := startController(t, cfg, nil)
 	if bl := h2.blocks(); len(bl) != 1 || bl[0].ID != b.ID {
 		t.Fatalf("blocks after restart: %+v, want %s", bl, b.ID)
+	}
+	// The start-up line counts the restored block (it said blocks=0: the count came only with a
+	// Ready, and a restored block has none until its switch connects).
+	if line := logLine(h2.logs.String(), "portcullis running"); !strings.Contains(line, " blocks=1") {
+		t.Errorf("start-up line %q, want blocks=1", line)
 	}
 	fs2 := h2.dial(0x1, 4, ofp.FlowStats{TableID: 0, Priority: forward.PriorityBlock, Cookie: stale,
 		Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(2), ofp.MatchEthSrc(hostA.mac[:])}}})
@@ -1013,4 +1019,14 @@ func TestUDPExchangeBypass(t *testing.T) {
 			t.Errorf("bypass for source %v", src)
 		}
 	}
+}
+
+// logLine returns the first line of log that contains msg, or "".
+func logLine(log, msg string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, msg) {
+			return l
+		}
+	}
+	return ""
 }

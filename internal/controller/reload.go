@@ -56,6 +56,20 @@ func (c *Controller) Reload(next config.Config) error {
 		c.ReloadFailed(err)
 		return err
 	}
+	// A new events file the controller cannot open (outside what the sandbox leaves writable, or
+	// not its account's) refuses the reload: the old sinks keep writing, nothing is lost.
+	c.mu.Lock()
+	oldJSONL := c.cfg.Notify.JSONL
+	c.mu.Unlock()
+	if p := next.Notify.JSONL; p != oldJSONL && p != "" && p != "-" {
+		j, err := event.OpenJSONLines(p)
+		if err != nil {
+			err = fmt.Errorf("notify.jsonl: %w", err)
+			c.ReloadFailed(err)
+			return err
+		}
+		j.Close()
+	}
 	// What changed, and what this reload does with each key
 	// (config.ReloadTable is the truth; the code below applies the Live
 	// keys).

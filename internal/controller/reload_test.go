@@ -185,3 +185,28 @@ func TestReloadNoisyPorts(t *testing.T) {
 		return len(ev) == 1 && strings.Contains(ev[0].Message, "applied: block.noisy_ports (packets from now on")
 	})
 }
+
+// A reload that points notify.jsonl at a file the controller cannot open
+// (here a missing directory; confined, anything outside its state
+// directory) is refused: the running sinks keep writing the old file, and
+// the refusal itself is in it.
+func TestReloadRefusesUnwritableEventsFile(t *testing.T) {
+	cfg := testConfig(t)
+	dir := t.TempDir()
+	old := filepath.Join(dir, "events.jsonl")
+	cfg.Notify.JSONL = old
+	h := startController(t, cfg, store.NewMemory())
+	next := cfg
+	next.Notify.JSONL = filepath.Join(dir, "missing", "events.jsonl")
+	err := h.c.Reload(next)
+	if err == nil || !strings.Contains(err.Error(), "notify.jsonl") {
+		t.Fatalf("Reload to an unwritable events file: %v, want an error naming notify.jsonl", err)
+	}
+	eventually(t, "the refusal written to the old events file", func() bool {
+		b, _ := os.ReadFile(old)
+		return bytes.Contains(b, []byte(`"config_reload_failed"`)) && bytes.Contains(b, []byte("notify.jsonl"))
+	})
+	if _, err := os.Stat(next.Notify.JSONL); err == nil {
+		t.Errorf("%s exists", next.Notify.JSONL)
+	}
+}

@@ -735,9 +735,11 @@ func BenchmarkPacketInKnownHost(b *testing.B) {
 	out := make([]ofp.Message, 0, 8)
 	s.PacketIn(t0, pi, p, out)
 	b.ReportAllocs()
+	done := reportCPU(b)
 	for b.Loop() {
 		out = s.PacketIn(t0.Add(time.Second), pi, p, out[:0])
 	}
+	done()
 }
 
 func BenchmarkPacketInNewHost(b *testing.B) {
@@ -747,12 +749,14 @@ func BenchmarkPacketInNewHost(b *testing.B) {
 	out := make([]ofp.Message, 0, 8)
 	i := 0
 	b.ReportAllocs()
+	done := reportCPU(b)
 	for b.Loop() {
 		p.EthSrc = [6]byte{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
 		p.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		out = s.PacketIn(t0, pi, p, out[:0])
 		i++
 	}
+	done()
 }
 
 // The controller releases a station's home on this switch when its port went down on another one
@@ -794,9 +798,11 @@ func BenchmarkPacketInNewHostFull(b *testing.B) {
 		step()
 	}
 	b.ReportAllocs()
+	done := reportCPU(b)
 	for b.Loop() {
 		step()
 	}
+	done()
 }
 
 // BenchmarkPacketInNewHostFullRecycle is BenchmarkPacketInNewHostFull as the
@@ -810,10 +816,12 @@ func BenchmarkPacketInNewHostFullRecycle(b *testing.B) {
 		s.Recycle()
 	}
 	b.ReportAllocs()
+	done := reportCPU(b)
 	for b.Loop() {
 		step()
 		s.Recycle()
 	}
+	done()
 }
 
 // BenchmarkPacketInNewHostFullManySwitches learns a new station into each
@@ -834,9 +842,11 @@ func BenchmarkPacketInNewHostFullManySwitches(b *testing.B) {
 	}
 	b.ReportAllocs()
 	k := 0
+	done := reportCPU(b)
 	for b.Loop() {
 		steps[k]()
 		sws[k].Recycle()
 		k = (k + 1) % n
 	}
+	done()
 }

@@ -150,7 +150,7 @@ func (s *Switch) slot(k *askKey) *ask {
 	b[32] = k.proto
 	binary.BigEndian.PutUint16(b[33:], k.sport)
 	binary.BigEndian.PutUint16(b[35:], k.dport)
-	return &s.asks[maphash.Bytes(s.askSeed, b[:])&(askSlots-1)]
+	return &s.asks[maphash.Bytes(s.seed, b[:])&(askSlots-1)]
 }
 
 // noteAsk remembers where p, entering at port, was addressed. It never
@@ -162,7 +162,6 @@ func (s *Switch) noteAsk(now int64, port uint32, p *packet.Packet) {
 	}
 	if s.asks == nil {
 		s.asks = new([askSlots]ask)
-		s.askSeed = maphash.MakeSeed()
 	}
 	a := s.slot(&k)
 	if a.k == k && now-a.at < int64(AnswerWindow) {

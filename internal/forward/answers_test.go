@@ -47,7 +47,8 @@ func stations(t *testing.T) *Switch {
 
 // homeOf is the port of ip's binding, vouched for or not (0: none).
 func homeOf(s *Switch, ip netip.Addr) uint32 {
-	j, ok := s.ips[keyOf(ip)]
+	k := keyOf(ip)
+	j, ok := s.findBind(&k, s.addrHash(&k))
 	if !ok {
 		return 0
 	}

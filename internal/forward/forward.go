@@ -3,6 +3,7 @@ package forward
 import (
 	"hash/maphash"
 	"net/netip"
+	"slices"
 	"time"
 
 	"portcullis/internal/packet"
@@ -123,81 +124,32 @@ type Stats struct {
 	Bound       uint64 // addresses bound to a station (new, or moved to it): a change to look at
 }
 
-const none = -1
-
-// entry is a learned station. It holds no pointer (see flowbuf.go): times
-// are Unix nanoseconds (0: none), addresses addrKeys.
-type entry struct {
-	mac       [6]byte
-	port      uint32
-	lastSeen  int64
-	learned   int64 // when it was learned on this port
-	installed int64 // 0: no flows in the switch (expired or never installed)
-	checking  int64 // a move check runs until then (0: none); see Config.MoveCheck
-	confirmed int64 // when the last move check found the station still at home
-	ips       [IPsPerHost]addrKey
-	nips      int32
-	ipNext    int32 // ring position of the next IP to replace
-	prev      int32
-	next      int32
-}
-
-// ipBind is an address's home, in a slot of Switch.binds, on the list of
-// bindings by when they were last seen (prev, next), so that a full index
-// evicts the oldest without a walk. No pointer.
-type ipBind struct {
-	mac  [6]byte
-	port uint32
-	seen int64
-	// confirmed is when the owner last answered, from this address, traffic
-	// the switch delivered to it (answers.go); 0: the home was taught by use.
-	// disputed: a station at another port used the address too while the home
-	// was only taught by use (see IPLivesAt).
-	confirmed int64
-	key       addrKey
-	prev      int32
-	next      int32
-	disputed  bool
-}
-
 // Switch is the L2 learning state of one datapath. It is pure: it takes events with the time and
 // returns the messages to send. It is not safe for concurrent use: the switch's session goroutine
 // owns it.
 type Switch struct {
 	cfg   Config
-	byMAC map[[6]byte]int32
-	ents  []entry
-	free  []int32
-	head  int32             // most recently seen
-	tail  int32             // least recently seen
-	ips   map[addrKey]int32 // address -> slot in binds
-	binds []ipBind
-	bfree []int32
-	bhead int32 // binding seen most recently
-	btail int32 // binding seen least recently
 	ipCap int
-	bufs  []flowBuf // flow-mod slots, the first nbuf in use (flowbuf.go)
-	nbuf  int
+	tables
+	bufs []flowBuf // flow-mod slots, the first nbuf in use (flowbuf.go)
+	nbuf int
 	// The station and binding the last PacketIn touched, so that Attribute
-	// for the same packet finds them without a map probe (see station, binding).
+	// for the same packet finds them without a probe (see station, binding).
 	hintI int32
 	hintB int32
-	// perPort counts the stations learned behind each port, so that a full
-	// table evicts from the port that holds the most (evictOldest).
-	perPort map[uint32]int32
 	// Where recent packets were addressed, and what the last PacketIn
 	// answered (answers.go).
-	asks    *[askSlots]ask
-	askSeed maphash.Seed
-	ans     answered
-	stats   Stats
+	asks  *[askSlots]ask
+	ans   answered
+	stats Stats
 }
 
 // NewSwitch returns the state for one datapath.
 func NewSwitch(cfg Config) *Switch {
 	cfg = cfg.withDefaults()
 	s := &Switch{cfg: cfg, ipCap: cfg.MaxHosts * IPsPerHost, hintI: none, hintB: none}
-	s.reset()
+	s.seed = maphash.MakeSeed()
+	s.tables.forgetAll()
 	return s
 }
 
@@ -214,21 +166,10 @@ func (s *Switch) SetIdleTimeout(sec uint16) {
 // reset forgets every host. The tables start empty and grow with the
 // hosts the switch has (up to MaxHosts stations and ipCap bindings), not
 // with the caps: a thousand quiet switches must not hold a thousand full
-// tables. A reset of a table that holds nothing keeps it.
+// tables (tables.go).
 func (s *Switch) reset() {
-	if len(s.ents) == 0 && s.byMAC != nil {
-		return
-	}
-	s.byMAC = map[[6]byte]int32{}
-	s.ents = nil
-	s.free = nil
-	s.head, s.tail = none, none
+	s.tables.forgetAll()
 	s.hintI, s.hintB = none, none
-	s.ips = map[addrKey]int32{}
-	s.binds = nil
-	s.bfree = nil
-	s.bhead, s.btail = none, none
-	s.perPort = map[uint32]int32{}
 	s.stats.Hosts = 0
 }
 
@@ -238,7 +179,7 @@ func (s *Switch) Config() Config { return s.cfg }
 // Stats returns the counters.
 func (s *Switch) Stats() Stats {
 	st := s.stats
-	st.Hosts = len(s.byMAC)
+	st.Hosts = s.hosts()
 	return st
 }
 
@@ -308,7 +249,8 @@ func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, ou
 		s.stats.Ignored++
 		return out
 	}
-	i, known := s.byMAC[src]
+	h := s.macHash(&src)
+	i, known := s.findHashed(src, h)
 	if known {
 		s.hintI = i
 	}
@@ -336,15 +278,11 @@ func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, ou
 	case known:
 		return s.elsewhere(now, i, port, out)
 	}
-	if len(s.byMAC) >= s.cfg.MaxHosts {
+	if s.hosts() >= s.cfg.MaxHosts {
 		out = s.evictOldest(out)
 	}
-	i = s.alloc()
-	s.ents[i] = entry{mac: src, port: port, lastSeen: now, learned: now, installed: now, prev: none, next: none}
-	s.byMAC[src] = i
+	i = s.learn(src, h, port, now, s.cfg.MaxHosts)
 	s.hintI = i
-	s.perPort[port]++
-	s.pushFront(i)
 	s.stats.Learned++
 	s.observeIPs(i, p, now)
 	return s.appendInstall(out, &s.ents[i])
@@ -364,15 +302,14 @@ func (s *Switch) elsewhere(now int64, i int32, port uint32, out []ofp.Message) [
 	case s.homeConfirmed(e, now):
 		s.stats.MACSpoofs++
 		return out
-	case e.checking == 0:
-		e.checking = now + int64(time.Duration(s.cfg.MoveCheck)*time.Second+moveCheckGrace)
+	case e.move != moveChecking:
+		e.move, e.moveAt = moveChecking, now+int64(time.Duration(s.cfg.MoveCheck)*time.Second+moveCheckGrace)
 		return append(out, s.learnFlow(e, s.cfg.MoveCheck, ofp.FlowFlagSendFlowRem))
-	case now < e.checking:
+	case now < e.moveAt:
 		return out // the check runs: the frame is neither a move nor (yet) a spoof
 	}
 	// The check ended and the home flow did not expire: the station is still at home.
-	e.checking = 0
-	e.confirmed = now
+	e.move, e.moveAt = moveConfirmed, now
 	s.touch(i, now)
 	s.stats.MACSpoofs++
 	return append(out, s.learnFlow(e, s.cfg.IdleTimeout, 0))
@@ -380,7 +317,7 @@ func (s *Switch) elsewhere(now int64, i int32, port uint32, out []ofp.Message) [
 
 // homeConfirmed reports whether a move check showed e's station still at home within HomeHold.
 func (s *Switch) homeConfirmed(e *entry, now int64) bool {
-	return e.confirmed != 0 && now-e.confirmed < int64(s.cfg.HomeHold)
+	return e.move == moveConfirmed && now-e.moveAt < int64(s.cfg.HomeHold)
 }
 
 // moveCheckGrace is how long after a move check's idle timeout its FLOW_REMOVED may still arrive
@@ -461,9 +398,9 @@ func (s *Switch) Attribute(tnow time.Time, port uint32, mac [6]byte, ip netip.Ad
 	if known && s.ents[i].port != port {
 		e := &s.ents[i]
 		switch {
-		case s.homeConfirmed(e, now) || (e.checking != 0 && now >= e.checking):
+		case s.homeConfirmed(e, now) || (e.move == moveChecking && now >= e.moveAt):
 			return AttrMACElsewhere
-		case s.homeFresh(e, now) || e.checking != 0:
+		case s.homeFresh(e, now) || e.move == moveChecking:
 			return AttrMACMoving
 		}
 		return AttrUnknown
@@ -495,31 +432,38 @@ func (s *Switch) Attribute(tnow time.Time, port uint32, mac [6]byte, ip netip.Ad
 }
 
 // station finds mac's entry: the hint first (a live slot holds a non-zero
-// MAC, and only the slot byMAC names for it), then the map.
+// MAC, and only the slot the index names for it), then the index.
 func (s *Switch) station(mac [6]byte) (int32, bool) {
 	if h := s.hintI; h != none && int(h) < len(s.ents) && s.ents[h].mac == mac && mac != ([6]byte{}) {
 		return h, true
 	}
-	i, ok := s.byMAC[mac]
-	return i, ok
+	return s.find(mac)
 }
 
 // binding finds address k's binding: the hint first (a live slot holds its
 // key; a free one the zero key, the unspecified address, never looked up),
-// then the map.
+// then the index.
 func (s *Switch) binding(k addrKey) (int32, bool) {
 	if h := s.hintB; h != none && int(h) < len(s.binds) && s.binds[h].key == k && k != (addrKey{}) {
 		return h, true
 	}
-	j, ok := s.ips[k]
-	return j, ok
+	return s.findBind(&k, s.addrHash(&k))
 }
 
 // ipHomeHeld reports whether binding b still holds its address against other claimants: its owner
 // is still learned on its port and used the address within AddrHold.
 func (s *Switch) ipHomeHeld(b *ipBind, now int64) bool {
-	j, ok := s.station(b.mac)
-	return ok && s.ents[j].port == b.port && now-b.seen < int64(s.cfg.AddrHold)
+	return s.owned(b) && now-b.seen < int64(s.cfg.AddrHold)
+}
+
+// owned reports whether binding b's station is learned, with its MAC on its port (a binding is
+// dropped with its station, so it always is; the check costs one line the caller reads anyway).
+func (s *Switch) owned(b *ipBind) bool {
+	if b.owner == none || int(b.owner) >= len(s.ents) {
+		return false
+	}
+	o := &s.ents[b.owner]
+	return o.mac == b.mac && o.port == b.port
 }
 
 // appendInstall appends the two flows of a learned host: in TableLearn, "this MAC is known on this
@@ -590,12 +534,12 @@ func (s *Switch) PortStatus(now time.Time, ps *ofp.PortStatus, out []ofp.Message
 	if !down || d.PortNo > ofp.PortMax {
 		return out
 	}
-	for i := s.head; i != none; {
-		next := s.ents[i].next
-		if s.ents[i].port == d.PortNo {
-			s.remove(i)
+	if pr, ok := s.at(d.PortNo); ok {
+		for i := pr.head; i != none; {
+			next := s.ents[i].next
+			s.forget(i) // the last one frees pr
+			i = next
 		}
-		i = next
 	}
 	c, m := KindCookie(KindLearned)
 	return append(out,
@@ -641,7 +585,7 @@ func (s *Switch) FlowRemoved(now time.Time, fr *ofp.FlowRemoved, out []ofp.Messa
 	}
 	var mac [6]byte
 	copy(mac[:], f.Value)
-	i, known := s.byMAC[mac]
+	i, known := s.find(mac)
 	if known {
 		e := &s.ents[i]
 		if e.installed != 0 && nanos(now)-e.installed < int64(s.cfg.Holdoff) {
@@ -675,12 +619,12 @@ func (s *Switch) checkExpired(fr *ofp.FlowRemoved, out []ofp.Message) []ofp.Mess
 	}
 	var mac [6]byte
 	copy(mac[:], f.Value)
-	i, known := s.byMAC[mac]
-	if !known || s.ents[i].port != port || s.ents[i].checking == 0 {
+	i, known := s.find(mac)
+	if !known || s.ents[i].port != port || s.ents[i].move != moveChecking {
 		return out
 	}
 	s.stats.Moves++
-	s.remove(i)
+	s.forget(i)
 	return append(out, s.forwardFlowDelete(mac))
 }
 
@@ -689,47 +633,50 @@ func (s *Switch) checkExpired(fr *ofp.FlowRemoved, out []ofp.Message) []ofp.Mess
 // the station's port went down on another switch (it may have moved here through this switch's
 // uplink). Nothing happens for a MAC not learned.
 func (s *Switch) Forget(mac [6]byte, out []ofp.Message) []ofp.Message {
-	i, known := s.byMAC[mac]
+	i, known := s.find(mac)
 	if !known {
 		return out
 	}
 	port := s.ents[i].port
 	s.stats.Moves++
-	s.remove(i)
+	s.forget(i)
 	return append(out, s.learnFlowDelete(port, mac), s.forwardFlowDelete(mac))
 }
 
 // StationsAt returns how many stations are learned at port.
 func (s *Switch) StationsAt(port uint32) int {
-	n := 0
-	for i := s.head; i != none; i = s.ents[i].next {
-		if s.ents[i].port == port {
-			n++
-		}
+	if pr, ok := s.at(port); ok {
+		return int(pr.n)
 	}
-	return n
+	return 0
 }
 
-// Hosts returns the learned hosts, most recently seen first.
+// Hosts returns the learned hosts, most recently seen first, each with its addresses in the order
+// it was bound to them.
 func (s *Switch) Hosts() []Host {
-	hs := make([]Host, 0, len(s.byMAC))
-	for i := s.head; i != none; i = s.ents[i].next {
-		e := &s.ents[i]
-		h := Host{MAC: e.mac, Port: e.port, LastSeen: fromNanos(e.lastSeen), Learned: fromNanos(e.learned)}
-		if e.nips > 0 {
-			h.IPs = make([]netip.Addr, e.nips)
-			for k := range h.IPs {
-				h.IPs[k] = e.ips[k].addr()
+	hs := make([]Host, 0, s.hosts())
+	for r := range s.ports {
+		for i := s.ports[r].head; i != none && s.ports[r].n > 0; i = s.ents[i].next {
+			e := &s.ents[i]
+			h := Host{MAC: e.mac, Port: e.port, LastSeen: fromNanos(e.lastSeen), Learned: fromNanos(e.learned)}
+			if e.nips > 0 {
+				h.IPs = make([]netip.Addr, e.nips)
+				k := len(h.IPs)
+				for j := e.ips; j != none && k > 0; j = s.binds[j].sib {
+					k--
+					h.IPs[k] = s.binds[j].key.addr()
+				}
 			}
+			hs = append(hs, h)
 		}
-		hs = append(hs, h)
 	}
+	slices.SortStableFunc(hs, func(a, b Host) int { return b.LastSeen.Compare(a.LastSeen) })
 	return hs
 }
 
 // PortOf returns the port a MAC was learned on.
 func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
-	i, ok := s.byMAC[mac]
+	i, ok := s.find(mac)
 	if !ok {
 		return 0, false
 	}
@@ -747,16 +694,13 @@ func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
 // block names it as either's, no bypass names either's port for it, and neither counts as the
 // address's never-block host.
 func (s *Switch) IPLivesAt(ip netip.Addr) (port uint32, mac [6]byte, ok bool) {
-	j, found := s.ips[keyOf(ip.Unmap())]
+	k := keyOf(ip.Unmap())
+	j, found := s.findBind(&k, s.addrHash(&k))
 	if !found {
 		return 0, mac, false
 	}
 	b := &s.binds[j]
-	if b.confirmed == 0 && b.disputed {
-		return 0, mac, false
-	}
-	i, known := s.byMAC[b.mac]
-	if !known || s.ents[i].port != b.port {
+	if b.confirmed == 0 && b.disputed || !s.owned(b) {
 		return 0, mac, false
 	}
 	return b.port, b.mac, true
@@ -795,16 +739,17 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 		return
 	}
 	k := keyOf(a)
+	h := s.addrHash(&k)
 	e := &s.ents[i]
 	var confirmed int64
 	if s.ans.ok && s.ans.addr == k && s.ans.port == e.port && s.ans.mac == e.mac {
 		confirmed = now // e answers, from a, traffic the switch delivered to it (answers.go)
 	}
-	j, found := s.ips[k]
+	j, found := s.findBind(&k, h)
 	if found {
 		b := &s.binds[j]
 		switch {
-		case b.mac == e.mac && b.port == e.port:
+		case b.owner == i:
 			b.seen = now
 			b.confirmed = max(b.confirmed, confirmed)
 			s.bindFront(j)
@@ -825,39 +770,19 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 		}
 		// The address's home went quiet (or its owner is gone, or it was only used there): it
 		// moves here.
-		if o, ok := s.byMAC[b.mac]; ok {
-			s.unlistIP(o, k)
-		}
-		b.mac, b.port, b.seen, b.confirmed, b.disputed = e.mac, e.port, now, confirmed, false
+		s.unlistIP(j)
+		b.seen, b.confirmed, b.disputed = now, confirmed, false
 		s.bindFront(j)
-		s.hintB = j
 	} else {
-		if len(s.ips) >= s.ipCap {
+		if s.ipIdx.n >= s.ipCap {
 			s.evictIP()
 		}
-		j = s.bindAlloc()
-		s.binds[j] = ipBind{mac: e.mac, port: e.port, seen: now, confirmed: confirmed, key: k, prev: none, next: none}
-		s.bindPush(j)
-		s.ips[k] = j
-		s.hintB = j
+		j = s.newBind(&k, h, s.ipCap)
+		s.binds[j].seen, s.binds[j].confirmed = now, confirmed
 	}
+	s.hintB = j
 	s.stats.Bound++
-	for n := range e.nips {
-		if e.ips[n] == k {
-			return
-		}
-	}
-	if e.nips < IPsPerHost {
-		e.ips[e.nips] = k
-		e.nips++
-		return
-	}
-	old := e.ips[e.ipNext]
-	e.ips[e.ipNext] = k
-	e.ipNext = (e.ipNext + 1) % IPsPerHost
-	if ob, ok := s.ips[old]; ok && s.binds[ob].mac == e.mac {
-		s.dropBind(ob)
-	}
+	s.listIP(i, j) // and drop i's oldest address past IPsPerHost
 }
 
 // evictIP makes room in the IP index: it drops the binding not seen for the
@@ -867,179 +792,20 @@ func (s *Switch) evictIP() {
 	if j == none {
 		return
 	}
-	b := s.binds[j]
+	s.unlistIP(j)
 	s.dropBind(j)
 	s.stats.IPEvictions++
-	if i, ok := s.byMAC[b.mac]; ok {
-		s.unlistIP(i, b.key)
-	}
 }
 
-// dropIPs removes the bindings host i owns (on a move or removal).
-func (s *Switch) dropIPs(i int32) {
-	e := &s.ents[i]
-	for _, k := range e.ips[:e.nips] {
-		if j, ok := s.ips[k]; ok && s.binds[j].mac == e.mac {
-			s.dropBind(j)
-		}
-	}
-	e.nips, e.ipNext = 0, 0
-	e.ips = [IPsPerHost]addrKey{}
-}
-
-func (s *Switch) unlistIP(i int32, k addrKey) {
-	e := &s.ents[i]
-	for n := range e.nips {
-		if e.ips[n] == k {
-			copy(e.ips[n:e.nips], e.ips[n+1:e.nips])
-			e.nips--
-			e.ips[e.nips] = addrKey{}
-			e.ipNext = 0
-			return
-		}
-	}
-}
-
-// Binding slots and their list by last seen.
-
-func (s *Switch) bindAlloc() int32 {
-	if n := len(s.bfree); n > 0 {
-		j := s.bfree[n-1]
-		s.bfree = s.bfree[:n-1]
-		return j
-	}
-	s.binds = append(s.binds, ipBind{})
-	return int32(len(s.binds) - 1)
-}
-
-// dropBind forgets binding j: out of the index and the list, its slot free.
-func (s *Switch) dropBind(j int32) {
-	delete(s.ips, s.binds[j].key)
-	s.bindUnlink(j)
-	s.binds[j] = ipBind{prev: none, next: none}
-	s.bfree = append(s.bfree, j)
-}
-
-func (s *Switch) bindUnlink(j int32) {
-	b := &s.binds[j]
-	if b.prev != none {
-		s.binds[b.prev].next = b.next
-	} else {
-		s.bhead = b.next
-	}
-	if b.next != none {
-		s.binds[b.next].prev = b.prev
-	} else {
-		s.btail = b.prev
-	}
-	b.prev, b.next = none, none
-}
-
-func (s *Switch) bindPush(j int32) {
-	b := &s.binds[j]
-	b.prev, b.next = none, s.bhead
-	if s.bhead != none {
-		s.binds[s.bhead].prev = j
-	}
-	s.bhead = j
-	if s.btail == none {
-		s.btail = j
-	}
-}
-
-func (s *Switch) bindFront(j int32) {
-	if s.bhead != j {
-		s.bindUnlink(j)
-		s.bindPush(j)
-	}
-}
-
-// LRU list and slot management.
-
-func (s *Switch) alloc() int32 {
-	if n := len(s.free); n > 0 {
-		i := s.free[n-1]
-		s.free = s.free[:n-1]
-		return i
-	}
-	s.ents = append(s.ents, entry{})
-	return int32(len(s.ents) - 1)
-}
-
-func (s *Switch) unlink(i int32) {
-	e := &s.ents[i]
-	if e.prev != none {
-		s.ents[e.prev].next = e.next
-	} else {
-		s.head = e.next
-	}
-	if e.next != none {
-		s.ents[e.next].prev = e.prev
-	} else {
-		s.tail = e.prev
-	}
-	e.prev, e.next = none, none
-}
-
-func (s *Switch) pushFront(i int32) {
-	e := &s.ents[i]
-	e.prev, e.next = none, s.head
-	if s.head != none {
-		s.ents[s.head].prev = i
-	}
-	s.head = i
-	if s.tail == none {
-		s.tail = i
-	}
-}
-
-func (s *Switch) touch(i int32, now int64) {
-	s.ents[i].lastSeen = now
-	if s.head != i {
-		s.unlink(i)
-		s.pushFront(i)
-	}
-}
-
-// remove forgets host i (its IP bindings too) and frees its slot.
-func (s *Switch) remove(i int32) {
-	if p := s.ents[i].port; s.perPort[p] <= 1 {
-		delete(s.perPort, p)
-	} else {
-		s.perPort[p]--
-	}
-	s.dropIPs(i)
-	s.unlink(i)
-	delete(s.byMAC, s.ents[i].mac)
-	s.ents[i] = entry{prev: none, next: none}
-	s.free = append(s.free, i)
-}
-
-// evictOldest makes room in a full table: it removes the least recently seen host of the port
-// that holds the most hosts, and appends the deletion of its flows. A flood of forged source MACs
-// from one port so evicts its own entries, never the quiet stations of other ports (whose addresses
-// would otherwise go with them, free for the flooder to claim: Attribute would then call the real
-// owner's answers spoofed). With no port ahead, it is the least recently seen host of all.
+// evictOldest makes room in a full table: it removes the station tables.victim names (the least
+// recently seen of the port that holds the most) and appends the deletion of its flows.
 func (s *Switch) evictOldest(out []ofp.Message) []ofp.Message {
-	i := s.tail
+	i := s.victim()
 	if i == none {
 		return out
 	}
-	tailPort := s.ents[i].port
-	most, top := s.perPort[tailPort], tailPort
-	for p, n := range s.perPort {
-		if n > most || (n == most && top != tailPort && p < top) { // ties: the lowest port, for determinism
-			most, top = n, p
-		}
-	}
-	for i != none && s.ents[i].port != top {
-		i = s.ents[i].prev
-	}
-	if i == none {
-		i = s.tail
-	}
-	e := s.ents[i]
+	port, mac := s.ents[i].port, s.ents[i].mac
 	s.stats.Evictions++
-	s.remove(i)
-	return append(out, s.learnFlowDelete(e.port, e.mac), s.forwardFlowDelete(e.mac))
+	s.forget(i)
+	return append(out, s.learnFlowDelete(port, mac), s.forwardFlowDelete(mac))
 }

@@ -611,6 +611,42 @@ func TestMACFloodEvictsItsOwnPort(t *testing.T) {
 	}
 }
 
+// Of ports that hold as many stations as any other, a full table evicts
+// from the one whose least recently seen station is the oldest (it used to
+// be the lowest-numbered one): the evicted station is still from a port that
+// holds the most, as the flood rule above needs, and it is the least recently
+// seen of those, not a more recent station that happens to sit behind a
+// lower port number.
+func TestEvictionTieTakesTheOldest(t *testing.T) {
+	s := NewSwitch(Config{MaxHosts: 5})
+	c, b1, a1 := macC, [6]byte{0x02, 0, 0, 0, 2, 1}, [6]byte{0x02, 0, 0, 0, 1, 1}
+	b2, a2, d := [6]byte{0x02, 0, 0, 0, 2, 2}, [6]byte{0x02, 0, 0, 0, 1, 2}, [6]byte{0x02, 0, 0, 0, 4, 1}
+	for k, st := range []struct {
+		mac  [6]byte
+		port uint32
+	}{{c, 3}, {b1, 2}, {a1, 1}, {b2, 2}, {a2, 1}} {
+		s.PacketIn(t0.Add(time.Duration(k)*time.Second), learnMiss(st.port), ipPacket(st.mac, netip.AddrFrom4([4]byte{10, 0, 1, byte(k)})), nil)
+	}
+	// Ports 1 and 2 hold two each; port 2's oldest (b1) is older than port 1's (a1); port 3's
+	// only station (c) is the oldest of all but its port holds fewer.
+	out := s.PacketIn(t0.Add(10*time.Second), learnMiss(4), ipPacket(d, netip.AddrFrom4([4]byte{10, 0, 1, 9})), nil)
+	fms := flowMods(t, out)
+	if len(fms) != 4 || !bytes.Equal(field(t, fms[0].Match, ofp.OXMEthSrc), b1[:]) {
+		t.Fatalf("evicted %+v, want b1's flows deleted", fms)
+	}
+	for _, m := range [][6]byte{c, a1, b2, a2, d} {
+		if _, ok := s.PortOf(m); !ok {
+			t.Errorf("%x evicted", m)
+		}
+	}
+	if _, _, ok := s.IPLivesAt(netip.AddrFrom4([4]byte{10, 0, 1, 1})); ok {
+		t.Error("the evicted station's address still attributed")
+	}
+	if err := s.check(); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestIPAttribution(t *testing.T) {
 	s := NewSwitch(Config{HomeHold: time.Minute, AddrHold: time.Minute})
 	s.PacketIn(t0, learnMiss(1), arpPacket(macA, ipA), nil)
@@ -689,7 +725,7 @@ func TestSpoofedSourceFloodIsBounded(t *testing.T) {
 		src := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		s.PacketIn(t0.Add(time.Duration(i)*time.Millisecond), watchCopy(1), ipPacket(macA, src), nil)
 	}
-	if n := len(s.ips); n > 4*IPsPerHost {
+	if n := s.ipIdx.n; n > 4*IPsPerHost {
 		t.Errorf("IP index grew to %d, cap %d", n, 4*IPsPerHost)
 	}
 	if hs := s.Hosts(); len(hs) != 1 || len(hs[0].IPs) != IPsPerHost {

@@ -62,16 +62,16 @@ func FuzzSwitch(f *testing.F) {
 					t.Fatalf("step %d: %v does not decode: %v", i, m.Type(), err)
 				}
 			}
-			if n := len(s.byMAC); n > 3 {
+			if n := s.hosts(); n > 3 {
 				t.Fatalf("step %d: %d hosts, cap 3", i, n)
 			}
-			if n := len(s.ips); n > 3*IPsPerHost {
+			if n := s.ipIdx.n; n > 3*IPsPerHost {
 				t.Fatalf("step %d: %d IP bindings, cap %d", i, n, 3*IPsPerHost)
 			}
-			if n := len(s.Hosts()); n != len(s.byMAC) {
-				t.Fatalf("step %d: LRU list has %d hosts, map %d", i, n, len(s.byMAC))
+			if n := len(s.Hosts()); n != s.hosts() {
+				t.Fatalf("step %d: the ports' lists hold %d hosts, the index %d", i, n, s.hosts())
 			}
-			if err := s.checkBinds(); err != nil {
+			if err := s.check(); err != nil {
 				t.Fatalf("step %d: %v", i, err)
 			}
 			if i%2 == 0 {
@@ -81,29 +81,140 @@ func FuzzSwitch(f *testing.F) {
 	})
 }
 
-// checkBinds checks the address index against its list and the stations:
-// every binding on the list is the index's slot for its key, the list holds
-// them all, and a station lists only addresses bound to it.
-func (s *Switch) checkBinds() error {
+// check checks the tables against each other (tables.go): each index names
+// exactly its table's live slots under their keys' hashes and finds each of
+// them; every station is on its port's list and the record counts them; every
+// binding is on the list by last seen and on its owner's list, which has
+// nips of them; the free lists hold the rest.
+func (s *Switch) check() error {
+	live := 0
+	for i := range s.ents {
+		e := &s.ents[i]
+		if e.mac == ([6]byte{}) {
+			continue
+		}
+		live++
+		if j, ok := s.find(e.mac); !ok || j != int32(i) {
+			return fmt.Errorf("station %x (slot %d) found at %d, %v", e.mac, i, j, ok)
+		}
+		if r, ok := s.portAt(e.port, portHash(e.port)); !ok || r != e.rec {
+			return fmt.Errorf("station %x: port %d's record %d, %v; the station names %d", e.mac, e.port, r, ok, e.rec)
+		}
+		n := 0
+		for j := e.ips; j != none; j = s.binds[j].sib {
+			b := &s.binds[j]
+			if b.owner != int32(i) || b.mac != e.mac || b.port != e.port {
+				return fmt.Errorf("station %x lists %v, bound to slot %d (%x, port %d)", e.mac, b.key.addr(), b.owner, b.mac, b.port)
+			}
+			if n++; n > IPsPerHost {
+				return fmt.Errorf("station %x lists more than %d addresses", e.mac, IPsPerHost)
+			}
+		}
+		if n != int(e.nips) {
+			return fmt.Errorf("station %x lists %d addresses, counts %d", e.mac, n, e.nips)
+		}
+	}
+	if live != s.macIdx.n {
+		return fmt.Errorf("%d live stations, the index holds %d", live, s.macIdx.n)
+	}
+	if err := checkIndex(&s.macIdx, func(v int32) (uint32, bool) {
+		return s.macHash(&s.ents[v].mac), s.ents[v].mac != ([6]byte{})
+	}); err != nil {
+		return fmt.Errorf("station index: %v", err)
+	}
+	free := 0
+	for i := s.efree; i != none; i = s.ents[i].next {
+		if s.ents[i].mac != ([6]byte{}) {
+			return fmt.Errorf("free station slot %d holds %x", i, s.ents[i].mac)
+		}
+		if free++; free > len(s.ents) {
+			return fmt.Errorf("the free stations' list loops")
+		}
+	}
+	if live+free != len(s.ents) {
+		return fmt.Errorf("%d live and %d free station slots of %d", live, free, len(s.ents))
+	}
+	onLists := 0
+	for r := range s.ports {
+		pr := &s.ports[r]
+		if pr.n == 0 {
+			continue
+		}
+		n, prev := int32(0), int32(none)
+		for i := pr.head; i != none; i = s.ents[i].next {
+			if s.ents[i].rec != int32(r) || s.ents[i].prev != prev {
+				return fmt.Errorf("port %d's list: slot %d names record %d, prev %d (want %d)", pr.port, i, s.ents[i].rec, s.ents[i].prev, prev)
+			}
+			prev = i
+			if n++; n > pr.n {
+				return fmt.Errorf("port %d's list is longer than its count %d", pr.port, pr.n)
+			}
+		}
+		if n != pr.n || pr.tail != prev {
+			return fmt.Errorf("port %d: list of %d ending at %d, count %d, tail %d", pr.port, n, prev, pr.n, pr.tail)
+		}
+		onLists += int(n)
+	}
+	if onLists != live {
+		return fmt.Errorf("the ports' lists hold %d stations, %d live", onLists, live)
+	}
+	if err := checkIndex(&s.portIdx, func(v int32) (uint32, bool) {
+		return portHash(s.ports[v].port), s.ports[v].n > 0
+	}); err != nil {
+		return fmt.Errorf("port index: %v", err)
+	}
 	n := 0
 	for j := s.bhead; j != none; j = s.binds[j].next {
-		if k, ok := s.ips[s.binds[j].key]; !ok || k != j {
-			return fmt.Errorf("binding slot %d (%v) is not the index's", j, s.binds[j].key.addr())
+		b := &s.binds[j]
+		if k, ok := s.findBind(&b.key, s.addrHash(&b.key)); !ok || k != j {
+			return fmt.Errorf("binding slot %d (%v) is not the index's", j, b.key.addr())
+		}
+		if !s.owned(b) {
+			return fmt.Errorf("binding %v: its station (slot %d) is gone", b.key.addr(), b.owner)
+		}
+		listed := false
+		for k := s.ents[b.owner].ips; k != none; k = s.binds[k].sib {
+			listed = listed || k == j
+		}
+		if !listed {
+			return fmt.Errorf("binding %v is not on its station's list", b.key.addr())
 		}
 		if n++; n > len(s.binds) {
 			return fmt.Errorf("the bindings' list loops")
 		}
 	}
-	if n != len(s.ips) {
-		return fmt.Errorf("the bindings' list holds %d, the index %d", n, len(s.ips))
+	if n != s.ipIdx.n {
+		return fmt.Errorf("the bindings' list holds %d, the index %d", n, s.ipIdx.n)
 	}
-	for i := s.head; i != none; i = s.ents[i].next {
-		e := &s.ents[i]
-		for _, k := range e.ips[:e.nips] {
-			if j, ok := s.ips[k]; !ok || s.binds[j].mac != e.mac || s.binds[j].port != e.port {
-				return fmt.Errorf("station %x lists %v, not bound to it", e.mac, k.addr())
+	return checkIndex(&s.ipIdx, func(v int32) (uint32, bool) {
+		return s.addrHash(&s.binds[v].key), s.binds[v].key != (addrKey{})
+	})
+}
+
+// checkIndex checks that x holds n slots, each a live value under its key's
+// hash, reachable from its home without crossing an empty slot.
+func checkIndex(x *index, key func(int32) (uint32, bool)) error {
+	used := 0
+	for p, v := range x.slots {
+		if v == 0 {
+			continue
+		}
+		used++
+		h, live := key(valOf(v))
+		if !live || h != tagOf(v) {
+			return fmt.Errorf("slot %d holds value %d (live %v) under hash %x, its key hashes to %x", p, valOf(v), live, tagOf(v), h)
+		}
+		for q := x.home(h); q != uint32(p); q = x.next(q) {
+			if x.slots[q] == 0 {
+				return fmt.Errorf("slot %d (home %d) is past an empty slot %d", p, x.home(h), q)
 			}
 		}
+	}
+	if used != x.n {
+		return fmt.Errorf("%d slots in use, n = %d", used, x.n)
+	}
+	if len(x.slots) > 0 && 2*x.n > len(x.slots) {
+		return fmt.Errorf("%d of %d slots in use", x.n, len(x.slots))
 	}
 	return nil
 }

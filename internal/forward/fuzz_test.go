@@ -97,6 +97,9 @@ func (s *Switch) check() error {
 		if j, ok := s.find(e.mac); !ok || j != int32(i) {
 			return fmt.Errorf("station %x (slot %d) found at %d, %v", e.mac, i, j, ok)
 		}
+		if e.hash != s.macHash(&e.mac) {
+			return fmt.Errorf("station %x holds hash %x, its MAC hashes to %x", e.mac, e.hash, s.macHash(&e.mac))
+		}
 		if r, ok := s.portAt(e.port, portHash(e.port)); !ok || r != e.rec {
 			return fmt.Errorf("station %x: port %d's record %d, %v; the station names %d", e.mac, e.port, r, ok, e.rec)
 		}
@@ -153,6 +156,9 @@ func (s *Switch) check() error {
 		if n != pr.n || pr.tail != prev {
 			return fmt.Errorf("port %d: list of %d ending at %d, count %d, tail %d", pr.port, n, prev, pr.n, pr.tail)
 		}
+		if pr.tailSeen != s.ents[prev].lastSeen {
+			return fmt.Errorf("port %d: tail last seen %d, its record says %d", pr.port, s.ents[prev].lastSeen, pr.tailSeen)
+		}
 		onLists += int(n)
 	}
 	if onLists != live {
@@ -166,7 +172,7 @@ func (s *Switch) check() error {
 	n := 0
 	for j := s.bhead; j != none; j = s.binds[j].next {
 		b := &s.binds[j]
-		if k, ok := s.findBind(&b.key, s.addrHash(&b.key)); !ok || k != j {
+		if k, ok := s.findBind(&b.key, s.addrHash(&b.key)); !ok || k != j || b.hash != s.addrHash(&b.key) {
 			return fmt.Errorf("binding slot %d (%v) is not the index's", j, b.key.addr())
 		}
 		if !s.owned(b) {

@@ -38,11 +38,11 @@ type entry struct {
 	nips      uint8 // bindings on its list, at most IPsPerHost
 	move      uint8 // moveNone, moveChecking or moveConfirmed
 	port      uint32
-	prev      int32 // its port's list, most recently seen first
-	next      int32 // (free slots: the next free one)
-	ips       int32 // its newest binding (then ipBind.sib), none
-	rec       int32 // its port's record in Switch.ports
-	_         int32
+	prev      int32  // its port's list, most recently seen first
+	next      int32  // (free slots: the next free one)
+	ips       int32  // its newest binding (then ipBind.sib), none
+	rec       int32  // its port's record in Switch.ports
+	hash      uint32 // macHash(mac), for its removal from macIdx
 	lastSeen  int64
 	learned   int64 // when it was learned on this port
 	installed int64 // 0: no flows in the switch (expired or never installed)
@@ -56,11 +56,11 @@ type ipBind struct {
 	disputed bool // a station at another port used the address too while the home was only taught by use (see IPLivesAt)
 	_        uint8
 	port     uint32
-	prev     int32 // the list of bindings, most recently seen first
-	next     int32 // (free slots: the next free one)
-	sib      int32 // the owner's next (older) binding, none
-	owner    int32 // the station it is bound to: ents[owner] has mac and port
-	_        int32
+	prev     int32  // the list of bindings, most recently seen first
+	next     int32  // (free slots: the next free one)
+	sib      int32  // the owner's next (older) binding, none
+	owner    int32  // the station it is bound to: ents[owner] has mac and port
+	hash     uint32 // addrHash(key), for its removal from ipIdx
 	seen     int64
 	// confirmed is when the owner last answered, from this address, traffic
 	// the switch delivered to it (answers.go); 0: the home was taught by use.
@@ -72,6 +72,7 @@ type portRec struct {
 	port       uint32
 	n          int32 // stations; 0: the record is free (head: the next free one)
 	head, tail int32 // most and least recently seen station
+	tailSeen   int64 // when the tail was last seen, so that victim reads no station
 }
 
 // tables is the state of a Switch's tables (see above).
@@ -142,7 +143,7 @@ func (t *tables) learn(mac [6]byte, h uint32, port uint32, now int64, capacity i
 		i = int32(len(t.ents) - 1)
 	}
 	r := t.portRecord(port)
-	t.ents[i] = entry{mac: mac, port: port, lastSeen: now, learned: now, installed: now, ips: none, rec: r, prev: none, next: none}
+	t.ents[i] = entry{mac: mac, port: port, lastSeen: now, learned: now, installed: now, ips: none, rec: r, hash: h, prev: none, next: none}
 	t.macIdx.insert(h, i)
 	t.ports[r].n++
 	t.pushFront(i)
@@ -158,16 +159,20 @@ func (t *tables) forget(i int32) {
 	if t.ports[r].n--; t.ports[r].n == 0 {
 		t.freePort(r)
 	}
-	t.macIdx.remove(t.macHash(&e.mac), i)
+	t.macIdx.remove(e.hash, i)
 	*e = entry{next: t.efree}
 	t.efree = i
 }
 
 func (t *tables) touch(i int32, now int64) {
-	t.ents[i].lastSeen = now
-	if t.ports[t.ents[i].rec].head != i {
+	e := &t.ents[i]
+	e.lastSeen = now
+	switch pr := &t.ports[e.rec]; {
+	case pr.head != i:
 		t.unlink(i)
 		t.pushFront(i)
+	case pr.tail == i: // the port's only station
+		pr.tailSeen = now
 	}
 }
 
@@ -183,6 +188,9 @@ func (t *tables) unlink(i int32) {
 		t.ents[e.next].prev = e.prev
 	} else {
 		pr.tail = e.prev
+		if e.prev != none {
+			pr.tailSeen = t.ents[e.prev].lastSeen
+		}
 	}
 	e.prev, e.next = none, none
 }
@@ -196,7 +204,7 @@ func (t *tables) pushFront(i int32) {
 	}
 	pr.head = i
 	if pr.tail == none {
-		pr.tail = i
+		pr.tail, pr.tailSeen = i, e.lastSeen
 	}
 }
 
@@ -207,8 +215,7 @@ func (t *tables) pushFront(i int32) {
 // never the quiet stations of other ports (whose addresses would otherwise
 // go with them, free for the flooder to claim: Attribute would then call the
 // real owner's answers spoofed). With the ports balanced it is the least
-// recently seen station of all. It walks the port records only (no
-// station), reading the oldest station of the ports that hold the most.
+// recently seen station of all. It reads the port records only.
 func (t *tables) victim() int32 {
 	var most int32
 	for r := range t.ports {
@@ -221,7 +228,7 @@ func (t *tables) victim() int32 {
 		if pr.n != most || most == 0 {
 			continue
 		}
-		seen := t.ents[pr.tail].lastSeen
+		seen := pr.tailSeen
 		if best == none || seen < bestSeen || seen == bestSeen && pr.port < t.ports[best].port {
 			best, bestSeen = int32(r), seen
 		}
@@ -317,7 +324,7 @@ func (t *tables) newBind(k *addrKey, h uint32, capacity int) int32 {
 		t.binds = t.binds[:len(t.binds)+1]
 		j = int32(len(t.binds) - 1)
 	}
-	t.binds[j] = ipBind{key: *k, owner: none, sib: none, prev: none, next: none}
+	t.binds[j] = ipBind{key: *k, hash: h, owner: none, sib: none, prev: none, next: none}
 	t.bindPush(j)
 	t.ipIdx.insert(h, j)
 	return j
@@ -327,7 +334,7 @@ func (t *tables) newBind(k *addrKey, h uint32, capacity int) int32 {
 // free. The caller took it off its owner's list.
 func (t *tables) dropBind(j int32) {
 	b := &t.binds[j]
-	t.ipIdx.remove(t.addrHash(&b.key), j)
+	t.ipIdx.remove(b.hash, j)
 	t.bindUnlink(j)
 	*b = ipBind{next: t.bfree}
 	t.bfree = j

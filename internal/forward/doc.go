@@ -4,7 +4,8 @@
 // A Switch is pure: each method takes the time and an event from the switch (packet-in, port status,
 // flow removed) and appends the messages to send. It does no IO, no logging and keeps no goroutines;
 // it is not safe for concurrent use, the switch's session goroutine owns it. Its MAC table is
-// bounded (Config.MaxHosts, least recently seen evicted) and so is its IP index.
+// bounded (Config.MaxHosts, least recently seen of the port that holds the most evicted) and so is
+// its IP index; both start empty and grow with what the switch holds (tables.go, index.go).
 //
 // Usage, per connected datapath:
 //

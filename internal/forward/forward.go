@@ -25,8 +25,9 @@ type Config struct {
 	ControllerMeterRate  uint32
 	ControllerMeterBurst uint32
 	NoControllerMeter    bool
-	// MaxHosts caps the MAC table (default 4096); the least recently seen host is evicted, its
-	// flows deleted, and Stats().Evictions counted.
+	// MaxHosts caps the MAC table (default 4096); when it is full the least recently seen host
+	// of the port that holds the most is evicted (tables.victim), its flows deleted, and
+	// Stats().Evictions counted.
 	MaxHosts int
 	// Holdoff is how long after installing a host's flows further TableLearn misses for it are
 	// taken as in flight and ignored (default 1s).
@@ -656,7 +657,10 @@ func (s *Switch) StationsAt(port uint32) int {
 func (s *Switch) Hosts() []Host {
 	hs := make([]Host, 0, s.hosts())
 	for r := range s.ports {
-		for i := s.ports[r].head; i != none && s.ports[r].n > 0; i = s.ents[i].next {
+		if s.ports[r].n == 0 {
+			continue // a free record
+		}
+		for i := s.ports[r].head; i != none; i = s.ents[i].next {
 			e := &s.ents[i]
 			h := Host{MAC: e.mac, Port: e.port, LastSeen: fromNanos(e.lastSeen), Learned: fromNanos(e.learned)}
 			if e.nips > 0 {

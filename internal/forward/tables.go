@@ -136,8 +136,8 @@ func (t *tables) learn(mac [6]byte, h uint32, port uint32, now int64, capacity i
 	if i != none {
 		t.efree = t.ents[i].next
 	} else {
-		if len(t.ents) == cap(t.ents) {
-			t.ents = slices.Grow(t.ents, min(max(16, cap(t.ents)), capacity-len(t.ents)))
+		if len(t.ents) == cap(t.ents) { // double, up to the cap
+			t.ents = slices.Grow(t.ents, max(1, min(max(16, cap(t.ents)), capacity-len(t.ents))))
 		}
 		t.ents = t.ents[:len(t.ents)+1]
 		i = int32(len(t.ents) - 1)
@@ -318,8 +318,8 @@ func (t *tables) newBind(k *addrKey, h uint32, capacity int) int32 {
 	if j != none {
 		t.bfree = t.binds[j].next
 	} else {
-		if len(t.binds) == cap(t.binds) {
-			t.binds = slices.Grow(t.binds, min(max(16, cap(t.binds)), capacity-len(t.binds)))
+		if len(t.binds) == cap(t.binds) { // double, up to the cap
+			t.binds = slices.Grow(t.binds, max(1, min(max(16, cap(t.binds)), capacity-len(t.binds))))
 		}
 		t.binds = t.binds[:len(t.binds)+1]
 		j = int32(len(t.binds) - 1)

@@ -29,3 +29,22 @@ func reportCPU(b *testing.B) func() {
 		}
 	}
 }
+
+// BenchmarkHosts lists a full table (4,096 stations with an address each),
+// as the API and the controller's periodic walks do under the switch's lock.
+func BenchmarkHosts(b *testing.B) {
+	s := NewSwitch(Config{MaxHosts: 4096})
+	step, _ := newStations(s)
+	for range 4096 {
+		step()
+		s.Recycle()
+	}
+	b.ReportAllocs()
+	done := reportCPU(b)
+	for b.Loop() {
+		if len(s.Hosts()) != 4096 {
+			b.Fatal("not full")
+		}
+	}
+	done()
+}

@@ -1,9 +1,6 @@
 package forward
 
-import (
-	"hash/maphash"
-	"slices"
-)
+import "hash/maphash"
 
 // The tables of a Switch: stations, address bindings and the ports they are
 // learned at, each a slice of fixed-size slots with an index (index.go) and
@@ -136,10 +133,7 @@ func (t *tables) learn(mac [6]byte, h uint32, port uint32, now int64, capacity i
 	if i != none {
 		t.efree = t.ents[i].next
 	} else {
-		if len(t.ents) == cap(t.ents) { // double, up to the cap
-			t.ents = slices.Grow(t.ents, max(1, min(max(16, cap(t.ents)), capacity-len(t.ents))))
-		}
-		t.ents = t.ents[:len(t.ents)+1]
+		t.ents = grow(t.ents, capacity)
 		i = int32(len(t.ents) - 1)
 	}
 	r := t.portRecord(port)
@@ -239,6 +233,19 @@ func (t *tables) victim() int32 {
 	return t.ports[best].tail
 }
 
+// grow returns s with one more slot: in place if there is room, else in an
+// array half again as large, up to capacity slots (a table that doubles
+// leaves up to half its slots unused: slices.Grow made 7,296 for 4,096
+// bindings).
+func grow[T any](s []T, capacity int) []T {
+	if len(s) < cap(s) {
+		return s[:len(s)+1]
+	}
+	n := make([]T, len(s)+1, max(len(s)+1, min(capacity, max(16, cap(s)+cap(s)/2))))
+	copy(n, s)
+	return n
+}
+
 // ---- ports ----
 
 // portRecord returns port's record, made if the port holds no station yet.
@@ -318,10 +325,7 @@ func (t *tables) newBind(k *addrKey, h uint32, capacity int) int32 {
 	if j != none {
 		t.bfree = t.binds[j].next
 	} else {
-		if len(t.binds) == cap(t.binds) { // double, up to the cap
-			t.binds = slices.Grow(t.binds, max(1, min(max(16, cap(t.binds)), capacity-len(t.binds))))
-		}
-		t.binds = t.binds[:len(t.binds)+1]
+		t.binds = grow(t.binds, capacity)
 		j = int32(len(t.binds) - 1)
 	}
 	t.binds[j] = ipBind{key: *k, hash: h, owner: none, sib: none, prev: none, next: none}

@@ -10,6 +10,7 @@
 # h1, is blocked by the new leader. Everything is removed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 BIN=${BIN:-bin/portcullis}
 LAB=demoha
@@ -17,17 +18,12 @@ ETCD_PORT=${DEMO_HA_ETCD_PORT:-16379}
 OF=(${DEMO_HA_OF_PORTS:-16653 16654})
 APIP=(${DEMO_HA_API_PORTS:-16681 16682})
 NAMES=(a b)
-TOKEN=demo-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+TOKEN=$(demo_token)
 WORK=$(mktemp -d /tmp/portcullis-demo-ha.XXXXXX)
 PIDS=("" "")
 ETCD_PID=""
 FAILED=0
 
-bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-ok() { printf '  \033[32m✔\033[0m %s\n' "$*"; }
-bad() { printf '  \033[31m✘\033[0m %s\n' "$*"; FAILED=1; }
-info() { printf '    %s\n' "$*"; }
-inhost() { local h=$1; shift; ip netns exec "pc-$LAB-$h" "$@"; }
 api() { echo "http://127.0.0.1:${APIP[$1]}"; }
 pc() { local i=$1; shift; PORTCULLIS_API=$(api "$i") PORTCULLIS_TOKEN=$TOKEN "$BIN" "$@"; }
 role() { curl -s -m 2 "$(api "$1")/api/v1/cluster" | sed -n 's/.*"role":"\([a-z]*\)".*/\1/p'; }
@@ -43,10 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "make demo-ha needs root (network namespaces and Open vSwitch): run it as root" >&2
-	exit 1
-fi
+need_root demo-ha "network namespaces and Open vSwitch"
 
 bold "Checking what the demo needs"
 ./scripts/deps.sh openvswitch-switch iproute2 iputils-ping nmap curl etcd-server || exit 1

@@ -11,6 +11,7 @@
 # the client keeps talking to B. Everything is removed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 BIN=${BIN:-bin/portcullis}
 LAB=demovm
@@ -21,12 +22,6 @@ WORK=$(mktemp -d /tmp/portcullis-demo-vm.XXXXXX)
 CTL_PID=""
 FAILED=0
 
-bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-ok() { printf '  \033[32m✔\033[0m %s\n' "$*"; }
-bad() { printf '  \033[31m✘\033[0m %s\n' "$*"; FAILED=1; }
-info() { printf '    %s\n' "$*"; }
-inhost() { local h=$1; shift; ip netns exec "pc-$LAB-$h" "$@"; }
-
 cleanup() {
 	bold "Cleaning up"
 	[ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null && wait "$CTL_PID" 2>/dev/null
@@ -35,10 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "make demo-vm needs root (network namespaces, Open vSwitch, a tap device): run it as root" >&2
-	exit 1
-fi
+need_root demo-vm "network namespaces, Open vSwitch, a tap device"
 
 bold "Checking what the demo needs"
 ./scripts/deps.sh openvswitch-switch iproute2 ethtool iputils-ping nmap curl qemu-system-x86 linux-image-amd64 busybox-static || exit 1

@@ -10,22 +10,17 @@
 # while h1 keeps its answers. Everything is removed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 BIN=${BIN:-bin/portcullis}
 LAB=demo
 OFPORT=${DEMO_OF_PORT:-16633}
 APIPORT=${DEMO_API_PORT:-16680}
 API=http://127.0.0.1:$APIPORT
-TOKEN=demo-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+TOKEN=$(demo_token)
 WORK=$(mktemp -d /tmp/portcullis-demo.XXXXXX)
 CTL_PID=""
 FAILED=0
-
-bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-ok() { printf '  \033[32m✔\033[0m %s\n' "$*"; }
-bad() { printf '  \033[31m✘\033[0m %s\n' "$*"; FAILED=1; }
-info() { printf '    %s\n' "$*"; }
-inhost() { local h=$1; shift; ip netns exec "pc-$LAB-$h" "$@"; }
 
 cleanup() {
 	bold "Cleaning up"
@@ -35,10 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "make demo needs root (network namespaces and Open vSwitch): run it as root" >&2
-	exit 1
-fi
+need_root demo "network namespaces and Open vSwitch"
 
 bold "Checking what the demo needs"
 ./scripts/deps.sh openvswitch-switch iproute2 ethtool iputils-ping iperf3 nmap hping3 tcpdump curl python3 || exit 1

@@ -156,8 +156,11 @@ func (c *Controller) blocker(ctx context.Context) {
 	// in (pollMeters), so a sweep's verdict does not wait for the half-second tick.
 	fast := time.NewTicker(lookupCheck)
 	defer fast.Stop()
-	var lastPoll, lastExempt, lastSYN time.Time
-	var lastEvicted uint64
+	if c.manualTicks { // tests drive the periodic work (periodic_bench_test.go)
+		t.Stop()
+		fast.Stop()
+	}
+	var ps periodicState
 	var batch []detect.Verdict
 	for {
 		select {
@@ -181,30 +184,7 @@ func (c *Controller) blocker(ctx context.Context) {
 			}
 			c.pollMeters()
 		case <-t.C:
-			now := c.now()
-			vs := c.det.Tick(c.evidenceHorizon(now))
-			for _, v := range vs {
-				c.onVerdict(v)
-			}
-			c.eng.SetSettings(c.engineSettings())
-			c.eng.Tick(now)
-			c.series.tick(now, c.packetIns.Load(), c.probes.Load(), c.blocksN.Load())
-			if now.Sub(lastSYN) >= 900*time.Millisecond {
-				lastSYN = now
-				c.pollSYNCounters(ctx)
-			}
-			if now.Sub(lastExempt) >= 2*time.Second {
-				lastExempt = now
-				c.exemptProtectedPorts()
-			}
-			c.pollMeters() // every tick: answer meters' drops must reach detection before silence counts
-			if now.Sub(lastPoll) >= 10*time.Second {
-				lastPoll = now
-				st := c.det.Stats()
-				c.m.Sources.Set(float64(st.Actors))
-				c.m.Evictions.Add(float64(st.ActorsEvicted - lastEvicted))
-				lastEvicted = st.ActorsEvicted
-			}
+			c.periodic(ctx, c.now(), &ps) // periodic.go
 		}
 		c.apply(ctx)
 	}

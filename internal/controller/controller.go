@@ -99,6 +99,10 @@ type Controller struct {
 	runCtx  context.Context          // the blocker's context
 	synTop  synMax                   // highest port SYN rate per switch at its last reading (periodic.go)
 
+	// Tests: the blocker's tickers stay off and the test drives c.periodic
+	// (periodic_bench_test.go). Set before Run.
+	manualTicks bool
+
 	// With locks of their own.
 	det      *detector     // scan detection (detshard.go)
 	vq       *verdictQueue // packet-in verdicts (verdicts.go)

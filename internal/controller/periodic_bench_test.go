@@ -1,0 +1,428 @@
+package controller
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"portcullis/internal/api"
+	"portcullis/internal/forward"
+	"portcullis/internal/ofconn"
+	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/internal/policy"
+	"portcullis/internal/store"
+	"portcullis/ofp"
+)
+
+// Periodic work and the API at 1,000 switches (issue 9, item 4): what each
+// periodic job and each API call the dashboard makes costs per run, and what
+// they do to the packet-in path of one switch while they run.
+//
+//	go test -run '^$' -bench PeriodicAt1000 -benchtime 20x ./internal/controller/
+//
+// The controller's blocker runs without its tickers (manualTicks): the
+// benchmark runs the jobs itself, on the goroutines production runs them on
+// (the tick and the exemption walk on the blocker, the polls' requests on
+// their own goroutines), so the quiet phase of the hot-path case is quiet.
+
+// scaleSwitches and scaleHosts are the benchmark's network: a never-block
+// gateway and scaleHosts-1 other stations learned on each of 1,000 switches.
+const (
+	scaleSwitches = 1000
+	scaleHosts    = 32
+)
+
+// scaleMeters are the meters a scale switch reports in each meter reading:
+// per port its answer meter and a few others, and the UDP watch meter, all
+// without drops (the reading's cost, not a loss to act on).
+func scaleMeters() []ofp.MeterStats {
+	var out []ofp.MeterStats
+	for port := uint32(1); port <= 4; port++ {
+		out = append(out, ofp.MeterStats{MeterID: policy.ReplyMeter(port), Bands: []ofp.MeterBandStats{{}}})
+		for k := uint32(0); k < 8; k++ {
+			out = append(out, ofp.MeterStats{MeterID: 0x100000 + port<<4 + k, Bands: []ofp.MeterBandStats{{}}})
+		}
+	}
+	return append(out, ofp.MeterStats{MeterID: forward.MeterWatchUDP, Bands: []ofp.MeterBandStats{{}}})
+}
+
+// scaleSwitch is rawSwitch that also answers meter readings (rawSwitch
+// leaves them to time out). The SYN counter reading gets an empty flow
+// stats reply, as the block-flow dump does.
+func scaleSwitch(b testing.TB, addr string, dpid uint64, meters []byte) net.Conn {
+	b.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Write(ofp.Marshal(0, ofp.NewHello(ofp.Version))); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 1<<16)
+		for {
+			if _, err := io.ReadFull(c, buf[:ofp.HeaderLen]); err != nil {
+				return
+			}
+			h, err := ofp.ParseHeader(buf[:ofp.HeaderLen])
+			if err != nil {
+				return
+			}
+			if _, err := io.ReadFull(c, buf[ofp.HeaderLen:h.Length]); err != nil {
+				return
+			}
+			var reply ofp.Message
+			switch h.Type {
+			case ofp.TypeFeaturesRequest:
+				reply = &ofp.FeaturesReply{DatapathID: dpid, NTables: 254}
+			case ofp.TypeBarrierRequest:
+				reply = &ofp.BarrierReply{}
+			case ofp.TypeMultipartRequest:
+				switch binary.BigEndian.Uint16(buf[8:]) {
+				case uint16(ofp.MultipartPortDesc):
+					reply = &ofp.MultipartReply{Body: &ofp.PortDescReply{Ports: ofconntest.Ports(4)}}
+				case uint16(ofp.MultipartFlow):
+					reply = &ofp.MultipartReply{Body: &ofp.FlowStatsReply{}}
+				case uint16(ofp.MultipartMeter):
+					out := slices.Clone(meters)
+					binary.BigEndian.PutUint32(out[4:], h.Xid)
+					c.Write(out)
+				}
+			}
+			if reply != nil {
+				c.Write(ofp.Marshal(h.Xid, reply))
+			}
+		}
+	}()
+	return c
+}
+
+// scaleBench is a controller with scaleSwitches switches connected and
+// their stations learned, an API handler over it, and a clock it sets.
+type scaleBench struct {
+	c     *Controller
+	ctx   context.Context
+	api   http.Handler
+	clock *atomic.Int64
+	s1    *ofconn.Session // switch 1: the hot path measured
+	sws   []*ofconn.Session
+}
+
+// scaleStation is station h of switch s: h 0 is the switch's gateway (on
+// the never-block list), the others ordinary hosts, on ports 1-4.
+func scaleStation(s, h int) host {
+	mac := [6]byte{0x02, 0x5c, byte(s >> 8), byte(s), 0, byte(h)}
+	ip := netip.AddrFrom4([4]byte{10, byte(s >> 8), byte(s), byte(h + 2)})
+	if h == 0 {
+		ip = netip.AddrFrom4([4]byte{10, 250, byte(s >> 8), byte(s)})
+	}
+	return host{mac: mac, ip: ip, port: uint32(h%4 + 1)}
+}
+
+func newScaleBench(b *testing.B) *scaleBench {
+	b.Helper()
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC).UnixNano())
+	cfg := testConfig(b)
+	cfg.Block.NeverBlock = []string{"10.250.0.0/16"}
+	c, err := New(Options{Config: cfg, Store: store.NewMemory(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.manualTicks = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var addr net.Addr
+	for addr == nil {
+		time.Sleep(time.Millisecond)
+		addr = c.OpenFlowAddr()
+	}
+	meters := ofp.Marshal(0, &ofp.MultipartReply{Body: &ofp.MeterStatsReply{Stats: scaleMeters()}})
+	var conns []net.Conn
+	b.Cleanup(func() {
+		cancel()
+		<-done
+		for _, cn := range conns {
+			cn.Close()
+		}
+	})
+	start := time.Now()
+	for s := 1; s <= scaleSwitches; s++ {
+		conns = append(conns, scaleSwitch(b, addr.String(), uint64(s), meters))
+	}
+	sb := &scaleBench{c: c, ctx: ctx, clock: &clock}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		c.mu.Lock()
+		n := len(c.switches)
+		c.mu.Unlock()
+		if n == scaleSwitches {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d switches connected", n, scaleSwitches)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Logf("%d switches connected in %v", scaleSwitches, time.Since(start).Round(time.Millisecond))
+	for s := 1; s <= scaleSwitches; s++ {
+		sess := c.srv.Session(uint64(s))
+		sb.sws = append(sb.sws, sess)
+		gw := scaleStation(s, 0)
+		for h := 0; h < scaleHosts; h++ {
+			st := scaleStation(s, h)
+			c.Message(sess, 0, learnMiss(st.port, arpFrame(1, st.mac, st.ip, [6]byte{}, gw.ip)))
+		}
+	}
+	sb.s1 = sb.sws[0]
+	// Detection's table full of sources with a failed first contact: every
+	// station but the gateway probes a silent address once, and the clock
+	// moves past the attempt's timeout.
+	for s := 1; s <= scaleSwitches; s++ {
+		sess := sb.sws[s-1]
+		dst := host{mac: [6]byte{0x02, 0x5d, 0, 0, 0, 1}, ip: netip.AddrFrom4([4]byte{10, 251, byte(s >> 8), byte(s)}), port: 4}
+		for h := 1; h < scaleHosts; h++ {
+			st := scaleStation(s, h)
+			c.Message(sess, 0, watchCopy(st.port, tcpFrame(st, dst, st.ip, 40000, 22, tcpSYN)))
+		}
+	}
+	clock.Add(int64(30 * time.Second))
+	sb.onBlocker(func(now time.Time) { c.tick(now) })
+	b.Logf("detector: %+v", c.det.Stats())
+	sb.api = api.New(c, api.Options{OpenReadsOnLoopback: true, Version: "bench"})
+	// The hosts and their IP bindings are in: the first walk lifts the
+	// gateways' ports, later walks find nothing changed.
+	sb.onBlocker(func(time.Time) { c.exemptProtectedPorts() })
+	return sb
+}
+
+// onBlocker runs f on the blocker goroutine and waits for it and the engine's
+// Ready that follows.
+func (sb *scaleBench) onBlocker(f func(now time.Time)) {
+	done := make(chan struct{})
+	sb.c.post(func(now time.Time) {
+		f(now)
+		close(done)
+	})
+	<-done
+	sb.c.post(func(time.Time) {}) // apply ran after f
+}
+
+// synPoll runs one SYN counter poll and waits until every reading reached
+// the engine.
+func (sb *scaleBench) synPoll() {
+	sb.clock.Add(int64(time.Second))
+	sb.c.pollSYNCounters(sb.ctx)
+	for _, sess := range sb.sws {
+		sw := sb.c.lookup(sess)
+		for sw.synPolling.Load() {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	sb.onBlocker(func(time.Time) {})
+}
+
+// meterPoll runs one meter reading round and waits for its end.
+func (sb *scaleBench) meterPoll() {
+	sb.c.pollMeters()
+	for sb.c.meterPolling.Load() {
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// exemptWalk runs the never-block exemption walk on the blocker; changed
+// makes every switch look changed since the last walk (the worst case: an
+// address bound on every switch in the last 2 seconds).
+func (sb *scaleBench) exemptWalk(changed bool) {
+	if changed {
+		for _, sess := range sb.sws {
+			sw := sb.c.lookup(sess)
+			sw.mu.Lock()
+			sw.exempted = exemptMark{}
+			sw.mu.Unlock()
+		}
+	}
+	sb.onBlocker(func(time.Time) { sb.c.exemptProtectedPorts() })
+}
+
+// get serves one API request from loopback and returns the body's size.
+func (sb *scaleBench) get(b testing.TB, path string) int {
+	req := httptest.NewRequest("GET", path, nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Host = "127.0.0.1:6680"
+	w := httptest.NewRecorder()
+	sb.api.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		b.Fatalf("GET %s: %d %s", path, w.Code, w.Body.Bytes())
+	}
+	return w.Body.Len()
+}
+
+// dashboardFull is what the dashboard asked for every poll before it knew
+// large networks: every list. dashboardLarge is what it asks above
+// largeNetwork switches (app.js): the counts, the blocks, the suspects and
+// the selected switch's hosts; the switch list every fifth poll.
+var (
+	dashboardFull  = []string{"/api/v1/switches", "/api/v1/hosts", "/api/v1/suspects", "/api/v1/blocks", "/api/v1/stats", "/api/v1/status"}
+	dashboardLarge = []string{"/api/v1/status", "/api/v1/stats", "/api/v1/blocks", "/api/v1/suspects", "/api/v1/hosts?dpid=0000000000000001"}
+)
+
+func BenchmarkPeriodicAt1000(b *testing.B) {
+	if testing.Short() {
+		b.Skip("1,000 switches")
+	}
+	sb := newScaleBench(b)
+	jobs := []struct {
+		name string
+		run  func()
+	}{
+		{"job/syn-poll", sb.synPoll},
+		{"job/meter-poll", sb.meterPoll},
+		{"job/exempt-walk-unchanged", func() { sb.exemptWalk(false) }},
+		{"job/exempt-walk-all-changed", func() { sb.exemptWalk(true) }},
+		{"job/blocker-tick", func() { sb.onBlocker(func(now time.Time) { sb.c.tick(now) }) }},
+	}
+	for _, j := range jobs {
+		b.Run(j.name, func(b *testing.B) {
+			for b.Loop() {
+				j.run()
+			}
+		})
+	}
+	paths := []string{"/api/v1/status", "/api/v1/hosts", "/api/v1/hosts?dpid=0000000000000001", "/api/v1/hosts?limit=100",
+		"/api/v1/suspects", "/api/v1/switches", "/api/v1/blocks", "/api/v1/stats"}
+	for _, p := range paths {
+		b.Run("api"+p, func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				n = sb.get(b, p)
+			}
+			b.ReportMetric(float64(n), "bytes/resp")
+		})
+	}
+	for _, h := range []struct {
+		name     string
+		periodic bool
+		paths    []string
+	}{
+		{"periodic", true, nil},
+		{"dashboard-full", false, dashboardFull},
+		{"dashboard-large", false, dashboardLarge},
+		{"periodic+dashboard-full", true, dashboardFull},
+		{"periodic+dashboard-large", true, dashboardLarge},
+	} {
+		b.Run("hotpath/"+h.name, func(b *testing.B) { sb.hotPath(b, h.periodic, h.paths) })
+	}
+}
+
+// hotPath measures Controller.Message on switch 1 (a watch copy of a known
+// host's SYN and a learning miss of a new station, each op) in phases that
+// alternate, one pair per b.Loop iteration: quiet, then loaded with the
+// periodic jobs back to back (SYN poll, meter poll, the exemption walk as
+// if every switch changed, the blocker's tick) and a dashboard poller
+// asking for paths back to back (either of them alone if periodic is
+// false or paths empty). It reports each phase's mean and 99th
+// percentile per op and the ratio of the means.
+func (sb *scaleBench) hotPath(b *testing.B, periodic bool, paths []string) {
+	c, s := sb.c, sb.s1
+	a, d := scaleStation(1, 1), scaleStation(1, 2)
+	watch := watchCopy(a.port, tcpFrame(a, d, a.ip, 50000, 443, tcpSYN))
+	miss := learnMiss(a.port, arpFrame(1, a.mac, a.ip, [6]byte{}, d.ip))
+	const phaseOps = 10000
+	var quiet, loaded []time.Duration
+	var jobs, polls atomic.Int64
+	i := 1 << 20
+	op := func() time.Duration {
+		t0 := time.Now()
+		c.Message(s, 0, watch)
+		learnNew(c, s, miss, i)
+		i++
+		return time.Since(t0)
+	}
+	for k := 0; k < 1000; k++ { // warm: the switch's table at its working size
+		op()
+	}
+	load := func() (stop func()) {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for periodic {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				sb.synPoll()
+				sb.meterPoll()
+				sb.exemptWalk(true)
+				sb.onBlocker(func(now time.Time) { sb.c.tick(now) })
+				jobs.Add(1)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for len(paths) > 0 {
+				for _, p := range paths {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					sb.get(b, p)
+				}
+				polls.Add(1)
+			}
+		}()
+		return func() { close(done); wg.Wait() }
+	}
+	for b.Loop() {
+		for k := 0; k < phaseOps; k++ {
+			quiet = append(quiet, op())
+		}
+		b.StopTimer()
+		stop := load()
+		time.Sleep(50 * time.Millisecond) // the load is under way
+		b.StartTimer()
+		for k := 0; k < phaseOps; k++ {
+			loaded = append(loaded, op())
+		}
+		b.StopTimer()
+		stop()
+		b.StartTimer()
+	}
+	qm, q99, q999 := durStats(quiet)
+	lm, l99, l999 := durStats(loaded)
+	b.ReportMetric(float64(qm.Nanoseconds()), "quiet-ns/op")
+	b.ReportMetric(float64(lm.Nanoseconds()), "loaded-ns/op")
+	b.ReportMetric(float64(lm)/float64(qm), "ratio")
+	b.ReportMetric(float64(q99.Nanoseconds()), "quiet-p99-ns")
+	b.ReportMetric(float64(l99.Nanoseconds()), "loaded-p99-ns")
+	b.ReportMetric(float64(q999.Nanoseconds()), "quiet-p99.9-ns")
+	b.ReportMetric(float64(l999.Nanoseconds()), "loaded-p99.9-ns")
+	b.Logf("%d quiet and %d loaded ops; while loaded %d rounds of the periodic jobs and %d dashboard polls (%v)",
+		len(quiet), len(loaded), jobs.Load(), polls.Load(), paths)
+}
+
+// durStats returns the mean, 99th and 99.9th percentiles of ds.
+func durStats(ds []time.Duration) (mean, p99, p999 time.Duration) {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return sum / time.Duration(len(ds)), s[len(s)*99/100], s[len(s)*999/1000]
+}

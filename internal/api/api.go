@@ -88,9 +88,7 @@ func New(b Backend, opts Options) http.Handler {
 	m.Handle("GET /api/v1/switches", s.read(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, SwitchList{Switches: nonNil(s.b.Switches())})
 	}))
-	m.Handle("GET /api/v1/hosts", s.read(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, HostList{Hosts: nonNil(s.b.Hosts())})
-	}))
+	m.Handle("GET /api/v1/hosts", s.read(s.hosts)) // scale.go
 	m.Handle("GET /api/v1/suspects", s.read(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, SuspectList{Suspects: nonNil(s.b.Suspects())})
 	}))
@@ -242,23 +240,20 @@ func isLoopback(remote string) bool {
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
 	st := s.b.Stats()
-	last := uint64(0)
-	if ev := s.b.Events(EventFilter{Limit: 1, Newest: true}); len(ev) > 0 {
-		last = ev[len(ev)-1].ID
-	}
+	n := s.counts() // scale.go
 	writeJSON(w, http.StatusOK, Status{
 		Version:      s.opts.Version,
 		Uptime:       st.Uptime,
-		Switches:     len(s.b.Switches()),
-		Hosts:        len(s.b.Hosts()),
-		Suspects:     len(s.b.Suspects()),
-		ActiveBlocks: len(s.b.Blocks()),
-		Allowlist:    len(s.b.Allowlist()),
+		Switches:     n.Switches,
+		Hosts:        n.Hosts,
+		Suspects:     n.Suspects,
+		ActiveBlocks: n.ActiveBlocks,
+		Allowlist:    n.Allowlist,
 		PacketIns:    st.PacketIns,
 		Probes:       st.Probes,
 		Detections:   st.Detections,
 		Blocks:       st.Blocks,
-		LastEventID:  last,
+		LastEventID:  n.LastEventID,
 	})
 }
 

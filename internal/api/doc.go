@@ -9,7 +9,7 @@
 //	GET    /healthz                  200 "ok"
 //	GET    /api/v1/status            Status
 //	GET    /api/v1/switches          {"switches":[Switch]}
-//	GET    /api/v1/hosts             {"hosts":[Host]}
+//	GET    /api/v1/hosts             {"hosts":[Host]}; ?dpid=&limit= add "total" and "more"
 //	GET    /api/v1/suspects          {"suspects":[Suspect]}
 //	GET    /api/v1/blocks            {"blocks":[Block]}
 //	POST   /api/v1/blocks            BlockRequest -> 201 Block            (token)

@@ -299,7 +299,7 @@ type StatsPoint struct {
 }
 
 // Status is the answer of GET /api/v1/status, composed by the API from the
-// backend's other methods.
+// backend's counts (Counter) if it keeps them, else from its other methods.
 type Status struct {
 	Version      string  `json:"version"`
 	Uptime       float64 `json:"uptime_seconds"`
@@ -321,8 +321,13 @@ type (
 	SwitchList struct {
 		Switches []Switch `json:"switches"`
 	}
+	// HostList is GET /api/v1/hosts. With ?dpid= or ?limit= (HostFilter)
+	// it also says how many hosts match (Total) and whether the limit left
+	// some out (More); without them both are absent.
 	HostList struct {
 		Hosts []Host `json:"hosts"`
+		Total int    `json:"total,omitempty"`
+		More  bool   `json:"more,omitempty"`
 	}
 	SuspectList struct {
 		Suspects []Suspect `json:"suspects"`

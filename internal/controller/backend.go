@@ -51,35 +51,16 @@ func cmpU64(a, b uint64) int {
 	return 0
 }
 
-// Hosts lists the hosts learned on every switch.
+// Hosts lists the hosts learned on every switch, by datapath id
+// (HostsFiltered, periodic_api.go).
 func (c *Controller) Hosts() []api.Host {
-	var out []api.Host
-	for _, sw := range c.sessionsSnapshot() {
-		sw.mu.Lock()
-		hs := sw.fwd.Hosts()
-		sw.mu.Unlock()
-		for _, h := range hs {
-			out = append(out, api.Host{MAC: macString(h.MAC), IPs: addrStrings(h.IPs), DPID: fmtDPID(sw.dpid),
-				Port: h.Port, LastSeen: h.LastSeen})
-		}
-	}
-	if out == nil {
-		out = []api.Host{}
-	}
-	return out
+	hs, _ := c.HostsFiltered(api.HostFilter{})
+	return hs
 }
 
-// Suspects lists sources with their current detection score.
-func (c *Controller) Suspects() []api.Suspect {
-	ss := c.det.Suspects(c.now())
-	out := make([]api.Suspect, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, api.Suspect{DPID: fmtDPID(s.Source.DPID), Port: s.Source.Port, MAC: macString(s.Source.MAC),
-			IPs: addrStrings(s.IPs), Score: s.Score, Kind: string(s.Kind), Failures: s.Failures,
-			Successes: s.Successes, Probes: s.Probes, LastSeen: s.LastSeen})
-	}
-	return out
-}
+// Suspects lists sources with their current detection score, as of a
+// detector walk at most suspectsFresh old (periodic_api.go).
+func (c *Controller) Suspects() []api.Suspect { return c.suspects() }
 
 func blockDTO(r policy.BlockRecord) api.Block {
 	b := r.Block

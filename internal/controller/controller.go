@@ -107,6 +107,7 @@ type Controller struct {
 	det      *detector     // scan detection (detshard.go)
 	vq       *verdictQueue // packet-in verdicts (verdicts.go)
 	refusals refusalEvents // bounds switch_refused events (channel.go)
+	sus      suspectMemo   // the API's suspects list, one detector walk per suspectsFresh (periodic_api.go)
 	series   seriesRing    // the API's stats series
 
 	// Atomic counters and flags.

@@ -343,6 +343,7 @@ type ringItem struct {
 // Detector holds the scan-detection state. Not safe for concurrent use.
 type Detector struct {
 	cfg               Config
+	suspectBuf        []suspectRank // Suspects' ranking, kept between calls
 	logEta1, logEta0  float64
 	logFail, logSucc  float64
 	noisy             [65536 / 64]uint64
@@ -633,32 +634,53 @@ func (d *Detector) TargetsOf(src Source) []netip.Addr {
 }
 
 // Suspects returns the actors with evidence against them, highest score
-// first, at most Config.MaxSuspects.
+// first, at most Config.MaxSuspects. It ranks every actor's score in a
+// buffer it keeps and builds only the suspects it returns: the controller
+// calls it under the lock the packet-in path's watch copies take, with up
+// to MaxActors actors.
 func (d *Detector) Suspects(now time.Time) []Suspect {
-	var out []Suspect
+	rank := d.suspectBuf[:0]
 	for a := d.head; a != nil; a = a.next {
 		score, kind := d.actorScore(a)
 		if score <= 0 && a.fails == 0 {
 			continue
 		}
-		out = append(out, Suspect{
-			Source: a.key.src, IPs: d.actorIPs(a, nil), Score: score,
-			Failures: a.fails, Successes: a.succs, Probes: a.probes, Kind: kind, LastSeen: a.last,
-		})
+		rank = append(rank, suspectRank{a: a, score: score, kind: kind})
 	}
-	slices.SortStableFunc(out, func(x, y Suspect) int {
+	slices.SortStableFunc(rank, func(x, y suspectRank) int {
 		switch {
-		case x.Score > y.Score:
+		case x.score > y.score:
 			return -1
-		case x.Score < y.Score:
+		case x.score < y.score:
 			return 1
 		}
 		return 0
 	})
-	if len(out) > d.cfg.MaxSuspects {
-		out = out[:d.cfg.MaxSuspects]
+	top := rank
+	if len(top) > d.cfg.MaxSuspects {
+		top = top[:d.cfg.MaxSuspects]
 	}
+	var out []Suspect
+	if len(top) > 0 {
+		out = make([]Suspect, 0, len(top))
+	}
+	for _, r := range top {
+		a := r.a
+		out = append(out, Suspect{
+			Source: a.key.src, IPs: d.actorIPs(a, nil), Score: r.score,
+			Failures: a.fails, Successes: a.succs, Probes: a.probes, Kind: r.kind, LastSeen: a.last,
+		})
+	}
+	clear(rank) // no actor kept alive by the buffer
+	d.suspectBuf = rank[:0]
 	return out
+}
+
+// suspectRank is an actor's score while Suspects ranks them.
+type suspectRank struct {
+	a     *actor
+	score float64
+	kind  Kind
 }
 
 func (d *Detector) actorScore(a *actor) (float64, Kind) {

@@ -158,6 +158,38 @@ func (c *Client) Hosts(ctx context.Context) ([]api.Host, error) {
 	return v.Hosts, c.Do(ctx, http.MethodGet, "/api/v1/hosts", nil, &v)
 }
 
+// HostQuery selects hosts for HostsPage; the zero value is every host.
+type HostQuery struct {
+	DPID    uint64 // only this switch's hosts, if HasDPID
+	HasDPID bool
+	Limit   int // at most Limit hosts; 0: all (at most api.MaxHostLimit)
+}
+
+// HostsPage is GET /api/v1/hosts?dpid=&limit=: the hosts q selects, with
+// how many match in all (Total) and whether the limit left some out (More).
+// With the zero query it is Hosts, and Total is the number of hosts.
+func (c *Client) HostsPage(ctx context.Context, q HostQuery) (api.HostList, error) {
+	v := url.Values{}
+	if q.HasDPID {
+		v.Set("dpid", api.FormatDPID(q.DPID))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	path := "/api/v1/hosts"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var l api.HostList
+	if err := c.Do(ctx, http.MethodGet, path, nil, &l); err != nil {
+		return l, err
+	}
+	if len(v) == 0 {
+		l.Total = len(l.Hosts)
+	}
+	return l, nil
+}
+
 // Suspects is GET /api/v1/suspects.
 func (c *Client) Suspects(ctx context.Context) ([]api.Suspect, error) {
 	var v api.SuspectList

@@ -182,3 +182,19 @@ func TestNonJSONError(t *testing.T) {
 		t.Fatalf("err = %#v", err)
 	}
 }
+
+// HostsPage asks for one switch's hosts and a page of them.
+func TestHostsPage(t *testing.T) {
+	_, url := serve(t)
+	c := newClient(t, url, "")
+	ctx := t.Context()
+	if l, err := c.HostsPage(ctx, client.HostQuery{}); err != nil || len(l.Hosts) != 3 || l.Total != 3 || l.More {
+		t.Errorf("HostsPage(all) = %+v, %v", l, err)
+	}
+	if l, err := c.HostsPage(ctx, client.HostQuery{DPID: 1, HasDPID: true, Limit: 2}); err != nil || len(l.Hosts) != 2 || l.Total != 3 || !l.More {
+		t.Errorf("HostsPage(dpid 1, limit 2) = %+v, %v", l, err)
+	}
+	if l, err := c.HostsPage(ctx, client.HostQuery{DPID: 2, HasDPID: true}); err != nil || len(l.Hosts) != 0 || l.Total != 0 {
+		t.Errorf("HostsPage(dpid 2) = %+v, %v", l, err)
+	}
+}

@@ -5,6 +5,14 @@
 'use strict';
 
 const POLL_MS = 2000;
+// A network above these sizes is large: the page asks for the counts, the
+// blocks, the suspects and the selected switch's hosts each poll, and the
+// switch list every LARGE_SWITCH_POLLS polls, instead of the whole network
+// (GET /api/v1/hosts?dpid=), and draws every switch as a cell of a grid.
+const LARGE_SWITCHES = 32;
+const LARGE_HOSTS = 512;
+const LARGE_SWITCH_POLLS = 5;
+const SELECTED_HOST_LIMIT = 512;
 const MAX_EVENTS = 200;
 const TOKEN_KEY = 'portcullis.token';
 const SVG = 'http://www.w3.org/2000/svg';
@@ -12,6 +20,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 const state = {
   switches: [], hosts: [], suspects: [], blocks: [], stats: null, status: null,
   events: [], lastEventId: 0, samples: [], needToken: false,
+  large: false, selected: '', hostsTotal: 0, polls: 0,
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -170,6 +179,7 @@ function renderNetwork() {
   const W = 800;
   root.replaceChildren();
   const switches = state.switches.slice().sort((a, b) => a.datapath_id - b.datapath_id);
+  if (state.large) { renderLargeNetwork(root, switches); return; }
   $('#network-count').textContent = switches.length + ' switch' + (switches.length === 1 ? '' : 'es') +
     ', ' + state.hosts.length + ' host' + (state.hosts.length === 1 ? '' : 's');
   if (switches.length === 0) {
@@ -196,38 +206,93 @@ function renderNetwork() {
   root.append(links, nodes);
   switches.forEach((sw, i) => {
     const c = { x: cellW * (i % cols + 0.5), y: cellH * (Math.floor(i / cols) + 0.5) };
-    const hosts = (byDpid.get(sw.dpid) || []).sort((a, b) => a.port - b.port || (a.mac < b.mac ? -1 : 1));
-    const k = hosts.length;
-    // Room for the node (radius up to 18) and two label lines below it.
-    const rx = Math.max(40, Math.min(cellW / 2 - 60, 120 + 14 * k));
-    const ry = Math.max(40, Math.min(cellH / 2 - 58, 90 + 10 * k));
-    const pts = ellipsePoints(c, rx, ry, k);
-    const spacing = k > 1 ? Math.hypot(pts[1].x - pts[0].x, pts[1].y - pts[0].y) : 100;
-    const nodeR = Math.max(5, Math.min(18, spacing / 2.4));
-    hosts.forEach((h, j) => {
-      const { x, y } = pts[j];
-      const blk = blockFor(h);
-      const sus = blk ? null : suspectFor(h);
-      const cls = 'host' + (blk ? ' blocked' : sus ? ' suspect' : '');
-      links.append(svg('line', { x1: c.x, y1: c.y, x2: x, y2: y, class: 'link' + (blk ? ' blocked' : '') }));
-      const g = svg('g', { class: cls, 'data-mac': h.mac, transform: `translate(${x.toFixed(1)},${y.toFixed(1)})` });
-      g.append(svg('title', { text: `${h.mac}\n${(h.ips || []).join(', ')}\nport ${h.port}, seen ${ago(h.last_seen)}` }));
-      g.append(svg('circle', { r: nodeR.toFixed(1) }));
-      if (nodeR >= 12) g.append(svg('text', { y: 4, class: 'sub', text: 'p' + h.port }));
-      if (k <= 28) g.append(svg('text', { y: nodeR + 16, text: (h.ips && h.ips[0]) || h.mac }));
-      if (blk) g.append(svg('text', { y: nodeR + 30, class: 'sub tag', text: 'BLOCKED' }));
-      else if (sus) g.append(svg('text', { y: nodeR + 30, class: 'sub tag', text: 'score ' + Math.round(100 * sus.score) + '%' }));
-      else if (h.ips && h.ips[0] && k <= 16) g.append(svg('text', { y: nodeR + 30, class: 'sub', text: h.mac }));
-      nodes.append(g);
-    });
-    const g = svg('g', { class: 'switch', 'data-dpid': sw.dpid, transform: `translate(${c.x},${c.y})` });
-    const up = (sw.ports || []).filter((p) => p.state === 'up').length;
-    g.append(svg('title', { text: `${sw.dpid}\n${sw.address}\nconnected ${ago(sw.connected_since)}` }));
-    g.append(svg('rect', { x: -55, y: -22, width: 110, height: 44, rx: 8 }));
-    g.append(svg('text', { y: -3, text: shortDpid(sw.dpid) }));
-    g.append(svg('text', { y: 13, class: 'sub', text: `${up}/${(sw.ports || []).length} ports up` }));
+    drawSwitch(links, nodes, c, cellW, cellH, sw, byDpid.get(sw.dpid) || []);
+  });
+}
+
+// drawSwitch draws a switch at c in a cell of cellW x cellH, with its hosts
+// on an ellipse around it, by port.
+function drawSwitch(links, nodes, c, cellW, cellH, sw, hostList) {
+  const hosts = hostList.slice().sort((a, b) => a.port - b.port || (a.mac < b.mac ? -1 : 1));
+  const k = hosts.length;
+  // Room for the node (radius up to 18) and two label lines below it.
+  const rx = Math.max(40, Math.min(cellW / 2 - 60, 120 + 14 * k));
+  const ry = Math.max(40, Math.min(cellH / 2 - 58, 90 + 10 * k));
+  const pts = ellipsePoints(c, rx, ry, k);
+  const spacing = k > 1 ? Math.hypot(pts[1].x - pts[0].x, pts[1].y - pts[0].y) : 100;
+  const nodeR = Math.max(5, Math.min(18, spacing / 2.4));
+  hosts.forEach((h, j) => {
+    const { x, y } = pts[j];
+    const blk = blockFor(h);
+    const sus = blk ? null : suspectFor(h);
+    const cls = 'host' + (blk ? ' blocked' : sus ? ' suspect' : '');
+    links.append(svg('line', { x1: c.x, y1: c.y, x2: x, y2: y, class: 'link' + (blk ? ' blocked' : '') }));
+    const g = svg('g', { class: cls, 'data-mac': h.mac, transform: `translate(${x.toFixed(1)},${y.toFixed(1)})` });
+    g.append(svg('title', { text: `${h.mac}\n${(h.ips || []).join(', ')}\nport ${h.port}, seen ${ago(h.last_seen)}` }));
+    g.append(svg('circle', { r: nodeR.toFixed(1) }));
+    if (nodeR >= 12) g.append(svg('text', { y: 4, class: 'sub', text: 'p' + h.port }));
+    if (k <= 28) g.append(svg('text', { y: nodeR + 16, text: (h.ips && h.ips[0]) || h.mac }));
+    if (blk) g.append(svg('text', { y: nodeR + 30, class: 'sub tag', text: 'BLOCKED' }));
+    else if (sus) g.append(svg('text', { y: nodeR + 30, class: 'sub tag', text: 'score ' + Math.round(100 * sus.score) + '%' }));
+    else if (h.ips && h.ips[0] && k <= 16) g.append(svg('text', { y: nodeR + 30, class: 'sub', text: h.mac }));
     nodes.append(g);
   });
+  const g = svg('g', { class: 'switch', 'data-dpid': sw.dpid, transform: `translate(${c.x},${c.y})` });
+  const up = (sw.ports || []).filter((p) => p.state === 'up').length;
+  g.append(svg('title', { text: `${sw.dpid}\n${sw.address}\nconnected ${ago(sw.connected_since)}` }));
+  g.append(svg('rect', { x: -55, y: -22, width: 110, height: 44, rx: 8 }));
+  g.append(svg('text', { y: -3, text: shortDpid(sw.dpid) }));
+  g.append(svg('text', { y: 13, class: 'sub', text: `${up}/${(sw.ports || []).length} ports up` }));
+  nodes.append(g);
+}
+
+// renderLargeNetwork draws a large network: every switch a cell of a grid
+// (red with a block on it, amber with a suspect behind it), and below it
+// the selected switch with its hosts. A click on a cell selects its switch.
+function renderLargeNetwork(root, switches) {
+  const W = 800, DETAIL = 460;
+  const st = state.status || {};
+  const sel = switches.find((s) => s.dpid === state.selected);
+  $('#network-count').textContent = (st.switches ?? switches.length) + ' switches, ' + (st.hosts ?? 0) + ' hosts' +
+    (sel ? ' · ' + shortDpid(sel.dpid) + ': ' + state.hostsTotal + ' host' + (state.hostsTotal === 1 ? '' : 's') +
+      (state.hostsTotal > state.hosts.length ? ', ' + state.hosts.length + ' shown' : '') : '');
+  const n = Math.max(1, switches.length);
+  const cols = Math.min(n, Math.max(8, Math.ceil(Math.sqrt(n * 4))));
+  const cell = W / cols;
+  const rows = Math.ceil(n / cols);
+  const gridH = rows * cell;
+  root.setAttribute('viewBox', `0 0 ${W} ${gridH + DETAIL}`);
+  const blocked = new Set(state.blocks.map((b) => b.dpid).filter(Boolean));
+  const suspect = new Set(state.suspects.map((s) => s.dpid).filter(Boolean));
+  const grid = svg('g', { class: 'grid' });
+  switches.forEach((sw, i) => {
+    const cls = 'cell' + (blocked.has(sw.dpid) ? ' blocked' : suspect.has(sw.dpid) ? ' suspect' : '') +
+      (sw.dpid === state.selected ? ' selected' : '');
+    const r = svg('rect', { class: cls, 'data-dpid': sw.dpid, x: ((i % cols) * cell + 1).toFixed(1),
+      y: (Math.floor(i / cols) * cell + 1).toFixed(1), width: (cell - 2).toFixed(1), height: (cell - 2).toFixed(1), rx: 2 });
+    r.append(svg('title', { text: `${sw.dpid}\n${sw.address}\n${(sw.ports || []).length} ports` }));
+    r.addEventListener('click', () => select(sw.dpid));
+    grid.append(r);
+  });
+  root.append(grid);
+  if (!sel) {
+    root.append(svg('text', { x: W / 2, y: gridH + DETAIL / 2, class: 'empty-note', text: 'Select a switch' }));
+    return;
+  }
+  const links = svg('g', {});
+  const nodes = svg('g', {});
+  root.append(links, nodes);
+  drawSwitch(links, nodes, { x: W / 2, y: gridH + DETAIL / 2 }, W, DETAIL, sel, state.hosts);
+}
+
+// select shows a switch's hosts in a large network.
+function select(dpid) {
+  if (state.selected === dpid) return;
+  state.selected = dpid;
+  state.hosts = [];
+  state.hostsTotal = 0;
+  renderNetwork();
+  refreshSoon();
 }
 
 function renderBlocks() {
@@ -363,15 +428,50 @@ function renderAll() {
 
 let refreshing = false, again = false, pollTimer = 0;
 
+// isLarge reports whether the network is too large to fetch and draw whole
+// every poll.
+function isLarge(st) {
+  return (st.switches || 0) > LARGE_SWITCHES || (st.hosts || 0) > LARGE_HOSTS;
+}
+
 async function refresh() {
   if (refreshing) { again = true; return; }
   refreshing = true;
   try {
-    const [sw, hosts, sus, blocks, stats, status] = await Promise.all([
-      api('GET', '/api/v1/switches'), api('GET', '/api/v1/hosts'), api('GET', '/api/v1/suspects'),
-      api('GET', '/api/v1/blocks'), api('GET', '/api/v1/stats'), api('GET', '/api/v1/status')]);
+    const status = await api('GET', '/api/v1/status');
+    const large = isLarge(status);
+    let sw, hosts, sus, blocks, stats;
+    if (!large) {
+      [sw, hosts, sus, blocks, stats] = await Promise.all([
+        api('GET', '/api/v1/switches'), api('GET', '/api/v1/hosts'), api('GET', '/api/v1/suspects'),
+        api('GET', '/api/v1/blocks'), api('GET', '/api/v1/stats')]);
+    } else {
+      // The switch list every few polls (and when the count changed); the
+      // hosts of the selected switch only.
+      const needSwitches = !state.large || state.polls % LARGE_SWITCH_POLLS === 0 ||
+        state.switches.length !== status.switches;
+      let selected = state.selected;
+      [sw, sus, blocks, stats] = await Promise.all([
+        needSwitches ? api('GET', '/api/v1/switches') : Promise.resolve({ switches: state.switches }),
+        api('GET', '/api/v1/suspects'), api('GET', '/api/v1/blocks'), api('GET', '/api/v1/stats')]);
+      const list = sw.switches || [];
+      if (!list.some((s) => s.dpid === selected)) {
+        // The first switch with a block on it, else one with a suspect, else the first.
+        const pick = blocks.blocks.find((b) => b.dpid && list.some((s) => s.dpid === b.dpid)) ||
+          sus.suspects.find((s) => s.dpid && list.some((x) => x.dpid === s.dpid));
+        const first = list.slice().sort((a, b) => a.datapath_id - b.datapath_id)[0];
+        selected = pick ? pick.dpid : first ? first.dpid : '';
+        state.selected = selected;
+      }
+      hosts = selected ? await api('GET', '/api/v1/hosts?dpid=' + encodeURIComponent(selected) + '&limit=' + SELECTED_HOST_LIMIT)
+        : { hosts: [], total: 0 };
+      if (state.selected !== selected) hosts = { hosts: [], total: 0 }; // another switch was chosen meanwhile
+    }
+    state.large = large;
+    state.polls++;
     state.switches = sw.switches || [];
     state.hosts = hosts.hosts || [];
+    state.hostsTotal = hosts.total ?? state.hosts.length;
     state.suspects = sus.suspects || [];
     state.blocks = blocks.blocks || [];
     state.stats = stats;

@@ -23,6 +23,14 @@
 //	GET    /metrics                  Options.MetricsHandler, if set
 //	GET    /                         Options.Dashboard, if set
 //
+// Large networks (scale.go): GET /api/v1/status asks a Backend that
+// implements Counter for its counts instead of building every list to
+// count it, and GET /api/v1/hosts?dpid=&limit= asks one that implements
+// HostQuerier for a switch's hosts and a page; a Backend without them is
+// served from its lists (FilterHosts), so the answers are the same. With
+// dpid or limit the host list also carries "total" (hosts that match) and
+// "more" (the limit left some out); without them the answer is as before.
+//
 // An AllowEntry's "ports" list single ports as numbers and ranges as "LO-HI"
 // strings ([22, "8000-8100"], PortRanges): GET shows a configured range as
 // configured, and POST takes the same.

@@ -314,6 +314,7 @@ func BenchmarkPeriodicAt1000(b *testing.B) {
 	}...)
 	for _, j := range jobs {
 		b.Run(j.name, func(b *testing.B) {
+			b.ReportAllocs()
 			for b.Loop() {
 				j.run()
 			}
@@ -323,6 +324,7 @@ func BenchmarkPeriodicAt1000(b *testing.B) {
 		"/api/v1/suspects", "/api/v1/switches", "/api/v1/blocks", "/api/v1/stats"}
 	for _, p := range paths {
 		b.Run("api"+p, func(b *testing.B) {
+			b.ReportAllocs()
 			n := 0
 			for b.Loop() {
 				forgetSuspects(sb.c) // each call's own detector walk, not the last one's list

@@ -13,6 +13,8 @@ const LARGE_SWITCHES = 32;
 const LARGE_HOSTS = 512;
 const LARGE_SWITCH_POLLS = 5;
 const SELECTED_HOST_LIMIT = 512;
+// A block on more switches than this shows counts by state, not a tag each.
+const BLOCK_SWITCH_TAGS = 8;
 const MAX_EVENTS = 200;
 const TOKEN_KEY = 'portcullis.token';
 const SVG = 'http://www.w3.org/2000/svg';
@@ -324,7 +326,15 @@ function blockSwitches(b) {
   const sws = b.switches || [];
   if (!sws.length) td.append('-');
   const mark = { confirmed: '\u2713', pending: '\u2026', failed: '\u2717' };
-  for (const s of sws) {
+  let shown = sws;
+  if (sws.length > BLOCK_SWITCH_TAGS) {
+    // Many switches: a count per state, and tags for the ones not confirmed.
+    const n = {};
+    for (const s of sws) n[s.state] = (n[s.state] || 0) + 1;
+    td.append(el('span', { class: 'sw-counts', text: Object.keys(n).sort().map((k) => (mark[k] || k) + ' ' + n[k]).join(' \u00b7 ') + ' switches' }));
+    shown = sws.filter((s) => s.state !== 'confirmed').slice(0, BLOCK_SWITCH_TAGS);
+  }
+  for (const s of shown) {
     const title = s.state === 'confirmed' ? 'confirmed ' + ago(s.confirmed_at) : s.state + (s.error ? ': ' + s.error : '');
     td.append(el('span', { class: 'sw ' + s.state, 'data-dpid': s.dpid, title: title,
       text: shortDpid(s.dpid) + ' ' + (mark[s.state] || s.state) }));

@@ -317,10 +317,11 @@ var errSessionGone = fmt.Errorf("controller: switch session ended")
 // asks the blocker; if the controller is stopping, or ctx ends first (a blocker busy with a burst
 // of verdicts), it returns the list it got last.
 func (c *Controller) blockList(ctx context.Context) []api.Block {
-	done := make(chan []api.Block, 1)
-	if c.post(func(time.Time) { done <- blockDTOs(c.eng.Blocks()) }) {
+	done := make(chan []policy.BlockStatus, 1)
+	if c.post(func(time.Time) { done <- c.eng.Blocks() }) { // copies: the API's form is made off the blocker
 		select {
-		case out := <-done:
+		case bs := <-done:
+			out := blockDTOs(bs)
 			c.lastBlocks.Store(&out)
 			return out
 		case <-ctx.Done():

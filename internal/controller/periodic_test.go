@@ -33,3 +33,21 @@ func TestSynMax(t *testing.T) {
 		}
 	}
 }
+
+func TestBandGrowth(t *testing.T) {
+	for _, c := range []struct {
+		prev  uint64
+		seen  bool
+		total uint64
+		want  uint64
+	}{
+		{0, false, 100, 100}, // first reading on this session: the whole total
+		{100, true, 150, 50},
+		{150, true, 150, 0},
+		{150, true, 20, 20}, // the meter was replaced: its new total
+	} {
+		if got := bandGrowth(c.prev, c.seen, c.total); got != c.want {
+			t.Errorf("bandGrowth(%d, %v, %d) = %d, want %d", c.prev, c.seen, c.total, got, c.want)
+		}
+	}
+}

@@ -116,6 +116,17 @@ func (c *Controller) evidenceHorizon(now time.Time) time.Time {
 	return t
 }
 
+// bandGrowth is how many packets a meter's drop bands dropped since the
+// last reading, from their running totals: all of total for a meter not
+// read before on this session, or one whose total went down (the meter was
+// replaced).
+func bandGrowth(prev uint64, seen bool, total uint64) uint64 {
+	if !seen || total < prev {
+		return total
+	}
+	return total - prev
+}
+
 // readMeters reads one switch's meter statistics, feeds the metrics, and
 // tells the detector about every answer meter that dropped copies since the
 // last reading (detect.Loss). sent is when the round was started.
@@ -141,14 +152,15 @@ func (c *Controller) readMeters(sw *switchState, sent time.Time) {
 		from = sent.Add(-time.Second)
 	}
 	var losses []detect.Loss
+	var grown uint64
 	for _, s := range ms.Stats {
 		var dropped uint64
 		for _, b := range s.Bands {
 			dropped += b.PacketBandCount
 		}
-		c.m.ObserveMeterBand(sw.dpid, s.MeterID, dropped)
-		prev := rd.drops[s.MeterID]
+		prev, seen := rd.drops[s.MeterID]
 		rd.drops[s.MeterID] = dropped
+		grown += bandGrowth(prev, seen, dropped)
 		if dropped <= prev || c.budgetDrop(sw, s.MeterID, dropped-prev, from, sent) {
 			continue
 		}
@@ -163,6 +175,7 @@ func (c *Controller) readMeters(sw *switchState, sent time.Time) {
 		losses = append(losses, l)
 	}
 	rd.at = sent
+	c.m.MeterDrops(grown)
 	if len(losses) == 0 {
 		return
 	}

@@ -17,7 +17,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,14 +81,6 @@ type Metrics struct {
 	APIDuration *prometheus.HistogramVec // request_duration_seconds{route}
 
 	buildInfo *prometheus.GaugeVec
-
-	mu     sync.Mutex
-	meters map[meterKey]uint64 // last band packet count per (dpid, meter); Must hold mu.
-}
-
-type meterKey struct {
-	dpid  uint64
-	meter uint32
 }
 
 // New returns a Metrics with its own registry, Go runtime and process
@@ -159,8 +150,6 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "build_info",
 			Help: "Always 1; labels say which Portcullis build is running.",
 		}, []string{"version", "goversion"}),
-
-		meters: make(map[meterKey]uint64),
 	}
 	r.MustRegister(m.APIDuration, m.buildInfo)
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -217,33 +206,13 @@ func (m *Metrics) SetBuildInfo(version string) {
 	m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 }
 
-// ObserveMeterBand feeds one meter band statistic (ofp_meter_band_stats
-// packet_band_count: packets the drop band discarded) for a switch's meter.
-// The switch reports running totals; MeterDropped grows by the difference
-// from the previous report. A smaller total means the switch or meter was
-// reset (a reconnect), so the whole new total counts.
-func (m *Metrics) ObserveMeterBand(dpid uint64, meterID uint32, bandPackets uint64) {
-	k := meterKey{dpid, meterID}
-	m.mu.Lock()
-	prev, seen := m.meters[k]
-	m.meters[k] = bandPackets
-	m.mu.Unlock()
-	switch {
-	case !seen || bandPackets < prev:
-		m.MeterDropped.Add(float64(bandPackets))
-	default:
-		m.MeterDropped.Add(float64(bandPackets - prev))
-	}
-}
-
-// ForgetSwitch drops the meter bookkeeping of a switch that disconnected.
-func (m *Metrics) ForgetSwitch(dpid uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.meters {
-		if k.dpid == dpid {
-			delete(m.meters, k)
-		}
+// MeterDrops adds n packets the switches' meters dropped: the growth of their
+// drop bands' running totals since the last reading, which each switch's
+// session keeps (controller.readMeters), so no table of every switch's
+// meters lives here.
+func (m *Metrics) MeterDrops(n uint64) {
+	if n > 0 {
+		m.MeterDropped.Add(float64(n))
 	}
 }
 

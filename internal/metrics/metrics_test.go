@@ -126,35 +126,13 @@ func TestHandlerServesTextFormat(t *testing.T) {
 	}
 }
 
-func TestObserveMeterBand(t *testing.T) {
+func TestMeterDrops(t *testing.T) {
 	m := New()
-	steps := []struct {
-		dpid  uint64
-		meter uint32
-		band  uint64
-		want  float64
-	}{
-		{1, 0xffff0000, 100, 100}, // first report counts whole
-		{1, 0xffff0000, 150, 150}, // +50
-		{2, 0xffff0000, 10, 160},  // another switch
-		{1, 0xffff0000, 150, 160}, // no change
-		{1, 0xffff0000, 20, 180},  // reset (reconnect): the new total counts
-		{1, 1, 5, 185},            // another meter on the same switch
-	}
-	for i, s := range steps {
-		m.ObserveMeterBand(s.dpid, s.meter, s.band)
+	for i, s := range []struct{ n, want float64 }{{100, 100}, {0, 100}, {50, 150}} {
+		m.MeterDrops(uint64(s.n))
 		if got := value(m.MeterDropped); got != s.want {
 			t.Fatalf("step %d: meter_dropped_packets_total = %v, want %v", i, got, s.want)
 		}
-	}
-	m.ForgetSwitch(1)
-	m.ObserveMeterBand(1, 1, 7) // after forgetting, the total counts again
-	if got := value(m.MeterDropped); got != 192 {
-		t.Fatalf("after ForgetSwitch: %v, want 192", got)
-	}
-	m.ObserveMeterBand(2, 0xffff0000, 12)
-	if got := value(m.MeterDropped); got != 194 {
-		t.Fatalf("switch 2 kept its baseline: %v, want 194", got)
 	}
 }
 

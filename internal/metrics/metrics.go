@@ -48,7 +48,7 @@ type Metrics struct {
 
 	// OpenFlow (subsystem "openflow").
 	PacketIns         *prometheus.CounterVec // packet_ins_total{reason,table}: reason "no_match", "action", ...; table "0".."254"
-	MeterDropped      prometheus.Counter     // meter_dropped_packets_total: packet-ins dropped by meters (see ObserveMeterBand)
+	MeterDropped      prometheus.Counter     // meter_dropped_packets_total: packet-ins dropped by meters (see MeterDrops)
 	Messages          *prometheus.CounterVec // messages_total{type,direction}: type as in the spec without OFPT_ ("FLOW_MOD")
 	SwitchesConnected prometheus.Gauge       // switches_connected
 	Errors            *prometheus.CounterVec // errors_total{type}: OFPT_ERROR received, by error type name

@@ -18,7 +18,7 @@ import (
 //
 //   - rawReader reads what is there, or waits for readiness when nothing is
 //     (as net.Conn.Read does).
-//   - rawWrite writes what the socket takes now and no more, instead of a
+//   - rawWriter writes what the socket takes now and no more, instead of a
 //     write deadline (a runtime timer set and stopped per batch) around a
 //     blocking write: the reader (Session.flush) hands what is left to the
 //     writer goroutine, which may wait.
@@ -28,31 +28,52 @@ import (
 // comes when the peer's FIN arrived with the last bytes: it reads again.
 
 // rawReader reads a TCP socket through its RawConn. Owned by the reader
-// goroutine.
+// goroutine. The callback is bound once (wait), so that a read allocates
+// nothing (a closure per call escaped to the heap: 3 allocations per read).
 type rawReader struct {
-	rc syscall.RawConn
+	rc   syscall.RawConn
+	p    []byte // the buffer of the read under way
+	n    int
+	serr syscall.Errno
+	wait func(uintptr) bool // rawRead, waiting for readiness on EAGAIN
+}
+
+func newRawReader(rc syscall.RawConn) *rawReader {
+	r := &rawReader{rc: rc}
+	r.wait = func(fd uintptr) bool { return r.rawRead(fd) != syscall.EAGAIN }
+	return r
+}
+
+// rawRead is one read(2) into r.p (EINTR retried); it sets r.n and
+// r.serr.
+func (r *rawReader) rawRead(fd uintptr) syscall.Errno {
+	for {
+		r1, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.p[0])), uintptr(len(r.p)))
+		if e == syscall.EINTR {
+			continue
+		}
+		r.n, r.serr = int(r1), e
+		return e
+	}
 }
 
 func (r *rawReader) Read(p []byte) (int, error) {
+	return r.read(p, r.wait)
+}
+
+func (r *rawReader) read(p []byte, f func(uintptr) bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var (
-		n    int
-		serr syscall.Errno
-	)
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			r1, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if e == syscall.EINTR {
-				continue
-			}
-			n, serr = int(r1), e
-			return e != syscall.EAGAIN
-		}
-	})
+	r.p = p
+	err := r.rc.Read(f)
+	n, serr := r.n, r.serr
+	r.p = nil
 	if err != nil {
 		return 0, err // closed, or a read deadline passed while waiting
+	}
+	if serr == syscall.EAGAIN {
+		return 0, serr
 	}
 	if serr != 0 {
 		return 0, os.NewSyscallError("read", serr)
@@ -63,40 +84,61 @@ func (r *rawReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// rawWrite writes as much of b as the socket takes without waiting and
+// rawWriter writes a TCP socket through its RawConn without waiting.
+// Owned by the reader (Session.flush); the callback is bound once, so that
+// a write allocates nothing.
+type rawWriter struct {
+	rc   syscall.RawConn
+	b    []byte // the write under way
+	w    int
+	serr syscall.Errno
+	fn   func(uintptr) bool
+}
+
+func newRawWriter(rc syscall.RawConn) *rawWriter {
+	w := &rawWriter{rc: rc}
+	w.fn = w.rawWrite
+	return w
+}
+
+// write writes as much of b as the socket takes without waiting and
 // returns how much that was. A full socket is no error: the caller queues
 // the rest for the writer goroutine.
-func rawWrite(rc syscall.RawConn, b []byte) (int, error) {
-	var (
-		w    int
-		serr error
-	)
-	err := rc.Write(func(fd uintptr) bool {
-		for w < len(b) {
-			r1, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[w])), uintptr(len(b)-w))
-			if e == syscall.EINTR {
-				continue
-			}
-			if e == syscall.EAGAIN {
-				break
-			}
-			if e != 0 {
-				serr = e
-				break
-			}
-			n := int(r1)
-			if n <= 0 {
-				break
-			}
-			w += n
-		}
-		return true // never wait here: the writer goroutine does
-	})
+func (rw *rawWriter) write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	rw.b, rw.w, rw.serr = b, 0, 0
+	err := rw.rc.Write(rw.fn)
+	w, serr := rw.w, rw.serr
+	rw.b = nil
 	if err != nil {
 		return w, err
 	}
-	if serr != nil {
+	if serr != 0 {
 		return w, os.NewSyscallError("write", serr)
 	}
 	return w, nil
+}
+
+func (rw *rawWriter) rawWrite(fd uintptr) bool {
+	for rw.w < len(rw.b) {
+		r1, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rw.b[rw.w])), uintptr(len(rw.b)-rw.w))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e == syscall.EAGAIN {
+			break
+		}
+		if e != 0 {
+			rw.serr = e
+			break
+		}
+		n := int(r1)
+		if n <= 0 {
+			break
+		}
+		rw.w += n
+	}
+	return true // never wait here: the writer goroutine does
 }

@@ -92,6 +92,8 @@ type Session struct {
 
 	rbuf []byte       // reused read buffer, owned by the reader
 	pin  ofp.PacketIn // every packet-in is decoded into it (dispatch), owned by the reader
+	rr   *rawReader   // plain TCP: the reader's socket reads
+	rw   *rawWriter   // plain TCP: the reader's socket writes (flush)
 
 	rx, tx, batches, drops, dropped, echoes atomic.Uint64
 }
@@ -431,7 +433,8 @@ func (s *Session) serve(ctx context.Context) {
 	if tc, ok := conn.(*net.TCPConn); ok { // not TLS: a partial write can be resumed
 		if rc, err := tc.SyscallConn(); err == nil {
 			s.rc, s.direct = rc, true
-			s.br = newReader(&rawReader{rc: rc})
+			s.rr, s.rw = newRawReader(rc), newRawWriter(rc)
+			s.br = newReader(s.rr)
 		}
 	}
 
@@ -547,7 +550,7 @@ func (s *Session) flush() {
 
 	s.tx.Add(uint64(n))
 	s.batches.Add(1)
-	w, err := rawWrite(s.rc, buf)
+	w, err := s.rw.write(buf)
 	var rest []byte
 	if err != nil {
 		s.Close(fmt.Errorf("ofconn: write: %w", err))

@@ -58,22 +58,15 @@ func (r *rawReader) rawRead(fd uintptr) syscall.Errno {
 }
 
 func (r *rawReader) Read(p []byte) (int, error) {
-	return r.read(p, r.wait)
-}
-
-func (r *rawReader) read(p []byte, f func(uintptr) bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	r.p = p
-	err := r.rc.Read(f)
+	err := r.rc.Read(r.wait)
 	n, serr := r.n, r.serr
 	r.p = nil
 	if err != nil {
 		return 0, err // closed, or a read deadline passed while waiting
-	}
-	if serr == syscall.EAGAIN {
-		return 0, serr
 	}
 	if serr != 0 {
 		return 0, os.NewSyscallError("read", serr)

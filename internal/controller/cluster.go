@@ -58,6 +58,8 @@ type haState struct {
 	failovers atomic.Uint64 // times the leader changed from one instance to another
 	isLeader  atomic.Bool
 	genNow    atomic.Uint64
+
+	lastRaise time.Time // when a switch's refusal last raised the generation (raise); under mu
 }
 
 type haSess struct {
@@ -65,11 +67,16 @@ type haSess struct {
 	// refusing is set while a refusal of this switch is looked into (refused), so a burst of
 	// OFPBRC_IS_SLAVE errors costs one etcd read.
 	refusing bool
+	// raised is set once this session's STALE refusal raised the generation: a switch that is
+	// still stale after its raise lies (it answers STALE whatever it is sent), and may not raise it
+	// again.
+	raised bool
 }
 
 // refusedRetry is how long a leader leaves a switch alone that refused it while etcd says it
-// leads, before it asks that switch again.
-const refusedRetry = 10 * time.Second
+// leads, before it asks that switch again; also the least time between two raises of the
+// generation for all switches together. A variable for tests.
+var refusedRetry = 10 * time.Second
 
 // roleTimeout bounds a role request's reply.
 const roleTimeout = 5 * time.Second
@@ -321,12 +328,24 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 		return // gone, being looked into, or the role changed meanwhile
 	}
 	st.refusing = true
+	// A session raises the generation once, and all of them together at most once per
+	// refusedRetry: a program playing a switch that answers STALE to every generation and
+	// claims ever higher ones would otherwise make the leader raise it, and every switch be
+	// asked again, as fast as round trips allow.
+	mayRaise := stale && !st.raised && time.Since(h.lastRaise) >= refusedRetry
+	if mayRaise {
+		st.raised = true
+		h.lastRaise = time.Now()
+	}
 	h.mu.Unlock()
 	go func() {
+		cleared := false
 		defer func() {
-			h.mu.Lock()
-			st.refusing = false
-			h.mu.Unlock()
+			if !cleared {
+				h.mu.Lock()
+				st.refusing = false
+				h.mu.Unlock()
+			}
 		}()
 		ctx, cancel := context.WithTimeout(c.runCtx, roleTimeout)
 		leads, err := h.node.Leads(ctx, gen)
@@ -338,7 +357,7 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 			c.stepDown(s, why)
 			return
 		}
-		if stale && c.raise(s, gen, why) {
+		if mayRaise && c.raise(s, gen, why) {
 			return // the raised generation's change claims the switch again
 		}
 		c.log.Warn("cluster: a switch refuses this instance as master, but etcd says it leads at this generation: "+
@@ -357,6 +376,9 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 		}
 		h.mu.Lock()
 		again := h.leader && h.gen == gen && h.sessions[s] == st && !st.claimed
+		// Cleared before the claim: a claim refused again is looked into again, and asked
+		// again after another refusedRetry, for as long as the switch refuses.
+		st.refusing, cleared = false, true
 		h.mu.Unlock()
 		if again {
 			c.claim(s, gen)

@@ -32,6 +32,9 @@ type roleSwitch struct {
 	seen   bool
 	master *fakeSwitch
 	slaves map[*fakeSwitch]bool
+	// ahead makes a liar: every MASTER or SLAVE request is refused as stale, and the
+	// generation it says it has seen is always 2^62-1 past the one it was last sent.
+	ahead bool
 }
 
 func newRoleSwitch() *roleSwitch { return &roleSwitch{slaves: map[*fakeSwitch]bool{}} }
@@ -55,6 +58,11 @@ func (rs *roleSwitch) handle(fs *fakeSwitch, sw *ofconntest.Switch, hdr ofp.Head
 	defer rs.mu.Unlock()
 	switch m := m.(type) {
 	case *ofp.RoleRequest:
+		if rs.ahead && (m.Role == ofp.ControllerRoleMaster || m.Role == ofp.ControllerRoleSlave) {
+			rs.seen, rs.maxGen = true, m.GenerationID+1<<62-1
+			sw.Send(hdr.Xid, &ofp.Error{ErrType: ofp.ErrTypeRoleRequestFailed, Code: ofp.RoleRequestFailedStale})
+			return false
+		}
 		if m.Role == ofp.ControllerRoleMaster || m.Role == ofp.ControllerRoleSlave {
 			if rs.seen && int64(m.GenerationID-rs.maxGen) < 0 {
 				sw.Send(hdr.Xid, &ofp.Error{ErrType: ofp.ErrTypeRoleRequestFailed, Code: ofp.RoleRequestFailedStale})
@@ -304,6 +312,60 @@ func TestClusterLyingSwitchDoesNotDepose(t *testing.T) {
 			t.Fatalf("the leader wrote to the switch that refused it: %s", describe(la.recorded(0)))
 		}
 	}
+}
+
+// A program playing a switch that refuses every generation as stale and always says it has seen
+// one far ahead may make the leader raise its generation once, not again and again: each raise
+// writes etcd and asks every switch again, and a loop of them, as fast as round trips allow,
+// would be the attacker's to run. The leader stays master of the honest switch.
+func TestClusterRatchetingLiarRaisesOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	e := startEtcd(t)
+	a := startMember(t, e, "a")
+	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	honest := newRoleSwitch()
+	a.dialRole(honest, 1, 2)
+	eventually(t, "a is master of the honest switch", func() bool { return a.cluster().Master == 1 })
+	liar := newRoleSwitch()
+	liar.ahead = true
+	a.dialRole(liar, 2, 2)
+	eventually(t, "a leaves the liar alone", func() bool {
+		return strings.Contains(a.logs.String(), "a switch refuses this instance as master, but etcd says it leads")
+	})
+	gen := a.cluster().Generation
+	time.Sleep(2 * time.Second) // a raise takes a few etcd round trips: a loop would have raised it many times
+	if c := a.cluster(); c.Generation != gen || c.Role != "leader" || c.Master != 1 {
+		t.Errorf("2 s after the liar was left alone: generation %d (was %d), role %s, master of %d; want the same generation, the leader, master of the honest switch",
+			c.Generation, gen, c.Role, c.Master)
+	}
+	if n := strings.Count(a.logs.String(), "generation raised: claiming every switch again"); n > 1 {
+		t.Errorf("the generation was raised %d times", n)
+	}
+	if g := honest.generation(); g != a.cluster().Generation {
+		t.Errorf("the honest switch has generation %d, the leader %d", g, a.cluster().Generation)
+	}
+}
+
+// A switch that keeps refusing a leader etcd backs is asked again every refusedRetry, for as long
+// as it refuses (it was asked once only: the retry ran while the first refusal was still being
+// looked into, and its own refusal was dropped).
+func TestClusterRefusingSwitchAskedAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	defer func(d time.Duration) { refusedRetry = d }(refusedRetry)
+	refusedRetry = 200 * time.Millisecond
+	e := startEtcd(t)
+	a := startMember(t, e, "a")
+	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	liar := newRoleSwitch()
+	liar.ahead = true
+	a.dialRole(liar, 2, 2)
+	eventually(t, "the refusing switch refused for the fourth time", func() bool {
+		return strings.Count(a.logs.String(), "a switch refuses this instance as master, but etcd says it leads") >= 4
+	})
 }
 
 // A switch that remembers a generation from another etcd (the cluster moved to a new, empty

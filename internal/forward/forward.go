@@ -26,7 +26,8 @@ type Config struct {
 	ControllerMeterBurst uint32
 	NoControllerMeter    bool
 	// MaxHosts caps the MAC table (default 4096); when it is full the least recently seen host
-	// of the port that holds the most is evicted (tables.victim), its flows deleted, and
+	// of the port that holds the most (the learning port's own on a tie) is evicted
+	// (tables.victim), its flows deleted, and
 	// Stats().Evictions counted.
 	MaxHosts int
 	// Holdoff is how long after installing a host's flows further TableLearn misses for it are
@@ -280,7 +281,7 @@ func (s *Switch) PacketIn(tnow time.Time, pi *ofp.PacketIn, p *packet.Packet, ou
 		return s.elsewhere(now, i, port, out)
 	}
 	if s.hosts() >= s.cfg.MaxHosts {
-		out = s.evictOldest(out)
+		out = s.evictOldest(out, port)
 	}
 	i = s.learn(src, h, port, now, s.cfg.MaxHosts)
 	s.hintI = i
@@ -801,10 +802,11 @@ func (s *Switch) evictIP() {
 	s.stats.IPEvictions++
 }
 
-// evictOldest makes room in a full table: it removes the station tables.victim names (the least
-// recently seen of the port that holds the most) and appends the deletion of its flows.
-func (s *Switch) evictOldest(out []ofp.Message) []ofp.Message {
-	i := s.victim()
+// evictOldest makes room in a full table for a station at port learner: it removes the station
+// tables.victim names (the least recently seen of the port that holds the most, the learner's
+// own on a tie) and appends the deletion of its flows.
+func (s *Switch) evictOldest(out []ofp.Message, learner uint32) []ofp.Message {
+	i := s.victim(learner)
 	if i == none {
 		return out
 	}

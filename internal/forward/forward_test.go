@@ -611,6 +611,39 @@ func TestMACFloodEvictsItsOwnPort(t *testing.T) {
 	}
 }
 
+// A port with many quiet stations (an uplink, a hypervisor's guests) keeps
+// at least as many as a flooding port holds: the flood takes the uplink's
+// least recently seen stations only while the uplink holds more, and its
+// own from the moment it holds as many (half the table each). Before the
+// learning port won ties, a tie took the uplink's station, whose least
+// recently seen is older: 17 of 48 went.
+func TestMACFloodKeepsAQuietPortsShare(t *testing.T) {
+	s := NewSwitch(Config{MaxHosts: 64})
+	var quiet [][6]byte
+	for i := range 48 {
+		mac := [6]byte{0x02, 0, 0, 0, 1, byte(i)}
+		quiet = append(quiet, mac)
+		s.PacketIn(t0.Add(time.Duration(i)*time.Millisecond), learnMiss(1), ipPacket(mac, netip.AddrFrom4([4]byte{10, 0, 1, byte(i)})), nil)
+	}
+	for i := range 1000 {
+		mac := [6]byte{0x06, 0, 0, 0, byte(i >> 8), byte(i)}
+		now := t0.Add(time.Minute + time.Duration(i)*time.Millisecond)
+		s.PacketIn(now, learnMiss(4), ipPacket(mac, netip.AddrFrom4([4]byte{169, 254, byte(i >> 8), byte(i)})), nil)
+	}
+	kept := 0
+	for _, mac := range quiet {
+		if p, ok := s.PortOf(mac); ok && p == 1 {
+			kept++
+		}
+	}
+	if kept < 32 {
+		t.Errorf("the quiet port kept %d of its 48 stations after the flood, want at least 32 (half the table)", kept)
+	}
+	if st := s.Stats(); st.Hosts != 64 {
+		t.Errorf("%d hosts, want the table full (64)", st.Hosts)
+	}
+}
+
 // Of ports that hold as many stations as any other, a full table evicts
 // from the one whose least recently seen station is the oldest (it used to
 // be the lowest-numbered one): the evicted station is still from a port that

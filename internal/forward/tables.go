@@ -202,15 +202,18 @@ func (t *tables) pushFront(i int32) {
 	}
 }
 
-// victim is the station a full table evicts: the least recently seen station
-// of the port that holds the most; of ports that hold as many, the one whose
-// least recently seen station is the oldest (then the lowest port number).
-// A flood of forged source MACs from one port so evicts its own entries,
-// never the quiet stations of other ports (whose addresses would otherwise
-// go with them, free for the flooder to claim: Attribute would then call the
-// real owner's answers spoofed). With the ports balanced it is the least
-// recently seen station of all. It reads the port records only.
-func (t *tables) victim() int32 {
+// victim is the station a full table evicts to learn one at port learner:
+// the least recently seen station of the port that holds the most; of ports
+// that hold as many, the learner's own, else the one whose least recently
+// seen station is the oldest (then the lowest port number). A flood of
+// forged source MACs from one port therefore takes quiet ports' stations
+// only while another port holds more than the flooder, and its own from the
+// moment it holds as many as any: a port keeps at least as many stations as
+// the flooder holds (of a full table of two ports, half), so its stations'
+// addresses do not all go, free for the flooder to claim (Attribute would
+// then call the real owner's answers spoofed). With the ports balanced it is
+// the least recently seen station of all. It reads the port records only.
+func (t *tables) victim(learner uint32) int32 {
 	var most int32
 	for r := range t.ports {
 		most = max(most, t.ports[r].n)
@@ -221,6 +224,9 @@ func (t *tables) victim() int32 {
 		pr := &t.ports[r]
 		if pr.n != most || most == 0 {
 			continue
+		}
+		if pr.port == learner {
+			return pr.tail
 		}
 		seen := pr.tailSeen
 		if best == none || seen < bestSeen || seen == bestSeen && pr.port < t.ports[best].port {

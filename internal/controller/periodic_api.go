@@ -21,7 +21,7 @@ var (
 )
 
 // Counts are the status counts: each switch's station count (its lock for
-// a map length, not a copy of its table), the engine's block count as of
+// a counter, not a copy of its table), the engine's block count as of
 // its last Ready, the suspects of the last detector walk (suspectsFresh).
 func (c *Controller) Counts() api.Counts {
 	n := api.Counts{ActiveBlocks: int(c.activeN.Load()), Suspects: len(c.suspects()), LastEventID: c.bus.LastID()}

@@ -10,8 +10,9 @@ package forward
 // another) keeps its probe lengths; Go's maps spent most of their time there
 // (issue 9: map probes and deletions were half of forward's CPU).
 //
-// It starts empty (no memory) and doubles on demand, so its size follows
-// what its table holds: at most twice the table's cap, 64 KB for 4,096
+// It starts empty (no memory) and doubles on demand up to what its table
+// has held at most (it does not shrink until the table is reset): at most
+// twice the table's cap, 64 KB for 4,096
 // stations. The hash is the caller's (seeded per switch for the keys a port
 // can choose: MACs and addresses, see Switch.macHash), and the caller probes:
 //

@@ -150,12 +150,8 @@ func Apply(p Policy) (Report, error) {
 			r.Warnings = append(r.Warnings, warn)
 		}
 		for _, path := range p.Own {
-			// Lchown: should the file become a symlink after the Lstat,
-			// the link is given away, not what it points to.
-			if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
-				if err := os.Lchown(path, uid, gid); err != nil {
-					return r, fmt.Errorf("sandbox: give %s to %s: %w", path, name, err)
-				}
+			if err := giveFile(path, uid, gid); err != nil {
+				return r, fmt.Errorf("sandbox: give %s to %s: %w", path, name, err)
 			}
 		}
 		if err := dropBounding(); err != nil {
@@ -349,4 +345,31 @@ func ReadStatus(path string) (map[string]string, error) {
 		}
 	}
 	return m, nil
+}
+
+// giveFile gives the regular file at path to uid and gid, through a
+// descriptor opened without following a symlink, and only if no other name
+// links to it: a hard link placed in a directory others may write (before
+// start) would otherwise give a file of root's to the controller's account.
+// A missing file, or one that is not a regular file, is left alone.
+func giveFile(path string, uid, gid int) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ELOOP) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil
+	}
+	if st.Nlink != 1 {
+		return fmt.Errorf("it has %d links: not given away", st.Nlink)
+	}
+	return f.Chown(uid, gid)
 }

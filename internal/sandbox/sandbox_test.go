@@ -264,3 +264,49 @@ func TestResolveUser(t *testing.T) {
 		t.Errorf("--user %d: %d %q %v, want %d %q", uid, uid2, name2, err, uid, name)
 	}
 }
+
+// giveFile hands the events file to the controller's account, and nothing
+// a link could make of it: not a symlink's target, not a file that another
+// name (a hard link someone placed beside it) also reaches.
+func TestGiveFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	dir := t.TempDir()
+	owner := func(path string) uint32 {
+		t.Helper()
+		var st syscall.Stat_t
+		if err := syscall.Lstat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Uid
+	}
+	plain := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(plain, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := giveFile(plain, 65534, 65534); err != nil || owner(plain) != 65534 {
+		t.Errorf("a plain file: err %v, owner %d; want it given to 65534", err, owner(plain))
+	}
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hard := filepath.Join(dir, "hard.jsonl")
+	if err := os.Link(secret, hard); err != nil {
+		t.Fatal(err)
+	}
+	if err := giveFile(hard, 65534, 65534); err == nil || owner(secret) != 0 {
+		t.Errorf("a hard link: err %v, the file's owner %d; want an error and root's file kept", err, owner(secret))
+	}
+	sym := filepath.Join(dir, "sym.jsonl")
+	if err := os.Symlink(secret, sym); err != nil {
+		t.Fatal(err)
+	}
+	if err := giveFile(sym, 65534, 65534); err != nil || owner(secret) != 0 {
+		t.Errorf("a symlink: err %v, its target's owner %d; want nothing done", err, owner(secret))
+	}
+	if err := giveFile(filepath.Join(dir, "missing"), 65534, 65534); err != nil {
+		t.Errorf("a missing file: %v, want nothing done", err)
+	}
+}

@@ -11,7 +11,7 @@ package forward
 // (issue 9: map probes and deletions were half of forward's CPU).
 //
 // It starts empty (no memory) and doubles on demand up to what its table
-// has held at most (it does not shrink until the table is reset): at most
+// has held at most (it does not shrink; tables.forgetAll drops it whole): at most
 // twice the table's cap, 64 KB for 4,096
 // stations. The hash is the caller's (seeded per switch for the keys a port
 // can choose: MACs and addresses, see Switch.macHash), and the caller probes:
@@ -111,6 +111,3 @@ func (x *index) removeAt(p uint32) {
 		}
 	}
 }
-
-// reset forgets every slot and the memory that held them.
-func (x *index) reset() { *x = index{} }

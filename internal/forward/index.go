@@ -12,8 +12,9 @@ package forward
 //
 // It starts empty (no memory) and doubles on demand up to what its table
 // has held at most (it does not shrink; tables.forgetAll drops it whole):
-// at most twice the table's cap, 64 KB for 4,096 stations. The hash is the caller's (seeded per switch for the keys a port
-// can choose: MACs and addresses, see Switch.macHash), and the caller probes:
+// at most twice the table's cap, 64 KB for 4,096 stations. The hash is the
+// caller's (seeded per switch for the keys a port can choose: MACs and
+// addresses, see Switch.macHash), and the caller probes:
 //
 //	for p := x.home(h); ; p = x.next(p) {
 //		v := x.slots[p]

@@ -97,9 +97,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if set["api-allow-plaintext"] {
 			cfg.API.AllowPlaintext = *plaintext
 		}
-		if set["tls-cert"] || set["tls-key"] || set["tls-ca"] {
-			cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA = *tlsCert, *tlsKey, *tlsCA
-		}
+		// Each file flag replaces its own key: --tls-ca alone keeps the file's cert and key.
+		setIf(set["tls-cert"], &cfg.TLS.Cert, *tlsCert)
+		setIf(set["tls-key"], &cfg.TLS.Key, *tlsKey)
+		setIf(set["tls-ca"], &cfg.TLS.CA, *tlsCA)
 		if len(ids) > 0 {
 			merged := maps.Clone(cfg.TLS.SwitchIdentities)
 			if merged == nil {
@@ -125,9 +126,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if set["etcd-prefix"] {
 			cfg.Store.Etcd.Prefix = *etcdPfx
 		}
-		if set["etcd-cert"] || set["etcd-key"] || set["etcd-ca"] {
-			cfg.Store.Etcd.Cert, cfg.Store.Etcd.Key, cfg.Store.Etcd.CA = *etcdCert, *etcdKey, *etcdCA
-		}
+		setIf(set["etcd-cert"], &cfg.Store.Etcd.Cert, *etcdCert)
+		setIf(set["etcd-key"], &cfg.Store.Etcd.Key, *etcdKey)
+		setIf(set["etcd-ca"], &cfg.Store.Etcd.CA, *etcdCA)
 		if set["cluster-name"] {
 			cfg.Cluster.Name = *clName
 		}
@@ -324,4 +325,11 @@ func capsWord(none bool) string {
 		return "none"
 	}
 	return "kept"
+}
+
+// setIf sets *dst to v when the flag was given.
+func setIf(given bool, dst *string, v string) {
+	if given {
+		*dst = v
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,10 +19,13 @@ import (
 )
 
 // rawSwitch is a switch for benchmarks: it answers the handshake, the
-// block-flow dump and barriers, and otherwise reads and discards what the
-// controller sends without decoding it, so it allocates nothing while the
-// benchmark runs (allocation counts are process-wide).
-func rawSwitch(b testing.TB, addr string, dpid uint64) net.Conn {
+// block-flow dump (and the SYN counter reading: an empty flow stats reply)
+// and barriers, and otherwise reads and discards what the controller sends
+// without decoding it, so it allocates nothing while the benchmark runs
+// (allocation counts are process-wide). With meters (an encoded meter
+// stats reply) it answers meter readings with it, under the request's xid;
+// without, they time out.
+func rawSwitch(b testing.TB, addr string, dpid uint64, meters []byte) net.Conn {
 	b.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -55,6 +59,12 @@ func rawSwitch(b testing.TB, addr string, dpid uint64) net.Conn {
 					reply = &ofp.MultipartReply{Body: &ofp.PortDescReply{Ports: ofconntest.Ports(4)}}
 				case uint16(ofp.MultipartFlow):
 					reply = &ofp.MultipartReply{Body: &ofp.FlowStatsReply{}}
+				case uint16(ofp.MultipartMeter):
+					if meters != nil {
+						out := slices.Clone(meters)
+						binary.BigEndian.PutUint32(out[4:], h.Xid)
+						c.Write(out)
+					}
 				}
 			}
 			if reply != nil {
@@ -87,7 +97,7 @@ func benchController(b testing.TB) (*Controller, *ofconn.Session, *atomic.Int64)
 		time.Sleep(time.Millisecond)
 		addr = c.OpenFlowAddr()
 	}
-	conn := rawSwitch(b, addr.String(), 1)
+	conn := rawSwitch(b, addr.String(), 1, nil)
 	b.Cleanup(func() { conn.Close() })
 	var s *ofconn.Session
 	for deadline := time.Now().Add(waitLimit); s == nil || c.lookup(s) == nil; {

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"portcullis/internal/api"
 	"portcullis/internal/forward"
 	"portcullis/internal/ofconn"
-	"portcullis/internal/ofconn/ofconntest"
 	"portcullis/internal/policy"
 	"portcullis/internal/store"
 	"portcullis/ofp"
@@ -54,57 +52,6 @@ func scaleMeters() []ofp.MeterStats {
 		}
 	}
 	return append(out, ofp.MeterStats{MeterID: forward.MeterWatchUDP, Bands: []ofp.MeterBandStats{{}}})
-}
-
-// scaleSwitch is rawSwitch that also answers meter readings (rawSwitch
-// leaves them to time out). The SYN counter reading gets an empty flow
-// stats reply, as the block-flow dump does.
-func scaleSwitch(b testing.TB, addr string, dpid uint64, meters []byte) net.Conn {
-	b.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := c.Write(ofp.Marshal(0, ofp.NewHello(ofp.Version))); err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		buf := make([]byte, 1<<16)
-		for {
-			if _, err := io.ReadFull(c, buf[:ofp.HeaderLen]); err != nil {
-				return
-			}
-			h, err := ofp.ParseHeader(buf[:ofp.HeaderLen])
-			if err != nil {
-				return
-			}
-			if _, err := io.ReadFull(c, buf[ofp.HeaderLen:h.Length]); err != nil {
-				return
-			}
-			var reply ofp.Message
-			switch h.Type {
-			case ofp.TypeFeaturesRequest:
-				reply = &ofp.FeaturesReply{DatapathID: dpid, NTables: 254}
-			case ofp.TypeBarrierRequest:
-				reply = &ofp.BarrierReply{}
-			case ofp.TypeMultipartRequest:
-				switch binary.BigEndian.Uint16(buf[8:]) {
-				case uint16(ofp.MultipartPortDesc):
-					reply = &ofp.MultipartReply{Body: &ofp.PortDescReply{Ports: ofconntest.Ports(4)}}
-				case uint16(ofp.MultipartFlow):
-					reply = &ofp.MultipartReply{Body: &ofp.FlowStatsReply{}}
-				case uint16(ofp.MultipartMeter):
-					out := slices.Clone(meters)
-					binary.BigEndian.PutUint32(out[4:], h.Xid)
-					c.Write(out)
-				}
-			}
-			if reply != nil {
-				c.Write(ofp.Marshal(h.Xid, reply))
-			}
-		}
-	}()
-	return c
 }
 
 // scaleBench is a controller with scaleSwitches switches connected and
@@ -160,7 +107,7 @@ func newScaleBench(b *testing.B) *scaleBench {
 	})
 	start := time.Now()
 	for s := 1; s <= scaleSwitches; s++ {
-		conns = append(conns, scaleSwitch(b, addr.String(), uint64(s), meters))
+		conns = append(conns, rawSwitch(b, addr.String(), uint64(s), meters))
 	}
 	sb := &scaleBench{c: c, ctx: ctx, clock: &clock}
 	for deadline := time.Now().Add(60 * time.Second); ; {

@@ -62,30 +62,24 @@ func ProbeTargetsFromEnv(config string) ProbeTargets {
 // is the sandbox's. The execve probe, when it is not refused, replaces the
 // process: call Probes only where every one is meant to fail.
 func Probes(t ProbeTargets) []Probe {
-	var ps []Probe
-	add := func(name string, err error) {
-		p := Probe{Name: name, Refused: err != nil}
-		if err != nil {
-			p.Err = err.Error()
-		}
-		ps = append(ps, p)
+	ps := ProbesNoExec(t)
+	return append(ps, probe("execve /bin/sh", syscall.Exec("/bin/sh", []string{"sh", "-c", "true"}, nil)))
+}
+
+// probe is the result of one attempt: refused when it returned an error.
+func probe(name string, err error) Probe {
+	p := Probe{Name: name, Refused: err != nil}
+	if err != nil {
+		p.Err = err.Error()
 	}
-	ps = append(ps, ProbesNoExec(t)...)
-	add("execve /bin/sh", syscall.Exec("/bin/sh", []string{"sh", "-c", "true"}, nil))
-	return ps
+	return p
 }
 
 // ProbesNoExec is Probes without the execve, which replaces the process
 // when it succeeds.
 func ProbesNoExec(t ProbeTargets) []Probe {
 	var ps []Probe
-	add := func(name string, err error) {
-		p := Probe{Name: name, Refused: err != nil}
-		if err != nil {
-			p.Err = err.Error()
-		}
-		ps = append(ps, p)
-	}
+	add := func(name string, err error) { ps = append(ps, probe(name, err)) }
 	p, err := os.StartProcess("/bin/true", []string{"true"}, &os.ProcAttr{})
 	if err == nil {
 		p.Wait()

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -169,49 +168,11 @@ func TestDebPackage(t *testing.T) {
 			api := FreePort(t)
 			args := append(argv[1:], "--listen", fmt.Sprintf("127.0.0.1:%d", FreePort(t)), "--api-listen", fmt.Sprintf("127.0.0.1:%d", api))
 			cmd := exec.Command(argv[0], args...)
-			var logs syncBuffer
-			cmd.Stdout, cmd.Stderr = &logs, &logs
 			cmd.Dir = "/"
 			if !asRoot {
 				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			defer func() {
-				cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-done:
-				case <-time.After(5 * time.Second):
-					cmd.Process.Kill()
-					<-done
-				}
-				if t.Failed() {
-					t.Logf("controller logs:\n%s", logs.String())
-				}
-			}()
-			url := fmt.Sprintf("http://127.0.0.1:%d/healthz", api)
-			deadline := time.Now().Add(15 * time.Second)
-			for {
-				resp, err := http.Get(url)
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						break
-					}
-				}
-				select {
-				case <-done:
-					t.Fatalf("the installed controller exited:\n%s", logs.String())
-				default:
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no /healthz after 15s: %v\n%s", err, logs.String())
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			logs := startServing(t, cmd, api)
 			confinedStatus(t, cmd.Process.Pid, asRoot)
 			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 			if !bytes.Contains(st, []byte(fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid))) {

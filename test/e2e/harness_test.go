@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,49 @@ func FreePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startServing starts cmd, a controller whose API listens on 127.0.0.1:api,
+// with its output in the returned buffer, and waits up to 15 s for its
+// /healthz; the test fails if it exits first. When the test ends it is
+// stopped (SIGTERM, SIGKILL after 5 s), and its output logged if the test
+// failed.
+func startServing(t *testing.T, cmd *exec.Cmd, api int) *syncBuffer {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("controller logs:\n%s", logs.String())
+		}
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", api)
+	waitFor(t, 15*time.Second, "the controller's /healthz", func() bool {
+		select {
+		case <-done:
+			t.Fatalf("the controller exited:\n%s", logs.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return logs
 }
 
 // syncBuffer is a bytes.Buffer safe for a process writer and a test reader.

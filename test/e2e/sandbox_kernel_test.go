@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
@@ -109,38 +107,7 @@ func TestSandboxWithoutKernelFeatures(t *testing.T) {
 			cmd := exec.Command(os.Args[0], bin, "run", "--listen", fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 				"--api-listen", fmt.Sprintf("127.0.0.1:%d", api), "--state-dir", t.TempDir())
 			cmd.Env = append(os.Environ(), withoutEnv+"="+tc.how)
-			var logs syncBuffer
-			cmd.Stdout, cmd.Stderr = &logs, &logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			defer func() {
-				cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-done:
-				case <-time.After(5 * time.Second):
-					cmd.Process.Kill()
-					<-done
-				}
-				if t.Failed() {
-					t.Logf("controller logs:\n%s", logs.String())
-				}
-			}()
-			waitFor(t, 15*time.Second, "the controller's /healthz", func() bool {
-				select {
-				case <-done:
-					t.Fatalf("the controller exited on a kernel without Landlock and seccomp:\n%s", logs.String())
-				default:
-				}
-				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", api))
-				if err != nil {
-					return false
-				}
-				resp.Body.Close()
-				return resp.StatusCode == http.StatusOK
-			})
+			logs := startServing(t, cmd, api)
 			l := logs.String()
 			for _, line := range strings.Split(l, "\n") {
 				if strings.Contains(line, `msg="sandbox: `) {

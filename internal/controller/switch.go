@@ -220,29 +220,25 @@ func (c *Controller) exemptProtectedPorts() {
 			sw.exempted = mark
 		}
 		if len(sw.fcPorts) > 0 || len(sw.synPorts) > 0 {
-			for _, h := range sw.fwd.Hosts() {
-				if !sw.fcPorts[h.Port] && !sw.synPorts[h.Port] {
-					continue
+			// The addresses in place, not a copy of the table (forward.Switch.EachAddr).
+			sw.fwd.EachAddr(func(port uint32, mac [6]byte, ip netip.Addr) bool {
+				if !sw.fcPorts[port] && !sw.synPorts[port] || !never.ContainsAddr(ip) {
+					return true
 				}
-				for _, ip := range h.IPs {
-					if !never.ContainsAddr(ip) {
-						continue
+				// Only an address the switch vouches for (not one the station used while a
+				// station at another port used it too: forward.Switch.IPLivesAt).
+				if p, m, ok := sw.fwd.IPLivesAt(ip); ok && p == port && m == mac {
+					if sw.fcPorts[port] {
+						delete(sw.fcPorts, port)
+						sw.out = append(sw.out, policy.FirstContactDelete(port)...)
+						sw.out = append(sw.out, policy.LookupDelete(port)...)
 					}
-					// Only an address the switch vouches for (not one the station used while a
-					// station at another port used it too: forward.Switch.IPLivesAt).
-					if p, m, ok := sw.fwd.IPLivesAt(ip); ok && p == h.Port && m == h.MAC {
-						if sw.fcPorts[h.Port] {
-							delete(sw.fcPorts, h.Port)
-							sw.out = append(sw.out, policy.FirstContactDelete(h.Port)...)
-							sw.out = append(sw.out, policy.LookupDelete(h.Port)...)
-						}
-						sw.out = append(sw.out, c.synCountDelete(sw, h.Port)...)
-						sw.sess.Logger().Info("first-contact meter and SYN counter lifted: a never-block host lives behind the port",
-							"port", h.Port, "ip", ip.String())
-						break
-					}
+					sw.out = append(sw.out, c.synCountDelete(sw, port)...)
+					sw.sess.Logger().Info("first-contact meter and SYN counter lifted: a never-block host lives behind the port",
+						"port", port, "ip", ip.String())
 				}
-			}
+				return true
+			})
 			c.send(sw)
 		}
 		sw.mu.Unlock()

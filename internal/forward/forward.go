@@ -679,6 +679,23 @@ func (s *Switch) Hosts() []Host {
 	return hs
 }
 
+// EachAddr calls fn with the port, MAC and each address of every learned
+// station, until fn returns false; a station without an address is not
+// visited. It copies nothing (Hosts does), so a walk of a switch's table
+// under the caller's lock allocates nothing; fn must not change the table.
+func (s *Switch) EachAddr(fn func(port uint32, mac [6]byte, ip netip.Addr) bool) {
+	for r := range s.ports {
+		for i := s.ports[r].head; s.ports[r].n > 0 && i != none; i = s.ents[i].next {
+			e := &s.ents[i]
+			for j, k := e.ips, e.nips; j != none && k > 0; j, k = s.binds[j].sib, k-1 {
+				if !fn(e.port, e.mac, s.binds[j].key.addr()) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // PortOf returns the port a MAC was learned on.
 func (s *Switch) PortOf(mac [6]byte) (uint32, bool) {
 	i, ok := s.find(mac)

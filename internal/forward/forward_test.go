@@ -919,3 +919,43 @@ func BenchmarkPacketInNewHostFullManySwitches(b *testing.B) {
 	}
 	done()
 }
+
+// EachAddr visits every learned station's addresses with its port and MAC,
+// stops when told, and allocates nothing (the controller's never-block walk
+// runs it under the switch's lock).
+func TestEachAddr(t *testing.T) {
+	s := NewSwitch(Config{})
+	ipA2 := netip.MustParseAddr("fd00::a")
+	s.PacketIn(t0, learnMiss(1), ipPacket(macA, ipA), nil)
+	s.PacketIn(t0.Add(time.Second), watchCopy(1), ipPacket(macA, ipA2), nil)
+	s.PacketIn(t0, learnMiss(2), ipPacket(macB, ipB), nil)
+	type seen struct {
+		port uint32
+		mac  [6]byte
+		ip   netip.Addr
+	}
+	got := map[seen]bool{}
+	s.EachAddr(func(port uint32, mac [6]byte, ip netip.Addr) bool {
+		got[seen{port, mac, ip}] = true
+		return true
+	})
+	want := []seen{{1, macA, ipA}, {1, macA, ipA2}, {2, macB, ipB}}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("EachAddr did not visit %v; visited %v", w, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("EachAddr visited %d, want %d: %v", len(got), len(want), got)
+	}
+	n := 0
+	s.EachAddr(func(uint32, [6]byte, netip.Addr) bool { n++; return false })
+	if n != 1 {
+		t.Errorf("EachAddr went on after false: %d calls", n)
+	}
+	if a := testing.AllocsPerRun(100, func() {
+		s.EachAddr(func(uint32, [6]byte, netip.Addr) bool { return true })
+	}); a != 0 {
+		t.Errorf("EachAddr allocates %.1f per walk", a)
+	}
+}

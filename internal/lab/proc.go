@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -214,4 +215,19 @@ func terminate(pids []int) {
 			return
 		}
 	}
+}
+
+// KillIn ends every process in host i's namespace whose command name
+// (/proc/PID/comm) is one of comms, and waits until they are gone: what a
+// test's scanner left behind (hping3's scan mode forks a sender that may
+// outlive the killed parent for a moment) must not reach the next case.
+func (l *Lab) KillIn(i int, comms ...string) {
+	var pids []int
+	for _, pid := range pidsInNetns(l.cfg.HostNetns(i)) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err == nil && slices.Contains(comms, strings.TrimSpace(string(b))) {
+			pids = append(pids, pid)
+		}
+	}
+	terminate(pids)
 }

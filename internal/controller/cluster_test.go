@@ -138,6 +138,15 @@ func startEtcd(t *testing.T) *lab.Etcd {
 }
 
 // startMember runs a controller named name on etcd e.
+// startLeader starts an etcd and member a on it, and waits until a leads.
+func startLeader(t *testing.T) (*lab.Etcd, *harness) {
+	t.Helper()
+	e := startEtcd(t)
+	a := startMember(t, e, "a")
+	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	return e, a
+}
+
 func startMember(t *testing.T, e *lab.Etcd, name string) *harness {
 	t.Helper()
 	cfg := testConfig(t)
@@ -250,9 +259,7 @@ func TestClusterStaleLeaderStepsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
 	}
-	e := startEtcd(t)
-	a := startMember(t, e, "a")
-	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	e, a := startLeader(t)
 	st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: []string{e.Endpoint}, Prefix: a.c.cfg.Store.Etcd.Prefix})
 	if err != nil {
 		t.Fatal(err)
@@ -283,9 +290,7 @@ func TestClusterLyingSwitchDoesNotDepose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
 	}
-	e := startEtcd(t)
-	a := startMember(t, e, "a")
-	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	e, a := startLeader(t)
 	b := startMember(t, e, "b")
 	eventually(t, "b follows a", func() bool { return b.cluster().Leader == "a" })
 	honest := newRoleSwitch()
@@ -322,9 +327,7 @@ func TestClusterRatchetingLiarRaisesOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
 	}
-	e := startEtcd(t)
-	a := startMember(t, e, "a")
-	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	_, a := startLeader(t)
 	honest := newRoleSwitch()
 	a.dialRole(honest, 1, 2)
 	eventually(t, "a is master of the honest switch", func() bool { return a.cluster().Master == 1 })
@@ -357,9 +360,7 @@ func TestClusterRefusingSwitchAskedAgain(t *testing.T) {
 	}
 	defer func(d time.Duration) { refusedRetry = d }(refusedRetry)
 	refusedRetry = 200 * time.Millisecond
-	e := startEtcd(t)
-	a := startMember(t, e, "a")
-	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	_, a := startLeader(t)
 	liar := newRoleSwitch()
 	liar.ahead = true
 	a.dialRole(liar, 2, 2)
@@ -378,9 +379,7 @@ func TestClusterGenerationRaisedPastSwitch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
 	}
-	e := startEtcd(t)
-	a := startMember(t, e, "a")
-	eventually(t, "a leads", func() bool { return a.cluster().Role == "leader" })
+	e, a := startLeader(t)
 	b := startMember(t, e, "b")
 	eventually(t, "b follows a", func() bool { return b.cluster().Leader == "a" })
 	one := newRoleSwitch()

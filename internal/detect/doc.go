@@ -206,7 +206,7 @@
 //
 // # Sweeps
 //
-// ARP requests and neighbour solicitations (lookups) fail after 0.5 s
+// ARP requests and neighbour solicitations (lookups) fail after 0.25 s
 // unanswered, echo, timestamp and mask requests after 1 s, not after
 // Config.NoAnswerTimeout: a neighbour answers within milliseconds and a
 // stack asks again after 1 s (RFC 4861 RETRANS_TIMER). Lookups have a walk of their own with

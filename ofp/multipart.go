@@ -693,19 +693,40 @@ func decodeMultipartReply(t MultipartType, p []byte) (MultipartBody, error) {
 		}
 		return r, nil
 	case MultipartMeter:
-		r := &MeterStatsReply{}
-		for len(p) > 0 {
-			n, err := entryLen(t, p, 4, meterStatsFixed)
+		// Two passes: the first checks every entry's length and counts
+		// meters and bands, so the second fills one slice of each (a
+		// switch answers every second with dozens of meters per port).
+		var meters, bands int
+		for q := p; len(q) > 0; {
+			n, err := entryLen(t, q, 4, meterStatsFixed)
 			if err != nil {
 				return nil, err
 			}
 			if (n-meterStatsFixed)%16 != 0 {
 				return nil, badMultipartLen(t, "meter stats length %d leaves a partial band", n)
 			}
+			meters++
+			bands += (n - meterStatsFixed) / 16
+			q = q[n:]
+		}
+		r := &MeterStatsReply{}
+		if meters > 0 {
+			r.Stats = make([]MeterStats, 0, meters)
+		}
+		var all []MeterBandStats
+		if bands > 0 {
+			all = make([]MeterBandStats, 0, bands)
+		}
+		for len(p) > 0 {
+			n := int(be.Uint16(p[4:]))
 			s := MeterStats{MeterID: be.Uint32(p), FlowCount: be.Uint32(p[12:]), PacketInCount: be.Uint64(p[16:]),
 				ByteInCount: be.Uint64(p[24:]), DurationSec: be.Uint32(p[32:]), DurationNSec: be.Uint32(p[36:])}
-			for q := p[meterStatsFixed:n]; len(q) > 0; q = q[16:] {
-				s.Bands = append(s.Bands, MeterBandStats{PacketBandCount: be.Uint64(q), ByteBandCount: be.Uint64(q[8:])})
+			if n > meterStatsFixed {
+				from := len(all)
+				for q := p[meterStatsFixed:n]; len(q) > 0; q = q[16:] {
+					all = append(all, MeterBandStats{PacketBandCount: be.Uint64(q), ByteBandCount: be.Uint64(q[8:])})
+				}
+				s.Bands = all[from:len(all):len(all)]
 			}
 			r.Stats = append(r.Stats, s)
 			p = p[n:]

@@ -644,3 +644,21 @@ func TestOVSSwitchMessages(t *testing.T) {
 		t.Errorf("port status: %+v", ps)
 	}
 }
+
+// BenchmarkDecodeMeterStatsReply decodes what a switch of the lab answers to
+// the controller's meter reading every second: 48 meters of one band.
+func BenchmarkDecodeMeterStatsReply(b *testing.B) {
+	r := &MeterStatsReply{}
+	for i := range 48 {
+		r.Stats = append(r.Stats, MeterStats{MeterID: uint32(0x10000 + i), FlowCount: 1, PacketInCount: uint64(i),
+			Bands: []MeterBandStats{{PacketBandCount: uint64(i), ByteBandCount: 60 * uint64(i)}}})
+	}
+	msg := Marshal(1, &MultipartReply{Body: r})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, _, err := Unmarshal(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

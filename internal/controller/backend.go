@@ -268,8 +268,8 @@ func (c *Controller) Stats() api.Stats {
 	sws := len(c.switches)
 	c.mu.Unlock()
 	active := int(c.activeN.Load())
-	return api.Stats{Started: c.started, Uptime: now.Sub(c.started).Seconds(), PacketIns: c.packetIns.Load(),
-		Probes: c.probes.Load(), Detections: c.detections.Load(), Blocks: c.blocksN.Load(), ActiveBlocks: active,
+	return api.Stats{Started: c.started, Uptime: now.Sub(c.started).Seconds(), PacketIns: c.m.PacketIns.Total(),
+		Probes: c.m.probes.Total(), Detections: c.detections.Load(), Blocks: c.blocksN.Load(), ActiveBlocks: active,
 		Switches: sws, Events: c.bus.LastID(), Series: c.series.snapshot()}
 }
 

@@ -116,8 +116,6 @@ type Controller struct {
 	lastBlocks   atomic.Pointer[[]api.Block] // the last list the API got (blockList)
 	meterPolling atomic.Bool                 // a meter reading round is in flight (pollMeters)
 	meterHorizon atomic.Int64                // unix ns: start of the last complete meter reading round
-	packetIns    atomic.Uint64               // for the API's stats
-	probes       atomic.Uint64
 	detections   atomic.Uint64
 	blocksN      atomic.Uint64
 }

@@ -3,11 +3,7 @@ package controller
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync/atomic"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"portcullis/internal/detect"
 	"portcullis/internal/metrics"
@@ -15,14 +11,24 @@ import (
 	"portcullis/ofp"
 )
 
-// metricsSet is the controller's view of internal/metrics, with the hot-path
-// counters resolved once so a packet-in costs one atomic add.
+// metricsSet is the controller's view of internal/metrics. The counters
+// every packet-in moves are striped (metrics.Striped): a switch's messages
+// count in its session's stripe (switchState.cnt), the rest in stripe 0.
 type metricsSet struct {
 	*metrics.Metrics
-	packetIn [3][4]prometheus.Counter // [reason][table] for our four tables
-	messages [2][int(ofp.TypeMeterMod) + 1]prometheus.Counter
-	spoofed  atomic.Uint64 // packets whose source lives elsewhere (forward.Attribution.Spoofed)
-	losses   atomic.Uint64 // answer meter drops reported to the detector (detect.Loss)
+	probes  *metrics.Striped // copies judged by the detector (api.Stats.Probes)
+	spoofed atomic.Uint64    // packets whose source lives elsewhere (forward.Attribution.Spoofed)
+	losses  atomic.Uint64    // answer meter drops reported to the detector (detect.Loss)
+}
+
+// hotCounts are one session's stripes of the per-message counters.
+type hotCounts struct {
+	packetIns, messages, probes metrics.Stripe
+}
+
+// stripes returns the stripes of the session numbered epoch.
+func (m *metricsSet) stripes(epoch uint64) hotCounts {
+	return hotCounts{packetIns: m.PacketIns.Stripe(epoch), messages: m.Messages.Stripe(epoch), probes: m.probes.Stripe(epoch)}
 }
 
 const (
@@ -33,7 +39,7 @@ const (
 var packetInReasons = [3]string{"no_match", "action", "invalid_ttl"}
 
 func newMetrics(version string) *metricsSet {
-	m := &metricsSet{Metrics: metrics.New()}
+	m := &metricsSet{Metrics: metrics.New(), probes: metrics.NewStriped(nil, [][]string{nil})}
 	m.SetBuildInfo(version)
 	kinds := make([]string, len(detect.Kinds))
 	for i, k := range detect.Kinds {
@@ -46,34 +52,14 @@ func newMetrics(version string) *metricsSet {
 	m.CounterFunc("detect", "answer_losses_total",
 		"Meter readings in which a port's answer meter (or the UDP watch meter) dropped copies: attempts waiting then expire as unknown, not as failures.",
 		func() float64 { return float64(m.losses.Load()) })
-	for r := range m.packetIn {
-		for t := range m.packetIn[r] {
-			m.packetIn[r][t] = m.PacketIns.WithLabelValues(packetInReasons[r], strconv.Itoa(t))
-		}
-	}
-	for d, dir := range [2]string{"in", "out"} {
-		for t := range m.messages[d] {
-			m.messages[d][t] = m.Messages.WithLabelValues(strings.TrimPrefix(ofp.Type(t).String(), "OFPT_"), dir)
-		}
-	}
 	return m
 }
 
-func (m *metricsSet) countPacketIn(reason, table uint8) {
-	if int(reason) < len(m.packetIn) && int(table) < len(m.packetIn[0]) {
-		m.packetIn[reason][table].Inc()
-		return
-	}
-	m.PacketIn("other", table)
-}
-
-// countMessage counts one OpenFlow message by type and direction.
+// countMessage counts one OpenFlow message by type and direction, in
+// stripe 0 (messages of the periodic work and the handshake; the per-switch
+// path counts in its session's stripe).
 func (m *metricsSet) countMessage(t ofp.Type, dir int) {
-	if int(t) < len(m.messages[dir]) {
-		m.messages[dir][t].Inc()
-		return
-	}
-	m.Message("UNKNOWN", [2]string{"in", "out"}[dir])
+	m.Messages.Stripe(0).Inc(metrics.MessageIndex(uint8(t), dir == dirOut))
 }
 
 // request sends a request and waits for its reply, counting both.
@@ -98,10 +84,15 @@ func (c *Controller) barrier(ctx context.Context, s *ofconn.Session) error {
 
 // sendTo sends msgs to a switch and counts them.
 func (c *Controller) sendTo(s *ofconn.Session, msgs ...ofp.Message) error {
+	return countSent(s, c.m.Messages.Stripe(0), msgs)
+}
+
+// countSent sends msgs and counts them in stripe st.
+func countSent(s *ofconn.Session, st metrics.Stripe, msgs []ofp.Message) error {
 	err := s.Send(msgs...)
 	if err == nil {
 		for _, m := range msgs {
-			c.m.countMessage(m.Type(), dirOut)
+			st.Inc(metrics.MessageIndex(uint8(m.Type()), true))
 		}
 	}
 	return err

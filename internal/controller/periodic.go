@@ -87,5 +87,5 @@ func (c *Controller) tick(now time.Time) {
 	}
 	c.eng.SetSettings(c.engineSettings())
 	c.eng.Tick(now)
-	c.series.tick(now, c.packetIns.Load(), c.probes.Load(), c.blocksN.Load())
+	c.series.tick(now, c.m.PacketIns.Total(), c.m.probes.Total(), c.blocksN.Load())
 }

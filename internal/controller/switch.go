@@ -10,6 +10,7 @@ import (
 	"portcullis/internal/detect"
 	"portcullis/internal/event"
 	"portcullis/internal/forward"
+	"portcullis/internal/metrics"
 	"portcullis/internal/ofconn"
 	"portcullis/internal/packet"
 	"portcullis/internal/policy"
@@ -20,7 +21,8 @@ import (
 type switchState struct {
 	sess  *ofconn.Session
 	dpid  uint64
-	epoch uint64 // this session's number, for the block engine
+	epoch uint64    // this session's number, for the block engine
+	cnt   hotCounts // this session's stripes of the per-message counters
 
 	mu  sync.Mutex // guards everything below
 	fwd *forward.Switch
@@ -65,6 +67,7 @@ func (c *Controller) Connected(s *ofconn.Session) {
 func (c *Controller) setUp(s *ofconn.Session) {
 	sw := &switchState{sess: s, dpid: s.DPID(), epoch: c.epochs.Add(1), fwd: forward.NewSwitch(c.fwdCfg),
 		out: make([]ofp.Message, 0, 8), fcPorts: map[uint32]bool{}, synPorts: map[uint32]bool{}}
+	sw.cnt = c.m.stripes(sw.epoch)
 	sw.mu.Lock()
 	msgs := sw.fwd.Setup()
 	msgs = append(msgs, policy.WatchFlows(c.watchCfg)...)
@@ -135,7 +138,7 @@ func (c *Controller) Message(s *ofconn.Session, xid uint32, m ofp.Message) {
 	if sw == nil {
 		return
 	}
-	c.m.countMessage(m.Type(), dirIn)
+	sw.cnt.messages.Inc(metrics.MessageIndex(uint8(m.Type()), false))
 	switch m := m.(type) {
 	case *ofp.PacketIn:
 		c.packetIn(sw, m)
@@ -258,7 +261,7 @@ func (c *Controller) send(sw *switchState) {
 	if len(sw.out) == 0 {
 		return
 	}
-	if err := c.sendTo(sw.sess, sw.out...); err != nil {
+	if err := countSent(sw.sess, sw.cnt.messages, sw.out); err != nil {
 		c.m.Errors.WithLabelValues("send").Inc()
 	}
 	clear(sw.out)
@@ -269,8 +272,7 @@ func (c *Controller) send(sw *switchState) {
 }
 
 func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
-	c.packetIns.Add(1)
-	c.m.countPacketIn(pi.Reason, pi.TableID)
+	sw.cnt.packetIns.Inc(metrics.PacketInIndex(pi.Reason, pi.TableID))
 	now := c.now()
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
@@ -326,7 +328,7 @@ func (c *Controller) packetIn(sw *switchState, pi *ofp.PacketIn) {
 	} else {
 		v, decided = c.det.Observe(now, src, p)
 	}
-	c.probes.Add(1)
+	sw.cnt.probes.Inc(0)
 	if decided {
 		c.queueVerdict(v)
 		c.holdVerdict(sw, now, v)

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"portcullis/internal/httpstatus"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"portcullis/ofp"
 )
 
 // Namespace prefixes every Portcullis metric.
@@ -47,9 +50,9 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	// OpenFlow (subsystem "openflow").
-	PacketIns         *prometheus.CounterVec // packet_ins_total{reason,table}: reason "no_match", "action", ...; table "0".."254"
+	PacketIns         *Striped               // packet_ins_total{reason,table}: PacketInReasons; table "0".."3" or "other" (PacketInIndex)
 	MeterDropped      prometheus.Counter     // meter_dropped_packets_total: packet-ins dropped by meters (see MeterDrops)
-	Messages          *prometheus.CounterVec // messages_total{type,direction}: type as in the spec without OFPT_ ("FLOW_MOD")
+	Messages          *Striped               // messages_total{type,direction}: type as in the spec without OFPT_ ("FLOW_MOD"), or "UNKNOWN" (MessageIndex)
 	SwitchesConnected prometheus.Gauge       // switches_connected
 	Errors            *prometheus.CounterVec // errors_total{type}: OFPT_ERROR received, by error type name
 
@@ -91,12 +94,12 @@ func New() *Metrics {
 	m := &Metrics{
 		reg: r,
 
-		PacketIns: f.counterVec("openflow", "packet_ins_total",
-			"Packet-in messages received from switches, by reason and table.", "reason", "table"),
+		PacketIns: f.striped("openflow", "packet_ins_total",
+			"Packet-in messages received from switches, by reason and table.", []string{"reason", "table"}, packetInValues()),
 		MeterDropped: f.counter("openflow", "meter_dropped_packets_total",
 			"Packets the switches' meters dropped on their way to the controller (from meter statistics)."),
-		Messages: f.counterVec("openflow", "messages_total",
-			"OpenFlow messages, by type and direction (in: from switches, out: to switches).", "type", "direction"),
+		Messages: f.striped("openflow", "messages_total",
+			"OpenFlow messages, by type and direction (in: from switches, out: to switches).", []string{"type", "direction"}, messageValues()),
 		SwitchesConnected: f.gauge("openflow", "switches_connected",
 			"Switches connected now (handshake complete)."),
 		Errors: f.counterVec("openflow", "errors_total",
@@ -178,6 +181,12 @@ func (f factory) counterVec(sub, name, help string, labels ...string) *prometheu
 	return c
 }
 
+func (f factory) striped(sub, name, help string, labels []string, values [][]string) *Striped {
+	s := NewStriped(prometheus.NewDesc(prometheus.BuildFQName(Namespace, sub, name), help, labels, nil), values)
+	f.r.MustRegister(s)
+	return s
+}
+
 func (f factory) gauge(sub, name, help string) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: sub, Name: name, Help: help})
 	f.r.MustRegister(g)
@@ -216,15 +225,79 @@ func (m *Metrics) MeterDrops(n uint64) {
 	}
 }
 
-// PacketIn counts one packet-in.
-func (m *Metrics) PacketIn(reason string, table uint8) {
-	m.PacketIns.WithLabelValues(reason, strconv.Itoa(int(table))).Inc()
+// PacketInReasons are packet_ins_total's reason values, indexed by the
+// OpenFlow reason (OFPR_NO_MATCH, OFPR_ACTION, OFPR_INVALID_TTL); "other"
+// for any other number a switch sends.
+var PacketInReasons = []string{"no_match", "action", "invalid_ttl", "other"}
+
+// PacketInTables is the number of tables packet_ins_total names ("0" to
+// "3", Portcullis's pipeline); a packet-in from any other table counts as
+// table "other", so a switch that lies cannot grow the series.
+const PacketInTables = 4
+
+// PacketInIndex is the index in PacketIns of a packet-in's reason and table.
+func PacketInIndex(reason, table uint8) int {
+	r := min(int(reason), len(PacketInReasons)-1)
+	return r*(PacketInTables+1) + min(int(table), PacketInTables)
 }
 
-// Message counts one OpenFlow message of type typ ("FLOW_MOD") in direction
-// DirIn or DirOut.
+func packetInValues() [][]string {
+	var v [][]string
+	for _, r := range PacketInReasons {
+		for t := range PacketInTables + 1 {
+			table := strconv.Itoa(t)
+			if t == PacketInTables {
+				table = "other"
+			}
+			v = append(v, []string{r, table})
+		}
+	}
+	return v
+}
+
+// MessageIndex is the index in Messages of a message of type t (its
+// OpenFlow number; above OFPT_METER_MOD, "UNKNOWN") in direction DirIn (0)
+// or DirOut (1).
+func MessageIndex(t uint8, out bool) int {
+	i := min(int(t), int(ofp.TypeMeterMod)+1)
+	if out {
+		i += int(ofp.TypeMeterMod) + 2
+	}
+	return i
+}
+
+func messageValues() [][]string {
+	var v [][]string
+	for _, dir := range []string{DirIn, DirOut} {
+		for t := range int(ofp.TypeMeterMod) + 1 {
+			v = append(v, []string{strings.TrimPrefix(ofp.Type(t).String(), "OFPT_"), dir})
+		}
+		v = append(v, []string{"UNKNOWN", dir})
+	}
+	return v
+}
+
+// PacketIn counts one packet-in (in stripe 0: the per-switch hot path adds
+// to its session's stripe of PacketIns itself).
+func (m *Metrics) PacketIn(reason string, table uint8) {
+	r := slices.Index(PacketInReasons, reason)
+	if r < 0 {
+		r = len(PacketInReasons) - 1
+	}
+	m.PacketIns.Stripe(0).Inc(PacketInIndex(uint8(r), table))
+}
+
+// Message counts one OpenFlow message of type typ ("FLOW_MOD", or any other
+// name as "UNKNOWN") in direction DirIn or DirOut, in stripe 0.
 func (m *Metrics) Message(typ, direction string) {
-	m.Messages.WithLabelValues(typ, direction).Inc()
+	t := int(ofp.TypeMeterMod) + 1
+	for i := range t {
+		if ofp.Type(i).String() == "OFPT_"+typ {
+			t = i
+			break
+		}
+	}
+	m.Messages.Stripe(0).Inc(MessageIndex(uint8(t), direction == DirOut))
 }
 
 // Verdict records a scan verdict of kind after probes probes.

@@ -36,8 +36,6 @@ const (
 	dirOut = 1
 )
 
-var packetInReasons = [3]string{"no_match", "action", "invalid_ttl"}
-
 func newMetrics(version string) *metricsSet {
 	m := &metricsSet{Metrics: metrics.New(), probes: metrics.NewStriped(nil, [][]string{nil})}
 	m.SetBuildInfo(version)

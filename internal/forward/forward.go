@@ -65,7 +65,8 @@ const (
 // DefaultControllerMeterBurst is ControllerMeterBurst's default.
 const DefaultControllerMeterBurst = 100
 
-// IPsPerHost is how many addresses a Host remembers (the most recent win).
+// IPsPerHost is how many addresses a Host remembers: the ones it used last
+// (a new address drops the one it used longest ago).
 const IPsPerHost = 4
 
 func (c Config) withDefaults() Config {
@@ -775,6 +776,7 @@ func (s *Switch) bind(i int32, a netip.Addr, now int64) {
 			b.seen = now
 			b.confirmed = max(b.confirmed, confirmed)
 			s.bindFront(j)
+			s.frontIP(i, j)
 			s.hintB = j
 			return
 		case s.ipHomeHeld(b, now) && (b.confirmed != 0 || confirmed == 0):

@@ -3,6 +3,7 @@ package forward
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -957,5 +958,35 @@ func TestEachAddr(t *testing.T) {
 		s.EachAddr(func(uint32, [6]byte, netip.Addr) bool { return true })
 	}); a != 0 {
 		t.Errorf("EachAddr allocates %.1f per walk", a)
+	}
+}
+
+// TestStationKeepsTheAddressesItUses: a host with more addresses than a
+// station lists (a bystander of the e2e sweeps carries 31) keeps the one it
+// keeps using; each new address drops the one used longest ago, not the
+// one learned first (CI: h3's fd00::3, used by every warm-up ping, was
+// dropped after four addresses answered a sweep's stray probes).
+func TestStationKeepsTheAddressesItUses(t *testing.T) {
+	s := NewSwitch(Config{})
+	main := netip.MustParseAddr("fd00::3")
+	s.PacketIn(t0, learnMiss(1), ipPacket(macA, main), nil)
+	for i := range 3 * IPsPerHost {
+		at := t0.Add(time.Duration(i+1) * time.Second)
+		s.PacketIn(at, watchCopy(1), ipPacket(macA, netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)})), nil)
+		if p, _, ok := s.IPLivesAt(main); !ok || p != 1 {
+			t.Fatalf("after address %d: %s, used after every other address, not attributed to port 1 (hosts %+v)", i, main, s.Hosts())
+		}
+		s.PacketIn(at.Add(time.Millisecond), watchCopy(1), ipPacket(macA, main), nil)
+	}
+	hs := s.Hosts()
+	if len(hs) != 1 || len(hs[0].IPs) != IPsPerHost {
+		t.Fatalf("hosts %+v", hs)
+	}
+	// The others kept are the three used last.
+	for i := 3*IPsPerHost - (IPsPerHost - 1); i < 3*IPsPerHost; i++ {
+		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)})
+		if !slices.Contains(hs[0].IPs, a) {
+			t.Errorf("%s, among the last used, not listed: %v", a, hs[0].IPs)
+		}
 	}
 }

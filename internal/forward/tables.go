@@ -370,6 +370,20 @@ func (t *tables) listIP(i, j int32) {
 	t.dropBind(old)
 }
 
+// frontIP moves binding j, on station i's list, to the list's head: the
+// address i used last is the last one its list drops (listIP).
+func (t *tables) frontIP(i, j int32) {
+	e := &t.ents[i]
+	for p := &e.ips; *p != none; p = &t.binds[*p].sib {
+		if *p == j {
+			*p = t.binds[j].sib
+			t.binds[j].sib = e.ips
+			e.ips = j
+			return
+		}
+	}
+}
+
 // unlistIP takes binding j off its owner's list.
 func (t *tables) unlistIP(j int32) {
 	o := t.binds[j].owner

@@ -291,7 +291,9 @@ type actor struct {
 	ufan          [fanSlots]fanEntry // UDP ports per host within the refusal window (udpProbe)
 	misdirected   int                // UDP to a group MAC with a live unicast address (udp.go)
 	stray         int
-	anonFound     int // anonymous lookups (ARP probe, DAD) that found a host (discover.go)
+	anonFound     int       // anonymous lookups (ARP probe, DAD) that found a host (discover.go)
+	burstAt       time.Time // start of the lookup burst window (discover.go noteLookup)
+	burstN        int       // first-contact lookups since burstAt
 	osMask        uint32
 
 	ips  [maxVerdictIPs]netip.Addr // overflow actor: a sample of addresses

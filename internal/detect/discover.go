@@ -135,13 +135,16 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 // request or a neighbour solicitation at once (RFC 826; RFC 4861 section
 // 7.2.4: within milliseconds on a link); a stack that has no answer after
 // a second asks again (Linux's retrans_time, RFC 4861's RETRANS_TIMER:
-// 1 s), so a lookup unanswered for a quarter of that (lookupTimeouts) has
-// failed. It is a quarter, not half: the switch's lookup budget passes one
-// lookup every 125 ms after its burst, and a sweeper learns every live
-// address among those passed before its first failures count (nmap -sn -PR
-// learned 4-6 hosts of the e2e lab's /24 at 0.5 s, 3-4 at 0.25 s); an
-// answer on a link, even from a loaded guest, takes milliseconds, and a
-// late one costs a benign host one failure, which alone decides nothing.
+// 1 s), so a lookup unanswered for half that (lookupTimeouts) has failed.
+// A lookup of a burst (more than lookupBurst first-contact lookups from one
+// actor within lookupBurstWindow, as a sweep makes and a host resolving its
+// gateway and a few peers does not) fails after a quarter of it: the
+// switch's lookup budget passes one lookup every 125 ms after its burst of
+// 16, and a sweeper learns every live address among those passed before its
+// first failures count (nmap -sn -PR learned 4-6 hosts of the e2e lab's /24
+// at 0.5 s, 3-4 at 0.25 s). A host's own few lookups keep the half second,
+// for neighbours slow to answer (a Wi-Fi client in power save hears a
+// broadcast only at the access point's next DTIM beacon, 100-300 ms).
 // An echo, timestamp or mask request, which may cross routers, gets the
 // full second (ping sends its next one then; RFC 6298's initial
 // retransmission timeout is 1 s): a host that answers at all answers well
@@ -167,10 +170,18 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 // deciding at eta1.
 const lookupRingCap = 4096
 
-// lookupTimeouts: ARP and ND stay on the link, where a neighbour answers
-// within milliseconds, so a quarter of RETRANS_TIMER; ICMP requests may
-// cross routers, so the full second.
-var lookupTimeouts = [2]time.Duration{250 * time.Millisecond, time.Second}
+// lookupTimeouts, by queue: ARP and ND stay on the link, where a neighbour
+// answers within milliseconds, so half of RETRANS_TIMER (queue 0), a
+// quarter for the lookups of a burst (queue 2); ICMP requests may cross
+// routers, so the full second (queue 1).
+var lookupTimeouts = [3]time.Duration{500 * time.Millisecond, time.Second, 250 * time.Millisecond}
+
+// A lookup is of a burst when its actor made more than lookupBurst
+// first-contact lookups since the start of a lookupBurstWindow.
+const (
+	lookupBurst       = 4
+	lookupBurstWindow = 500 * time.Millisecond
+)
 
 type lookupItem struct {
 	key flowKey
@@ -178,11 +189,11 @@ type lookupItem struct {
 	at  time.Time
 }
 
-// lookupRing holds lookups (queue 0) and ICMP requests (queue 1) in the
-// order they were made, each queue with its own timeout (allocated on
-// first use).
+// lookupRing holds lookups (queue 0), ICMP requests (queue 1) and the
+// lookups of bursts (queue 2) in the order they were made, each queue with
+// its own timeout (allocated on first use).
 type lookupRing struct {
-	q [2]lookupQueue
+	q [3]lookupQueue
 }
 
 type lookupQueue struct {
@@ -218,6 +229,14 @@ func (d *Detector) noteLookup(now time.Time, k flowKey) {
 	r := &d.lookups.q[1]
 	if k.cls == clsARP || k.cls == clsND {
 		r = &d.lookups.q[0]
+		if a := pe.act; a != nil {
+			if now.Sub(a.burstAt) >= lookupBurstWindow {
+				a.burstAt, a.burstN = now, 0
+			}
+			if a.burstN++; a.burstN > lookupBurst {
+				r = &d.lookups.q[2]
+			}
+		}
 	}
 	if r.items == nil {
 		r.items = make([]lookupItem, lookupRingCap)

@@ -206,8 +206,10 @@
 //
 // # Sweeps
 //
-// ARP requests and neighbour solicitations (lookups) fail after 0.25 s
-// unanswered, echo, timestamp and mask requests after 1 s, not after
+// ARP requests and neighbour solicitations (lookups) fail after 0.5 s
+// unanswered (0.25 s for the lookups of a burst: more than four first
+// contacts within half a second), echo, timestamp and mask requests after
+// 1 s, not after
 // Config.NoAnswerTimeout: a neighbour answers within milliseconds and a
 // stack asks again after 1 s (RFC 4861 RETRANS_TIMER). Lookups have a walk of their own with
 // theta0 0.9 and theta1 0.6 (a benign host's lookups are nearly all

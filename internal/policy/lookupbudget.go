@@ -20,7 +20,7 @@ import (
 // the budget is dropped in the switch (and not copied), and the stack asks
 // again a second later (Linux retries ARP and NS three times, one second
 // apart), by which time a sweeper is blocked (detect fails a lookup
-// unanswered for 0.25 s). Neighbour and ARP answers are not metered, and
+// unanswered for 0.5 s, 0.25 s in a burst). Neighbour and ARP answers are not metered, and
 // neither are lookups by ports exempt from the first-contact meter (uplinks,
 // a never-block gateway's port).
 //

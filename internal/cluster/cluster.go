@@ -377,6 +377,10 @@ type raiseReq struct {
 	done           chan error
 }
 
+// observeRetry is how long a follower waits before it observes the election
+// again after etcd ended its observation.
+var observeRetry = 200 * time.Millisecond
+
 // maxRaise bounds one raise: a switch that claims a generation further ahead
 // is not followed (a liar could otherwise push the generation half way round
 // 2^64, where every other switch would see it as older).
@@ -495,6 +499,11 @@ func (n *Node) Leads(ctx context.Context, gen uint64) (bool, error) {
 
 // observe follows who leads while this instance does not.
 // A raised generation base changes the leader's generation too.
+//
+// etcd's Election.Observe ends its channel when one of its reads fails (a
+// restarted etcd answers "no leader" until its raft has one), and a
+// follower that stopped observing would never learn the next leader: it
+// observes again, after observeRetry, until the term ends.
 func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
 	leaders := el.Observe(ctx)
 	bases := n.cli.Watch(ctx, n.baseKey())
@@ -504,7 +513,13 @@ func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
 		select {
 		case r, ok := <-leaders:
 			if !ok {
-				return
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(observeRetry):
+				}
+				leaders = el.Observe(ctx)
+				continue
 			}
 			if len(r.Kvs) == 0 {
 				continue

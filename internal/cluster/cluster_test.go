@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 
 	"portcullis/internal/cluster/clustertest"
@@ -326,4 +328,83 @@ func TestStepDownHandsOver(t *testing.T) {
 		t.Fatalf("generation %d after step-down, was %d", next.Generation, old)
 	}
 	waitRole(t, lead, Follower, rest[0].name)
+}
+
+// A follower whose observation of the election etcd ended (its watch came
+// back to a compacted revision; after an etcd restart, reads answered "no
+// leader" end it too) observes again, and learns who leads next. CI
+// (TestHA/EtcdRestart): a follower that stopped observing said "following"
+// with no leader for the rest of its term. The follower here is b's observe
+// alone, through a proxy, watching two real elections made directly.
+func TestFollowerObservesAgainWhenEtcdEndsTheWatch(t *testing.T) {
+	e := startEtcd(t)
+	p, err := clustertest.NewProxy(strings.TrimPrefix(e.Endpoint, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	cliB, cliD := clientAt(t, "http://"+p.Addr()), clientAt(t, e.Endpoint)
+	t.Cleanup(func() { cliB.Close(); cliD.Close() })
+	n, err := New(cliB, Options{Prefix: "/net1/", Name: "b", API: "http://b", TTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range n.changes {
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	elect := func(cli *clientv3.Client, name string) *concurrency.Election {
+		sess, err := concurrency.NewSession(cli, concurrency.WithTTL(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sess.Close() })
+		return concurrency.NewElection(sess, n.electionPrefix())
+	}
+	leads := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for n.Current().Leader != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("b's observe says %q leads, want %q", n.Current().Leader, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	x := elect(cliD, "x")
+	if err := x.Campaign(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	go n.observe(ctx, elect(cliB, "b"))
+	leads("x")
+
+	// b's link drops for a moment while etcd moves on and compacts: b's
+	// watches come back to a revision etcd no longer has.
+	p.Cut()
+	var rev int64
+	for i := range 5 {
+		r, err := cliD.Put(ctx, "/elsewhere", strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev = r.Header.Revision
+	}
+	if _, err := cliD.Compact(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	p.Heal()
+	time.Sleep(time.Second) // b reconnects; its watches meet the compaction
+
+	y := elect(cliD, "y")
+	won := make(chan error, 1)
+	go func() { won <- y.Campaign(ctx, "y") }()
+	if err := x.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-won; err != nil {
+		t.Fatal(err)
+	}
+	leads("y")
 }

@@ -317,7 +317,11 @@ func (e *scanEnv) WarmUp(t testing.TB) {
 		for _, a := range e.L.Hosts() {
 			for _, b := range e.L.Hosts() {
 				if a.Index != b.Index && !scanPing(e.L, a.Index, b.Index, v6, 5) {
-					t.Fatalf("warm-up: h%d cannot ping h%d (v6=%v) before any attack", a.Index, b.Index, v6)
+					var blocks []api.Block
+					if e.C != nil {
+						blocks = scanBlocks(t, e.C) // the evidence, if the controller blocked one of them
+					}
+					t.Fatalf("warm-up: h%d cannot ping h%d (v6=%v) before any attack; blocks: %s", a.Index, b.Index, v6, scanJSON(blocks))
 				}
 			}
 		}

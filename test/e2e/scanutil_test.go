@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -226,6 +227,14 @@ func scanStart(t testing.TB, l *lab.Lab, host int, limit time.Duration, argv ...
 	p.cmd = l.Exec(ctx, l.Host(host).Name, argv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = 2 * time.Second
+	// A process group of its own, killed whole: a tool started by a shell
+	// (sh -c "... && nmap ...") or that forks (hping3 --scan's sender)
+	// would outlive its killed parent and go on probing into the next
+	// case's fresh controller (a fresh controller blocked h1 as an ARP
+	// sweeper 0.36 s after the switch connected, before any probe of that
+	// case: nmap of TestSweepBlocked/fake-router-arp, two cases before).
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.Cancel = func() error { return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) }
 	if err := p.cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("%s in h%d: %v", strings.Join(argv, " "), host, err)

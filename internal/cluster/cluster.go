@@ -507,12 +507,14 @@ func (n *Node) Leads(ctx context.Context, gen uint64) (bool, error) {
 func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
 	leaders := el.Observe(ctx)
 	bases := n.cli.Watch(ctx, n.baseKey())
+	var rewatch <-chan time.Time // set while the base's watch is to be made again
 	var name string
 	var rev int64
 	for {
 		select {
 		case r, ok := <-leaders:
 			if !ok {
+				n.log.Warn("cluster: etcd ended the observation of the election; observing again", "retry", observeRetry)
 				select {
 				case <-ctx.Done():
 					return
@@ -526,10 +528,19 @@ func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
 			}
 			name, rev = string(r.Kvs[0].Value), r.Kvs[0].CreateRevision
 			n.setLeader(name)
-		case _, ok := <-bases:
-			if !ok {
-				bases = nil // ctx ended or the watch was cancelled: the next leader change reads the base
+		case wr, ok := <-bases:
+			if !ok || wr.Err() != nil {
+				// The same compaction or restart ends this watch: watch
+				// again, and read the base then (a raise in between would
+				// be missed until the next leader change).
+				bases, rewatch = nil, time.After(observeRetry)
+				continue
 			}
+		case <-rewatch:
+			rewatch = nil
+			bases = n.cli.Watch(ctx, n.baseKey())
+		case <-ctx.Done():
+			return
 		}
 		if name == "" || name == n.o.Name {
 			continue // our own win and raises are reported by the term

@@ -335,7 +335,9 @@ func TestStepDownHandsOver(t *testing.T) {
 // leader" end it too) observes again, and learns who leads next. CI
 // (TestHA/EtcdRestart): a follower that stopped observing said "following"
 // with no leader for the rest of its term. The follower here is b's observe
-// alone, through a proxy, watching two real elections made directly.
+// alone, through a proxy, watching two real elections made directly; the
+// watch of the generation base, ended by the same compaction, is made
+// again too.
 func TestFollowerObservesAgainWhenEtcdEndsTheWatch(t *testing.T) {
 	e := startEtcd(t)
 	p, err := clustertest.NewProxy(strings.TrimPrefix(e.Endpoint, "http://"))
@@ -396,6 +398,19 @@ func TestFollowerObservesAgainWhenEtcdEndsTheWatch(t *testing.T) {
 	}
 	p.Heal()
 	time.Sleep(time.Second) // b reconnects; its watches meet the compaction
+
+	// A raise of the generation base reaches b: its watch of the base,
+	// ended by the same compaction, is made again.
+	if _, err := cliD.Put(ctx, n.baseKey(), "1000"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Current().Generation < 1000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b's generation %d after the base was raised to 1000", n.Current().Generation)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	y := elect(cliD, "y")
 	won := make(chan error, 1)

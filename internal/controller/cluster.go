@@ -75,8 +75,16 @@ type haSess struct {
 
 // refusedRetry is how long a leader leaves a switch alone that refused it while etcd says it
 // leads, before it asks that switch again; also the least time between two raises of the
-// generation for all switches together. A variable for tests.
-var refusedRetry = 10 * time.Second
+// generation for all switches together. Tests shorten it (refusedRetryTest, read atomically:
+// the goroutines of a test's last controller may still be reading it).
+func refusedRetry() time.Duration {
+	if d := refusedRetryTest.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return 10 * time.Second
+}
+
+var refusedRetryTest atomic.Int64 // nanoseconds; 0: the default
 
 // roleTimeout bounds a role request's reply.
 const roleTimeout = 5 * time.Second
@@ -332,7 +340,7 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 	// refusedRetry: a program playing a switch that answers STALE to every generation and
 	// claims ever higher ones would otherwise make the leader raise it, and every switch be
 	// asked again, as fast as round trips allow.
-	mayRaise := stale && !st.raised && time.Since(h.lastRaise) >= refusedRetry
+	mayRaise := stale && !st.raised && time.Since(h.lastRaise) >= refusedRetry()
 	if mayRaise {
 		st.raised = true
 		h.lastRaise = time.Now()
@@ -362,7 +370,7 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 		}
 		c.log.Warn("cluster: a switch refuses this instance as master, but etcd says it leads at this generation: "+
 			"that switch is left alone and asked again later (a switch or program that lies, or a switch that saw a "+
-			"generation of another etcd)", "dpid", fmtDPID(s.DPID()), "generation", gen, "why", why, "retry", refusedRetry)
+			"generation of another etcd)", "dpid", fmtDPID(s.DPID()), "generation", gen, "why", why, "retry", refusedRetry())
 		h.mu.Lock()
 		if st.claimed {
 			st.claimed = false
@@ -372,7 +380,7 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 		select {
 		case <-c.runCtx.Done():
 			return
-		case <-time.After(refusedRetry):
+		case <-time.After(refusedRetry()):
 		}
 		h.mu.Lock()
 		again := h.leader && h.gen == gen && h.sessions[s] == st && !st.claimed

@@ -358,8 +358,8 @@ func TestClusterRefusingSwitchAskedAgain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd")
 	}
-	defer func(d time.Duration) { refusedRetry = d }(refusedRetry)
-	refusedRetry = 200 * time.Millisecond
+	defer refusedRetryTest.Store(0)
+	refusedRetryTest.Store(int64(200 * time.Millisecond))
 	_, a := startLeader(t)
 	liar := newRoleSwitch()
 	liar.ahead = true

@@ -142,7 +142,10 @@ func (d *Detector) observeNS(now time.Time, src Source, p *packet.Packet) (Verdi
 // switch's lookup budget passes one lookup every 125 ms after its burst of
 // 16, and a sweeper learns every live address among those passed before its
 // first failures count (nmap -sn -PR learned 4-6 hosts of the e2e lab's /24
-// at 0.5 s, 3-4 at 0.25 s). A host's own few lookups keep the half second,
+// at 0.5 s, 3-4 at 0.25 s): the burst's failures, counted sooner, end the
+// trickle sooner. (A sweeper that paces itself at the budget's rate from
+// its first lookup, four per half second, is judged at the half second, as
+// before the burst queue.) A host's own few lookups keep the half second,
 // for neighbours slow to answer (a Wi-Fi client in power save hears a
 // broadcast only at the access point's next DTIM beacon, 100-300 ms).
 // An echo, timestamp or mask request, which may cross routers, gets the

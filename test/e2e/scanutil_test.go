@@ -215,6 +215,7 @@ type scanProc struct {
 	cmd    *exec.Cmd
 	out    *syncBuffer
 	done   chan struct{}
+	err    error // cmd.Wait's, once done is closed
 	cancel context.CancelFunc
 }
 
@@ -239,7 +240,14 @@ func scanStart(t testing.TB, l *lab.Lab, host int, limit time.Duration, argv ...
 		cancel()
 		t.Fatalf("%s in h%d: %v", strings.Join(argv, " "), host, err)
 	}
-	go func() { p.cmd.Wait(); close(p.done) }()
+	go func() {
+		p.err = p.cmd.Wait()
+		// The leader ended (killed, or by itself: hping3's parent, a shell
+		// that started something in the background); what it left in its
+		// group goes with it.
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		close(p.done)
+	}()
 	t.Cleanup(p.Kill)
 	return p
 }
@@ -254,7 +262,7 @@ func (p *scanProc) Kill() {
 // exit error.
 func (p *scanProc) Wait() (string, error) {
 	<-p.done
-	return p.out.String(), p.cmd.Err
+	return p.out.String(), p.err
 }
 
 // Output is what the process wrote so far.

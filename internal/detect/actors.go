@@ -86,25 +86,80 @@ func (d *Detector) Forwarder(src Source) bool {
 // addresses are not answered through its MAC (their owners, or nobody,
 // answer for them), so its frames carry several addresses but only its own
 // is routed back to it.
-func (d *Detector) noteRouted(src Source, p *packet.Packet) {
+//
+// The order does not matter: a packet sent to a MAC for an address that MAC
+// has not carried yet waits in routeAsks (a client's SYN to the gateway for
+// a remote server, before the gateway's SYN-ACK from it), and counts once
+// frames from that MAC carry the address (creditRouted). The packets after
+// an answer often never reach the detector (the ACKs and data of an
+// accepted connection go by a bypass flow), so a proof that needed the
+// answer first was missed: zeek_wikipedia.pcap's gateway, replayed, was
+// blocked as an ARP sweeper now and then for its silent next-hop lookups.
+func (d *Detector) noteRouted(now time.Time, src Source, p *packet.Packet) {
 	if d.spoofed || p.EthDst[0]&1 != 0 || p.Dst.IsMulticast() || p.Dst.IsLinkLocalUnicast() {
 		return
 	}
+	if p.EthDst == src.MAC {
+		return // to itself
+	}
 	dpid, port, ok := d.heardAt(p.Dst)
-	if !ok || (dpid == src.DPID && port == src.Port && src.MAC == p.EthDst) {
+	if ok {
+		if e := &d.addrs[srcSlot(Source{DPID: dpid, Port: port, MAC: p.EthDst})]; e.used && e.src.DPID == dpid &&
+			e.src.Port == port && e.src.MAC == p.EthDst {
+			e.addRouted(p.Dst)
+			return
+		}
+	}
+	ra := &d.routeAsks[routeAskSlot(p.EthDst, p.Dst)]
+	*ra = routeAsk{mac: p.EthDst, ip: p.Dst, from: src, at: now}
+}
+
+// creditRouted counts, for src whose frame carries ip as its source, a
+// packet sent to src's MAC for ip from another Source before (noteRouted).
+func (d *Detector) creditRouted(now time.Time, src Source, ip netip.Addr) {
+	if d.spoofed || !ip.IsValid() {
 		return
 	}
-	e := &d.addrs[srcSlot(Source{DPID: dpid, Port: port, MAC: p.EthDst})]
-	if !e.used || e.src.DPID != dpid || e.src.Port != port || e.src.MAC != p.EthDst {
+	ra := &d.routeAsks[routeAskSlot(src.MAC, ip)]
+	if ra.mac != src.MAC || ra.ip != ip || ra.from == src || now.Sub(ra.at) > routeAskWindow {
 		return
 	}
-	ip := p.Dst
+	*ra = routeAsk{}
+	if e := &d.addrs[srcSlot(src)]; e.used && e.src == src {
+		e.addRouted(ip)
+	}
+}
+
+// addRouted records ip (its /64 for IPv6) as routed back to the Source.
+func (e *addrSeen) addRouted(ip netip.Addr) {
 	if ip.Is4() || ip.Is4In6() {
 		e.routed4.add(ip.Unmap())
 		return
 	}
 	pfx, _ := ip.Prefix(64)
 	e.routed6.add(pfx.Addr())
+}
+
+// routeAsk is a packet sent to a MAC for an address the MAC had not carried
+// (noteRouted): a direct-mapped table, a collision forgets the older one.
+type routeAsk struct {
+	mac  [6]byte
+	ip   netip.Addr
+	from Source
+	at   time.Time
+}
+
+const (
+	routeAskSlots  = 1024
+	routeAskWindow = 10 * time.Second // an answer comes within it, or the ask is forgotten
+)
+
+func routeAskSlot(mac [6]byte, ip netip.Addr) int {
+	h := targetHash(ip, 0, 0)
+	for _, b := range mac {
+		h = (h ^ uint64(b)) * 1099511628211
+	}
+	return int(h % routeAskSlots)
 }
 
 // addrSeen remembers, per Source, the distinct source addresses seen, up to

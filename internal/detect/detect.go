@@ -362,6 +362,7 @@ type Detector struct {
 	stats             Stats
 	verdicts          [16]uint64
 	addrs             [addrSlots]addrSeen
+	routeAsks         [routeAskSlots]routeAsk // packets to a MAC for an address it had not carried (noteRouted)
 	alives            [aliveSlots]aliveEntry
 	frags             [fragSlots]fragEntry // recent fragments, for overlaps (fragment.go)
 	losses            lossTable
@@ -483,8 +484,9 @@ func (d *Detector) observe(now time.Time, src Source, p *packet.Packet, spoofed 
 		}
 	}
 	d.noteAddr(src, p.Src)
+	d.creditRouted(now, src, p.Src)
 	d.noteAlive(src, p.Src, now)
-	d.noteRouted(src, p)
+	d.noteRouted(now, src, p)
 	d.noteContact(now, src, p)
 	switch p.Proto {
 	case packet.ProtoTCP:

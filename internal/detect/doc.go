@@ -201,7 +201,8 @@
 // distinct IPv6 /64 (a host has one IPv4 address, two across a DHCP change,
 // and one or two /64s; link-local, unspecified and spoofed sources are
 // ignored), and packets to two distinct addresses were sent to its MAC from
-// elsewhere (answers routed back through it): a host that makes up source
+// elsewhere, before or after its frames carried them (answers routed back
+// through it, or the requests they answer): a host that makes up source
 // addresses gets no answers for them through its MAC.
 //
 // # Sweeps

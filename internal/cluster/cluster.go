@@ -508,13 +508,17 @@ func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
 	leaders := el.Observe(ctx)
 	bases := n.cli.Watch(ctx, n.baseKey())
 	var rewatch <-chan time.Time // set while the base's watch is to be made again
+	retrying := false            // the observation ended and no leader came since
 	var name string
 	var rev int64
 	for {
 		select {
 		case r, ok := <-leaders:
 			if !ok {
-				n.log.Warn("cluster: etcd ended the observation of the election; observing again", "retry", observeRetry)
+				if !retrying { // once per outage, not every observeRetry while etcd is down
+					n.log.Warn("cluster: etcd ended the observation of the election; observing again", "retry", observeRetry)
+				}
+				retrying = true
 				select {
 				case <-ctx.Done():
 					return
@@ -523,6 +527,7 @@ func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
 				leaders = el.Observe(ctx)
 				continue
 			}
+			retrying = false
 			if len(r.Kvs) == 0 {
 				continue
 			}

@@ -30,6 +30,17 @@ func startEtcd(t *testing.T) *lab.Etcd {
 	return e
 }
 
+// proxyTo returns a proxy to e's client URL, closed at the test's end.
+func proxyTo(t *testing.T, e *lab.Etcd) *clustertest.Proxy {
+	t.Helper()
+	p, err := clustertest.NewProxy(strings.TrimPrefix(e.Endpoint, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
 func clientAt(t *testing.T, endpoint string) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second,
@@ -223,11 +234,7 @@ func TestLeaderCutOffStepsDown(t *testing.T) {
 // the lease can expire. Once the link is back it follows the new leader.
 func TestPartitionedLeaderStepsDownFirst(t *testing.T) {
 	e := startEtcd(t)
-	p, err := clustertest.NewProxy(strings.TrimPrefix(e.Endpoint, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	p := proxyTo(t, e)
 	a := joinAt(t, "http://"+p.Addr(), "a")
 	waitRole(t, a, Leader, "")
 	b := join(t, e, "b")
@@ -340,11 +347,7 @@ func TestStepDownHandsOver(t *testing.T) {
 // again too.
 func TestFollowerObservesAgainWhenEtcdEndsTheWatch(t *testing.T) {
 	e := startEtcd(t)
-	p, err := clustertest.NewProxy(strings.TrimPrefix(e.Endpoint, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	p := proxyTo(t, e)
 	cliB, cliD := clientAt(t, "http://"+p.Addr()), clientAt(t, e.Endpoint)
 	t.Cleanup(func() { cliB.Close(); cliD.Close() })
 	n, err := New(cliB, Options{Prefix: "/net1/", Name: "b", API: "http://b", TTL: 2 * time.Second})

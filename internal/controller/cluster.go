@@ -67,10 +67,22 @@ type haSess struct {
 	// refusing is set while a refusal of this switch is looked into (refused), so a burst of
 	// OFPBRC_IS_SLAVE errors costs one etcd read.
 	refusing bool
+	// missed is a refusal of a later generation that came while one was looked into: the
+	// switch's answer to the claim of a raised generation can come before the look that raised
+	// it ends. It is looked into when that look ends (it used to be dropped, and a switch
+	// refusing the raised generation was never asked again).
+	missed *refusal
 	// raised is set once this session's STALE refusal raised the generation: a switch that is
 	// still stale after its raise lies (it answers STALE whatever it is sent), and may not raise it
 	// again.
 	raised bool
+}
+
+// refusal is a refused call kept for later (haSess.missed).
+type refusal struct {
+	gen   uint64
+	stale bool
+	why   string
 }
 
 // refusedRetry is how long a leader leaves a switch alone that refused it while etcd says it
@@ -331,9 +343,16 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 	h := c.ha
 	h.mu.Lock()
 	st := h.sessions[s]
-	if st == nil || st.refusing || !h.leader || h.gen != gen {
+	if st == nil || !h.leader || h.gen != gen {
 		h.mu.Unlock()
-		return // gone, being looked into, or the role changed meanwhile
+		return // gone, or the role changed meanwhile
+	}
+	if st.refusing {
+		if st.missed == nil || st.missed.gen != gen {
+			st.missed = &refusal{gen: gen, stale: stale, why: why} // looked into after this look
+		}
+		h.mu.Unlock()
+		return
 	}
 	st.refusing = true
 	// A session raises the generation once, and all of them together at most once per
@@ -349,10 +368,16 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 	go func() {
 		cleared := false
 		defer func() {
-			if !cleared {
-				h.mu.Lock()
-				st.refusing = false
-				h.mu.Unlock()
+			if cleared {
+				return
+			}
+			h.mu.Lock()
+			st.refusing = false
+			m := st.missed
+			st.missed = nil
+			h.mu.Unlock()
+			if m != nil && m.gen != gen {
+				c.refused(s, m.gen, m.stale, m.why) // the raised generation, refused meanwhile
 			}
 		}()
 		ctx, cancel := context.WithTimeout(c.runCtx, roleTimeout)
@@ -386,7 +411,7 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 		again := h.leader && h.gen == gen && h.sessions[s] == st && !st.claimed
 		// Cleared before the claim: a claim refused again is looked into again, and asked
 		// again after another refusedRetry, for as long as the switch refuses.
-		st.refusing, cleared = false, true
+		st.refusing, st.missed, cleared = false, nil, true
 		h.mu.Unlock()
 		if again {
 			c.claim(s, gen)

@@ -34,12 +34,32 @@ func (b *reader) Peek(n int) ([]byte, error) {
 	return b.buf[b.r : b.r+min(n, b.Buffered())], nil
 }
 
-// fill reads once from the connection into the free end of the buffer,
-// first moving what is left to the front; it doubles a buffer that the
-// previous read filled.
+// fill reads once from the connection into the free end of the buffer
+// (room).
 func (b *reader) fill() {
-	if b.full && len(b.buf) < maxReadBuf {
-		nb := make([]byte, min(2*len(b.buf), maxReadBuf))
+	n, err := b.rd.Read(b.room())
+	b.added(n)
+	if err != nil {
+		b.err = err
+	}
+}
+
+// room makes space for a read and returns the free end of the buffer: it
+// moves what is left to the front, doubles a buffer that the previous read
+// filled (up to maxReadBuf), and grows one too small for the whole message
+// at its head (OpenFlow's longest, 65,535 bytes, fits in maxReadBuf).
+func (b *reader) room() []byte {
+	size := len(b.buf)
+	if b.full && size < maxReadBuf {
+		size = min(2*size, maxReadBuf)
+	}
+	if b.Buffered() >= 4 {
+		for need := int(b.buf[b.r+2])<<8 | int(b.buf[b.r+3]); size < need; {
+			size *= 2
+		}
+	}
+	if size != len(b.buf) {
+		nb := make([]byte, size)
 		b.w = copy(nb, b.buf[b.r:b.w])
 		b.r = 0
 		b.buf = nb
@@ -47,12 +67,13 @@ func (b *reader) fill() {
 		b.w = copy(b.buf, b.buf[b.r:b.w])
 		b.r = 0
 	}
-	n, err := b.rd.Read(b.buf[b.w:])
+	return b.buf[b.w:]
+}
+
+// added records n bytes read into room's space.
+func (b *reader) added(n int) {
 	b.w += n
 	b.full = b.w == len(b.buf)
-	if err != nil {
-		b.err = err
-	}
 }
 
 // Read implements io.Reader. A read of at least the buffer's size

@@ -434,6 +434,7 @@ func (s *Session) serve(ctx context.Context) {
 		if rc, err := tc.SyscallConn(); err == nil {
 			s.rc, s.direct = rc, true
 			s.rr, s.rw = newRawReader(rc), newRawWriter(rc)
+			s.rr.step = s.rawStep
 			s.br = newReader(s.rr)
 		}
 	}
@@ -498,6 +499,9 @@ func (s *Session) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer s.holding.Store(false)
+	if s.rr != nil {
+		return s.serveRaw()
+	}
 	for {
 		h, raw, err := s.readMessage()
 		if err != nil {
@@ -697,19 +701,11 @@ func (s *Session) readMessage() (ofp.Header, []byte, error) {
 		}
 		return ofp.Header{}, nil, fmt.Errorf("ofconn: read: %w", err)
 	}
-	h, err := ofp.ParseHeader(hdr)
+	h, err := s.checkHeader(hdr)
 	if err != nil {
-		return h, nil, s.protocolError(h, hdr, err)
-	}
-	if h.Version != ofp.Version && h.Type != ofp.TypeHello {
-		return h, nil, s.protocolError(h, hdr, &ofp.DecodeError{ErrType: ofp.ErrTypeBadRequest,
-			Code: ofp.BadRequestBadVersion, Reason: fmt.Sprintf("version 0x%02x, want 0x%02x", h.Version, ofp.Version)})
+		return h, nil, err
 	}
 	n := int(h.Length)
-	if n > s.cfg.MaxMessageLen {
-		return h, nil, s.protocolError(h, hdr, &ofp.DecodeError{ErrType: ofp.ErrTypeBadRequest,
-			Code: ofp.BadRequestBadLen, Reason: fmt.Sprintf("length %d exceeds %d", n, s.cfg.MaxMessageLen)})
-	}
 	if cap(s.rbuf) < n {
 		nb := make([]byte, n, min(max(n, 2*cap(s.rbuf)), s.cfg.MaxMessageLen))
 		copy(nb, hdr)
@@ -720,6 +716,89 @@ func (s *Session) readMessage() (ofp.Header, []byte, error) {
 		return h, nil, fmt.Errorf("ofconn: %v body of %d bytes: %w", h.Type, n, err)
 	}
 	return h, b, nil
+}
+
+// checkHeader parses a message's header and applies the framing checks
+// (version, length); a message that fails them gets its protocolError.
+// hdr must be the header just consumed from s.br (protocolError adds what
+// follows it there).
+func (s *Session) checkHeader(hdr []byte) (ofp.Header, error) {
+	h, err := ofp.ParseHeader(hdr)
+	if err != nil {
+		return h, s.protocolError(h, hdr, err)
+	}
+	if h.Version != ofp.Version && h.Type != ofp.TypeHello {
+		return h, s.protocolError(h, hdr, &ofp.DecodeError{ErrType: ofp.ErrTypeBadRequest,
+			Code: ofp.BadRequestBadVersion, Reason: fmt.Sprintf("version 0x%02x, want 0x%02x", h.Version, ofp.Version)})
+	}
+	if int(h.Length) > s.cfg.MaxMessageLen {
+		return h, s.protocolError(h, hdr, &ofp.DecodeError{ErrType: ofp.ErrTypeBadRequest,
+			Code: ofp.BadRequestBadLen, Reason: fmt.Sprintf("length %d exceeds %d", h.Length, s.cfg.MaxMessageLen)})
+	}
+	return h, nil
+}
+
+// nextBuffered returns the next whole message in the read buffer and
+// consumes it; raw is nil when no whole message is buffered. raw aliases
+// the buffer until the next read (room). It applies checkHeader.
+func (s *Session) nextBuffered() (ofp.Header, []byte, error) {
+	b := s.br
+	if b.Buffered() < ofp.HeaderLen {
+		return ofp.Header{}, nil, nil
+	}
+	start := b.r
+	b.r += ofp.HeaderLen // consumed, as readMessage consumes it: protocolError adds what follows
+	h, err := s.checkHeader(b.buf[start:b.r])
+	if err != nil {
+		return h, nil, err
+	}
+	if end := start + int(h.Length); end <= b.w {
+		b.r = end
+		return h, b.buf[start:end], nil
+	}
+	b.r = start // not whole yet
+	return h, nil, nil
+}
+
+// drain handles every whole message in the read buffer and writes the
+// answers (serveRaw's loop body: what run's loop does per message).
+func (s *Session) drain() error {
+	for {
+		h, raw, err := s.nextBuffered()
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			break
+		}
+		s.rx.Add(1)
+		s.holding.Store(true)
+		if err := s.dispatch(h, raw); err != nil {
+			return err
+		}
+		if s.queued() >= flushBytes {
+			s.holding.Store(false)
+			s.flush()
+		}
+	}
+	s.holding.Store(false)
+	s.flush()
+	return nil
+}
+
+// eofError is why a session ends when the switch closed its side, worded
+// as readMessage words it.
+func (s *Session) eofError() error {
+	b := s.br
+	switch n := b.Buffered(); {
+	case n == 0:
+		return fmt.Errorf("ofconn: read: %w", io.EOF)
+	case n < ofp.HeaderLen:
+		return fmt.Errorf("ofconn: truncated header: %w", io.ErrUnexpectedEOF)
+	default:
+		h, _ := ofp.ParseHeader(b.buf[b.r : b.r+ofp.HeaderLen])
+		return fmt.Errorf("ofconn: %v body of %d bytes: %w", h.Type, h.Length, io.ErrUnexpectedEOF)
+	}
 }
 
 // protocolError answers a message that breaks the protocol: an OFPT_ERROR

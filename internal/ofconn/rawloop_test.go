@@ -1,0 +1,110 @@
+package ofconn_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"portcullis/internal/ofconn"
+	"portcullis/internal/ofconn/ofconntest"
+	"portcullis/ofp"
+)
+
+// TestMessagesSplitAcrossReads writes a stream of PACKET_INs, one of them
+// near OpenFlow's longest (65,535 bytes), in pieces of 1 to 3,000 bytes
+// with pauses between some: the session reads what is there each time and
+// waits for the rest, so every message reaches the handler whole, in order.
+func TestMessagesSplitAcrossReads(t *testing.T) {
+	ts := startServer(t, ofconn.Config{EchoInterval: time.Minute, EchoTimeout: time.Minute}, nil)
+	sw, _ := connect(t, ts, ofconntest.Config{DPID: 1})
+	sizes := []int{60, 1, 1500, 65535 - 42, 60, 9000, 14, 60}
+	var stream []byte
+	for i, n := range sizes {
+		data := bytes.Repeat([]byte{byte(i + 1)}, n)
+		stream = ofp.Append(stream, uint32(100+i), &ofp.PacketIn{BufferID: ofp.NoBuffer, TotalLen: uint16(n),
+			Reason: ofp.PacketInReasonAction, Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(1)}}, Data: data})
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for len(stream) > 0 {
+		k := min(len(stream), 1+rng.IntN(3000))
+		if err := sw.WriteRaw(stream[:k]); err != nil {
+			t.Fatal(err)
+		}
+		stream = stream[k:]
+		if rng.IntN(4) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i, n := range sizes {
+		m := ts.rec.waitMessage(t, ofp.TypePacketIn)
+		pi := m.m.(*ofp.PacketIn)
+		if m.xid != uint32(100+i) || len(pi.Data) != n || (n > 0 && pi.Data[n-1] != byte(i+1)) {
+			t.Fatalf("message %d: xid %d, %d bytes of data; want xid %d, %d bytes of %d", i, m.xid, len(pi.Data), 100+i, n, i+1)
+		}
+	}
+}
+
+// TestLastMessageWithFIN sends the switch's last PACKET_IN and its FIN in
+// one segment (TCP_CORK, then shutdown) while the session is busy with the
+// one before: when it comes back for them, the readiness of both was
+// signalled already. The session must handle the message and then see the
+// end. A reader that, having read the last bytes, waited for readiness
+// instead of reading again would wait for a signal that never comes and
+// hang until the echo timeout.
+func TestLastMessageWithFIN(t *testing.T) {
+	rec := newRecorder()
+	busy, release := make(chan struct{}), make(chan struct{})
+	got := make(chan uint32, 2)
+	rec.OnMessage = func(_ *ofconn.Session, xid uint32, m ofp.Message) {
+		if _, ok := m.(*ofp.PacketIn); !ok {
+			return
+		}
+		if xid == 1 {
+			close(busy)
+			<-release
+		}
+		got <- xid
+	}
+	ts := startServer(t, ofconn.Config{EchoInterval: time.Minute, EchoTimeout: time.Minute}, rec)
+	sw, _ := connect(t, ts, ofconntest.Config{DPID: 1})
+	tc := sw.Conn().(*net.TCPConn)
+	pi := func(xid uint32) []byte {
+		return ofp.Marshal(xid, &ofp.PacketIn{BufferID: ofp.NoBuffer, TotalLen: 60, Reason: ofp.PacketInReasonAction,
+			Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(1)}}, Data: make([]byte, 60)})
+	}
+	if _, err := tc.Write(pi(1)); err != nil {
+		t.Fatal(err)
+	}
+	<-busy
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, 1) })
+	if _, err := tc.Write(pi(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the segment is in the session's socket
+	close(release)
+	for want := uint32(1); want <= 2; want++ {
+		select {
+		case xid := <-got:
+			if xid != want {
+				t.Fatalf("PACKET_IN xid %d, want %d", xid, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("no PACKET_IN %d", want)
+		}
+	}
+	d := rec.waitDisconnected(t)
+	if d.err == nil || !strings.Contains(d.err.Error(), "EOF") {
+		t.Fatalf("session ended with %v, want the switch's EOF", d.err)
+	}
+}

@@ -151,7 +151,10 @@ func (s *Session) serveRaw() error {
 	if err := s.drain(); err != nil { // what the handshake's last read brought
 		return err
 	}
-	if err := s.rc.Read(s.rr.step); err != nil {
+	s.inRaw.Store(true)
+	err := s.rc.Read(s.rr.step)
+	s.inRaw.Store(false)
+	if err != nil {
 		return fmt.Errorf("ofconn: read: %w", err) // closed, or the poller failed
 	}
 	return s.rr.err

@@ -2,6 +2,7 @@ package ofconn_test
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -107,4 +108,29 @@ func TestLastMessageWithFIN(t *testing.T) {
 	if d.err == nil || !strings.Contains(d.err.Error(), "EOF") {
 		t.Fatalf("session ended with %v, want the switch's EOF", d.err)
 	}
+}
+
+// TestCloseFromHandler closes the session from inside Handler.Message, on
+// the reader's goroutine, as the controller does when it refuses a switch:
+// the session ends with that reason and Disconnected is called. (Closing the
+// socket's descriptor there waited for the reader's own read call to end: it
+// hung, and so did the server's shutdown.)
+func TestCloseFromHandler(t *testing.T) {
+	rec := newRecorder()
+	why := errors.New("handler says goodbye")
+	rec.OnMessage = func(s *ofconn.Session, _ uint32, m ofp.Message) {
+		if _, ok := m.(*ofp.PacketIn); ok {
+			s.Close(why)
+		}
+	}
+	ts := startServer(t, ofconn.Config{EchoInterval: time.Minute, EchoTimeout: time.Minute}, rec)
+	sw, _ := connect(t, ts, ofconntest.Config{DPID: 1})
+	if err := sw.Send(9, &ofp.PacketIn{BufferID: ofp.NoBuffer, TotalLen: 60, Reason: ofp.PacketInReasonAction,
+		Match: ofp.Match{Fields: []ofp.OXM{ofp.MatchInPort(1)}}, Data: make([]byte, 60)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := rec.waitDisconnected(t); !errors.Is(d.err, why) {
+		t.Fatalf("session ended with %v, want %v", d.err, why)
+	}
+	waitClosed(t, sw)
 }

@@ -82,6 +82,7 @@ type Session struct {
 	holding atomic.Bool
 	direct  bool            // plain TCP: the reader may write (set before the reader loop)
 	rc      syscall.RawConn // plain TCP: the socket, for rawio.go (set before the reader loop)
+	inRaw   atomic.Bool     // the reader is inside serveRaw's RawConn.Read call (Close)
 	rspare  []byte          // the reader's write buffer, owned by the reader
 
 	done       chan struct{} // closed by Close
@@ -406,6 +407,15 @@ func (s *Session) Close(err error) {
 		s.wclosed = true
 		s.wmu.Unlock()
 		close(s.done)
+		if s.inRaw.Load() {
+			// The reader is inside its RawConn.Read call (serveRaw), maybe on
+			// this very goroutine (a handler or the reader's own write closing
+			// the session): closing the descriptor would wait for that call to
+			// end. Shut the socket down instead; the reader sees the end and
+			// serve closes the descriptor once the call is over.
+			s.rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+			return
+		}
 		s.raw.Close()
 	})
 }
@@ -448,6 +458,7 @@ func (s *Session) serve(ctx context.Context) {
 		<-s.writerDone // the writer flushes, then closes
 	}
 	s.Close(err)
+	s.raw.Close() // if Close only shut it down (inRaw)
 	<-s.writerDone
 
 	s.failPending()

@@ -36,6 +36,17 @@ import (
 // returns at once. (Waiting in a new Read call after a read that left the
 // socket empty could miss an edge that came in between.) A kernel without
 // TCP_INQ reads until EAGAIN, as before.
+//
+// TCP_INQ's 0 is not the whole truth in two cases, both of a connection
+// that is ending:
+//   - Once the session is closed (Close shuts the socket down, see there),
+//     the signal of that shutdown may be the one whose read returned the last
+//     queued bytes: the reader then reads to the end instead of waiting.
+//   - A reset (RST) is no FIN: TCP_INQ says 0 after the last bytes before it.
+//     When the reset's signal came with those bytes, the reader waits, and
+//     the session ends at its next write, which fails: the answer to those
+//     bytes, or the echo after EchoInterval of silence
+//     (TestLastMessageWithRST).
 
 // rawReader reads a TCP socket through its RawConn. Owned by the reader
 // goroutine. The callbacks are bound once (wait, step), so that a read
@@ -187,7 +198,7 @@ func (s *Session) rawStep(fd uintptr) bool {
 			rr.err = err
 			return true
 		}
-		if left == 0 {
+		if left == 0 && !s.shut.Load() {
 			return false // empty: wait for the next bytes without a read that says EAGAIN
 		}
 	}

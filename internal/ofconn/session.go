@@ -83,6 +83,7 @@ type Session struct {
 	direct  bool            // plain TCP: the reader may write (set before the reader loop)
 	rc      syscall.RawConn // plain TCP: the socket, for rawio.go (set before the reader loop)
 	inRaw   atomic.Bool     // the reader is inside serveRaw's RawConn.Read call (Close)
+	shut    atomic.Bool     // Close ran: the reader reads to the end, trusting no TCP_INQ 0 (rawStep)
 	rspare  []byte          // the reader's write buffer, owned by the reader
 
 	done       chan struct{} // closed by Close
@@ -406,6 +407,7 @@ func (s *Session) Close(err error) {
 		s.wmu.Lock()
 		s.wclosed = true
 		s.wmu.Unlock()
+		s.shut.Store(true)
 		close(s.done)
 		if s.inRaw.Load() {
 			// The reader is inside its RawConn.Read call (serveRaw), maybe on

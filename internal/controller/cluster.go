@@ -296,6 +296,7 @@ func (c *Controller) claim(s *ofconn.Session, gen uint64) {
 		return // the session ended, or the role changed meanwhile (its change handles the session)
 	}
 	st.claimed = true
+	st.missed = nil // a refusal kept from before this claim is answered by it
 	log.Info("cluster: master of the switch", "generation", gen)
 	c.setUp(s)
 }
@@ -376,7 +377,7 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 			m := st.missed
 			st.missed = nil
 			h.mu.Unlock()
-			if m != nil && m.gen != gen {
+			if m != nil && m.gen != gen && c.runCtx.Err() == nil {
 				c.refused(s, m.gen, m.stale, m.why) // the raised generation, refused meanwhile
 			}
 		}()
@@ -411,10 +412,14 @@ func (c *Controller) refused(s *ofconn.Session, gen uint64, stale bool, why stri
 		again := h.leader && h.gen == gen && h.sessions[s] == st && !st.claimed
 		// Cleared before the claim: a claim refused again is looked into again, and asked
 		// again after another refusedRetry, for as long as the switch refuses.
+		m := st.missed
 		st.refusing, st.missed, cleared = false, nil, true
 		h.mu.Unlock()
-		if again {
+		switch {
+		case again:
 			c.claim(s, gen)
+		case m != nil && m.gen != gen:
+			c.refused(s, m.gen, m.stale, m.why) // a later generation's claim, refused while this one slept
 		}
 	}()
 }

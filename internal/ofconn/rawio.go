@@ -41,7 +41,8 @@ import (
 // that is ending:
 //   - Once the session is closed (Close shuts the socket down, see there),
 //     the signal of that shutdown may be the one whose read returned the last
-//     queued bytes: the reader then reads to the end instead of waiting.
+//     queued bytes: the reader stops at once when it sees the session
+//     closed, and never waits then.
 //   - A reset (RST) is no FIN: TCP_INQ says 0 after the last bytes before it.
 //     When the reset's signal came with those bytes, the reader waits, and
 //     the session ends at its next write, which fails: the answer to those
@@ -177,6 +178,13 @@ func (s *Session) serveRaw() error {
 func (s *Session) rawStep(fd uintptr) bool {
 	rr, b := s.rr, s.br
 	for {
+		if s.shut.Load() {
+			// Closed (Close shut the socket down): stop here, as a read of
+			// the closed descriptor did, and let serve close it. What is
+			// still queued is not handled.
+			rr.err = ErrClosed
+			return true
+		}
 		p := b.room()
 		if len(p) == 0 { // cannot happen: room holds any message
 			rr.err = fmt.Errorf("ofconn: read buffer full (%d bytes)", len(b.buf))
@@ -198,7 +206,7 @@ func (s *Session) rawStep(fd uintptr) bool {
 			rr.err = err
 			return true
 		}
-		if left == 0 && !s.shut.Load() {
+		if left == 0 {
 			return false // empty: wait for the next bytes without a read that says EAGAIN
 		}
 	}

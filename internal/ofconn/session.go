@@ -83,7 +83,7 @@ type Session struct {
 	direct  bool            // plain TCP: the reader may write (set before the reader loop)
 	rc      syscall.RawConn // plain TCP: the socket, for rawio.go (set before the reader loop)
 	inRaw   atomic.Bool     // the reader is inside serveRaw's RawConn.Read call (Close)
-	shut    atomic.Bool     // Close ran: the reader reads to the end, trusting no TCP_INQ 0 (rawStep)
+	shut    atomic.Bool     // Close ran: the reader stops (rawStep)
 	rspare  []byte          // the reader's write buffer, owned by the reader
 
 	done       chan struct{} // closed by Close
@@ -810,7 +810,11 @@ func (s *Session) eofError() error {
 		return fmt.Errorf("ofconn: truncated header: %w", io.ErrUnexpectedEOF)
 	default:
 		h, _ := ofp.ParseHeader(b.buf[b.r : b.r+ofp.HeaderLen])
-		return fmt.Errorf("ofconn: %v body of %d bytes: %w", h.Type, h.Length, io.ErrUnexpectedEOF)
+		err := io.ErrUnexpectedEOF
+		if n == ofp.HeaderLen {
+			err = io.EOF // as io.ReadFull says of a body of which nothing came
+		}
+		return fmt.Errorf("ofconn: %v body of %d bytes: %w", h.Type, h.Length, err)
 	}
 }
 

@@ -123,8 +123,6 @@ func (o OXM) Len() int {
 	return n
 }
 
-func (o OXM) payloadLen() int { return o.Len() - 4 }
-
 func (o *OXM) appendTo(b []byte) []byte {
 	// A pointer and one append for the header: the flow-mods of every
 	// packet-in pass here, and an OXM copied by value (64 bytes) stalled on

@@ -60,9 +60,12 @@
 // # Concurrency contract
 //
 // Each session has exactly two goroutines: a reader and a writer. The reader
-// reads one message at a time (8-byte header, then the body into a reused
-// buffer), answers ECHO_REQUEST itself, completes pending requests and calls
-// Handler.Message in the order the switch sent the messages. A message passed
+// reads what the socket holds into its buffer (plain TCP after the handshake:
+// one recvmsg per batch, waiting when TCP_INQ says the socket is empty,
+// rawio.go), takes the whole messages from it one at a time, answers
+// ECHO_REQUEST itself, completes pending requests and calls Handler.Message in
+// the order the switch sent the messages. Session.Close may be called from a
+// handler. A message passed
 // to Handler.Message aliases the read buffer: it is valid only during the
 // call (a packet-in is the session's own ofp.PacketIn, decoded anew for the
 // next one with ofp.UnmarshalPacketIn). Never fan messages of one switch out to workers: barrier and echo

@@ -164,9 +164,8 @@ func (s *Session) serveRaw() error {
 		return err
 	}
 	s.inRaw.Store(true)
-	err := s.rc.Read(s.rr.step)
-	s.inRaw.Store(false)
-	if err != nil {
+	defer s.inRaw.Store(false) // also when a handler's panic unwinds through the call
+	if err := s.rc.Read(s.rr.step); err != nil {
 		return fmt.Errorf("ofconn: read: %w", err) // closed, or the poller failed
 	}
 	return s.rr.err

@@ -13,6 +13,12 @@
 #
 # QUICK=1 runs the 16-switch rows only.
 #
+# The floor (`portcullis bench floor`: Portcullis's session layer answering
+# every packet-in with one flooding packet-out and nothing else) runs in the
+# 16- and 1,000-switch load rows: what reading, framing and writing alone
+# cost here, so that the rest of Portcullis's cost per answer is its own
+# work. FLOOR=0 leaves it out.
+#
 # PIN=1 (on a machine of 2 or more CPUs) runs every controller on CPU
 # $CTRL_CPUS (default 0) and the generator on CPU $GEN_CPUS (default 1),
 # with taskset, so that no controller competes with the generator for its
@@ -56,6 +62,9 @@ start() {
 		"${pinc[@]}" "$bin" run --listen "127.0.0.1:$port" --api-listen "127.0.0.1:$((port + 1000))" \
 			--state-dir "$OUT/state" --log-level warn >"$OUT/$name.log" 2>&1 &
 		;;
+	floor)
+		"${pinc[@]}" "$BIN" bench floor --listen "127.0.0.1:$port" >"$OUT/$name.log" 2>&1 &
+		;;
 	ovs-testcontroller)
 		"${pinc[@]}" ovs-testcontroller -O OpenFlow13 --unixctl="$OUT/ovs-testcontroller.ctl" \
 			"ptcp:$port:127.0.0.1" >"$OUT/$name.log" 2>&1 &
@@ -76,8 +85,12 @@ start() {
 
 peers=(portcullis)
 [ -n "$OLD" ] && peers+=(portcullis-old)
+[ "${FLOOR:-1}" != 0 ] && peers+=(floor)
 command -v ovs-testcontroller >/dev/null && peers+=(ovs-testcontroller)
 command -v osken-manager >/dev/null && peers+=(os-ken)
+# the rows the floor sits out (it measures load, not connections or memory)
+nofloor=()
+for p in "${peers[@]}"; do if [ "$p" != floor ]; then nofloor+=("$p"); fi; done
 
 # row NAME SWITCHES MODE INFLIGHT [extra bench flags]: one bench run against a fresh NAME.
 row() {
@@ -97,9 +110,9 @@ for p in "${peers[@]}"; do row "$p" 16 throughput 64; done
 for p in "${peers[@]}"; do row "$p" 16 latency 1; done
 for p in "${peers[@]}"; do row "$p" 16 throughput 4; done
 if [ "${QUICK:-0}" != 1 ]; then
-	for p in "${peers[@]}"; do row "$p" 100 throughput 4 --connect-timeout 30s; done
+	for p in "${nofloor[@]}"; do row "$p" 100 throughput 4 --connect-timeout 30s; done
 	for p in "${peers[@]}"; do row "$p" 1000 throughput 4 --connect-timeout 30s; done
-	for p in "${peers[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 10s; done
+	for p in "${nofloor[@]}"; do row "$p" 1000 idle 0 --connect-timeout 30s --hold 10s; done
 	row portcullis 10000 idle 0 --connect-timeout 60s --hold 10s
 fi
 [ ${#pinc[@]} -gt 0 ] && echo "bench-scale: controllers on CPU $CTRL_CPUS, generator on CPU $GEN_CPUS (PIN=1)" >&2

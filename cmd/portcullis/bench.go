@@ -30,10 +30,18 @@ match names its MAC or the first PACKET_OUT of its frame.
 --miss portcullis sends Portcullis's table-2 learning misses; table0 sends
 table-0 misses (ovs-testcontroller, os-ken simple_switch_13).
 
+portcullis bench floor [--listen ADDR] serves the floor instead: a
+controller on Portcullis's session layer that answers every packet-in with
+one flooding packet-out and does nothing else, to measure beside the
+controller what the session layer alone costs on this machine.
+
 Flags:
 `
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "floor" {
+		return cmdBenchFloor(args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
@@ -90,6 +98,38 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// cmdBenchFloor serves bench.Floor until interrupted.
+func cmdBenchFloor(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench floor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:6653", "the OpenFlow address to listen on")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "portcullis bench floor: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	raiseFileLimit(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := bench.NewFloor(*listen, log)
+	if err := f.Listen(); err != nil {
+		fmt.Fprintf(stderr, "portcullis bench floor: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "portcullis bench floor: listening on %s\n", f.Addr())
+	if err := f.Serve(ctx); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "portcullis bench floor: %v\n", err)
 		return 1
 	}
 	return 0

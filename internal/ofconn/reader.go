@@ -4,10 +4,16 @@ import "io"
 
 // Read buffer sizes: a session starts with minReadBuf and doubles the
 // buffer, up to maxReadBuf, each time a read fills it (a busy switch: many
-// small messages per read system call). An idle switch keeps a small one.
+// small messages per read system call). An idle switch keeps a small one,
+// and a buffer grown for a burst or one long message (a multipart reply)
+// shrinks again: reads are counted in runs of shrinkAfter, and at the end
+// of a run in which no read left it holding half of it or more, an empty
+// buffer is replaced by a smaller one (at least twice the run's most).
+// Memory per switch follows what the switch sends now.
 const (
-	minReadBuf = 2 << 10
-	maxReadBuf = 64 << 10
+	minReadBuf  = 2 << 10
+	maxReadBuf  = 64 << 10
+	shrinkAfter = 16
 )
 
 // reader is a buffered reader over the connection that grows its buffer
@@ -18,6 +24,10 @@ type reader struct {
 	r, w int
 	full bool // the last read filled the buffer
 	err  error
+
+	// Since the last look at the buffer's size (shrink): the reads, and
+	// the most bytes the buffer held after one.
+	reads, peak int
 }
 
 func newReader(rd io.Reader) *reader {
@@ -49,6 +59,9 @@ func (b *reader) fill() {
 // filled (up to maxReadBuf), and grows one too small for the whole message
 // at its head (OpenFlow's longest, 65,535 bytes, fits in maxReadBuf).
 func (b *reader) room() []byte {
+	if b.reads >= shrinkAfter && b.r == b.w {
+		b.shrink()
+	}
 	size := len(b.buf)
 	if b.full && size < maxReadBuf {
 		size = min(2*size, maxReadBuf)
@@ -70,10 +83,26 @@ func (b *reader) room() []byte {
 	return b.buf[b.w:]
 }
 
+// shrink replaces an empty buffer by one of at least twice the recent
+// peak, when that is smaller, and starts the next count.
+func (b *reader) shrink() {
+	size := minReadBuf
+	for size < 2*b.peak {
+		size *= 2
+	}
+	if size < len(b.buf) {
+		b.buf = make([]byte, size)
+		b.r, b.w, b.full = 0, 0, false
+	}
+	b.reads, b.peak = 0, 0
+}
+
 // added records n bytes read into room's space.
 func (b *reader) added(n int) {
 	b.w += n
 	b.full = b.w == len(b.buf)
+	b.reads++
+	b.peak = max(b.peak, b.w)
 }
 
 // Read implements io.Reader. A read of at least the buffer's size

@@ -3,6 +3,7 @@ package ofconn
 import (
 	"bytes"
 	"io"
+	"slices"
 	"testing"
 	"testing/iotest"
 )
@@ -44,5 +45,89 @@ func TestReaderStaysSmall(t *testing.T) {
 	}
 	if len(r.buf) != minReadBuf {
 		t.Errorf("grew to %d bytes on one-byte reads", len(r.buf))
+	}
+}
+
+// chunks is a connection whose every read returns the next chunk.
+type chunks [][]byte
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	if (*c)[0] = (*c)[0][n:]; len((*c)[0]) == 0 {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+// message returns an OpenFlow-framed message of n bytes (a header that
+// says its length, then filler).
+func message(n int) []byte {
+	m := bytes.Repeat([]byte{0xab}, n)
+	m[0], m[1], m[2], m[3] = 4, 0, byte(n>>8), byte(n)
+	return m
+}
+
+// readAll reads r's connection to its end as the session's raw loop does
+// (rawStep): a read into room, then every whole message it completed.
+func readAll(t *testing.T, r *reader) {
+	t.Helper()
+	for {
+		n, err := r.rd.Read(r.room())
+		r.added(n)
+		for r.hasMessage() {
+			r.r += int(r.buf[r.r+2])<<8 | int(r.buf[r.r+3])
+		}
+		if err == io.EOF {
+			if r.Buffered() != 0 {
+				t.Fatalf("%d bytes left", r.Buffered())
+			}
+			return
+		}
+	}
+}
+
+// A buffer grown for one long message (a switch's multipart reply) goes
+// back to the small one once the switch sends little again.
+func TestReaderShrinksAfterLongMessage(t *testing.T) {
+	src := chunks{message(60000)}
+	r := newReader(&src)
+	readAll(t, r)
+	if len(r.buf) < 60000 {
+		t.Fatalf("read buffer of %d bytes after a message of 60,000", len(r.buf))
+	}
+	// Reads are counted in runs of shrinkAfter: the run that held the long
+	// message keeps the buffer, the next one of short reads shrinks it.
+	for range 2 * shrinkAfter {
+		src = append(src, message(24)) // echo replies, one per read
+	}
+	readAll(t, r)
+	if len(r.buf) != minReadBuf {
+		t.Errorf("read buffer of %d bytes after %d short messages, want %d", len(r.buf), 2*shrinkAfter, minReadBuf)
+	}
+}
+
+// A busy switch's buffer does not shrink while its reads fill more than
+// half of it (no allocation churn under load).
+func TestReaderKeepsBufferUnderLoad(t *testing.T) {
+	src := chunks{}
+	burst := bytes.Repeat(message(1000), maxReadBuf/1000)
+	for range 4 * shrinkAfter {
+		src = append(src, slices.Clone(burst))
+	}
+	r := newReader(&src)
+	readAll(t, r)
+	if len(r.buf) != maxReadBuf {
+		t.Fatalf("read buffer of %d bytes under reads of %d", len(r.buf), len(burst))
+	}
+	for range 4 * shrinkAfter {
+		src = append(src, bytes.Repeat(message(1000), 40))
+	}
+	buf := &r.buf[0]
+	readAll(t, r)
+	if len(r.buf) != maxReadBuf || &r.buf[0] != buf {
+		t.Errorf("read buffer replaced (now %d bytes) under reads of 40,000 bytes", len(r.buf))
 	}
 }

@@ -103,10 +103,21 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+const benchFloorUsage = `usage: portcullis bench floor [--listen ADDR]
+
+Serves the floor: an OpenFlow 1.3 controller on Portcullis's session layer
+that answers every packet-in with one PACKET_OUT flooding its frame and does
+nothing else, until interrupted. Run portcullis bench against it beside a
+controller to see what the session layer alone costs on this machine.
+
+Flags:
+`
+
 // cmdBenchFloor serves bench.Floor until interrupted.
 func cmdBenchFloor(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench floor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, benchFloorUsage); fs.PrintDefaults() }
 	listen := fs.String("listen", "127.0.0.1:6653", "the OpenFlow address to listen on")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

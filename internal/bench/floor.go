@@ -30,7 +30,7 @@ func NewFloor(addr string, log *slog.Logger) *Floor {
 // Listen binds the listener (Addr is known after it).
 func (f *Floor) Listen() error { return f.srv.Listen() }
 
-// Addr is the address it listens on, nil before Listen.
+// Addr is the address it listens on, "" before Listen.
 func (f *Floor) Addr() string {
 	if a := f.srv.Addr(); a != nil {
 		return a.String()
@@ -75,7 +75,10 @@ func (floorHandler) Message(s *ofconn.Session, _ uint32, m ofp.Message) {
 		return
 	}
 	port, _ := pi.Match.InPort()
-	fs.po = ofp.PacketOut{BufferID: ofp.NoBuffer, InPort: port, Actions: fs.acts[:], Data: pi.Data}
+	fs.po = ofp.PacketOut{BufferID: pi.BufferID, InPort: port, Actions: fs.acts[:]}
+	if pi.BufferID == ofp.NoBuffer {
+		fs.po.Data = pi.Data // a switch that buffered it has it whole; one that did not sent it all
+	}
 	s.Send(fs.msgs[:]...)
 	fs.po.Data = nil // it aliased the read buffer; Send encoded it
 }

@@ -6,10 +6,13 @@ import "io"
 // buffer, up to maxReadBuf, each time a read fills it (a busy switch: many
 // small messages per read system call). An idle switch keeps a small one,
 // and a buffer grown for a burst or one long message (a multipart reply)
-// shrinks again: reads are counted in runs of shrinkAfter, and at the end
-// of a run in which no read left it holding half of it or more, an empty
-// buffer is replaced by a smaller one (at least twice the run's most).
-// Memory per switch follows what the switch sends now.
+// shrinks again: once it is empty after at least shrinkAfter reads, it is
+// replaced by the smallest size (a power of two, at least minReadBuf) of
+// twice or more the most it held after any of those reads, if that is
+// smaller (so when that most was a quarter of it or less), and the count
+// starts again. Memory per switch follows what the switch sends now; a
+// switch that sends a long message only now and then (a stats reply) costs
+// one allocation of its size each time, where it used to keep it.
 const (
 	minReadBuf  = 2 << 10
 	maxReadBuf  = 64 << 10
@@ -83,8 +86,8 @@ func (b *reader) room() []byte {
 	return b.buf[b.w:]
 }
 
-// shrink replaces an empty buffer by one of at least twice the recent
-// peak, when that is smaller, and starts the next count.
+// shrink replaces an empty buffer by the smallest of at least twice the
+// count's peak, when that is smaller, and starts the next count.
 func (b *reader) shrink() {
 	size := minReadBuf
 	for size < 2*b.peak {

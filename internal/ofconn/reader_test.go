@@ -100,12 +100,43 @@ func TestReaderShrinksAfterLongMessage(t *testing.T) {
 	}
 	// Reads are counted in runs of shrinkAfter: the run that held the long
 	// message keeps the buffer, the next one of short reads shrinks it.
-	for range 2 * shrinkAfter {
+	for range shrinkAfter {
 		src = append(src, message(24)) // echo replies, one per read
+	}
+	readAll(t, r)
+	if len(r.buf) != maxReadBuf {
+		t.Fatalf("read buffer of %d bytes at the end of the run that held the long message, want %d", len(r.buf), maxReadBuf)
+	}
+	for range shrinkAfter {
+		src = append(src, message(24))
 	}
 	readAll(t, r)
 	if len(r.buf) != minReadBuf {
 		t.Errorf("read buffer of %d bytes after %d short messages, want %d", len(r.buf), 2*shrinkAfter, minReadBuf)
+	}
+}
+
+// The new size is the smallest of at least twice what the reads held: a
+// 64 KB buffer whose reads hold 16,000 bytes goes to 32 KB, one whose
+// reads hold 20,000 stays.
+func TestReaderShrinksToTwiceThePeak(t *testing.T) {
+	for _, c := range []struct{ read, want int }{{16000, 32 << 10}, {20000, maxReadBuf}, {1000, 2 << 10}} {
+		src := chunks{}
+		for range 2 {
+			src = append(src, bytes.Repeat(message(1000), maxReadBuf/1000)) // grow it to 64 KB
+		}
+		r := newReader(&src)
+		readAll(t, r)
+		if len(r.buf) != maxReadBuf {
+			t.Fatalf("read buffer of %d bytes after reads of 64,000", len(r.buf))
+		}
+		for range 2 * shrinkAfter {
+			src = append(src, bytes.Repeat(message(1000), c.read/1000))
+		}
+		readAll(t, r)
+		if len(r.buf) != c.want {
+			t.Errorf("reads of %d bytes: read buffer of %d bytes, want %d", c.read, len(r.buf), c.want)
+		}
 	}
 }
 

@@ -10,13 +10,16 @@ import "io"
 // replaced by the smallest size (a power of two, at least minReadBuf) of
 // twice or more the most it held after any of those reads, if that is
 // smaller (so when that most was a quarter of it or less), and the count
-// starts again. Memory per switch follows what the switch sends now; a
-// switch that sends a long message only now and then (a stats reply) costs
-// one allocation of its size each time, where it used to keep it.
+// starts again. Memory per switch follows what the switch sends now. A
+// buffer that has to grow again after a shrink doubles the count the next
+// shrink waits for (up to maxShrinkAfter): a switch that keeps sending long
+// messages now and then (stats replies), or one that alternates long and
+// short ones to make the controller allocate, soon keeps its buffer.
 const (
-	minReadBuf  = 2 << 10
-	maxReadBuf  = 64 << 10
-	shrinkAfter = 16
+	minReadBuf     = 2 << 10
+	maxReadBuf     = 64 << 10
+	shrinkAfter    = 16
+	maxShrinkAfter = 4096
 )
 
 // reader is a buffered reader over the connection that grows its buffer
@@ -29,8 +32,11 @@ type reader struct {
 	err  error
 
 	// Since the last look at the buffer's size (shrink): the reads, and
-	// the most bytes the buffer held after one.
-	reads, peak int
+	// the most bytes the buffer held after one. after is the reads the
+	// next look waits for (0: shrinkAfter); shrunk says the last look
+	// shrank the buffer.
+	reads, peak, after int
+	shrunk             bool
 }
 
 func newReader(rd io.Reader) *reader {
@@ -62,7 +68,7 @@ func (b *reader) fill() {
 // filled (up to maxReadBuf), and grows one too small for the whole message
 // at its head (OpenFlow's longest, 65,535 bytes, fits in maxReadBuf).
 func (b *reader) room() []byte {
-	if b.reads >= shrinkAfter && b.r == b.w {
+	if b.reads >= max(b.after, shrinkAfter) && b.r == b.w {
 		b.shrink()
 	}
 	size := len(b.buf)
@@ -75,6 +81,10 @@ func (b *reader) room() []byte {
 		}
 	}
 	if size != len(b.buf) {
+		if b.shrunk { // grown again since the last shrink: wait longer for the next
+			b.shrunk = false
+			b.after = min(2*max(b.after, shrinkAfter), maxShrinkAfter)
+		}
 		nb := make([]byte, size)
 		b.w = copy(nb, b.buf[b.r:b.w])
 		b.r = 0
@@ -96,6 +106,7 @@ func (b *reader) shrink() {
 	if size < len(b.buf) {
 		b.buf = make([]byte, size)
 		b.r, b.w, b.full = 0, 0, false
+		b.shrunk = true
 	}
 	b.reads, b.peak = 0, 0
 }

@@ -162,3 +162,31 @@ func TestReaderKeepsBufferUnderLoad(t *testing.T) {
 		t.Errorf("read buffer replaced (now %d bytes) under reads of 40,000 bytes", len(r.buf))
 	}
 }
+
+// A switch that alternates one long message with short ones would make
+// the controller allocate the long buffer anew after every count: each
+// time the buffer grows again after a shrink, the next shrink waits twice
+// as long, so the allocations die out.
+func TestReaderShrinkBacksOff(t *testing.T) {
+	src := chunks{}
+	r := newReader(&src)
+	regrown := 0
+	for cycle := range 200 {
+		src = append(src, message(60000))
+		for range shrinkAfter {
+			src = append(src, message(24))
+		}
+		before := &r.buf[0]
+		readAll(t, r)
+		if &r.buf[0] != before && len(r.buf) == maxReadBuf {
+			regrown++
+		}
+		if cycle == 199 && len(r.buf) != maxReadBuf {
+			t.Errorf("after %d cycles the buffer is %d bytes, want it kept at %d", cycle+1, len(r.buf), maxReadBuf)
+		}
+	}
+	// Counts of 16, 32, ... 4096 reads: one regrowth per doubling.
+	if regrown > 12 {
+		t.Errorf("the long buffer was allocated %d times in 200 cycles of a long message and %d short ones", regrown, shrinkAfter)
+	}
+}

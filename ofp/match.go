@@ -115,7 +115,11 @@ type OXM struct {
 func (o OXM) HasMask() bool { return o.Mask != nil }
 
 // Len is the encoded length of o: 4-byte header, experimenter id if any, value, mask.
-func (o OXM) Len() int {
+func (o OXM) Len() int { return o.wireLen() }
+
+// wireLen is Len through a pointer, for the encoder's loops (an OXM is 64
+// bytes: see appendTo).
+func (o *OXM) wireLen() int {
 	n := 4 + len(o.Value) + len(o.Mask)
 	if o.Class == OXMClassExperimenter {
 		n += 4
@@ -131,11 +135,7 @@ func (o *OXM) appendTo(b []byte) []byte {
 	if o.Mask != nil {
 		fh |= 1
 	}
-	n := len(o.Value) + len(o.Mask)
-	if o.Class == OXMClassExperimenter {
-		n += 4
-	}
-	b = append(b, byte(o.Class>>8), byte(o.Class), fh, byte(n))
+	b = append(b, byte(o.Class>>8), byte(o.Class), fh, byte(o.wireLen()-4))
 	if o.Class == OXMClassExperimenter {
 		b = be.AppendUint32(b, o.Experimenter)
 	}
@@ -212,11 +212,7 @@ func (m Match) InPort() (uint32, bool) {
 func (m Match) unpaddedLen() int {
 	n := 4
 	for i := range m.Fields {
-		f := &m.Fields[i]
-		n += 4 + len(f.Value) + len(f.Mask)
-		if f.Class == OXMClassExperimenter {
-			n += 4
-		}
+		n += m.Fields[i].wireLen()
 	}
 	return n
 }
